@@ -1,0 +1,60 @@
+"""nglogger: memory-safe structured logging.
+
+Serialize once, copy never: every event becomes immutable JSON bytes on the
+calling thread; bounded buffers and per-sink queues hold those bytes; sinks
+share them. ``import nglogger; nglogger.get_logger().info("hi")`` writes NDJSON
+to stdout at INFO with no configuration at all.
+"""
+
+from __future__ import annotations
+
+from ._batch import Batch
+from ._config import Config
+from ._context import (
+    bind_contextvars,
+    bound_contextvars,
+    clear_contextvars,
+    get_contextvars,
+    reset_contextvars,
+    unbind_contextvars,
+)
+from ._errors import ConfigError, NgloggerError, PipelineClosedError
+from ._levels import CRITICAL, DEBUG, ERROR, INFO, WARNING
+from ._logger import Logger, get_logger
+from ._pipeline import Pipeline, configure, flush, get_pipeline, shutdown, stats
+from ._stats import SinkStats, Stats
+from .sinks import Outcome, Sink
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "CRITICAL",
+    "DEBUG",
+    "ERROR",
+    "INFO",
+    "WARNING",
+    "Batch",
+    "Config",
+    "ConfigError",
+    "Logger",
+    "NgloggerError",
+    "Outcome",
+    "Pipeline",
+    "PipelineClosedError",
+    "Sink",
+    "SinkStats",
+    "Stats",
+    "__version__",
+    "bind_contextvars",
+    "bound_contextvars",
+    "clear_contextvars",
+    "configure",
+    "flush",
+    "get_contextvars",
+    "get_logger",
+    "get_pipeline",
+    "reset_contextvars",
+    "shutdown",
+    "stats",
+    "unbind_contextvars",
+]

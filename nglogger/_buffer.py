@@ -1,0 +1,256 @@
+"""The bounded buffer between log calls and the batcher.
+
+Events arrive as NDJSON bytes and are appended to an open ``bytearray`` arena,
+so an event costs its payload and nothing else: no per-event object survives
+the call. An arena is sealed when it reaches ``batch_max_events`` or would
+exceed ``batch_max_bytes`` (the caller then wakes the batcher once), or when the
+batcher's interval tick finds it non-empty. Sealed arenas wait in a deque until
+the batcher takes them.
+
+Limits are in events AND bytes over everything held (open + sealed). When full:
+
+* ``drop_newest`` rejects the incoming event (counted ``buffer_full``);
+* ``drop_oldest`` evicts the oldest held events until it fits (``buffer_full``);
+* ``block`` waits up to ``block_timeout`` for space, then drops the incoming
+  event; a thread running an asyncio event loop is never blocked.
+
+Worst-case footprint: ``max_bytes`` of payload, plus the bytearray growth slack
+of the open arena (at most 1/8 of ``batch_max_bytes``), plus ~100 B per sealed
+arena.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["ACCEPTED", "DROPPED", "SEALED", "Buffer"]
+
+ACCEPTED = 0
+SEALED = 1
+DROPPED = -1
+
+
+def _in_event_loop() -> bool:
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is None:
+        return False
+    try:
+        return asyncio.get_running_loop() is not None
+    except RuntimeError:
+        return False
+
+
+class Buffer:
+    """A bounded, byte-accounted event buffer with an overflow policy.
+
+    Thread-safe. ``offer`` is the hot path; ``take`` is called by the batcher.
+    """
+
+    __slots__ = (
+        "_arena",
+        "_batch_bytes",
+        "_batch_events",
+        "_block_timeout",
+        "_bytes",
+        "_dropped_full",
+        "_events",
+        "_evicted",
+        "_hw_bytes",
+        "_hw_events",
+        "_lock",
+        "_max_bytes",
+        "_max_events",
+        "_overflow",
+        "_sealed",
+        "_sealed_bytes",
+        "_sealed_events",
+        "_space",
+        "_taken_events",
+        "_waiters",
+        "_wake",
+    )
+
+    def __init__(
+        self,
+        *,
+        max_events: int,
+        max_bytes: int,
+        batch_events: int,
+        batch_bytes: int,
+        overflow: str = "drop_newest",
+        block_timeout: float = 0.1,
+        wake: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._max_events = max_events
+        self._max_bytes = max_bytes
+        self._batch_events = batch_events
+        self._batch_bytes = batch_bytes
+        self._overflow = overflow
+        self._block_timeout = block_timeout
+        self._wake = wake
+        self._lock = threading.Lock()
+        self._space = threading.Condition(self._lock)
+        self._waiters = 0
+        self._arena = bytearray()
+        self._sealed: deque[list[Any]] = deque()  # [bytearray, events]
+        self._events = 0  # held: open + sealed
+        self._bytes = 0
+        self._sealed_events = 0
+        self._sealed_bytes = 0
+        self._hw_events = 0
+        self._hw_bytes = 0
+        self._taken_events = 0
+        self._dropped_full = 0  # incoming events rejected
+        self._evicted = 0  # accepted events evicted by drop_oldest
+
+    # --------------------------------------------------------------- hot path
+    def offer(self, payload: bytes) -> int:
+        """Append one event (NDJSON bytes, newline included).
+
+        Returns ``ACCEPTED`` (0), ``SEALED`` (1: accepted and a batch was sealed,
+        the caller should wake the batcher) or ``DROPPED`` (-1).
+        """
+        n = len(payload)
+        lock = self._lock
+        lock.acquire()
+        try:
+            events = self._events
+            if events >= self._max_events or self._bytes + n > self._max_bytes:
+                if not self._make_room(n):
+                    self._dropped_full += 1
+                    return DROPPED
+                events = self._events
+            arena = self._arena
+            sealed = ACCEPTED
+            if len(arena) + n > self._batch_bytes and arena:
+                self._seal()
+                sealed = SEALED
+                arena = self._arena
+            arena += payload
+            self._events = events = events + 1
+            self._bytes += n
+            if events - self._sealed_events >= self._batch_events:
+                self._seal()
+                sealed = SEALED
+            return sealed
+        finally:
+            lock.release()
+
+    def _make_room(self, n: int) -> bool:
+        """Called with the lock held when the buffer is full."""
+        self._note_high_water()
+        policy = self._overflow
+        if policy == "drop_oldest":
+            return self._evict_until(n)
+        if policy == "block" and not _in_event_loop():
+            self._wake()
+            self._waiters += 1
+            try:
+                return self._space.wait_for(
+                    lambda: self._events < self._max_events and self._bytes + n <= self._max_bytes,
+                    self._block_timeout,
+                )
+            finally:
+                self._waiters -= 1
+        return False
+
+    def _evict_until(self, n: int) -> bool:
+        while self._events and (
+            self._events >= self._max_events or self._bytes + n > self._max_bytes
+        ):
+            if self._sealed:
+                entry = self._sealed[0]
+                arena = entry[0]
+                assert isinstance(arena, bytearray)
+                cut = arena.index(b"\n") + 1
+                del arena[:cut]
+                entry[1] -= 1
+                self._sealed_events -= 1
+                self._sealed_bytes -= cut
+                if not arena:
+                    self._sealed.popleft()
+            else:
+                arena = self._arena
+                cut = arena.index(b"\n") + 1
+                del arena[:cut]
+            self._events -= 1
+            self._bytes -= cut
+            self._evicted += 1
+        return self._events < self._max_events and self._bytes + n <= self._max_bytes
+
+    def _seal(self) -> None:
+        """Close the open arena (lock held); the caller wakes the batcher."""
+        arena = self._arena
+        if not arena:
+            return
+        count = self._events - self._sealed_events
+        self._sealed.append([arena, count])
+        self._sealed_events += count
+        self._sealed_bytes += len(arena)
+        self._arena = bytearray()
+
+    def _note_high_water(self) -> None:
+        self._hw_events = max(self._hw_events, self._events)
+        self._hw_bytes = max(self._hw_bytes, self._bytes)
+
+    # ---------------------------------------------------------------- batcher
+    def take(self, *, seal: bool) -> list[tuple[bytearray, int]]:
+        """Remove and return the sealed arenas (sealing the open one if ``seal``)."""
+        with self._lock:
+            self._note_high_water()
+            if seal and self._arena:
+                arena = self._arena
+                count = self._events - self._sealed_events
+                self._sealed.append([arena, count])
+                self._sealed_events += count
+                self._sealed_bytes += len(arena)
+                self._arena = bytearray()
+            if not self._sealed:
+                return []
+            out: list[tuple[bytearray, int]] = [(arena, count) for arena, count in self._sealed]
+            self._sealed.clear()
+            self._events -= self._sealed_events
+            self._bytes -= self._sealed_bytes
+            self._taken_events += self._sealed_events
+            self._sealed_events = 0
+            self._sealed_bytes = 0
+            if self._waiters:
+                self._space.notify_all()
+            return out
+
+    def discard_all(self) -> int:
+        """Forget everything held (after fork: those events belong to the parent).
+
+        Called in a forked child, where the lock may have been inherited held:
+        it gets a new lock first.
+        """
+        self._lock = threading.Lock()
+        self._space = threading.Condition(self._lock)
+        self._waiters = 0
+        with self._lock:
+            held = self._events
+            self._arena = bytearray()
+            self._sealed.clear()
+            self._events = self._bytes = 0
+            self._sealed_events = self._sealed_bytes = 0
+            return held
+
+    # ------------------------------------------------------------------ stats
+    def snapshot(self) -> dict[str, int]:
+        """Counters and current levels, taken atomically."""
+        with self._lock:
+            self._note_high_water()
+            return {
+                "accepted": self._taken_events + self._events + self._evicted,
+                "dropped_incoming": self._dropped_full,
+                "evicted": self._evicted,
+                "taken": self._taken_events,
+                "events": self._events,
+                "bytes": self._bytes,
+                "high_water_events": self._hw_events,
+                "high_water_bytes": self._hw_bytes,
+            }

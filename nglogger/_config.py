@@ -1,0 +1,197 @@
+"""The one frozen configuration object, validated once.
+
+``Config`` holds every setting of a pipeline. It is built from keyword
+arguments (``nglogger.configure(**kwargs)``); the environment parser builds the
+same object. Every value is checked in ``__post_init__`` and a bad one raises
+:class:`~nglogger.ConfigError` naming the setting, the value and what is
+accepted. Nothing here reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Literal
+
+from ._errors import ConfigError
+from ._levels import ACCEPTED_LEVELS, INFO, parse_level
+
+__all__ = ["Config"]
+
+KiB = 1024
+MiB = 1024 * KiB
+
+Overflow = Literal["drop_newest", "drop_oldest", "block"]
+SinkOverflow = Literal["drop_newest", "drop_oldest"]
+Oversize = Literal["truncate", "drop"]
+Format = Literal["json", "console", "auto"]
+
+_OVERFLOWS = ("drop_newest", "drop_oldest", "block")
+_SINK_OVERFLOWS = ("drop_newest", "drop_oldest")
+_OVERSIZES = ("truncate", "drop")
+_FORMATS = ("json", "console", "auto")
+
+
+def _empty_context() -> Mapping[str, object]:
+    return MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Config:
+    """Every setting of a pipeline, with its default.
+
+    Memory worst case held by a pipeline built from this config::
+
+        buffer_max_bytes                      (events waiting for the batcher)
+      + batch_max_bytes                       (the batch being sealed, copied once)
+      + len(sinks) * (sink_queue_max_bytes + batch_max_bytes)   (queues + in flight)
+
+    A batch shared by several sinks is counted in each queue but held once.
+    """
+
+    level: int | str = INFO
+    sinks: tuple[Any, ...] = ("stdout",)
+    format: Format = "json"
+    colors: bool | None = None
+    context: Mapping[str, object] = field(default_factory=_empty_context)
+
+    buffer_max_events: int = 100_000
+    buffer_max_bytes: int = 32 * MiB
+    overflow: Overflow = "drop_newest"
+    block_timeout: float = 0.1
+
+    batch_max_events: int = 1_000
+    batch_max_bytes: int = 1 * MiB
+    flush_interval: float = 0.2
+
+    sink_queue_max_events: int = 50_000
+    sink_queue_max_bytes: int = 16 * MiB
+    sink_queue_overflow: SinkOverflow = "drop_newest"
+
+    shutdown_timeout: float = 5.0
+
+    max_event_bytes: int = 256 * KiB
+    oversize: Oversize = "truncate"
+    max_field_length: int = 64 * KiB
+    max_depth: int = 32
+    max_repr_length: int = 1_000
+    max_traceback_bytes: int = 16 * KiB
+
+    strict: bool = False
+
+    def __post_init__(self) -> None:
+        try:
+            level = parse_level(self.level)
+        except ValueError:
+            raise ConfigError("level", self.level, ACCEPTED_LEVELS) from None
+        object.__setattr__(self, "level", level)
+        sinks: object = self.sinks
+        if isinstance(sinks, str) or callable(getattr(sinks, "write", None)):
+            sinks = (sinks,)
+        if not isinstance(sinks, (tuple, list)):
+            raise ConfigError("sinks", sinks, "a sink, a sink URI or a sequence of them")
+        from .sinks import check_sink_uri
+
+        for spec in sinks:
+            if isinstance(spec, str):
+                check_sink_uri(spec)
+            elif not callable(getattr(spec, "write", None)):
+                raise ConfigError(
+                    "sinks", spec, "a sink URI or an object with write(batch) and close()"
+                )
+        object.__setattr__(self, "sinks", tuple(sinks))
+        if not isinstance(self.context, Mapping):
+            raise ConfigError("context", self.context, "a mapping of field names to values")
+        for key in self.context:
+            if not isinstance(key, str):
+                raise ConfigError("context", key, "string keys")
+        object.__setattr__(self, "context", MappingProxyType(dict(self.context)))
+        _choice("format", self.format, _FORMATS)
+        _choice("overflow", self.overflow, _OVERFLOWS)
+        _choice("sink_queue_overflow", self.sink_queue_overflow, _SINK_OVERFLOWS)
+        _choice("oversize", self.oversize, _OVERSIZES)
+        if self.colors is not None and not isinstance(self.colors, bool):
+            raise ConfigError("colors", self.colors, "True, False or None (auto)")
+        if not isinstance(self.strict, bool):
+            raise ConfigError("strict", self.strict, "True or False")
+        for name in (
+            "buffer_max_events",
+            "batch_max_events",
+            "sink_queue_max_events",
+            "max_depth",
+        ):
+            _positive_int(name, getattr(self, name))
+        for name in (
+            "buffer_max_bytes",
+            "batch_max_bytes",
+            "sink_queue_max_bytes",
+            "max_event_bytes",
+            "max_field_length",
+            "max_repr_length",
+            "max_traceback_bytes",
+        ):
+            _positive_int(name, getattr(self, name), minimum=64)
+        for name in ("flush_interval", "shutdown_timeout", "block_timeout"):
+            _positive_float(name, getattr(self, name))
+        if self.max_depth > 250:
+            raise ConfigError("max_depth", self.max_depth, "an integer from 1 to 250")
+        _not_above("max_event_bytes", self.max_event_bytes, "batch_max_bytes", self.batch_max_bytes)
+        _not_above(
+            "batch_max_bytes", self.batch_max_bytes, "buffer_max_bytes", self.buffer_max_bytes
+        )
+        _not_above(
+            "batch_max_bytes",
+            self.batch_max_bytes,
+            "sink_queue_max_bytes",
+            self.sink_queue_max_bytes,
+        )
+        _not_above(
+            "batch_max_events",
+            self.batch_max_events,
+            "buffer_max_events",
+            self.buffer_max_events,
+        )
+        _not_above(
+            "batch_max_events",
+            self.batch_max_events,
+            "sink_queue_max_events",
+            self.sink_queue_max_events,
+        )
+
+    def replace(self, **changes: Any) -> Config:
+        """A copy with some settings changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def memory_budget(self) -> int:
+        """Worst-case bytes held by a pipeline built from this config (see class doc)."""
+        per_sink = self.sink_queue_max_bytes + self.batch_max_bytes
+        return self.buffer_max_bytes + self.batch_max_bytes + max(1, len(self.sinks)) * per_sink
+
+
+def _choice(name: str, value: object, accepted: tuple[str, ...]) -> None:
+    if value not in accepted:
+        raise ConfigError(name, value, ", ".join(accepted))
+
+
+def _positive_int(name: str, value: object, minimum: int = 1) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(name, value, f"an integer >= {minimum}")
+
+
+def _positive_float(name: str, value: object) -> None:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ConfigError(name, value, "a finite number of seconds > 0")
+
+
+def _not_above(name: str, value: int, other: str, limit: int) -> None:
+    if value > limit:
+        raise ConfigError(name, value, f"at most {other} ({limit})")

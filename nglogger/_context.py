@@ -1,0 +1,129 @@
+"""Request-scoped context in a ``ContextVar``, serialized once at bind time.
+
+The variable holds a dict of field name -> ``orjson.Fragment``; binding makes a
+new dict (the old one is never mutated), so every thread and asyncio task sees
+exactly the context it inherited or bound itself. Each value is serialized once,
+when bound; log calls splice the fragments in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import Token
+from typing import Any
+
+import orjson
+
+from . import _pipeline
+from ._encode import RESERVED
+from ._guard import CONTEXT, DELIVERING
+
+__all__ = [
+    "bind_contextvars",
+    "bound_contextvars",
+    "clear_contextvars",
+    "get_contextvars",
+    "reset_contextvars",
+    "unbind_contextvars",
+]
+
+
+def _current() -> FragmentDict | None:
+    value = CONTEXT.get()
+    if isinstance(value, FragmentDict):
+        return value
+    return None
+
+
+class FragmentDict(dict[str, orjson.Fragment]):
+    """Field name -> fragment, remembering each fragment's JSON bytes in ``raw``."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.raw: dict[str, bytes] = {}
+
+    def put(self, key: str, data: bytes) -> None:
+        """Add one field from its JSON bytes."""
+        self[key] = orjson.Fragment(data)
+        self.raw[key] = data
+
+    def copy_without(self, names: set[str]) -> FragmentDict:
+        """A new FragmentDict without ``names``."""
+        out = FragmentDict()
+        for key, data in self.raw.items():
+            if key not in names:
+                out.put(key, data)
+        return out
+
+    def decoded(self) -> dict[str, Any]:
+        """The fields as Python values (fresh objects)."""
+        return {key: orjson.loads(data) for key, data in self.raw.items()}
+
+
+def fragments(values: dict[str, Any], base: FragmentDict | None = None) -> FragmentDict:
+    """``base`` plus ``values`` serialized once each (reserved names renamed)."""
+    encoder = _pipeline.current.encoder
+    out = base.copy_without(set()) if base else FragmentDict()
+    for key, value in values.items():
+        name = f"{key}_" if key in RESERVED else key
+        out.pop(name, None)
+        out.raw.pop(name, None)
+        out.put(name, encoder.encode_value(value))
+    return out
+
+
+def bind_contextvars(**values: Any) -> Token[Any]:
+    """Add fields to the current context (thread / asyncio task); later binds win.
+
+    Returns a token for :func:`reset_contextvars`.
+    """
+    if CONTEXT.get() is DELIVERING:
+        return CONTEXT.set(DELIVERING)
+    merged = fragments(values, _current())
+    return CONTEXT.set(merged or None)
+
+
+def unbind_contextvars(*keys: str) -> None:
+    """Remove fields from the current context (missing keys are ignored)."""
+    if CONTEXT.get() is DELIVERING:
+        return
+    current = _current()
+    names = {f"{key}_" if key in RESERVED else key for key in keys}
+    if current is None or not names.intersection(current):
+        return
+    remaining = current.copy_without(names)
+    CONTEXT.set(remaining or None)
+
+
+def clear_contextvars() -> None:
+    """Remove every field from the current context."""
+    if CONTEXT.get() is DELIVERING:
+        return
+    CONTEXT.set(None)
+
+
+def reset_contextvars(token: Token[Any]) -> None:
+    """Restore the context as it was before the bind that returned ``token``."""
+    CONTEXT.reset(token)
+
+
+def get_contextvars() -> dict[str, Any]:
+    """The current context, decoded (a copy: changing it changes nothing)."""
+    current = _current()
+    return current.decoded() if current else {}
+
+
+@contextmanager
+def bound_contextvars(**values: Any) -> Iterator[None]:
+    """Bind fields for the duration of a ``with`` block, then restore."""
+    token = bind_contextvars(**values)
+    try:
+        yield
+    finally:
+        try:
+            CONTEXT.reset(token)
+        except ValueError:  # token from another Context (e.g. async generator)
+            pass

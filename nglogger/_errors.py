@@ -1,0 +1,39 @@
+"""The exceptions nglogger raises, all at configuration time.
+
+::
+
+    NgloggerError
+    ├── ConfigError      bad configuration value (names the setting, value, accepted values)
+    └── PipelineClosedError  submitting to a pipeline after shutdown (strict mode only)
+
+Log calls never raise (unless ``strict=True`` is configured).
+"""
+
+from __future__ import annotations
+
+__all__ = ["ConfigError", "NgloggerError", "PipelineClosedError"]
+
+
+class NgloggerError(Exception):
+    """Base class of every exception nglogger raises."""
+
+
+class ConfigError(NgloggerError, ValueError):
+    """A configuration value is invalid.
+
+    The message names the setting (argument or environment variable), the bad
+    value (masked when it is a secret) and what is accepted.
+    """
+
+    def __init__(self, setting: str, value: object, accepted: str, hint: str = "") -> None:
+        self.setting = setting
+        self.value = value
+        self.accepted = accepted
+        message = f"{setting}={value!r} is invalid; accepted: {accepted}"
+        if hint:
+            message = f"{message} ({hint})"
+        super().__init__(message)
+
+
+class PipelineClosedError(NgloggerError, RuntimeError):
+    """An event was submitted to a pipeline that was shut down (strict mode)."""

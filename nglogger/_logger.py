@@ -1,0 +1,233 @@
+"""The Logger API: levels, bind/new/unbind, exception, contextvars context.
+
+A ``Logger`` is immutable: ``bind`` returns a new one whose extra context was
+serialized once, there and then. A log call builds one dict of the reserved
+keys, the pre-serialized context fragments and the call's fields, and hands it
+to the pipeline, which turns it into bytes with a single ``orjson.dumps``.
+
+Key order and precedence in an event: ``timestamp``, ``level``, ``logger``,
+``message``, then the pipeline's static context, the logger's bound context,
+the contextvars context and the call's fields; when a name repeats, the later
+source wins, so an event never holds a key twice. A field named like a reserved
+key is kept with a trailing underscore (``level`` -> ``level_``).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+from . import _pipeline
+from ._context import FragmentDict, fragments
+from ._encode import RESERVED, exc_from_info
+from ._guard import CONTEXT, DELIVERING
+from ._levels import CRITICAL, DEBUG, ERROR, INFO, WARNING, level_name, parse_level
+
+__all__ = ["Logger", "get_logger"]
+
+_time_ns = time.time_ns
+_cv_get = CONTEXT.get
+_SPECIAL = RESERVED | {"exc_info"}
+_EMPTY = FragmentDict()
+
+
+#: (start of the current second in epoch microseconds, "YYYY-MM-DDTHH:MM:SS." for it)
+_SECOND: list[tuple[int, str]] = [(0, "")]
+#: "000".."999" and "000Z".."999Z": the fraction is two table lookups, no formatting.
+_MILLIS = [f"{i:03d}" for i in range(1000)]
+_MICROS_Z = [f"{i:03d}Z" for i in range(1000)]
+
+
+def _second(micros: int) -> tuple[int, str]:
+    """Refresh the cached RFC 3339 prefix for the second containing ``micros``."""
+    seconds = micros // 1_000_000
+    entry = (seconds * 1_000_000, time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(seconds)))
+    _SECOND[0] = entry
+    return entry
+
+
+def timestamp(ns: int | None = None) -> str:
+    """RFC 3339 UTC with microseconds, e.g. ``2026-11-26T13:47:50.800619Z``."""
+    micros = (time.time_ns() if ns is None else ns) // 1000
+    second = _SECOND[0]
+    offset = micros - second[0]
+    if offset >= 1_000_000 or offset < 0:
+        second = _second(micros)
+        offset = micros - second[0]
+    return second[1] + _MILLIS[offset // 1000] + _MICROS_Z[offset % 1000]
+
+
+def _special_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    """Resolve ``exc_info`` and rename fields that collide with reserved keys."""
+    out: dict[str, Any] = {}
+    exc = None
+    for key, value in fields.items():
+        if key == "exc_info":
+            exc = exc_from_info(value)
+        elif key in RESERVED:
+            out[f"{key}_"] = value
+        else:
+            out[key] = value
+    if exc is not None:
+        out["exception"] = _pipeline.current.encoder.exception_fields(exc)
+    return out
+
+
+def _message_text(message: object) -> str:
+    try:
+        return str(message)
+    except BaseException:
+        return f"<unprintable {type(message).__name__} message>"
+
+
+def _make_method(level: int, lname: str) -> Any:
+    def method(self: Logger, message: str, /, **fields: Any) -> None:
+        # The hot path: kept inline (no helper calls) on purpose; see bench/.
+        pipeline = _pipeline.current
+        if level < pipeline.min_level:
+            return
+        try:
+            if fields and not _SPECIAL.isdisjoint(fields):
+                fields = _special_fields(fields)
+            if message.__class__ is not str:
+                message = _message_text(message)
+            micros = _time_ns() // 1000
+            second = _SECOND[0]  # one tuple read: the prefix always matches its base
+            offset = micros - second[0]
+            if offset >= 1_000_000 or offset < 0:
+                second = _second(micros)
+                offset = micros - second[0]
+            now = second[1] + _MILLIS[offset // 1000] + _MICROS_Z[offset % 1000]
+            cv = _cv_get()
+            if cv is None:
+                event = {
+                    "timestamp": now,
+                    "level": lname,
+                    "logger": self._name,
+                    "message": message,
+                    **pipeline.static,
+                    **self._ctx,
+                    **fields,
+                }
+            elif cv is DELIVERING:
+                pipeline.count_dropped("recursion")
+                return
+            else:
+                event = {
+                    "timestamp": now,
+                    "level": lname,
+                    "logger": self._name,
+                    "message": message,
+                    **pipeline.static,
+                    **self._ctx,
+                    **cv,
+                    **fields,
+                }
+            pipeline.emit(event)
+        except Exception:
+            if getattr(pipeline, "_strict", False):
+                raise
+            try:
+                pipeline.count_dropped("encode_error")
+            except Exception:
+                pass
+
+    method.__name__ = lname
+    method.__qualname__ = f"Logger.{lname}"
+    method.__doc__ = f"Log ``message`` with structured ``fields`` at {lname.upper()} level."
+    return method
+
+
+class Logger:
+    """A structured logger. Immutable: ``bind`` and friends return new loggers.
+
+    Log calls never raise into the caller (unless ``strict`` is configured) and
+    keep no reference to any object passed to them once they return.
+    """
+
+    __slots__ = ("__weakref__", "_ctx", "_name")
+
+    def __init__(self, name: str = "root", context: FragmentDict | None = None) -> None:
+        self._name = name
+        self._ctx = context if context is not None else _EMPTY
+
+    debug = _make_method(DEBUG, "debug")
+    info = _make_method(INFO, "info")
+    warning = _make_method(WARNING, "warning")
+    error = _make_method(ERROR, "error")
+    critical = _make_method(CRITICAL, "critical")
+    warn = warning
+    fatal = critical
+    _error = error
+
+    def exception(self, message: str, /, **fields: Any) -> None:
+        """Log at ERROR with the active exception as structured fields.
+
+        The ``exception`` field holds ``type``, ``message`` and a bounded
+        ``stacktrace`` (no local variables). Pass ``exc_info=exc`` to log
+        another exception.
+        """
+        fields.setdefault("exc_info", True)
+        self._error(message, **fields)
+
+    def log(self, level: int | str, message: str, /, **fields: Any) -> None:
+        """Log at a level given by number or name."""
+        try:
+            number = parse_level(level)
+        except ValueError:
+            number = INFO
+            fields.setdefault("level_", level)
+        if number < _pipeline.current.min_level:
+            return
+        name = level_name(number)
+        _BY_NAME[name](self, message, **fields)
+
+    def is_enabled_for(self, level: int | str) -> bool:
+        """True if an event at ``level`` would be recorded."""
+        return parse_level(level) >= _pipeline.current.min_level
+
+    def bind(self, **values: Any) -> Logger:
+        """A new logger with more context (serialized now, once)."""
+        return Logger(self._name, fragments(values, self._ctx))
+
+    def new(self, **values: Any) -> Logger:
+        """A new logger with only ``values`` as context."""
+        return Logger(self._name, fragments(values))
+
+    def unbind(self, *keys: str) -> Logger:
+        """A new logger without ``keys`` in its context (missing keys are ignored)."""
+        names = {f"{key}_" if key in RESERVED else key for key in keys}
+        return Logger(self._name, self._ctx.copy_without(names))
+
+    @property
+    def name(self) -> str:
+        """The logger's name (the ``logger`` key of its events)."""
+        return self._name
+
+    @property
+    def context(self) -> dict[str, Any]:
+        """The bound context, decoded (a fresh copy)."""
+        return self._ctx.decoded()
+
+    def __repr__(self) -> str:
+        return f"<Logger {self._name!r} context={sorted(self._ctx.raw)}>"
+
+
+_BY_NAME = {
+    "debug": Logger.debug,
+    "info": Logger.info,
+    "warning": Logger.warning,
+    "error": Logger.error,
+    "critical": Logger.critical,
+}
+
+
+def get_logger(name: str | None = None, /, **context: Any) -> Logger:
+    """A logger named ``name`` (default: the calling module) with bound context."""
+    if name is None:
+        try:
+            name = str(sys._getframe(1).f_globals.get("__name__") or "root")
+        except (AttributeError, ValueError):
+            name = "root"
+    return Logger(name, fragments(context) if context else None)

@@ -1,0 +1,515 @@
+"""The pipeline: encoder, buffer, batcher thread, fan-out to sink workers.
+
+``Pipeline`` owns one event path from the encoded bytes to the sinks and its
+lifecycle: start, flush, shutdown, fork. The module also holds the one global,
+the default pipeline, replaced as a whole by :func:`configure` and torn down by
+:func:`shutdown`. Until something is configured, a lazy stand-in builds the
+default pipeline (NDJSON to stdout at INFO) on the first event.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import weakref
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import orjson
+
+from ._batch import Batch
+from ._buffer import Buffer
+from ._config import Config
+from ._encode import OPTIONS, RESERVED, Encoder, Limits
+from ._guard import enter_delivery
+from ._stats import SinkStats, Stats
+from ._worker import SinkWorker
+from .sinks import resolve_sink
+
+__all__ = [
+    "Pipeline",
+    "configure",
+    "current",
+    "flush",
+    "get_pipeline",
+    "shutdown",
+    "stats",
+]
+
+_dumps = orjson.dumps
+_JSONEncodeError = orjson.JSONEncodeError
+_monotonic = time.monotonic
+
+
+class Pipeline:
+    """Encoder + bounded buffer + batcher + one worker per sink.
+
+    Build one with a :class:`Config`; it starts its threads at once. Use
+    :func:`nglogger.configure` for the default pipeline; build your own for
+    tests or for a separate stream of events.
+    """
+
+    def __init__(self, config: Config | None = None) -> None:
+        config = config if config is not None else Config()
+        self.config = config
+        self.min_level: int = int(config.level)
+        self.encoder = Encoder(
+            Limits(
+                max_event_bytes=config.max_event_bytes,
+                oversize=config.oversize,
+                max_field_length=config.max_field_length,
+                max_depth=config.max_depth,
+                max_repr_length=config.max_repr_length,
+                max_traceback_bytes=config.max_traceback_bytes,
+                strict=config.strict,
+            )
+        )
+        self._default = self.encoder.default
+        self._field_check = config.max_field_length
+        self._strict = config.strict
+        self.static: dict[str, orjson.Fragment] = {
+            _rename_reserved(k): self.encoder.fragment(v) for k, v in config.context.items()
+        }
+        sinks = [resolve_sink(spec, config) for spec in config.sinks]
+        names: set[str] = set()
+        for sink in sinks:
+            name = str(getattr(sink, "name", type(sink).__name__))
+            if name in names:
+                from ._errors import ConfigError
+
+                raise ConfigError("sinks", name, "each sink configured once (names must differ)")
+            names.add(name)
+        self.workers = [
+            SinkWorker(
+                sink,
+                max_events=config.sink_queue_max_events,
+                max_bytes=config.sink_queue_max_bytes,
+                overflow=config.sink_queue_overflow,
+            )
+            for sink in sinks
+        ]
+        self._init_runtime()
+        self._start()
+
+    def _init_runtime(self) -> None:
+        config = self.config
+        self._pid = os.getpid()
+        self._wake_event = threading.Event()
+        self.buffer = Buffer(
+            max_events=config.buffer_max_events,
+            max_bytes=config.buffer_max_bytes,
+            batch_events=config.batch_max_events,
+            batch_bytes=config.batch_max_bytes,
+            overflow=config.overflow,
+            block_timeout=config.block_timeout,
+            wake=self._wake_event.set,
+        )
+        self._offer = self.buffer.offer
+        self.emit: Callable[[dict[str, Any]], None] = self._make_emit()
+        self._dispatch_lock = threading.Lock()
+        self._state_lock = threading.Lock()
+        self._closed = False
+        self._stopping = False
+        self._seq = 0
+        self._dispatched = 0
+        self._batches = 0
+        self._pre_dropped: dict[str, int] = {}
+        self._batcher: threading.Thread | None = None
+
+    def _start(self) -> None:
+        for worker in self.workers:
+            worker.start()
+        self._batcher = threading.Thread(
+            target=_batcher_main, args=(weakref.ref(self),), name="nglogger-batcher", daemon=True
+        )
+        self._batcher.start()
+        _LIVE.add(self)
+        _register_process_hooks()
+
+    # --------------------------------------------------------------- hot path
+    def _make_emit(self) -> Callable[[dict[str, Any]], None]:
+        """Build ``emit``: a closure over this runtime's encoder and buffer."""
+        default = self._default
+        field_check = self._field_check
+        offer = self.buffer.offer
+        slow = self._slow
+        large = self._large
+        after_offer = self._after_offer
+
+        def emit(event: dict[str, Any]) -> None:
+            """Encode one event and buffer it. Never raises unless ``strict``."""
+            try:
+                data: bytes | None = _dumps(event, default=default, option=OPTIONS)
+            except (_JSONEncodeError, RecursionError):
+                data = slow(event)
+            else:
+                if len(data) > field_check:  # type: ignore[arg-type]
+                    data = large(event, data)  # type: ignore[arg-type]
+            if data is not None and offer(data):
+                after_offer()
+
+        return emit
+
+    def _emit_closed(self, _event: dict[str, Any]) -> None:
+        """``emit`` after shutdown: count, keep nothing."""
+        self._count_pre("after_shutdown")
+
+    def emit_bytes(self, data: bytes) -> None:
+        """Buffer an already encoded event (one JSON document plus newline)."""
+        if self._closed:
+            self._count_pre("after_shutdown")
+            return
+        if self._offer(data):
+            self._after_offer()
+
+    def _after_offer(self) -> None:
+        """Slow path after ``offer``: a batch was sealed or the event dropped."""
+        if os.getpid() != self._pid:
+            self._after_fork_child(detected=True)
+            return
+        self._wake_event.set()
+
+    def _slow(self, event: dict[str, Any]) -> bytes | None:
+        if self._strict:
+            return self.encoder.slow_encode(event)
+        try:
+            data = self.encoder.slow_encode(event)
+        except BaseException:
+            self._count_pre("encode_error")
+            return None
+        if data is None:
+            self._count_pre("too_large")
+        return data
+
+    def _large(self, event: dict[str, Any], data: bytes) -> bytes | None:
+        try:
+            out = self.encoder.check_large(event, data)
+        except BaseException:
+            if self._strict:
+                raise
+            self._count_pre("encode_error")
+            return None
+        if out is None:
+            self._count_pre("too_large")
+        return out
+
+    def _count_pre(self, reason: str) -> None:
+        with self._state_lock:
+            self._pre_dropped[reason] = self._pre_dropped.get(reason, 0) + 1
+
+    def count_dropped(self, reason: str) -> None:
+        """Count an event dropped before the buffer (guard, sampling, ...)."""
+        self._count_pre(reason)
+
+    # ---------------------------------------------------------------- batcher
+    def _dispatch(self, *, seal: bool) -> int:
+        """Move sealed arenas to every sink queue as shared immutable batches."""
+        with self._dispatch_lock:
+            taken = self.buffer.take(seal=seal)
+            moved = 0
+            for arena, count in taken:
+                data = bytes(arena)
+                del arena[:]
+                self._seq += 1
+                batch = Batch(data, count, self._seq)
+                for worker in self.workers:
+                    worker.offer(batch)
+                moved += count
+                self._dispatched += count
+                self._batches += 1
+            return moved
+
+    # -------------------------------------------------------------- lifecycle
+    def flush(self, timeout: float | None = None) -> bool:
+        """Deliver everything buffered so far; True if done before ``timeout``."""
+        timeout = self.config.shutdown_timeout if timeout is None else timeout
+        deadline = _monotonic() + max(0.0, timeout)
+        self._check_fork()
+        if self._closed:
+            return True
+        self._dispatch(seal=True)
+        ok = True
+        for worker in self.workers:
+            ok = worker.wait_idle(deadline) and ok
+        return ok
+
+    def shutdown(self, timeout: float | None = None) -> bool:
+        """Flush, stop threads and close sinks within ``timeout`` seconds.
+
+        Returns True when every event was delivered. Events still queued or in
+        flight at the deadline are counted as ``shutdown_deadline``; a sink that
+        never returns is abandoned (its thread is a daemon).
+        """
+        timeout = self.config.shutdown_timeout if timeout is None else timeout
+        deadline = _monotonic() + max(0.0, timeout)
+        self._check_fork()
+        with self._state_lock:
+            if self._stopping:
+                return True
+            self._stopping = True
+        self._wake_event.set()
+        batcher = self._batcher
+        if batcher is not None and batcher is not threading.current_thread():
+            batcher.join(max(0.0, min(0.5, deadline - _monotonic())))
+        self._dispatch(seal=True)
+        self._closed = True
+        self.emit = self._emit_closed
+        self._dispatch(seal=True)  # anything that raced in before _closed was seen
+        ok = True
+        for worker in self.workers:
+            ok = worker.wait_idle(deadline) and ok
+        for worker in self.workers:
+            if not worker.stop(deadline) and worker.abandon():
+                ok = False
+        for worker in self.workers:
+            _close_within(worker.sink, max(0.0, deadline - _monotonic()) + 0.2)
+        return ok
+
+    @property
+    def closed(self) -> bool:
+        """True once shutdown began; later events are counted ``after_shutdown``."""
+        return self._closed
+
+    def _check_fork(self) -> None:
+        if os.getpid() != self._pid:
+            self._after_fork_child(detected=True)
+
+    def _after_fork_child(self, *, detected: bool = False) -> None:
+        """In a forked child: fresh locks, empty buffer and queues, new threads.
+
+        Events the parent had buffered stay the parent's to deliver. When the
+        fork hook did not run (``detected``), the events this child buffered
+        before the PID check noticed are indistinguishable from the parent's
+        and are discarded too (counted ``fork``).
+        """
+        held = self.buffer.discard_all() if detected else 0
+        self.encoder._lock = threading.Lock()
+        self._init_runtime()
+        if held:
+            self._pre_dropped["fork"] = held
+        for worker in self.workers:
+            worker.after_fork_child()
+        self._start()
+
+    # ------------------------------------------------------------------ stats
+    def stats(self) -> Stats:
+        """A consistent-enough snapshot of every counter (see :class:`Stats`)."""
+        self._check_fork()
+        with self._dispatch_lock:
+            buf = self.buffer.snapshot()
+            dispatched = self._dispatched
+            batches = self._batches
+        with self._state_lock:
+            pre = dict(self._pre_dropped)
+        dropped = dict(pre)
+        if buf["dropped_incoming"] or buf["evicted"]:
+            dropped["buffer_full"] = buf["dropped_incoming"] + buf["evicted"]
+        sinks = {}
+        for worker in self.workers:
+            snap = worker.snapshot()
+            sinks[worker.name] = SinkStats(**snap)
+        return Stats(
+            submitted=buf["accepted"] + buf["dropped_incoming"] + sum(pre.values()),
+            accepted=buf["accepted"],
+            dispatched=dispatched,
+            dropped=dropped,
+            buffered_events=buf["events"],
+            buffered_bytes=buf["bytes"],
+            high_water_events=buf["high_water_events"],
+            high_water_bytes=buf["high_water_bytes"],
+            batches=batches,
+            fallbacks=self.encoder.counts(),
+            sinks=sinks,
+        )
+
+
+def _batcher_main(ref: weakref.ReferenceType[Pipeline]) -> None:
+    """The batcher: seal on the interval tick, dispatch whenever woken."""
+    enter_delivery()
+    pipeline = ref()
+    if pipeline is None:
+        return
+    interval = pipeline.config.flush_interval
+    wake = pipeline._wake_event
+    del pipeline
+    next_tick = _monotonic() + interval
+    while True:
+        wake.wait(max(0.0, next_tick - _monotonic()))
+        wake.clear()
+        pipeline = ref()
+        if pipeline is None or pipeline._stopping or pipeline._wake_event is not wake:
+            return
+        now = _monotonic()
+        due = now >= next_tick
+        if due:
+            next_tick = now + interval
+        try:
+            pipeline._dispatch(seal=due)
+        except BaseException:  # never let the batcher die
+            pipeline._count_pre("batcher_error")
+        del pipeline
+
+
+def _close_within(sink: object, timeout: float) -> None:
+    """Call ``sink.close()`` but never wait longer than ``timeout``."""
+    close = getattr(sink, "close", None)
+    if close is None:
+        return
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            close()
+        except BaseException:
+            pass
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=run, name="nglogger-close", daemon=True)
+    thread.start()
+    done.wait(timeout)
+
+
+def _rename_reserved(key: str) -> str:
+    return f"{key}_" if key in RESERVED else key
+
+
+# ---------------------------------------------------------------------------
+# The default pipeline (the one global) and process hooks.
+
+
+class _Lazy:
+    """Stands in for the default pipeline until the first event needs it."""
+
+    min_level: int = Config.__dataclass_fields__["level"].default  # type: ignore[assignment]
+    static: Mapping[str, orjson.Fragment] = {}
+
+    def emit(self, event: dict[str, Any]) -> None:
+        get_pipeline().emit(event)
+
+    def emit_bytes(self, data: bytes) -> None:
+        get_pipeline().emit_bytes(data)
+
+    def count_dropped(self, reason: str) -> None:
+        get_pipeline().count_dropped(reason)
+
+    @property
+    def encoder(self) -> Encoder:
+        return get_pipeline().encoder
+
+
+_LAZY = _Lazy()
+#: Every started pipeline that is still referenced (for fork and exit hooks).
+_LIVE: weakref.WeakSet[Pipeline] = weakref.WeakSet()
+#: The default pipeline (or the lazy stand-in). Read by every log call.
+current: Pipeline | _Lazy = _LAZY
+_configure_lock = threading.RLock()
+_hooks_registered = False
+_at_exit_done = False
+
+
+def get_pipeline() -> Pipeline:
+    """The default pipeline, built with default settings if none is configured."""
+    global current
+    pipeline = current
+    if isinstance(pipeline, Pipeline):
+        return pipeline
+    with _configure_lock:
+        if not isinstance(current, Pipeline):
+            current = Pipeline(Config())
+        return current
+
+
+def configure(config: Config | None = None, /, **settings: Any) -> Pipeline:
+    """Replace the default pipeline with one built from ``config`` or settings.
+
+    The previous pipeline is shut down (flushed within its shutdown timeout).
+    Invalid settings raise :class:`~nglogger.ConfigError` and leave the current
+    pipeline in place.
+    """
+    global current
+    if config is None:
+        config = Config(**settings)
+    elif settings:
+        config = config.replace(**settings)
+    new = Pipeline(config)
+    with _configure_lock:
+        old = current
+        current = new
+    if isinstance(old, Pipeline):
+        old.shutdown()
+    return new
+
+
+def flush(timeout: float | None = None) -> bool:
+    """Flush the default pipeline; True if everything was delivered in time."""
+    pipeline = current
+    if isinstance(pipeline, Pipeline):
+        return pipeline.flush(timeout)
+    return True
+
+
+def shutdown(timeout: float | None = None) -> bool:
+    """Shut the default pipeline down; the next event starts a fresh default one."""
+    global current
+    with _configure_lock:
+        pipeline = current
+        current = _LAZY
+    if isinstance(pipeline, Pipeline):
+        return pipeline.shutdown(timeout)
+    return True
+
+
+def stats() -> Stats:
+    """Counters of the default pipeline (zeros if nothing was logged yet)."""
+    pipeline = current
+    if isinstance(pipeline, Pipeline):
+        return pipeline.stats()
+    return Stats.empty()
+
+
+def _after_fork_in_child() -> None:
+    global _configure_lock
+    _configure_lock = threading.RLock()
+    for pipeline in list(_LIVE):
+        if not pipeline._stopping:
+            pipeline._after_fork_child()
+
+
+def _at_exit() -> None:
+    """Shut every live pipeline down at interpreter exit, within one deadline.
+
+    The deadline is the largest ``shutdown_timeout`` among them, so exit takes
+    at most that long (plus thread scheduling) even with sinks that hang.
+    """
+    global _at_exit_done
+    if _at_exit_done:
+        return
+    _at_exit_done = True
+    pid = os.getpid()
+    pipelines = [p for p in list(_LIVE) if p._pid == pid and not p._stopping]
+    if not pipelines:
+        return
+    deadline = _monotonic() + max(p.config.shutdown_timeout for p in pipelines)
+    for pipeline in pipelines:
+        pipeline.shutdown(max(0.0, deadline - _monotonic()))
+
+
+def _register_process_hooks() -> None:
+    global _hooks_registered
+    if _hooks_registered:
+        return
+    _hooks_registered = True
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+    # threading joins non-daemon threads before ``atexit`` handlers run; its
+    # own exit hooks run first, while our daemon workers are still alive.
+    register = getattr(threading, "_register_atexit", None)
+    if register is not None:
+        try:
+            register(_at_exit)
+        except RuntimeError:  # interpreter already shutting down
+            pass
+    import atexit
+
+    atexit.register(_at_exit)

@@ -1,0 +1,78 @@
+"""Snapshots of the pipeline's counters, as plain immutable values.
+
+Invariants (tested):
+
+* ``submitted == dispatched + buffered_events + sum(dropped.values())``
+* per sink: ``accepted == exported + sum(dropped.values()) + queued_events``
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = ["SinkStats", "Stats"]
+
+
+@dataclass(frozen=True, slots=True)
+class SinkStats:
+    """One sink's counters.
+
+    ``accepted``: events handed to this sink's queue (dropped ones included);
+    ``exported``: events the sink reported delivered; ``dropped``: by reason
+    (``sink_queue_full``, ``sink_error``, ``write_error``, ``shutdown_deadline``,
+    and the HTTP reasons); ``queued_events``: in the queue or being written.
+    """
+
+    accepted: int = 0
+    exported: int = 0
+    dropped: Mapping[str, int] = field(default_factory=dict)
+    queued_events: int = 0
+    queued_bytes: int = 0
+    high_water_events: int = 0
+    high_water_bytes: int = 0
+    batches: int = 0
+    errors: int = 0
+    last_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    """The pipeline's counters at one moment.
+
+    ``submitted``: events that passed the level check; ``accepted``: events that
+    entered the buffer; ``dispatched``: events handed to the sinks (once each,
+    whatever the number of sinks); ``dropped``: events lost before the sinks, by
+    reason (``buffer_full``, ``too_large``, ``encode_error``, ``recursion``,
+    ``after_shutdown``, ``fork``); ``fallbacks``: values the encoder replaced,
+    by kind (see ``nglogger._encode``); ``sinks``: per-sink counters.
+    """
+
+    submitted: int = 0
+    accepted: int = 0
+    dispatched: int = 0
+    dropped: Mapping[str, int] = field(default_factory=dict)
+    buffered_events: int = 0
+    buffered_bytes: int = 0
+    high_water_events: int = 0
+    high_water_bytes: int = 0
+    batches: int = 0
+    fallbacks: Mapping[str, int] = field(default_factory=dict)
+    sinks: Mapping[str, SinkStats] = field(default_factory=dict)
+
+    @classmethod
+    def empty(cls) -> Stats:
+        """All zeros (nothing was logged yet)."""
+        return cls()
+
+    @property
+    def total_dropped(self) -> int:
+        """Events dropped before the sinks plus every sink's drops."""
+        return sum(self.dropped.values()) + sum(
+            sum(s.dropped.values()) for s in self.sinks.values()
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """The snapshot as plain dicts (JSON-ready)."""
+        return asdict(self)
