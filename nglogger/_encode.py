@@ -28,12 +28,10 @@ Nothing returned here references a caller object.
 from __future__ import annotations
 
 import dataclasses
-import decimal
 import enum
 import os
 import sys
 import threading
-import uuid
 from collections.abc import Mapping
 from datetime import date, datetime, time
 from typing import Any
@@ -95,6 +93,11 @@ class Encoder:
         self._lock = threading.Lock()
         self.default = self._default
 
+    @property
+    def check_threshold(self) -> int:
+        """Events longer than this may break a limit and get the slow check."""
+        return min(self.limits.max_field_length, self.limits.max_event_bytes)
+
     # ----------------------------------------------------------------- counters
     def count(self, name: str, n: int = 1) -> None:
         """Add ``n`` to the fallback counter ``name``."""
@@ -113,7 +116,7 @@ class Encoder:
             return list(obj)
         if isinstance(obj, (bytes, bytearray, memoryview)):
             return bytes(obj).decode("utf-8", "backslashreplace")
-        if isinstance(obj, decimal.Decimal):
+        if _is_a(obj, "decimal", "Decimal"):
             return str(obj)
         if isinstance(obj, os.PathLike):
             return os.fspath(obj)
@@ -172,7 +175,7 @@ class Encoder:
             if self.limits.strict:
                 raise
             return self.slow_encode(event)
-        if len(data) > self.limits.max_field_length:
+        if len(data) > self.check_threshold:
             return self.check_large(event, data)
         return data
 
@@ -258,7 +261,7 @@ class Encoder:
             return obj
         if isinstance(obj, enum.Enum):
             return self._walk(obj.value, depth, path, notes)
-        if isinstance(obj, (datetime, date, time, uuid.UUID)):
+        if isinstance(obj, (datetime, date, time)) or _is_a(obj, "uuid", "UUID"):
             return obj
         if isinstance(obj, str):
             return self._str(str.__str__(obj), notes)
@@ -336,7 +339,7 @@ class Encoder:
             return repr(key)
         if isinstance(key, (datetime, date, time)):
             return key.isoformat()
-        if isinstance(key, uuid.UUID):
+        if _is_a(key, "uuid", "UUID"):
             return str(key)
         if isinstance(key, (bytes, bytearray)):
             return self._str(bytes(key).decode("utf-8", "backslashreplace"), notes)
@@ -383,6 +386,16 @@ class Encoder:
             "message": _safe_str(exc, self.limits.max_field_length),
             "stacktrace": text,
         }
+
+
+def _is_a(obj: object, module: str, name: str) -> bool:
+    """isinstance against a class of a module only if that module is loaded.
+
+    An object cannot be a ``decimal.Decimal`` unless ``decimal`` was imported,
+    so nglogger need not import it (``import nglogger`` stays light).
+    """
+    loaded = sys.modules.get(module)
+    return loaded is not None and isinstance(obj, getattr(loaded, name))
 
 
 def _has_surrogate(text: str) -> bool:

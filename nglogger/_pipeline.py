@@ -66,7 +66,7 @@ class Pipeline:
             )
         )
         self._default = self.encoder.default
-        self._field_check = config.max_field_length
+        self._field_check = self.encoder.check_threshold
         self._strict = config.strict
         self.static: dict[str, orjson.Fragment] = {
             _rename_reserved(k): self.encoder.fragment(v) for k, v in config.context.items()

@@ -1,0 +1,41 @@
+"""The public surface: a deliberate, sorted __all__ and a light import."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import nglogger
+
+
+def test_all_is_sorted_and_complete() -> None:
+    """__all__ is sorted and lists exactly the public names of the package."""
+    exported = nglogger.__all__
+    assert exported == sorted(exported)
+    public = {
+        name
+        for name in vars(nglogger)
+        if not name.startswith("_")
+        and not isinstance(getattr(nglogger, name), type(sys))
+        and name != "annotations"  # from __future__ import annotations
+    }
+    assert set(exported) - {"__version__"} == public
+
+
+def test_import_is_light() -> None:
+    """import nglogger loads no HTTP, OTel, asyncio or logging machinery."""
+    code = (
+        "import sys; import nglogger; "
+        "heavy = ['asyncio', 'logging', 'urllib3', 'ssl', 'http.client', 'opentelemetry', "
+        "'decimal', 'traceback']; "
+        "print(','.join(m for m in heavy if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == ""
+
+
+def test_version_is_a_string() -> None:
+    """The package exposes its version."""
+    assert isinstance(nglogger.__version__, str)

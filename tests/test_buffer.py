@@ -1,0 +1,191 @@
+"""The bounded buffer: limits in events and bytes, overflow policies, exact counts."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
+
+from nglogger._buffer import ACCEPTED, DROPPED, SEALED, Buffer
+
+
+def ev(i: int, size: int = 20) -> bytes:
+    body = f'{{"i":{i},"p":"'.encode()
+    pad = max(0, size - len(body) - 3)
+    return body + b"x" * pad + b'"}\n'
+
+
+def make(**kw: object) -> Buffer:
+    settings: dict[str, object] = {
+        "max_events": 10,
+        "max_bytes": 10_000,
+        "batch_events": 100,
+        "batch_bytes": 10_000,
+    }
+    settings.update(kw)
+    return Buffer(**settings)  # type: ignore[arg-type]
+
+
+def drain(buf: Buffer) -> list[bytes]:
+    out: list[bytes] = []
+    for arena, _count in buf.take(seal=True):
+        out.extend(bytes(arena).splitlines(keepends=True))
+    return out
+
+
+def test_drop_newest_rejects_incoming_and_counts() -> None:
+    """When full, drop_newest keeps the oldest events and counts each rejection."""
+    buf = make(max_events=3)
+    results = [buf.offer(ev(i)) for i in range(5)]
+    assert results == [ACCEPTED, ACCEPTED, ACCEPTED, DROPPED, DROPPED]
+    assert drain(buf) == [ev(0), ev(1), ev(2)]
+    snap = buf.snapshot()
+    assert snap["dropped_incoming"] == 2
+    assert snap["accepted"] == 3
+
+
+def test_byte_limit_applies_independently_of_event_limit() -> None:
+    """The byte limit rejects events even when the event count is low."""
+    buf = make(max_events=1000, max_bytes=100)
+    for i in range(10):
+        buf.offer(ev(i, size=30))
+    snap = buf.snapshot()
+    assert snap["bytes"] <= 100
+    assert snap["events"] == 3
+    assert snap["dropped_incoming"] == 7
+
+
+def test_drop_oldest_evicts_exactly_enough() -> None:
+    """drop_oldest evicts the oldest events, one at a time, across sealed arenas."""
+    buf = make(max_events=4, batch_events=2, overflow="drop_oldest")
+    for i in range(7):
+        assert buf.offer(ev(i)) != DROPPED
+    assert drain(buf) == [ev(3), ev(4), ev(5), ev(6)]
+    snap = buf.snapshot()
+    assert snap["evicted"] == 3
+    assert snap["accepted"] == 7
+    assert snap["taken"] == 4
+
+
+def test_drop_oldest_by_bytes_with_mixed_sizes() -> None:
+    """drop_oldest frees bytes until a large event fits."""
+    buf = make(max_events=100, max_bytes=100, overflow="drop_oldest")
+    for i in range(4):
+        buf.offer(ev(i, size=20))
+    assert buf.offer(ev(9, size=60)) == ACCEPTED
+    assert drain(buf) == [ev(2), ev(3), ev(9, size=60)]
+
+
+def test_seal_on_event_count_and_bytes() -> None:
+    """An arena is sealed at batch_events, and before it would exceed batch_bytes."""
+    buf = make(max_events=1000, batch_events=3, batch_bytes=1000)
+    assert [buf.offer(ev(i)) for i in range(4)] == [ACCEPTED, ACCEPTED, SEALED, ACCEPTED]
+    batches = buf.take(seal=False)
+    assert [count for _, count in batches] == [3]
+    buf2 = make(max_events=1000, batch_events=1000, batch_bytes=50)
+    assert [buf2.offer(ev(i, size=20)) for i in range(3)] == [ACCEPTED, ACCEPTED, SEALED]
+    assert [(len(a), c) for a, c in buf2.take(seal=True)] == [(40, 2), (20, 1)]
+
+
+def test_take_returns_in_order_and_empties() -> None:
+    """take(seal=True) returns every event once, in order, and resets the levels."""
+    buf = make(max_events=100, batch_events=4)
+    for i in range(10):
+        buf.offer(ev(i))
+    assert drain(buf) == [ev(i) for i in range(10)]
+    assert buf.take(seal=True) == []
+    snap = buf.snapshot()
+    assert (snap["events"], snap["bytes"]) == (0, 0)
+    assert snap["high_water_events"] == 10
+
+
+def test_block_waits_for_space_then_accepts() -> None:
+    """block waits until the batcher frees space, then accepts the event."""
+    buf = make(max_events=2, overflow="block", block_timeout=30.0)
+    buf.offer(ev(0))
+    buf.offer(ev(1))
+    results: list[int] = []
+    started = threading.Event()
+
+    def producer() -> None:
+        started.set()
+        results.append(buf.offer(ev(2)))
+
+    thread = threading.Thread(target=producer)
+    thread.start()
+    started.wait(5)
+    # wait until the producer is actually blocked inside offer()
+    deadline = time.monotonic() + 5
+    while buf._waiters == 0 and time.monotonic() < deadline:
+        time.sleep(0.001)
+    assert buf._waiters == 1
+    assert drain(buf) == [ev(0), ev(1)]
+    thread.join(5)
+    assert results == [ACCEPTED]
+    assert drain(buf) == [ev(2)]
+
+
+def test_block_gives_up_after_timeout() -> None:
+    """block drops the event (counted) when no space appears within block_timeout."""
+    buf = make(max_events=1, overflow="block", block_timeout=0.05)
+    buf.offer(ev(0))
+    assert buf.offer(ev(1)) == DROPPED
+    assert buf.snapshot()["dropped_incoming"] == 1
+
+
+def test_block_never_blocks_an_event_loop_thread() -> None:
+    """Inside a running asyncio loop, block behaves like drop_newest."""
+    buf = make(max_events=1, overflow="block", block_timeout=60.0)
+    buf.offer(ev(0))
+
+    async def main() -> int:
+        return buf.offer(ev(1))
+
+    begin = time.monotonic()
+    assert asyncio.run(main()) == DROPPED
+    assert time.monotonic() - begin < 30.0  # far below the 60 s block timeout
+
+
+def test_concurrent_producers_exact_accounting() -> None:
+    """Under 8 threads, accepted + dropped equals offered, exactly."""
+    buf = make(max_events=5000, max_bytes=10**9, batch_events=64, overflow="drop_oldest")
+    per_thread = 2000
+
+    def produce(t: int) -> None:
+        for i in range(per_thread):
+            buf.offer(ev(t * per_thread + i))
+
+    threads = [threading.Thread(target=produce, args=(t,)) for t in range(8)]
+    taken = 0
+    for thread in threads:
+        thread.start()
+    while any(t.is_alive() for t in threads):
+        taken += sum(c for _, c in buf.take(seal=False))
+    for thread in threads:
+        thread.join()
+    taken += sum(c for _, c in buf.take(seal=True))
+    snap = buf.snapshot()
+    assert snap["accepted"] == 8 * per_thread
+    assert snap["accepted"] == taken + snap["evicted"]
+    assert snap["events"] == 0
+
+
+def test_discard_all_resets_lock_and_content() -> None:
+    """discard_all (used after fork) empties the buffer and replaces a held lock."""
+    buf = make()
+    buf.offer(ev(0))
+    buf._lock.acquire()  # as if another thread held it at fork time
+    assert buf.discard_all() == 1
+    assert buf.offer(ev(1)) == ACCEPTED
+    assert drain(buf) == [ev(1)]
+
+
+@pytest.mark.parametrize("policy", ["drop_newest", "drop_oldest", "block"])
+def test_policies_keep_bytes_within_limit(policy: str) -> None:
+    """Whatever the policy, held bytes never exceed max_bytes."""
+    buf = make(max_events=10**6, max_bytes=1000, overflow=policy, block_timeout=0.001)
+    for i in range(500):
+        buf.offer(ev(i, size=37))
+        assert buf.snapshot()["bytes"] <= 1000
