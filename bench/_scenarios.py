@@ -1,0 +1,310 @@
+"""The benchmark scenarios, shared by the pytest-benchmark files and ``ratios.py``.
+
+Every scenario is measured against a FLOOR taken in the same run: the least work
+any structured logger must do for the same event (build the event dict, one
+``orjson.dumps``, one ``time.time_ns()``, append the bytes to a ``bytearray``
+that is emptied past ``ARENA_LIMIT``). A subject is a context manager that sets
+a logger up, yields the call to measure as ``(function, args, kwargs)`` and
+tears the logger down; both runners call ``function(*args, **kwargs)`` in a
+loop, so the argument-passing overhead is the same for every subject.
+
+nglogger runs through the default pipeline configured with ``NullSink``s: the
+batcher and sink threads do their work while the caller logs, and on CPython
+that work competes for the GIL, so it lands in the measured time. Third-party
+loggers are optional (``pip install nglogger[bench]``); ``missing()`` says
+whether one is installed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import orjson
+
+import nglogger
+
+__all__ = [
+    "ARENA_LIMIT",
+    "BOUND",
+    "CALL_FIELDS",
+    "CHILD",
+    "DEEP",
+    "LONG",
+    "MESSAGE",
+    "OBJECT",
+    "Call",
+    "Floor",
+    "floor_child_creation",
+    "floor_info",
+    "loguru_info",
+    "missing",
+    "nglogger_child_creation",
+    "nglogger_debug",
+    "nglogger_dropped",
+    "nglogger_info",
+    "run",
+    "stdlib_json_info",
+    "structlog_info",
+]
+
+#: What a subject yields: the function to call, its positional and keyword arguments.
+Call = tuple[Callable[..., object], tuple[Any, ...], dict[str, Any]]
+
+MESSAGE = "hello world"
+#: object: a few small fields.
+OBJECT: dict[str, Any] = {"status": 200, "path": "/x", "user": "bob"}
+#: child: the context bound once (about 5 fields) ...
+BOUND: dict[str, Any] = {
+    "service": "checkout",
+    "env": "prod",
+    "region": "eu-west-1",
+    "version": "1.4.2",
+    "host": "web-7",
+}
+#: ... and the two fields of each call.
+CALL_FIELDS: dict[str, Any] = {"status": 200, "path": "/x"}
+#: child-creation: what a request handler binds.
+CHILD: dict[str, Any] = {"request_id": "9f0c1e2a-4b7d-4c1e-8f00-5a7b3c2d1e0f", "user": "bob"}
+#: long-string: a 2 KB string field.
+LONG = ("lorem ipsum dolor sit amet, consectetur adipiscing elit " * 40)[:2048]
+
+
+def _deep_context() -> dict[str, Any]:
+    """A nested request/user/cart context whose JSON is about 10 KB."""
+    return {
+        "request": {
+            "method": "POST",
+            "path": "/api/v1/cart/checkout",
+            "headers": {f"x-header-{i:02d}": f"value-{i:02d}-" + "abcdef" * 4 for i in range(20)},
+            "query": {"page": 3, "per_page": 50, "sort": ["-created", "name"]},
+        },
+        "user": {
+            "id": 421337,
+            "name": "Bob Example",
+            "roles": ["buyer", "beta", "support"],
+            "preferences": {"currency": "EUR", "locale": "fr-FR", "newsletter": False},
+        },
+        "cart": {
+            "items": [
+                {
+                    "sku": f"SKU-{i:05d}",
+                    "name": f"Item number {i}",
+                    "price": 9.99 + i,
+                    "quantity": 1 + i % 3,
+                    "tags": ["tag-a", "tag-b", "tag-c"],
+                    "dimensions": {"w": 10 + i, "h": 20 + i, "d": 5},
+                }
+                for i in range(45)
+            ],
+            "total": 1234.5,
+        },
+    }
+
+
+#: deep-object: bound once with ``bind(**DEEP)``; ~10 KB of JSON.
+DEEP: dict[str, Any] = _deep_context()
+
+#: The floor's bytearray is emptied when it grows past this (a few MB).
+ARENA_LIMIT = 4 * 1024 * 1024
+
+_dumps = orjson.dumps
+_time_ns = time.time_ns
+_NEWLINE = orjson.OPT_APPEND_NEWLINE
+
+
+class Floor:
+    """The least work of a structured log call, as a logger-shaped object.
+
+    ``info`` builds the same keys as an nglogger event (timestamp, level,
+    logger, message, context, fields), serializes them with one
+    ``orjson.dumps``, and appends the bytes to a ``bytearray``.
+    """
+
+    __slots__ = ("arena", "context", "name")
+
+    def __init__(self, name: str = "bench", context: dict[str, Any] | None = None) -> None:
+        self.name = name
+        self.context = context or {}
+        self.arena = bytearray()
+
+    def info(self, message: str, /, **fields: Any) -> None:
+        """One event: dict + orjson.dumps + time.time_ns() + bytearray append."""
+        event = {
+            "timestamp": _time_ns(),
+            "level": "info",
+            "logger": self.name,
+            "message": message,
+            **self.context,
+            **fields,
+        }
+        arena = self.arena
+        arena += _dumps(event, option=_NEWLINE)
+        if len(arena) > ARENA_LIMIT:
+            arena.clear()
+
+    def bind(self, **values: Any) -> bytes:
+        """A child's snapshot: the bindings serialized once (dict + orjson.dumps)."""
+        return _dumps(values)
+
+
+def missing(module: str) -> bool:
+    """True if ``module`` is not installed (third-party comparisons then skip)."""
+    return importlib.util.find_spec(module) is None
+
+
+def run(benchmark: Any, subject: Callable[[], Any]) -> None:
+    """Measure ``subject`` with a pytest-benchmark ``benchmark`` fixture."""
+    with subject() as (function, args, kwargs):
+        benchmark(function, *args, **kwargs)
+
+
+# --------------------------------------------------------------------- floor
+@contextmanager
+def floor_info(
+    fields: dict[str, Any] | None = None, context: dict[str, Any] | None = None
+) -> Iterator[Call]:
+    """The floor for ``info(MESSAGE, **fields)`` on a logger bound to ``context``."""
+    yield Floor(context=context).info, (MESSAGE,), dict(fields or {})
+
+
+@contextmanager
+def floor_child_creation() -> Iterator[Call]:
+    """The floor for ``bind(**CHILD)``: serialize the bindings once."""
+    yield Floor().bind, (), dict(CHILD)
+
+
+# ------------------------------------------------------------------ nglogger
+def _nglogger(sinks: int, context: dict[str, Any] | None) -> nglogger.Logger:
+    """Configure the default pipeline with ``sinks`` NullSinks; a logger bound to ``context``."""
+    nglogger.configure(sinks=[nglogger.sinks.NullSink(name=f"null-{i}") for i in range(sinks)])
+    log = nglogger.get_logger("bench")
+    return log.bind(**context) if context else log
+
+
+@contextmanager
+def nglogger_info(
+    fields: dict[str, Any] | None = None,
+    context: dict[str, Any] | None = None,
+    sinks: int = 1,
+) -> Iterator[Call]:
+    """nglogger ``log.info(MESSAGE, **fields)``, background batching and fan-out included."""
+    log = _nglogger(sinks, context)
+    try:
+        yield log.info, (MESSAGE,), dict(fields or {})
+    finally:
+        nglogger.shutdown()
+
+
+@contextmanager
+def nglogger_debug() -> Iterator[Call]:
+    """nglogger ``log.debug(MESSAGE)`` while the level is INFO (a disabled call)."""
+    log = _nglogger(1, None)
+    try:
+        yield log.debug, (MESSAGE,), {}
+    finally:
+        nglogger.shutdown()
+
+
+@contextmanager
+def nglogger_child_creation() -> Iterator[Call]:
+    """nglogger ``log.bind(**CHILD)``: a child logger whose bindings are serialized once."""
+    log = _nglogger(1, None)
+    try:
+        yield log.bind, (), dict(CHILD)
+    finally:
+        nglogger.shutdown()
+
+
+def nglogger_dropped() -> tuple[int, int]:
+    """Flush the default pipeline; (events submitted, events dropped) so far."""
+    nglogger.flush(5.0)
+    stats = nglogger.stats()
+    return stats.submitted, stats.total_dropped
+
+
+# ---------------------------------------------------------------- comparisons
+@contextmanager
+def structlog_info(fields: dict[str, Any] | None = None) -> Iterator[Call]:
+    """structlog's performance configuration: orjson renderer, BytesLogger on /dev/null.
+
+    The logger is a concrete bound logger (``get_logger().bind(logger=...)``),
+    the fastest way to call structlog; the event carries the same keys as the
+    others (timestamp, level, logger, event).
+    """
+    import structlog
+
+    out = open(os.devnull, "wb")  # noqa: SIM115 (closed in the finally below)
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.format_exc_info,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.JSONRenderer(serializer=orjson.dumps),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+        logger_factory=structlog.BytesLoggerFactory(file=out),
+        cache_logger_on_first_use=True,
+    )
+    try:
+        log = structlog.get_logger().bind(logger="bench")
+        yield log.info, (MESSAGE,), dict(fields or {})
+    finally:
+        structlog.reset_defaults()
+        out.close()
+
+
+def _json_formatter() -> logging.Formatter:
+    """python-json-logger's stdlib-json formatter (module name depends on the version)."""
+    try:
+        from pythonjsonlogger.json import JsonFormatter
+    except ImportError:  # python-json-logger < 3.1
+        from pythonjsonlogger.jsonlogger import (  # type: ignore[no-redef]
+            JsonFormatter,
+        )
+    formatter: logging.Formatter = JsonFormatter(
+        "%(levelname)s %(name)s %(message)s", timestamp=True
+    )
+    return formatter
+
+
+@contextmanager
+def stdlib_json_info(fields: dict[str, Any] | None = None) -> Iterator[Call]:
+    """stdlib ``logging`` + python-json-logger, StreamHandler on /dev/null; fields as ``extra``."""
+    out = open(os.devnull, "w")  # noqa: SIM115 (closed in the finally below)
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(_json_formatter())
+    log = logging.getLogger("nglogger.bench.stdlib")
+    log.propagate = False
+    log.setLevel(logging.INFO)
+    log.addHandler(handler)
+    try:
+        kwargs = {"extra": dict(fields)} if fields else {}
+        yield log.info, (MESSAGE,), kwargs
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+        out.close()
+
+
+@contextmanager
+def loguru_info(fields: dict[str, Any] | None = None) -> Iterator[Call]:
+    """loguru with ``serialize=True`` to a /dev/null stream; fields captured into ``extra``."""
+    from loguru import logger
+
+    out = open(os.devnull, "w")  # noqa: SIM115 (closed in the finally below)
+    logger.remove()
+    handler = logger.add(out, serialize=True, level="INFO")
+    try:
+        yield logger.info, (MESSAGE,), dict(fields or {})
+    finally:
+        logger.remove(handler)
+        logger.add(sys.stderr)
+        out.close()

@@ -1,0 +1,337 @@
+"""The stdlib ``logging`` backend: ``LoggingHandler``, ``install`` and ``uninstall``.
+
+``LoggingHandler`` turns a ``LogRecord`` straight into an nglogger event dict
+(no ``Formatter`` round trip) and hands it to the pipeline, which serializes it
+once on the calling thread like any native event. Keys, in order: ``timestamp``
+(from ``record.created``), ``level``, ``logger``, ``message`` (``%``-args
+formatted once), the pipeline's static context, the contextvars context, the
+record's ``extra={...}`` fields, then the fields derived from the record:
+``level_number`` (levels without an nglogger name), ``exception``, ``stack`` and
+``source`` (when enabled). Extra fields named like a reserved key, or like a
+derived field present on that record, keep a trailing underscore.
+
+Locks: the export path (``handle`` -> ``emit``) takes neither ``logging``'s
+module lock nor the handler's own I/O lock. The pipeline is thread-safe, so the
+handler lock would only serialize every logging thread behind one lock and
+create lock-order cycles with ``logging.shutdown``/``dictConfig`` (which hold
+the module lock, then take each handler's lock, then call ``flush``). For the
+same reason ``flush`` never waits for delivery: it hands buffered events to the
+sink queues and returns (``nglogger.flush()`` is the call that waits).
+
+Recursion: records emitted on nglogger's own delivery threads (a sink's HTTP
+client debug logs, a sink logging its own failure) are dropped and counted
+``recursion``. The handler never calls ``handleError`` for its own failures: a
+record that cannot be turned into an event is counted (``encode_error``,
+``filter_error``), a message whose format string does not match its arguments is
+kept unformatted and counted (``format_error``).
+
+Memory: nothing here outlives a call except the handler's options; the event
+dict references the record's values only until ``emit`` returns.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import _pipeline
+from ._encode import FALLBACK_KEY, RESERVED, exc_from_info
+from ._errors import ConfigError
+from ._guard import CONTEXT, DELIVERING
+from ._levels import ACCEPTED_LEVELS, LEVEL_NAMES, level_name, parse_level
+from ._logger import timestamp
+
+__all__ = ["LoggingHandler", "install", "uninstall"]
+
+_cv_get = CONTEXT.get
+_LogRecord = logging.LogRecord
+_LEVEL_NAMES = LEVEL_NAMES
+
+#: Attributes every LogRecord has (taken from a blank one, so new Python
+#: versions' additions such as ``taskName`` are included) plus those that
+#: formatters add later. Anything else in ``record.__dict__`` is an extra.
+_STANDARD = frozenset(_LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
+_BASE_LEN = len(_LogRecord("", 0, "", 0, "", None, None).__dict__)
+_MAX_ARGS_REPR = 1000
+_NO_CONTEXT: dict[str, Any] = {}
+
+
+class LoggingHandler(logging.Handler):
+    """A ``logging.Handler`` that sends records to an nglogger pipeline.
+
+    ``pipeline`` defaults to the default pipeline as it is at each record (so
+    ``nglogger.configure()`` after the handler was built takes effect).
+    ``source=True`` adds ``source={"module", "function", "line", "file"}``.
+    A ``Formatter`` set on this handler is ignored: events are structured.
+    The handler's level and filters apply as usual; the pipeline's own level
+    does not filter stdlib records (logger and handler levels decide).
+    """
+
+    def __init__(
+        self,
+        level: int | str = logging.NOTSET,
+        *,
+        source: bool = False,
+        pipeline: _pipeline.Pipeline | None = None,
+    ) -> None:
+        super().__init__(_to_level(level))
+        self.source = bool(source)
+        self.pipeline = pipeline
+
+    def setLevel(self, level: int | str) -> None:  # noqa: N802 - stdlib's name
+        """Set the handler's level (a number, or an nglogger or stdlib level name)."""
+        super().setLevel(_to_level(level))
+
+    def handle(self, record: logging.LogRecord) -> bool:
+        """Apply filters, then emit; without taking the handler lock (see module doc)."""
+        if self.filters:
+            try:
+                rv: object = self.filter(record)
+            except Exception:
+                pipeline = self.pipeline or _pipeline.current
+                if getattr(pipeline, "_strict", False):
+                    raise
+                _count(pipeline, "filter_error")
+                return False
+            if not rv:
+                return False
+            if isinstance(rv, _LogRecord):  # Python 3.12+: a filter may replace the record
+                record = rv
+        self.emit(record)
+        return True
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Turn ``record`` into an event and hand it to the pipeline. Never raises."""
+        pipeline = self.pipeline or _pipeline.current
+        try:
+            cv = _cv_get()
+            if cv is DELIVERING:
+                pipeline.count_dropped("recursion")
+                return
+            try:
+                message = record.getMessage()
+                unformatted = False
+            except Exception:
+                message = _unformatted(record, pipeline)
+                unformatted = True
+            levelno = record.levelno
+            lname = _LEVEL_NAMES.get(levelno)
+            d = record.__dict__
+            if len(d) > _BASE_LEN:
+                extras = {k: v for k, v in d.items() if k not in _STANDARD}
+                if extras and not RESERVED.isdisjoint(extras):
+                    extras = {(f"{k}_" if k in RESERVED else k): v for k, v in extras.items()}
+            else:
+                extras = {}
+            event = {
+                "timestamp": timestamp(round(record.created * 1_000_000) * 1000),
+                "level": lname or level_name(levelno),
+                "logger": record.name,
+                "message": message,
+                **pipeline.static,
+                **(cv or _NO_CONTEXT),
+                **extras,
+            }
+            if lname is None or record.exc_info or record.stack_info or self.source:
+                self._derived(event, extras, record, pipeline, lname is None)
+            if unformatted:
+                event[FALLBACK_KEY] = ["format_error"]
+            pipeline.emit(event)
+        except Exception:
+            if getattr(pipeline, "_strict", False):
+                raise
+            _count(pipeline, "encode_error")
+
+    def _derived(
+        self,
+        event: dict[str, Any],
+        extras: dict[str, Any],
+        record: logging.LogRecord,
+        pipeline: Any,
+        custom_level: bool,
+    ) -> None:
+        """Add level_number, exception, stack and source (the rarer fields)."""
+        values: dict[str, Any] = {}
+        if custom_level:
+            values["level_number"] = record.levelno
+        if record.exc_info:
+            exc = exc_from_info(record.exc_info)
+            if exc is not None:
+                values["exception"] = pipeline.encoder.exception_fields(exc)
+        if record.stack_info:
+            limit = pipeline.encoder.limits.max_traceback_bytes
+            values["stack"] = _bounded(str(record.stack_info), limit)
+        if self.source:
+            values["source"] = {
+                "module": record.module,
+                "function": record.funcName,
+                "line": record.lineno,
+                "file": record.pathname,
+            }
+        for key, value in values.items():
+            if key in extras:  # keep the caller's field, renamed like a reserved key
+                event[f"{key}_"] = event.pop(key)
+            event[key] = value
+
+    def flush(self) -> None:
+        """Hand buffered events to the sinks' queues; never waits for delivery.
+
+        ``logging.shutdown`` and ``dictConfig`` call this while holding
+        ``logging``'s module lock; waiting here for a sink that itself logs
+        (and so needs that lock) would deadlock. ``nglogger.flush()`` waits.
+        """
+        try:
+            if self.pipeline is not None:
+                self.pipeline.flush(0)
+            else:
+                _pipeline.flush(0)
+        except Exception:
+            pass
+
+    def close(self) -> None:
+        """Detach from ``logging``; the pipeline keeps running (it is not the handler's)."""
+        try:
+            super().close()
+        except Exception:
+            pass
+
+    def __repr__(self) -> str:
+        level = logging.getLevelName(self.level)
+        target = "default pipeline" if self.pipeline is None else repr(self.pipeline)
+        return f"<LoggingHandler {target} ({level})>"
+
+
+def _count(pipeline: Any, reason: str) -> None:
+    try:
+        pipeline.count_dropped(reason)
+    except Exception:
+        pass
+
+
+def _unformatted(record: logging.LogRecord, pipeline: Any) -> str:
+    """The message when ``msg % args`` failed: the raw text and the args' repr."""
+    try:
+        text = str(record.msg)
+    except Exception:
+        text = f"<unprintable {type(record.msg).__name__} message>"
+    try:
+        args = _bounded(repr(record.args), _MAX_ARGS_REPR)
+    except Exception:
+        args = f"<unprintable {type(record.args).__name__} args>"
+    try:
+        pipeline.encoder.count("format_error")
+    except Exception:
+        pass
+    return f"{text} {args}"
+
+
+def _bounded(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters: its head and tail, the middle elided."""
+    if len(text) <= limit:
+        return text
+    head = limit // 4
+    tail = limit - head
+    return f"{text[:head]}\n... [{len(text) - limit} chars elided] ...\n{text[-tail:]}"
+
+
+def _to_level(level: int | str) -> int:
+    """A level number from a number, an nglogger name or a registered stdlib name."""
+    if isinstance(level, str):
+        registered = logging.getLevelName(level.strip().upper())
+        if isinstance(registered, int):
+            return registered
+    try:
+        return parse_level(level)
+    except ValueError:
+        raise ConfigError(
+            "level", level, f"{ACCEPTED_LEVELS}, or a registered logging level name"
+        ) from None
+
+
+# ---------------------------------------------------------------------------
+# install / uninstall: nglogger as the backend of the root logger.
+
+
+@dataclass
+class _Installed:
+    """What ``install`` changed, to put back on ``uninstall``."""
+
+    handler: LoggingHandler
+    level: int
+    capturing: bool
+    handlers: list[logging.Handler] = field(default_factory=list)
+
+
+_install_lock = threading.Lock()
+_installed: _Installed | None = None
+
+
+def _capturing_warnings() -> bool:
+    """True if ``logging.captureWarnings(True)`` is in effect."""
+    return getattr(logging, "_warnings_showwarning", None) is not None
+
+
+def install(
+    level: int | str | None = None,
+    *,
+    capture_warnings: bool = True,
+    **configure_kwargs: Any,
+) -> LoggingHandler:
+    """Make nglogger the backend of the root logger; return its handler.
+
+    With ``configure_kwargs``, ``nglogger.configure(**configure_kwargs)`` runs
+    first (``level`` is passed on too). The root logger's handlers are removed
+    (and remembered), one :class:`LoggingHandler` is added, the root level is
+    set to ``level`` (default: the pipeline's level) and, unless
+    ``capture_warnings=False``, ``warnings`` are routed to ``logging``.
+    Idempotent: calling it again keeps one handler and updates the level.
+    :func:`uninstall` restores what was there.
+    """
+    global _installed
+    if configure_kwargs:
+        if level is not None:
+            configure_kwargs["level"] = level
+        _pipeline.configure(**configure_kwargs)
+    number = _pipeline.current.min_level if level is None else _to_level(level)
+    root = logging.getLogger()
+    with _install_lock:
+        state = _installed
+        if state is None:
+            state = _Installed(LoggingHandler(), root.level, _capturing_warnings())
+            _installed = state
+        for handler in list(root.handlers):
+            if handler is not state.handler:
+                root.removeHandler(handler)
+                if handler not in state.handlers:
+                    state.handlers.append(handler)
+        root.addHandler(state.handler)
+        root.setLevel(number)
+        logging.captureWarnings(capture_warnings or state.capturing)
+        return state.handler
+
+
+def uninstall() -> bool:
+    """Undo :func:`install`: previous root handlers, level and warnings capture.
+
+    Handlers added to the root logger since ``install`` are kept (after the
+    restored ones). Returns False if nglogger was not installed.
+    """
+    global _installed
+    root = logging.getLogger()
+    with _install_lock:
+        state = _installed
+        if state is None:
+            return False
+        _installed = None
+        root.removeHandler(state.handler)
+        later = [h for h in root.handlers if h not in state.handlers]
+        for handler in later:
+            root.removeHandler(handler)
+        for handler in [*state.handlers, *later]:
+            root.addHandler(handler)
+        root.setLevel(state.level)
+        logging.captureWarnings(state.capturing)
+    state.handler.close()
+    return True
