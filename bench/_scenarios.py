@@ -46,10 +46,11 @@ __all__ = [
     "loguru_info",
     "missing",
     "nglogger_child_creation",
+    "nglogger_counts",
     "nglogger_debug",
-    "nglogger_dropped",
     "nglogger_info",
     "run",
+    "skip_if_missing",
     "stdlib_json_info",
     "structlog_info",
 ]
@@ -101,7 +102,7 @@ def _deep_context() -> dict[str, Any]:
                     "tags": ["tag-a", "tag-b", "tag-c"],
                     "dimensions": {"w": 10 + i, "h": 20 + i, "d": 5},
                 }
-                for i in range(45)
+                for i in range(62)
             ],
             "total": 1234.5,
         },
@@ -159,10 +160,26 @@ def missing(module: str) -> bool:
     return importlib.util.find_spec(module) is None
 
 
+def skip_if_missing(module: str) -> None:
+    """Skip the calling pytest test if the optional ``module`` is not installed."""
+    if missing(module):
+        import pytest
+
+        pytest.skip(f"{module} is not installed (pip install 'nglogger[bench]')")
+
+
 def run(benchmark: Any, subject: Callable[[], Any]) -> None:
-    """Measure ``subject`` with a pytest-benchmark ``benchmark`` fixture."""
+    """Measure ``subject`` with a pytest-benchmark ``benchmark`` fixture.
+
+    When nglogger was measured, its event counts go to ``extra_info``
+    (``nglogger_submitted``, ``nglogger_dropped``) before the pipeline is shut down.
+    """
     with subject() as (function, args, kwargs):
         benchmark(function, *args, **kwargs)
+        submitted, dropped = nglogger_counts()
+        if submitted:
+            benchmark.extra_info["nglogger_submitted"] = submitted
+            benchmark.extra_info["nglogger_dropped"] = dropped
 
 
 # --------------------------------------------------------------------- floor
@@ -222,8 +239,10 @@ def nglogger_child_creation() -> Iterator[Call]:
         nglogger.shutdown()
 
 
-def nglogger_dropped() -> tuple[int, int]:
-    """Flush the default pipeline; (events submitted, events dropped) so far."""
+def nglogger_counts() -> tuple[int, int]:
+    """(events submitted, events dropped) by the default pipeline, after a flush."""
+    if not nglogger.stats().submitted:
+        return 0, 0
     nglogger.flush(5.0)
     stats = nglogger.stats()
     return stats.submitted, stats.total_dropped

@@ -59,12 +59,16 @@ class Buffer:
         "_dropped_full",
         "_events",
         "_evicted",
+        "_grant_bytes",
+        "_grant_events",
         "_hw_bytes",
         "_hw_events",
         "_lock",
         "_max_bytes",
         "_max_events",
         "_overflow",
+        "_room_bytes",
+        "_room_events",
         "_sealed",
         "_sealed_bytes",
         "_sealed_events",
@@ -106,6 +110,62 @@ class Buffer:
         self._taken_events = 0
         self._dropped_full = 0  # incoming events rejected
         self._evicted = 0  # accepted events evicted by drop_oldest
+        # Fast-path allowance: events/bytes that may be appended without looking at
+        # limits or batch thresholds. ``_events``/``_bytes`` are exact once
+        # ``_sync()`` has folded in what the fast path used (grant - room).
+        self._room_events = 0
+        self._room_bytes = 0
+        self._grant_events = 0
+        self._grant_bytes = 0
+        self._reroom()
+
+    def _sync(self) -> None:
+        """Fold fast-path appends into the exact counters (lock held)."""
+        used_events = self._grant_events - self._room_events
+        if used_events:
+            self._events += used_events
+            self._bytes += self._grant_bytes - self._room_bytes
+        self._grant_events = self._room_events = 0
+        self._grant_bytes = self._room_bytes = 0
+
+    def _reroom(self) -> None:
+        """Recompute the fast-path allowance from the exact counters (lock held)."""
+        room_events = min(
+            self._max_events - self._events,
+            self._batch_events - (self._events - self._sealed_events),
+        )
+        room_bytes = min(self._max_bytes - self._bytes, self._batch_bytes - len(self._arena))
+        if room_events <= 0 or room_bytes <= 0:
+            room_events = room_bytes = 0
+        self._grant_events = self._room_events = room_events
+        self._grant_bytes = self._room_bytes = room_bytes
+
+    def make_appender(self) -> Callable[[bytes], int]:
+        """The hot path: append under the lock while within the allowance.
+
+        Returns a function with ``offer``'s contract. Within the allowance it
+        only decrements two counters and extends the arena; the last event of the
+        allowance and everything beyond go through ``offer`` (limits, policies,
+        sealing).
+        """
+        lock = self._lock
+        acquire = lock.acquire
+        release = lock.release
+        offer = self.offer
+
+        def append(payload: bytes) -> int:
+            n = len(payload)
+            acquire()
+            if n < self._room_bytes and self._room_events > 1:
+                self._room_events -= 1
+                self._room_bytes -= n
+                self._arena += payload
+                release()
+                return ACCEPTED
+            release()
+            return offer(payload)
+
+        return append
 
     # --------------------------------------------------------------- hot path
     def offer(self, payload: bytes) -> int:
@@ -118,6 +178,7 @@ class Buffer:
         lock = self._lock
         lock.acquire()
         try:
+            self._sync()
             events = self._events
             if events >= self._max_events or self._bytes + n > self._max_bytes:
                 if not self._make_room(n):
@@ -138,6 +199,7 @@ class Buffer:
                 sealed = SEALED
             return sealed
         finally:
+            self._reroom()
             lock.release()
 
     def _make_room(self, n: int) -> bool:
@@ -150,13 +212,15 @@ class Buffer:
             self._wake()
             self._waiters += 1
             try:
-                return self._space.wait_for(
-                    lambda: self._events < self._max_events and self._bytes + n <= self._max_bytes,
-                    self._block_timeout,
-                )
+                return self._space.wait_for(lambda: self._has_room(n), self._block_timeout)
             finally:
                 self._waiters -= 1
         return False
+
+    def _has_room(self, n: int) -> bool:
+        """Exact check (lock held): fold fast-path appends in first."""
+        self._sync()
+        return self._events < self._max_events and self._bytes + n <= self._max_bytes
 
     def _evict_until(self, n: int) -> bool:
         while self._events and (
@@ -201,26 +265,28 @@ class Buffer:
     def take(self, *, seal: bool) -> list[tuple[bytearray, int]]:
         """Remove and return the sealed arenas (sealing the open one if ``seal``)."""
         with self._lock:
-            self._note_high_water()
-            if seal and self._arena:
-                arena = self._arena
-                count = self._events - self._sealed_events
-                self._sealed.append([arena, count])
-                self._sealed_events += count
-                self._sealed_bytes += len(arena)
-                self._arena = bytearray()
-            if not self._sealed:
-                return []
-            out: list[tuple[bytearray, int]] = [(arena, count) for arena, count in self._sealed]
-            self._sealed.clear()
-            self._events -= self._sealed_events
-            self._bytes -= self._sealed_bytes
-            self._taken_events += self._sealed_events
-            self._sealed_events = 0
-            self._sealed_bytes = 0
-            if self._waiters:
-                self._space.notify_all()
-            return out
+            self._sync()
+            try:
+                return self._take_locked(seal)
+            finally:
+                self._reroom()
+
+    def _take_locked(self, seal: bool) -> list[tuple[bytearray, int]]:
+        self._note_high_water()
+        if seal and self._arena:
+            self._seal()
+        if not self._sealed:
+            return []
+        out: list[tuple[bytearray, int]] = [(arena, count) for arena, count in self._sealed]
+        self._sealed.clear()
+        self._events -= self._sealed_events
+        self._bytes -= self._sealed_bytes
+        self._taken_events += self._sealed_events
+        self._sealed_events = 0
+        self._sealed_bytes = 0
+        if self._waiters:
+            self._space.notify_all()
+        return out
 
     def discard_all(self) -> int:
         """Forget everything held (after fork: those events belong to the parent).
@@ -232,17 +298,21 @@ class Buffer:
         self._space = threading.Condition(self._lock)
         self._waiters = 0
         with self._lock:
+            self._sync()
             held = self._events
             self._arena = bytearray()
             self._sealed.clear()
             self._events = self._bytes = 0
             self._sealed_events = self._sealed_bytes = 0
+            self._reroom()
             return held
 
     # ------------------------------------------------------------------ stats
     def snapshot(self) -> dict[str, int]:
         """Counters and current levels, taken atomically."""
         with self._lock:
+            self._sync()
+            self._reroom()
             self._note_high_water()
             return {
                 "accepted": self._taken_events + self._events + self._evicted,

@@ -41,21 +41,12 @@ class FragmentDict(dict[str, orjson.Fragment]):
 
     __slots__ = ("raw",)
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.raw: dict[str, bytes] = {}
-
-    def put(self, key: str, data: bytes) -> None:
-        """Add one field from its JSON bytes."""
-        self[key] = orjson.Fragment(data)
-        self.raw[key] = data
+    raw: dict[str, bytes]
 
     def copy_without(self, names: set[str]) -> FragmentDict:
         """A new FragmentDict without ``names``."""
-        out = FragmentDict()
-        for key, data in self.raw.items():
-            if key not in names:
-                out.put(key, data)
+        out = FragmentDict({k: v for k, v in self.items() if k not in names})
+        out.raw = {k: v for k, v in self.raw.items() if k not in names}
         return out
 
     def decoded(self) -> dict[str, Any]:
@@ -63,16 +54,33 @@ class FragmentDict(dict[str, orjson.Fragment]):
         return {key: orjson.loads(data) for key, data in self.raw.items()}
 
 
+def empty_fragments() -> FragmentDict:
+    """An empty FragmentDict."""
+    out = FragmentDict()
+    out.raw = {}
+    return out
+
+
 def fragments(values: dict[str, Any], base: FragmentDict | None = None) -> FragmentDict:
     """``base`` plus ``values`` serialized once each (reserved names renamed)."""
-    encoder = _pipeline.current.encoder
-    out = base.copy_without(set()) if base else FragmentDict()
+    encode = _pipeline.current.encoder.encode_value
+    if base:
+        out = FragmentDict(base)
+        raw = out.raw = base.raw.copy()
+    else:
+        out = FragmentDict()
+        raw = out.raw = {}
     for key, value in values.items():
         name = f"{key}_" if key in RESERVED else key
-        out.pop(name, None)
-        out.raw.pop(name, None)
-        out.put(name, encoder.encode_value(value))
+        data = encode(value)
+        out.pop(name, None)  # a re-bound key moves to the end, like a fresh bind
+        raw.pop(name, None)
+        out[name] = Fragment(data)
+        raw[name] = data
     return out
+
+
+Fragment = orjson.Fragment
 
 
 def bind_contextvars(**values: Any) -> Token[Any]:

@@ -19,7 +19,7 @@ import time
 from typing import Any
 
 from . import _pipeline
-from ._context import FragmentDict, fragments
+from ._context import FragmentDict, empty_fragments, fragments
 from ._encode import RESERVED, exc_from_info
 from ._guard import CONTEXT, DELIVERING
 from ._levels import CRITICAL, DEBUG, ERROR, INFO, WARNING, level_name, parse_level
@@ -29,33 +29,36 @@ __all__ = ["Logger", "get_logger"]
 _time_ns = time.time_ns
 _cv_get = CONTEXT.get
 _SPECIAL = RESERVED | {"exc_info"}
-_EMPTY = FragmentDict()
+_EMPTY = empty_fragments()
 
 
-#: (start of the current second in epoch microseconds, "YYYY-MM-DDTHH:MM:SS." for it)
-_SECOND: list[tuple[int, str]] = [(0, "")]
-#: "000".."999" and "000Z".."999Z": the fraction is two table lookups, no formatting.
-_MILLIS = [f"{i:03d}" for i in range(1000)]
+#: (start of the current millisecond in epoch microseconds, "YYYY-MM-DDTHH:MM:SS.mmm").
+#: In a busy process many events share a millisecond, so the common case is one
+#: subtraction, one table lookup and one concatenation.
+_MILLI: list[tuple[int, str]] = [(-(10**9), "")]
+#: "000Z".."999Z": the microsecond digits without any formatting call.
 _MICROS_Z = [f"{i:03d}Z" for i in range(1000)]
 
 
-def _second(micros: int) -> tuple[int, str]:
-    """Refresh the cached RFC 3339 prefix for the second containing ``micros``."""
-    seconds = micros // 1_000_000
-    entry = (seconds * 1_000_000, time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(seconds)))
-    _SECOND[0] = entry
+def _milli(micros: int) -> tuple[int, str]:
+    """Refresh the cached RFC 3339 prefix for the millisecond containing ``micros``."""
+    millis = micros // 1000
+    seconds, fraction = divmod(millis, 1000)
+    prefix = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(seconds)) + f"{fraction:03d}"
+    entry = (millis * 1000, prefix)
+    _MILLI[0] = entry
     return entry
 
 
 def timestamp(ns: int | None = None) -> str:
     """RFC 3339 UTC with microseconds, e.g. ``2026-11-26T13:47:50.800619Z``."""
     micros = (time.time_ns() if ns is None else ns) // 1000
-    second = _SECOND[0]
-    offset = micros - second[0]
-    if offset >= 1_000_000 or offset < 0:
-        second = _second(micros)
-        offset = micros - second[0]
-    return second[1] + _MILLIS[offset // 1000] + _MICROS_Z[offset % 1000]
+    milli = _MILLI[0]
+    offset = micros - milli[0]
+    if offset >= 1000 or offset < 0:
+        milli = _milli(micros)
+        offset = micros - milli[0]
+    return milli[1] + _MICROS_Z[offset]
 
 
 def _special_fields(fields: dict[str, Any]) -> dict[str, Any]:
@@ -93,12 +96,12 @@ def _make_method(level: int, lname: str) -> Any:
             if message.__class__ is not str:
                 message = _message_text(message)
             micros = _time_ns() // 1000
-            second = _SECOND[0]  # one tuple read: the prefix always matches its base
-            offset = micros - second[0]
-            if offset >= 1_000_000 or offset < 0:
-                second = _second(micros)
-                offset = micros - second[0]
-            now = second[1] + _MILLIS[offset // 1000] + _MICROS_Z[offset % 1000]
+            milli = _MILLI[0]  # one tuple read: the prefix always matches its base
+            offset = micros - milli[0]
+            if offset >= 1000 or offset < 0:
+                milli = _milli(micros)
+                offset = micros - milli[0]
+            now = milli[1] + _MICROS_Z[offset]
             cv = _cv_get()
             if cv is None:
                 event = {

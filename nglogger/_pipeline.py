@@ -105,7 +105,7 @@ class Pipeline:
             block_timeout=config.block_timeout,
             wake=self._wake_event.set,
         )
-        self._offer = self.buffer.offer
+        self._offer = self.buffer.make_appender()
         self.emit: Callable[[dict[str, Any]], None] = self._make_emit()
         self._dispatch_lock = threading.Lock()
         self._state_lock = threading.Lock()
@@ -132,7 +132,7 @@ class Pipeline:
         """Build ``emit``: a closure over this runtime's encoder and buffer."""
         default = self._default
         field_check = self._field_check
-        offer = self.buffer.offer
+        offer = self.buffer.make_appender()
         slow = self._slow
         large = self._large
         after_offer = self._after_offer

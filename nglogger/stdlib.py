@@ -34,6 +34,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
+from itertools import islice as _islice
 from typing import Any
 
 from . import _pipeline
@@ -53,9 +54,12 @@ _LEVEL_NAMES = LEVEL_NAMES
 #: versions' additions such as ``taskName`` are included) plus those that
 #: formatters add later. Anything else in ``record.__dict__`` is an extra.
 _STANDARD = frozenset(_LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
+#: Keys that need a second look: formatter-added attributes, reserved names.
+_SPECIAL = _STANDARD | RESERVED
 _BASE_LEN = len(_LogRecord("", 0, "", 0, "", None, None).__dict__)
 _MAX_ARGS_REPR = 1000
-_NO_CONTEXT: dict[str, Any] = {}
+#: Shared empty mapping (only ever read).
+_NO_FIELDS: dict[str, Any] = {}
 
 
 class LoggingHandler(logging.Handler):
@@ -119,19 +123,24 @@ class LoggingHandler(logging.Handler):
             levelno = record.levelno
             lname = _LEVEL_NAMES.get(levelno)
             d = record.__dict__
-            if len(d) > _BASE_LEN:
-                extras = {k: v for k, v in d.items() if k not in _STANDARD}
-                if extras and not RESERVED.isdisjoint(extras):
-                    extras = {(f"{k}_" if k in RESERVED else k): v for k, v in extras.items()}
+            if len(d) <= _BASE_LEN:
+                extras = _NO_FIELDS
             else:
-                extras = {}
+                if record.__class__ is _LogRecord:
+                    # LogRecord.__init__ sets the standard attributes first;
+                    # extras (makeRecord, factories, filters) come after them.
+                    extras = dict(_islice(d.items(), _BASE_LEN, None))
+                else:
+                    extras = {k: v for k, v in d.items() if k not in _STANDARD}
+                if not _SPECIAL.isdisjoint(extras):
+                    extras = _clean_extras(extras)
             event = {
                 "timestamp": timestamp(round(record.created * 1_000_000) * 1000),
                 "level": lname or level_name(levelno),
                 "logger": record.name,
                 "message": message,
                 **pipeline.static,
-                **(cv or _NO_CONTEXT),
+                **(cv or _NO_FIELDS),
                 **extras,
             }
             if lname is None or record.exc_info or record.stack_info or self.source:
@@ -201,6 +210,11 @@ class LoggingHandler(logging.Handler):
         level = logging.getLevelName(self.level)
         target = "default pipeline" if self.pipeline is None else repr(self.pipeline)
         return f"<LoggingHandler {target} ({level})>"
+
+
+def _clean_extras(extras: dict[str, Any]) -> dict[str, Any]:
+    """Drop standard attributes, rename reserved keys (``level`` -> ``level_``)."""
+    return {(f"{k}_" if k in RESERVED else k): v for k, v in extras.items() if k not in _STANDARD}
 
 
 def _count(pipeline: Any, reason: str) -> None:

@@ -148,14 +148,17 @@ def test_block_never_blocks_an_event_loop_thread() -> None:
     assert time.monotonic() - begin < 30.0  # far below the 60 s block timeout
 
 
-def test_concurrent_producers_exact_accounting() -> None:
-    """Under 8 threads, accepted + dropped equals offered, exactly."""
-    buf = make(max_events=5000, max_bytes=10**9, batch_events=64, overflow="drop_oldest")
+@pytest.mark.parametrize("entry", ["offer", "appender"])
+@pytest.mark.parametrize("policy", ["drop_oldest", "drop_newest"])
+def test_concurrent_producers_exact_accounting(entry: str, policy: str) -> None:
+    """Under 8 threads, accepted + dropped equals offered, exactly, on both entry points."""
+    buf = make(max_events=5000, max_bytes=10**9, batch_events=64, overflow=policy)
+    put = buf.offer if entry == "offer" else buf.make_appender()
     per_thread = 2000
 
     def produce(t: int) -> None:
         for i in range(per_thread):
-            buf.offer(ev(t * per_thread + i))
+            put(ev(t * per_thread + i))
 
     threads = [threading.Thread(target=produce, args=(t,)) for t in range(8)]
     taken = 0
@@ -167,7 +170,7 @@ def test_concurrent_producers_exact_accounting() -> None:
         thread.join()
     taken += sum(c for _, c in buf.take(seal=True))
     snap = buf.snapshot()
-    assert snap["accepted"] == 8 * per_thread
+    assert snap["accepted"] + snap["dropped_incoming"] == 8 * per_thread
     assert snap["accepted"] == taken + snap["evicted"]
     assert snap["events"] == 0
 
@@ -182,10 +185,25 @@ def test_discard_all_resets_lock_and_content() -> None:
     assert drain(buf) == [ev(1)]
 
 
+@pytest.mark.parametrize("entry", ["offer", "appender"])
 @pytest.mark.parametrize("policy", ["drop_newest", "drop_oldest", "block"])
-def test_policies_keep_bytes_within_limit(policy: str) -> None:
-    """Whatever the policy, held bytes never exceed max_bytes."""
-    buf = make(max_events=10**6, max_bytes=1000, overflow=policy, block_timeout=0.001)
+def test_policies_keep_bytes_within_limit(policy: str, entry: str) -> None:
+    """Whatever the policy and entry point, held bytes and events never exceed the limits."""
+    buf = make(max_events=20, max_bytes=1000, overflow=policy, block_timeout=0.001)
+    put = buf.offer if entry == "offer" else buf.make_appender()
     for i in range(500):
-        buf.offer(ev(i, size=37))
-        assert buf.snapshot()["bytes"] <= 1000
+        put(ev(i, size=37))
+        snap = buf.snapshot()
+        assert snap["bytes"] <= 1000
+        assert snap["events"] <= 20
+        if i % 50 == 49:
+            buf.take(seal=True)
+
+
+def test_appender_seals_at_batch_thresholds_like_offer() -> None:
+    """The fast path seals at exactly batch_max_events, as offer does."""
+    buf = make(max_events=1000, batch_events=10, batch_bytes=10_000)
+    append = buf.make_appender()
+    results = [append(ev(i)) for i in range(25)]
+    assert [i for i, r in enumerate(results) if r == SEALED] == [9, 19]
+    assert [count for _, count in buf.take(seal=True)] == [10, 10, 5]

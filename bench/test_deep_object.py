@@ -1,0 +1,25 @@
+"""deep-object: a logger bound once to a ~10 KB nested context logs ``"hello world"``.
+
+The floor re-serializes the nested context on every call (what a logger that
+snapshots by serializing must do at least); nglogger splices the fragments it
+serialized at ``bind`` time, so it can come in under this floor.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import _scenarios as S
+import pytest
+
+pytestmark = pytest.mark.benchmark(group="deep-object")
+
+
+def test_floor(benchmark):
+    """Floor: the event dict with the ~10 KB nested context + orjson.dumps + clock + append."""
+    S.run(benchmark, partial(S.floor_info, None, S.DEEP))
+
+
+def test_nglogger(benchmark):
+    """nglogger: ``info("hello world")`` on a logger bound once to the ~10 KB nested context."""
+    S.run(benchmark, partial(S.nglogger_info, None, S.DEEP))

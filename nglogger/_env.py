@@ -1,0 +1,821 @@
+"""Configuration from environment variables: the one place nglogger reads ``os.environ``.
+
+``config_from_env(environ, **arguments)`` builds the frozen :class:`Config`;
+``resolve_with_sources`` also says where each value came from (for
+``nglogger config``). Precedence: explicit keyword arguments > environment >
+``Config`` defaults. The only exception is ``context``, which is merged key by
+key (an argument key beats an environment key), so that ``OTEL_SERVICE_NAME``
+set by operations survives an application's ``context={...}``.
+
+Rules shared by every variable
+------------------------------
+- An empty or all-whitespace value counts as unset (``NO_COLOR`` follows its own
+  spec: any non-empty value). Values are stripped; choice words ignore case.
+- Lists are comma-separated; empty items (``a,,b``, a trailing comma) are ignored.
+- A bad value raises :class:`~nglogger.ConfigError` naming the *variable*, the
+  value (secrets masked) and what is accepted, also when the check that failed
+  is ``Config``'s own (a range or a relation between two settings).
+- Any ``NGLOGGER_*`` name that is not known (case-insensitive prefix) raises
+  ``ConfigError`` suggesting the closest known name; its value is never shown,
+  since a misspelled name may hold a secret the masking rule cannot recognise.
+- :func:`describe_variables` lists every variable (README table, ``nglogger config``).
+
+Context keys (``NGLOGGER_CONTEXT``, ``OTEL_SERVICE_NAME``, ``OTEL_RESOURCE_ATTRIBUTES``)
+-------------------------------------------------------------------------------------
+Both key=value variables use the OTel/W3C Baggage form ``k1=v1,k2=v2``: whitespace
+around keys and values is trimmed, then keys and values are percent-decoded
+(``,`` ``=`` ``%`` are written ``%2C`` ``%3D`` ``%25``; ``+`` stays a plus).
+A value may contain a raw ``=`` (the first one splits). A later duplicate key
+wins, as in the OTel SDKs. An entry without ``=``, an empty key, a bad percent
+escape or percent-encoded bytes that are not UTF-8 raise ``ConfigError`` naming
+the entry; the OTel spec asks to discard the whole variable with an error, and
+a configuration error is the error nglogger reports.
+
+The service name goes to the key ``service`` (``OTEL_SERVICE_NAME`` wins over
+``service.name`` in ``OTEL_RESOURCE_ATTRIBUTES``, as the OTel spec says); every
+other resource attribute keeps its own name (``deployment.environment``,
+``service.version``). Why ``service`` and not ECS's ``service.name``: it is the
+reserved attribute Datadog, Loki/Grafana conventions and most log UIs facet on
+without remapping, it is a flat key that needs no dotted-path interpretation,
+and a sink that needs another shape (OTLP's ``service.name`` resource
+attribute, an ECS encoder) maps one well-known key. Merge order, later wins:
+``OTEL_RESOURCE_ATTRIBUTES`` < ``OTEL_SERVICE_NAME`` < ``NGLOGGER_CONTEXT`` <
+the ``context`` argument.
+
+Colours
+-------
+``NO_COLOR`` (any non-empty value) -> ``colors=False``; else ``FORCE_COLOR``
+(non-empty and not ``0``/``false``) -> ``colors=True``; else ``None`` (auto:
+colour on a TTY). NO_COLOR wins; a ``colors`` argument wins over both.
+
+Sampling (``NGLOGGER_SAMPLE``)
+------------------------------
+A comma list of rules::
+
+    sample  := rule ("," rule)*
+    rule    := level "=" probability        debug=0.1   keep 10% of debug events
+             | count "/" period             100/s       at most 100 events per second
+    level   := debug | info | warning | error | critical   (warn, fatal: aliases)
+    period  := s | m | h | ms | a duration such as 10s, 500ms (plain number: seconds)
+
+Examples: ``debug=0.1``; ``debug=0,info=0.25``; ``500/s``; ``debug=0.1,6000/m``.
+Each level appears at most once; unlisted levels keep every event; levels
+between the named ones use the named level below them (15 -> debug). At most one
+rate limit, and it is global to the pipeline: one token bucket (burst = count)
+shared by all loggers and levels, applied after the per-level draw. Global,
+because a budget on what the process ships is the guarantee users ask for, and
+because per-logger buckets would need state per logger name, unbounded memory
+for dynamic names. Drops are counted (reasons ``sampled`` and ``rate_limited``).
+
+Secrets
+-------
+:func:`mask_secret` is the one masking rule, for error messages, reprs and the
+sources report: a value whose variable name contains KEY, TOKEN, SECRET, PASS,
+AUTH, HEADERS, CREDENTIAL, COOKIE or DSN (any case) becomes ``****`` (nothing of
+it is kept, not even its length); in other values, URI user-info and
+secret-named query parameters, and ``k=v`` items with secret-named keys, are
+masked. ``NGLOGGER_REDACT_KEYS`` is the one exemption: it lists key names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from types import MappingProxyType
+from typing import Any, NamedTuple
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+from ._config import Config
+from ._errors import ConfigError
+from ._levels import ACCEPTED_LEVELS, LEVEL_NAMES, level_name, parse_level
+from ._units import DURATION_ACCEPTED, SIZE_ACCEPTED, parse_duration, parse_size
+from .sinks import SINK_URIS
+
+__all__ = [
+    "KNOWN_VARIABLES",
+    "Sampling",
+    "Variable",
+    "config_from_env",
+    "describe_variables",
+    "is_secret_name",
+    "mask_secret",
+    "parse_redact_keys",
+    "resolve_with_sources",
+]
+
+PREFIX = "NGLOGGER_"
+MASK = "****"
+
+_SECRET_MARKERS = (
+    "KEY",
+    "TOKEN",
+    "SECRET",
+    "PASS",
+    "AUTH",
+    "HEADERS",
+    "CREDENTIAL",
+    "COOKIE",
+    "DSN",
+)
+_NOT_SECRET = frozenset({"NGLOGGER_REDACT_KEYS"})
+
+# Settings the environment parser understands but Config does not have yet: they
+# are parsed, validated and reported in the sources, and passed to Config as
+# soon as it has a field of that name.
+_PENDING_DEFAULTS: Mapping[str, object] = MappingProxyType({"redact_keys": (), "sample": None})
+_CONFIG_FIELDS = tuple(f.name for f in dataclasses.fields(Config))
+
+
+class Variable(NamedTuple):
+    """One environment variable: the setting it feeds, what it does, what it accepts."""
+
+    field: str | None
+    description: str
+    accepted: str
+
+
+_COUNT = "an integer >= 1 such as 1000"
+_BYTES = f"{SIZE_ACCEPTED}; at least 64"
+_CHARS = "a character count >= 64 such as 1000 or 64Ki"
+_SECONDS = f"{DURATION_ACCEPTED}; greater than 0"
+_BOOL = "1, 0, true, false, yes, no, on, off (any case)"
+_PAIRS = "comma-separated key=value pairs; percent-encode ',' '=' '%' in keys and values"
+_SAMPLE = (
+    "comma-separated level=probability rules (debug=0.1, probability 0 to 1) "
+    "and at most one rate limit count/period (100/s, 6000/m, 50/500ms)"
+)
+
+KNOWN_VARIABLES: Mapping[str, Variable] = MappingProxyType(
+    {
+        "NGLOGGER_LEVEL": Variable("level", "minimum level of the events kept", ACCEPTED_LEVELS),
+        "LOG_LEVEL": Variable("level", "used when NGLOGGER_LEVEL is unset", ACCEPTED_LEVELS),
+        "NGLOGGER_FORMAT": Variable(
+            "format",
+            "output of stream sinks (auto: console on a terminal, JSON otherwise)",
+            "json, console, auto",
+        ),
+        "NGLOGGER_SINKS": Variable(
+            "sinks",
+            "where events are written",
+            f"comma-separated sink URIs: {SINK_URIS}; percent-encode ',' in a URI",
+        ),
+        "NGLOGGER_CONTEXT": Variable("context", "static fields added to every event", _PAIRS),
+        "OTEL_SERVICE_NAME": Variable(
+            "context", "adds service=<name> to every event", "any non-empty string"
+        ),
+        "OTEL_RESOURCE_ATTRIBUTES": Variable(
+            "context",
+            "adds each resource attribute to every event (service.name as service)",
+            _PAIRS,
+        ),
+        "NO_COLOR": Variable(
+            "colors", "disables colours in console output (wins over FORCE_COLOR)", "any value"
+        ),
+        "FORCE_COLOR": Variable(
+            "colors",
+            "forces colours in console output even when not on a terminal",
+            "any value except 0 and false",
+        ),
+        "NGLOGGER_BUFFER_EVENTS": Variable(
+            "buffer_max_events", "most events waiting for the batcher", _COUNT
+        ),
+        "NGLOGGER_BUFFER_BYTES": Variable(
+            "buffer_max_bytes", "most bytes waiting for the batcher", _BYTES
+        ),
+        "NGLOGGER_OVERFLOW": Variable(
+            "overflow",
+            "what a full buffer does with a new event",
+            "drop_newest, drop_oldest, block",
+        ),
+        "NGLOGGER_BLOCK_TIMEOUT": Variable(
+            "block_timeout", "longest a log call waits when OVERFLOW=block", _SECONDS
+        ),
+        "NGLOGGER_BATCH_EVENTS": Variable(
+            "batch_max_events", "a batch closes at this many events", _COUNT
+        ),
+        "NGLOGGER_BATCH_BYTES": Variable(
+            "batch_max_bytes", "a batch closes at this many bytes", _BYTES
+        ),
+        "NGLOGGER_FLUSH_INTERVAL": Variable(
+            "flush_interval", "a batch closes this long after its first event", _SECONDS
+        ),
+        "NGLOGGER_SINK_QUEUE_EVENTS": Variable(
+            "sink_queue_max_events", "most events queued for one sink", _COUNT
+        ),
+        "NGLOGGER_SINK_QUEUE_BYTES": Variable(
+            "sink_queue_max_bytes", "most bytes queued for one sink", _BYTES
+        ),
+        "NGLOGGER_SINK_QUEUE_OVERFLOW": Variable(
+            "sink_queue_overflow",
+            "what a full sink queue does with a new batch",
+            "drop_newest, drop_oldest",
+        ),
+        "NGLOGGER_SHUTDOWN_TIMEOUT": Variable(
+            "shutdown_timeout", "longest exit waits to deliver buffered events", _SECONDS
+        ),
+        "NGLOGGER_MAX_EVENT_BYTES": Variable("max_event_bytes", "largest serialized event", _BYTES),
+        "NGLOGGER_OVERSIZE": Variable(
+            "oversize", "what happens to a larger event", "truncate, drop"
+        ),
+        "NGLOGGER_MAX_FIELD_LENGTH": Variable(
+            "max_field_length", "longest string value before it is cut", _CHARS
+        ),
+        "NGLOGGER_MAX_DEPTH": Variable(
+            "max_depth", "deepest nesting serialized", "an integer from 1 to 250"
+        ),
+        "NGLOGGER_MAX_REPR_LENGTH": Variable(
+            "max_repr_length", "longest repr() of an unserializable value", _CHARS
+        ),
+        "NGLOGGER_MAX_TRACEBACK_BYTES": Variable(
+            "max_traceback_bytes", "largest formatted traceback", _BYTES
+        ),
+        "NGLOGGER_STRICT": Variable(
+            "strict", "log calls raise on misuse instead of falling back", _BOOL
+        ),
+        "NGLOGGER_REDACT_KEYS": Variable(
+            "redact_keys",
+            "field names whose values are replaced, at any depth, ignoring case",
+            "comma-separated field names",
+        ),
+        "NGLOGGER_SAMPLE": Variable(
+            "sample", "per-level sampling and a global rate limit (drops counted)", _SAMPLE
+        ),
+    }
+)
+
+# The variable named in errors about a setting (a setting fed by several variables
+# is named by its NGLOGGER_ one).
+_VARIABLE_OF: Mapping[str, str] = MappingProxyType(
+    {
+        var.field: name
+        for name, var in reversed(list(KNOWN_VARIABLES.items()))
+        if var.field is not None and name.startswith(PREFIX)
+    }
+)
+
+
+def describe_variables() -> list[tuple[str, str, str]]:
+    """``(name, description, accepted)`` for every variable, in documentation order."""
+    return [(name, var.description, var.accepted) for name, var in KNOWN_VARIABLES.items()]
+
+
+# --------------------------------------------------------------------------- secrets
+
+
+def is_secret_name(name: str) -> bool:
+    """True if a variable (or key) of this name is treated as holding a secret."""
+    upper = name.upper()
+    return upper not in _NOT_SECRET and any(marker in upper for marker in _SECRET_MARKERS)
+
+
+def mask_secret(name: str, value: str) -> str:
+    """``value`` made safe to show: ``****`` for a secret variable, else secret parts masked.
+
+    A non-secret value keeps its text except URI user-info (``https://u:p@h``),
+    URI query parameters with secret names (``?api_key=...``) and comma-separated
+    ``k=v`` items with secret names (``password=...``).
+    """
+    if is_secret_name(name):
+        return MASK if value else value
+    if "://" not in value and "=" not in value:
+        return value
+    return ",".join(_mask_item(item) for item in value.split(","))
+
+
+def _mask_item(item: str) -> str:
+    if "://" in item:
+        return _mask_uri(item)
+    key, sep, _ = item.partition("=")
+    if sep and is_secret_name(key.strip()):
+        return f"{key}={MASK}"
+    return item
+
+
+def _mask_uri(uri: str) -> str:
+    try:
+        parts = urlsplit(uri.strip())
+    except ValueError:
+        return MASK
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = f"{MASK}@{netloc.rpartition('@')[2]}"
+    query = "&".join(_mask_item(param) for param in parts.query.split("&")) if parts.query else ""
+    if netloc == parts.netloc and query == parts.query:
+        return uri
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+# --------------------------------------------------------------------------- sampling
+
+
+def _empty_levels() -> Mapping[int, float]:
+    return MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class Sampling:
+    """Which events survive sampling (syntax and meaning: see the module docstring).
+
+    ``levels`` maps a named level number (10, 20, 30, 40, 50) to the probability
+    that an event of that level is kept; ``limit`` events per ``period`` seconds
+    is the optional global rate limit. ``str()`` gives the canonical text.
+    """
+
+    levels: Mapping[int, float] = field(default_factory=_empty_levels)
+    limit: int | None = None
+    period: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.levels, Mapping):
+            raise ConfigError("sample", self.levels, "a mapping of level numbers to probabilities")
+        for level, probability in self.levels.items():
+            if level not in LEVEL_NAMES:
+                raise ConfigError("sample", level, "the levels 10, 20, 30, 40, 50")
+            if (
+                isinstance(probability, bool)
+                or not isinstance(probability, (int, float))
+                or not 0.0 <= probability <= 1.0
+            ):
+                raise ConfigError("sample", probability, "a probability from 0 to 1")
+        object.__setattr__(self, "levels", MappingProxyType(dict(sorted(self.levels.items()))))
+        if self.limit is not None and (
+            isinstance(self.limit, bool) or not isinstance(self.limit, int) or self.limit < 1
+        ):
+            raise ConfigError("sample", self.limit, "a rate limit count >= 1, or None")
+        if (
+            isinstance(self.period, bool)
+            or not isinstance(self.period, (int, float))
+            or not math.isfinite(self.period)
+            or self.period <= 0
+        ):
+            raise ConfigError("sample", self.period, "a finite period of seconds > 0")
+
+    @classmethod
+    def parse(cls, text: str) -> Sampling:
+        """Parse ``NGLOGGER_SAMPLE`` text; ``ValueError`` says which rule is wrong."""
+        levels: dict[int, float] = {}
+        limit: int | None = None
+        period = 1.0
+        for number, rule in _items(text):
+            if "=" in rule:
+                name, _, value = (part.strip() for part in rule.partition("="))
+                level = _sample_level(name, number, rule)
+                if level in levels:
+                    raise ValueError(f"rule {number} {rule!r}: level {name!r} appears twice")
+                levels[level] = _probability(value, number, rule)
+            elif "/" in rule:
+                if limit is not None:
+                    raise ValueError(f"rule {number} {rule!r}: only one rate limit is allowed")
+                limit, period = _rate(rule, number)
+            else:
+                raise ValueError(
+                    f"rule {number} {rule!r}: expected level=probability or count/period"
+                )
+        return cls(levels=levels, limit=limit, period=period)
+
+    def __str__(self) -> str:
+        rules = [f"{level_name(level)}={_plain(p)}" for level, p in self.levels.items()]
+        if self.limit is not None:
+            units = {1.0: "s", 60.0: "m", 3600.0: "h"}
+            rules.append(f"{self.limit}/{units.get(self.period, f'{_plain(self.period)}s')}")
+        return ",".join(rules)
+
+
+def _plain(number: float) -> str:
+    """A float in positional notation that parses back exactly (1e-05 -> 0.00001)."""
+    text = format(Decimal(repr(float(number))), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+_PROBABILITY = re.compile(r"([0-9]+(\.[0-9]*)?|\.[0-9]+)")
+_DIGITS = re.compile(r"[0-9]+")
+_BARE_UNIT = re.compile(r"(ns|us|µs|ms|s|m|h)", re.IGNORECASE)
+
+
+def _sample_level(name: str, number: int, rule: str) -> int:
+    if name.isalpha():
+        try:
+            level = parse_level(name)
+        except ValueError:
+            pass
+        else:
+            if level in LEVEL_NAMES:
+                return level
+    raise ValueError(f"rule {number} {rule!r}: unknown level {name!r} (debug..critical)")
+
+
+def _probability(value: str, number: int, rule: str) -> float:
+    if _PROBABILITY.fullmatch(value) and 0.0 <= float(value) <= 1.0:
+        return float(value)
+    raise ValueError(f"rule {number} {rule!r}: probability must be a number from 0 to 1")
+
+
+def _rate(rule: str, number: int) -> tuple[int, float]:
+    count_text, _, period_text = (part.strip() for part in rule.partition("/"))
+    if not _DIGITS.fullmatch(count_text) or int(count_text) < 1:
+        raise ValueError(f"rule {number} {rule!r}: the count must be an integer >= 1")
+    if _BARE_UNIT.fullmatch(period_text):
+        period_text = f"1{period_text}"
+    try:
+        period = parse_duration(period_text)
+    except ValueError:
+        period = 0.0
+    if not period > 0:
+        raise ValueError(
+            f"rule {number} {rule!r}: the period must be a duration > 0 (s, 10s, 500ms)"
+        )
+    return int(count_text), period
+
+
+# --------------------------------------------------------------------------- value parsers
+
+
+def _items(text: str) -> Iterable[tuple[int, str]]:
+    """Non-empty stripped comma items, numbered from 1 as written."""
+    for number, item in enumerate(text.split(","), start=1):
+        stripped = item.strip()
+        if stripped:
+            yield number, stripped
+
+
+def parse_redact_keys(text: str) -> tuple[str, ...]:
+    """``"Password, api_key,password"`` -> ``("password", "api_key")``: case-folded, unique."""
+    keys: dict[str, None] = {}
+    for _, item in _items(text):
+        keys.setdefault(item.casefold(), None)
+    return tuple(keys)
+
+
+def _check_redact_keys(value: object) -> tuple[str, ...]:
+    accepted = "a sequence of field names such as ('password', 'authorization')"
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise ConfigError("redact_keys", value, accepted)
+    keys: dict[str, None] = {}
+    for key in value:
+        if not isinstance(key, str) or not key.strip():
+            raise ConfigError("redact_keys", key, accepted)
+        keys.setdefault(key.strip().casefold(), None)
+    return tuple(keys)
+
+
+def _check_sample(value: object) -> Sampling | None:
+    if value is None or isinstance(value, Sampling):
+        return value
+    raise ConfigError("sample", value, "a nglogger Sampling value or None")
+
+
+_BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def _percent_decode(text: str) -> str:
+    if _BAD_PERCENT.search(text):
+        raise ValueError("'%' must start an escape such as %25")
+    try:
+        return unquote(text, errors="strict")
+    except UnicodeDecodeError:
+        raise ValueError("percent-encoded bytes are not UTF-8") from None
+
+
+def _parse_pairs(text: str) -> dict[str, str]:
+    """Baggage-like ``k=v,k2=v2`` with percent-decoding (see the module docstring)."""
+    pairs: dict[str, str] = {}
+    for number, item in _items(text):
+        shown = _mask_item(item)
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"entry {number} {shown!r} has no '='")
+        key = key.strip()
+        if not key:
+            raise ValueError(f"entry {number} {shown!r} has an empty key")
+        try:
+            pairs[_percent_decode(key)] = _percent_decode(value.strip())
+        except ValueError as exc:
+            raise ValueError(f"entry {number} {shown!r}: {exc}") from None
+    return pairs
+
+
+def _parse_level(text: str) -> int:
+    return parse_level(text)
+
+
+def _choice(*accepted: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        value = text.strip().lower()
+        if value not in accepted:
+            raise ValueError(text)
+        return value
+
+    return parse
+
+
+_INTEGER = re.compile(r"[0-9]+(_[0-9]+)*")
+
+
+def _parse_count(text: str) -> int:
+    if not _INTEGER.fullmatch(text.strip()):
+        raise ValueError(text)
+    return int(text)
+
+
+def _parse_size(text: str) -> int:
+    return parse_size(text)
+
+
+def _parse_seconds(text: str) -> float:
+    return parse_duration(text)
+
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+def _parse_bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(text)
+
+
+def _parse_sinks(text: str) -> tuple[str, ...]:
+    uris = tuple(item for _, item in _items(text))
+    if not uris:
+        raise ValueError("no sink URI (use null to discard events)")
+    return uris
+
+
+def _parse_sample(text: str) -> Sampling:
+    return Sampling.parse(text)
+
+
+_PARSERS: Mapping[str, Callable[[str], object]] = MappingProxyType(
+    {
+        "NGLOGGER_LEVEL": _parse_level,
+        "NGLOGGER_FORMAT": _choice("json", "console", "auto"),
+        "NGLOGGER_SINKS": _parse_sinks,
+        "NGLOGGER_BUFFER_EVENTS": _parse_count,
+        "NGLOGGER_BUFFER_BYTES": _parse_size,
+        "NGLOGGER_OVERFLOW": _choice("drop_newest", "drop_oldest", "block"),
+        "NGLOGGER_BLOCK_TIMEOUT": _parse_seconds,
+        "NGLOGGER_BATCH_EVENTS": _parse_count,
+        "NGLOGGER_BATCH_BYTES": _parse_size,
+        "NGLOGGER_FLUSH_INTERVAL": _parse_seconds,
+        "NGLOGGER_SINK_QUEUE_EVENTS": _parse_count,
+        "NGLOGGER_SINK_QUEUE_BYTES": _parse_size,
+        "NGLOGGER_SINK_QUEUE_OVERFLOW": _choice("drop_newest", "drop_oldest"),
+        "NGLOGGER_SHUTDOWN_TIMEOUT": _parse_seconds,
+        "NGLOGGER_MAX_EVENT_BYTES": _parse_size,
+        "NGLOGGER_OVERSIZE": _choice("truncate", "drop"),
+        "NGLOGGER_MAX_FIELD_LENGTH": _parse_size,
+        "NGLOGGER_MAX_DEPTH": _parse_count,
+        "NGLOGGER_MAX_REPR_LENGTH": _parse_size,
+        "NGLOGGER_MAX_TRACEBACK_BYTES": _parse_size,
+        "NGLOGGER_STRICT": _parse_bool,
+        "NGLOGGER_REDACT_KEYS": parse_redact_keys,
+        "NGLOGGER_SAMPLE": _parse_sample,
+    }
+)
+
+# Parsers whose ValueError text explains the problem (the others just echo the value).
+_EXPLAINED = frozenset(
+    {"NGLOGGER_SINKS", "NGLOGGER_SAMPLE", "NGLOGGER_CONTEXT", "OTEL_RESOURCE_ATTRIBUTES"}
+)
+
+
+# --------------------------------------------------------------------------- resolution
+
+
+def config_from_env(environ: Mapping[str, str] | None = None, /, **explicit: Any) -> Config:
+    """The Config from keyword arguments > environment > defaults.
+
+    ``environ=None`` reads ``os.environ`` (the only place nglogger does). Pass
+    only the arguments the caller actually gave: ``colors=None`` is a value.
+    """
+    config, _ = resolve_with_sources(os.environ if environ is None else environ, **explicit)
+    return config
+
+
+def resolve_with_sources(
+    environ: Mapping[str, str], /, **explicit: Any
+) -> tuple[Config, dict[str, tuple[object, str]]]:
+    """The Config and, per setting, ``(value, source)``.
+
+    ``source`` is ``"default"``, ``"argument"`` or ``"env:NAME"``; ``context``,
+    merged from several places, joins them with ``+`` (``"argument+env:OTEL_SERVICE_NAME"``).
+    Values are safe to print (:func:`mask_secret`); the Config holds the real ones.
+    Settings Config does not have yet (``redact_keys``, ``sample``) are reported too.
+    """
+    _check_arguments(explicit)
+    _check_names(environ)
+    values: dict[str, Any] = {}
+    env_source: dict[str, str] = {}  # setting -> variable it came from
+
+    for name, parser in _PARSERS.items():
+        text = _get(environ, name)
+        if text is None:
+            continue
+        setting = KNOWN_VARIABLES[name].field
+        assert setting is not None
+        values[setting] = _parse(name, text, parser)
+        env_source[setting] = name
+    if "level" not in values:
+        text = _get(environ, "LOG_LEVEL")
+        if text is not None:
+            values["level"] = _parse(
+                "LOG_LEVEL", text, _parse_level, "set NGLOGGER_LEVEL to override"
+            )
+            env_source["level"] = "LOG_LEVEL"
+    if environ.get("NO_COLOR", ""):
+        values["colors"] = False
+        env_source["colors"] = "NO_COLOR"
+    elif environ.get("FORCE_COLOR", "").strip().lower() not in ("", "0", "false"):
+        values["colors"] = True
+        env_source["colors"] = "FORCE_COLOR"
+
+    context, context_source = _context(environ, explicit)
+    sources: dict[str, str] = {}
+    for setting in (*_CONFIG_FIELDS, *_PENDING_DEFAULTS):
+        if setting in explicit:
+            sources[setting] = "argument"
+        elif setting in env_source:
+            sources[setting] = f"env:{env_source[setting]}"
+        else:
+            sources[setting] = "default"
+    values.update(explicit)
+    if context_source:
+        values["context"] = context
+        sources["context"] = context_source
+
+    pending = {
+        setting: values.pop(setting, default)
+        for setting, default in _PENDING_DEFAULTS.items()
+        if setting not in _CONFIG_FIELDS
+    }
+    if "redact_keys" in explicit:
+        pending["redact_keys"] = _check_redact_keys(explicit["redact_keys"])
+    if "sample" in explicit:
+        pending["sample"] = _check_sample(explicit["sample"])
+    try:
+        config = Config(**values)
+    except ConfigError as error:
+        raise _translate(error, env_source, environ) from None
+
+    report: dict[str, tuple[object, str]] = {}
+    for setting in _CONFIG_FIELDS:
+        report[setting] = (_shown(setting, getattr(config, setting)), sources[setting])
+    for setting, value in pending.items():
+        report[setting] = (value, sources[setting])
+    return config, report
+
+
+def _get(environ: Mapping[str, str], name: str) -> str | None:
+    value = environ.get(name)
+    if value is None or not value.strip():
+        return None
+    return value
+
+
+def _parse(name: str, text: str, parser: Callable[[str], object], hint: str = "") -> object:
+    try:
+        return parser(text)
+    except ValueError as exc:
+        if name in _EXPLAINED and exc.args and not isinstance(exc, ConfigError):
+            hint = str(exc.args[0])
+        raise ConfigError(
+            name, mask_secret(name, text), KNOWN_VARIABLES[name].accepted, hint
+        ) from None
+
+
+def _check_arguments(explicit: Mapping[str, object]) -> None:
+    known = (*_CONFIG_FIELDS, *_PENDING_DEFAULTS)
+    for name in explicit:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise TypeError(f"unexpected keyword argument {name!r}{hint}")
+
+
+def _check_names(environ: Mapping[str, str]) -> None:
+    known = [name for name in KNOWN_VARIABLES if name.startswith(PREFIX)]
+    unknown = sorted(
+        name for name in environ if name.upper().startswith(PREFIX) and name not in KNOWN_VARIABLES
+    )
+    if not unknown:
+        return
+    name = unknown[0]
+    suffix = name.upper().removeprefix(PREFIX)
+    close = difflib.get_close_matches(suffix, [k.removeprefix(PREFIX) for k in known], n=1)
+    if close:
+        accepted = f"a known {PREFIX} variable"
+        hint = f"unknown variable; did you mean {PREFIX}{close[0]}?"
+    else:
+        accepted = f"a known {PREFIX} variable: {', '.join(sorted(known))}"
+        hint = "unknown variable"
+    raise ConfigError(name, MASK, accepted, hint)
+
+
+def _context(
+    environ: Mapping[str, str], explicit: Mapping[str, object]
+) -> tuple[dict[str, object], str]:
+    """The merged context and its source ("" when nothing sets it)."""
+    origin: dict[str, str] = {}  # key -> source
+    merged: dict[str, object] = {}
+    text = _get(environ, "OTEL_RESOURCE_ATTRIBUTES")
+    if text is not None:
+        attributes = _parse_context("OTEL_RESOURCE_ATTRIBUTES", text)
+        if "service.name" in attributes:
+            attributes["service"] = attributes.pop("service.name")
+        _merge(merged, origin, attributes, "env:OTEL_RESOURCE_ATTRIBUTES")
+    text = _get(environ, "OTEL_SERVICE_NAME")
+    if text is not None:
+        _merge(merged, origin, {"service": text.strip()}, "env:OTEL_SERVICE_NAME")
+    text = _get(environ, "NGLOGGER_CONTEXT")
+    if text is not None:
+        _merge(merged, origin, _parse_context("NGLOGGER_CONTEXT", text), "env:NGLOGGER_CONTEXT")
+    if "context" in explicit:
+        argument = explicit["context"]
+        if not isinstance(argument, Mapping) or not merged:
+            return {}, ""  # the argument alone (Config validates it)
+        _merge(merged, origin, argument, "argument")
+    order = (
+        "argument",
+        "env:NGLOGGER_CONTEXT",
+        "env:OTEL_SERVICE_NAME",
+        "env:OTEL_RESOURCE_ATTRIBUTES",
+    )
+    present = set(origin.values())
+    return merged, "+".join(source for source in order if source in present)
+
+
+def _merge(
+    merged: dict[str, object], origin: dict[str, str], new: Mapping[Any, object], source: str
+) -> None:
+    for key, value in new.items():
+        merged[key] = value
+        origin[key] = source
+
+
+def _parse_context(name: str, text: str) -> dict[str, str]:
+    result = _parse(name, text, _parse_pairs)
+    assert isinstance(result, dict)
+    return result
+
+
+_UNDERSCORED = re.compile(
+    r"\b(" + "|".join(name for name in _CONFIG_FIELDS if "_" in name) + r")\b"
+)
+
+
+def _translate(
+    error: ConfigError, env_source: Mapping[str, str], environ: Mapping[str, str]
+) -> ConfigError:
+    """Config's error, restated in terms of the variables the values came from."""
+    name = env_source.get(error.setting)
+    hint = _hint_of(error)
+
+    def rename(match: re.Match[str]) -> str:
+        setting = match.group(1)
+        if setting in env_source:
+            return env_source[setting]
+        return _VARIABLE_OF.get(setting, setting) if name is not None else setting
+
+    accepted = _UNDERSCORED.sub(rename, error.accepted)
+    if name is None:
+        if accepted == error.accepted:
+            return error
+        return ConfigError(error.setting, error.value, accepted, hint)
+    if accepted == error.accepted:  # a check on this value alone: say it in env terms
+        accepted = KNOWN_VARIABLES[name].accepted
+    if error.setting == "sinks":
+        entry = f"entry {mask_secret(name, str(error.value))!r}"
+        hint = f"{entry}: {hint}" if hint else entry
+    return ConfigError(name, mask_secret(name, environ[name]), accepted, hint)
+
+
+def _hint_of(error: ConfigError) -> str:
+    hint = getattr(error, "hint", None)
+    if isinstance(hint, str):
+        return hint
+    head = f"{error.setting}={error.value!r} is invalid; accepted: {error.accepted} ("
+    message = str(error)
+    if message.startswith(head) and message.endswith(")"):
+        return message[len(head) : -1]
+    return ""
+
+
+def _shown(setting: str, value: object) -> object:
+    """A setting's value made safe to print."""
+    if setting == "sinks" and isinstance(value, tuple):
+        return tuple(_mask_uri(v) if isinstance(v, str) else v for v in value)
+    if setting == "context" and isinstance(value, Mapping):
+        return MappingProxyType(
+            {k: MASK if isinstance(k, str) and is_secret_name(k) else v for k, v in value.items()}
+        )
+    return value
