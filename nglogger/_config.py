@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
 
 from ._errors import ConfigError
 from ._levels import ACCEPTED_LEVELS, INFO, parse_level
+from ._sampling import Sampling
+
+SAMPLE_ACCEPTED = "None, a Sampling, or text such as 'debug=0.1,info=0.5,1000/s'"
 
 __all__ = ["Config"]
 
@@ -53,7 +56,7 @@ class Config:
     """
 
     level: int | str = INFO
-    sinks: tuple[Any, ...] = ("stdout",)
+    sinks: Sequence[Any] = ("stdout",)
     format: Format = "json"
     colors: bool | None = None
     context: Mapping[str, object] = field(default_factory=_empty_context)
@@ -80,6 +83,7 @@ class Config:
     max_repr_length: int = 1_000
     max_traceback_bytes: int = 16 * KiB
 
+    sample: Sampling | str | None = None
     strict: bool = False
 
     def __post_init__(self) -> None:
@@ -115,6 +119,14 @@ class Config:
         _choice("oversize", self.oversize, _OVERSIZES)
         if self.colors is not None and not isinstance(self.colors, bool):
             raise ConfigError("colors", self.colors, "True, False or None (auto)")
+        if self.sample is not None and not isinstance(self.sample, Sampling):
+            if isinstance(self.sample, str):
+                try:
+                    object.__setattr__(self, "sample", Sampling.parse(self.sample))
+                except ValueError as exc:
+                    raise ConfigError("sample", self.sample, SAMPLE_ACCEPTED, str(exc)) from None
+            else:
+                raise ConfigError("sample", self.sample, SAMPLE_ACCEPTED)
         if not isinstance(self.strict, bool):
             raise ConfigError("strict", self.strict, "True or False")
         for name in (
@@ -160,6 +172,13 @@ class Config:
             "sink_queue_max_events",
             self.sink_queue_max_events,
         )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, /, **explicit: Any) -> Config:
+        """Settings from explicit arguments > environment (``os.environ`` if None) > defaults."""
+        from ._env import config_from_env
+
+        return config_from_env(environ, **explicit)
 
     def replace(self, **changes: Any) -> Config:
         """A copy with some settings changed (validated again)."""

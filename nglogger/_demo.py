@@ -26,7 +26,7 @@ def _charge(amount: int, rng: random.Random) -> str:
 
 def run_demo(requests: int = 20, seed: int = 7) -> int:
     """Handle ``requests`` fake requests with bound request ids; print stats; return 0."""
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - simulated traffic, not security
     log = get_logger("demo.api").bind(service="checkout", version="1.4.2")
     log.info("service started", port=8080)
     for n in range(requests):
@@ -39,7 +39,12 @@ def run_demo(requests: int = 20, seed: int = 7) -> int:
             except PaymentDeclinedError:
                 log.exception("charge failed", amount=amount, status=402)
             else:
-                log.info("request handled", status=200, charge_id=charge, duration_ms=rng.randrange(5, 80))
+                log.info(
+                    "request handled",
+                    status=200,
+                    charge_id=charge,
+                    duration_ms=rng.randrange(5, 80),
+                )
     log.warning("shutting down", pending=0)
     pipeline = _pipeline.get_pipeline()
     pipeline.flush(5.0)

@@ -81,19 +81,17 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import math
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from decimal import Decimal
 from types import MappingProxyType
 from typing import Any, NamedTuple
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from ._config import Config
 from ._errors import ConfigError
-from ._levels import ACCEPTED_LEVELS, LEVEL_NAMES, level_name, parse_level
+from ._levels import ACCEPTED_LEVELS, parse_level
+from ._sampling import Sampling
 from ._units import DURATION_ACCEPTED, SIZE_ACCEPTED, parse_duration, parse_size
 from .sinks import SINK_URIS
 
@@ -128,7 +126,7 @@ _NOT_SECRET = frozenset({"NGLOGGER_REDACT_KEYS"})
 # Settings the environment parser understands but Config does not have yet: they
 # are parsed, validated and reported in the sources, and passed to Config as
 # soon as it has a field of that name.
-_PENDING_DEFAULTS: Mapping[str, object] = MappingProxyType({"redact_keys": (), "sample": None})
+_PENDING_DEFAULTS: Mapping[str, object] = MappingProxyType({"redact_keys": ()})
 _CONFIG_FIELDS = tuple(f.name for f in dataclasses.fields(Config))
 
 
@@ -311,128 +309,6 @@ def _mask_uri(uri: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
-# --------------------------------------------------------------------------- sampling
-
-
-def _empty_levels() -> Mapping[int, float]:
-    return MappingProxyType({})
-
-
-@dataclass(frozen=True, slots=True)
-class Sampling:
-    """Which events survive sampling (syntax and meaning: see the module docstring).
-
-    ``levels`` maps a named level number (10, 20, 30, 40, 50) to the probability
-    that an event of that level is kept; ``limit`` events per ``period`` seconds
-    is the optional global rate limit. ``str()`` gives the canonical text.
-    """
-
-    levels: Mapping[int, float] = field(default_factory=_empty_levels)
-    limit: int | None = None
-    period: float = 1.0
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.levels, Mapping):
-            raise ConfigError("sample", self.levels, "a mapping of level numbers to probabilities")
-        for level, probability in self.levels.items():
-            if level not in LEVEL_NAMES:
-                raise ConfigError("sample", level, "the levels 10, 20, 30, 40, 50")
-            if (
-                isinstance(probability, bool)
-                or not isinstance(probability, (int, float))
-                or not 0.0 <= probability <= 1.0
-            ):
-                raise ConfigError("sample", probability, "a probability from 0 to 1")
-        object.__setattr__(self, "levels", MappingProxyType(dict(sorted(self.levels.items()))))
-        if self.limit is not None and (
-            isinstance(self.limit, bool) or not isinstance(self.limit, int) or self.limit < 1
-        ):
-            raise ConfigError("sample", self.limit, "a rate limit count >= 1, or None")
-        if (
-            isinstance(self.period, bool)
-            or not isinstance(self.period, (int, float))
-            or not math.isfinite(self.period)
-            or self.period <= 0
-        ):
-            raise ConfigError("sample", self.period, "a finite period of seconds > 0")
-
-    @classmethod
-    def parse(cls, text: str) -> Sampling:
-        """Parse ``NGLOGGER_SAMPLE`` text; ``ValueError`` says which rule is wrong."""
-        levels: dict[int, float] = {}
-        limit: int | None = None
-        period = 1.0
-        for number, rule in _items(text):
-            if "=" in rule:
-                name, _, value = (part.strip() for part in rule.partition("="))
-                level = _sample_level(name, number, rule)
-                if level in levels:
-                    raise ValueError(f"rule {number} {rule!r}: level {name!r} appears twice")
-                levels[level] = _probability(value, number, rule)
-            elif "/" in rule:
-                if limit is not None:
-                    raise ValueError(f"rule {number} {rule!r}: only one rate limit is allowed")
-                limit, period = _rate(rule, number)
-            else:
-                raise ValueError(
-                    f"rule {number} {rule!r}: expected level=probability or count/period"
-                )
-        return cls(levels=levels, limit=limit, period=period)
-
-    def __str__(self) -> str:
-        rules = [f"{level_name(level)}={_plain(p)}" for level, p in self.levels.items()]
-        if self.limit is not None:
-            units = {1.0: "s", 60.0: "m", 3600.0: "h"}
-            rules.append(f"{self.limit}/{units.get(self.period, f'{_plain(self.period)}s')}")
-        return ",".join(rules)
-
-
-def _plain(number: float) -> str:
-    """A float in positional notation that parses back exactly (1e-05 -> 0.00001)."""
-    text = format(Decimal(repr(float(number))), "f")
-    return text.rstrip("0").rstrip(".") if "." in text else text
-
-
-_PROBABILITY = re.compile(r"([0-9]+(\.[0-9]*)?|\.[0-9]+)")
-_DIGITS = re.compile(r"[0-9]+")
-_BARE_UNIT = re.compile(r"(ns|us|µs|ms|s|m|h)", re.IGNORECASE)
-
-
-def _sample_level(name: str, number: int, rule: str) -> int:
-    if name.isalpha():
-        try:
-            level = parse_level(name)
-        except ValueError:
-            pass
-        else:
-            if level in LEVEL_NAMES:
-                return level
-    raise ValueError(f"rule {number} {rule!r}: unknown level {name!r} (debug..critical)")
-
-
-def _probability(value: str, number: int, rule: str) -> float:
-    if _PROBABILITY.fullmatch(value) and 0.0 <= float(value) <= 1.0:
-        return float(value)
-    raise ValueError(f"rule {number} {rule!r}: probability must be a number from 0 to 1")
-
-
-def _rate(rule: str, number: int) -> tuple[int, float]:
-    count_text, _, period_text = (part.strip() for part in rule.partition("/"))
-    if not _DIGITS.fullmatch(count_text) or int(count_text) < 1:
-        raise ValueError(f"rule {number} {rule!r}: the count must be an integer >= 1")
-    if _BARE_UNIT.fullmatch(period_text):
-        period_text = f"1{period_text}"
-    try:
-        period = parse_duration(period_text)
-    except ValueError:
-        period = 0.0
-    if not period > 0:
-        raise ValueError(
-            f"rule {number} {rule!r}: the period must be a duration > 0 (s, 10s, 500ms)"
-        )
-    return int(count_text), period
-
-
 # --------------------------------------------------------------------------- value parsers
 
 
@@ -500,10 +376,6 @@ def _parse_pairs(text: str) -> dict[str, str]:
     return pairs
 
 
-def _parse_level(text: str) -> int:
-    return parse_level(text)
-
-
 def _choice(*accepted: str) -> Callable[[str], str]:
     def parse(text: str) -> str:
         value = text.strip().lower()
@@ -521,14 +393,6 @@ def _parse_count(text: str) -> int:
     if not _INTEGER.fullmatch(text.strip()):
         raise ValueError(text)
     return int(text)
-
-
-def _parse_size(text: str) -> int:
-    return parse_size(text)
-
-
-def _parse_seconds(text: str) -> float:
-    return parse_duration(text)
 
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -551,35 +415,31 @@ def _parse_sinks(text: str) -> tuple[str, ...]:
     return uris
 
 
-def _parse_sample(text: str) -> Sampling:
-    return Sampling.parse(text)
-
-
 _PARSERS: Mapping[str, Callable[[str], object]] = MappingProxyType(
     {
-        "NGLOGGER_LEVEL": _parse_level,
+        "NGLOGGER_LEVEL": parse_level,
         "NGLOGGER_FORMAT": _choice("json", "console", "auto"),
         "NGLOGGER_SINKS": _parse_sinks,
         "NGLOGGER_BUFFER_EVENTS": _parse_count,
-        "NGLOGGER_BUFFER_BYTES": _parse_size,
+        "NGLOGGER_BUFFER_BYTES": parse_size,
         "NGLOGGER_OVERFLOW": _choice("drop_newest", "drop_oldest", "block"),
-        "NGLOGGER_BLOCK_TIMEOUT": _parse_seconds,
+        "NGLOGGER_BLOCK_TIMEOUT": parse_duration,
         "NGLOGGER_BATCH_EVENTS": _parse_count,
-        "NGLOGGER_BATCH_BYTES": _parse_size,
-        "NGLOGGER_FLUSH_INTERVAL": _parse_seconds,
+        "NGLOGGER_BATCH_BYTES": parse_size,
+        "NGLOGGER_FLUSH_INTERVAL": parse_duration,
         "NGLOGGER_SINK_QUEUE_EVENTS": _parse_count,
-        "NGLOGGER_SINK_QUEUE_BYTES": _parse_size,
+        "NGLOGGER_SINK_QUEUE_BYTES": parse_size,
         "NGLOGGER_SINK_QUEUE_OVERFLOW": _choice("drop_newest", "drop_oldest"),
-        "NGLOGGER_SHUTDOWN_TIMEOUT": _parse_seconds,
-        "NGLOGGER_MAX_EVENT_BYTES": _parse_size,
+        "NGLOGGER_SHUTDOWN_TIMEOUT": parse_duration,
+        "NGLOGGER_MAX_EVENT_BYTES": parse_size,
         "NGLOGGER_OVERSIZE": _choice("truncate", "drop"),
-        "NGLOGGER_MAX_FIELD_LENGTH": _parse_size,
+        "NGLOGGER_MAX_FIELD_LENGTH": parse_size,
         "NGLOGGER_MAX_DEPTH": _parse_count,
-        "NGLOGGER_MAX_REPR_LENGTH": _parse_size,
-        "NGLOGGER_MAX_TRACEBACK_BYTES": _parse_size,
+        "NGLOGGER_MAX_REPR_LENGTH": parse_size,
+        "NGLOGGER_MAX_TRACEBACK_BYTES": parse_size,
         "NGLOGGER_STRICT": _parse_bool,
         "NGLOGGER_REDACT_KEYS": parse_redact_keys,
-        "NGLOGGER_SAMPLE": _parse_sample,
+        "NGLOGGER_SAMPLE": Sampling.parse,
     }
 )
 
@@ -629,7 +489,7 @@ def resolve_with_sources(
         text = _get(environ, "LOG_LEVEL")
         if text is not None:
             values["level"] = _parse(
-                "LOG_LEVEL", text, _parse_level, "set NGLOGGER_LEVEL to override"
+                "LOG_LEVEL", text, parse_level, "set NGLOGGER_LEVEL to override"
             )
             env_source["level"] = "LOG_LEVEL"
     if environ.get("NO_COLOR", ""):
@@ -665,7 +525,7 @@ def resolve_with_sources(
     try:
         config = Config(**values)
     except ConfigError as error:
-        raise _translate(error, env_source, environ) from None
+        raise _translate(error, env_source, environ, explicit) from None
 
     report: dict[str, tuple[object, str]] = {}
     for setting in _CONFIG_FIELDS:
@@ -773,12 +633,33 @@ _UNDERSCORED = re.compile(
 )
 
 
+_AT_MOST = re.compile(r"at most (\w+) \((\d+)\)")
+
+
 def _translate(
-    error: ConfigError, env_source: Mapping[str, str], environ: Mapping[str, str]
+    error: ConfigError,
+    env_source: Mapping[str, str],
+    environ: Mapping[str, str],
+    explicit: Mapping[str, object],
 ) -> ConfigError:
-    """Config's error, restated in terms of the variables the values came from."""
+    """Config's error, restated in terms of the variables the values came from.
+
+    A relation broken by a default (``batch_max_bytes`` above a small
+    ``NGLOGGER_BUFFER_BYTES``) blames the variable the user set, turned around.
+    """
     name = env_source.get(error.setting)
     hint = _hint_of(error)
+    relation = _AT_MOST.fullmatch(error.accepted)
+    if (
+        name is None
+        and error.setting not in explicit
+        and relation is not None
+        and relation.group(1) in env_source
+    ):
+        other = env_source[relation.group(1)]
+        limit = _VARIABLE_OF.get(error.setting, error.setting)
+        accepted = f"at least {limit} ({error.value!r})"
+        return ConfigError(other, mask_secret(other, environ[other]), accepted, hint)
 
     def rename(match: re.Match[str]) -> str:
         setting = match.group(1)

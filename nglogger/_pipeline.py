@@ -149,7 +149,24 @@ class Pipeline:
             if data is not None and offer(data):
                 after_offer()
 
-        return emit
+        sampling = self.config.sample
+        if sampling is None:
+            return emit
+        from ._sampling import Sampler, Sampling
+
+        assert isinstance(sampling, Sampling)  # Config parsed any text form
+
+        keep = Sampler(sampling).keep
+        count = self._count_pre
+
+        def sampled_emit(event: dict[str, Any]) -> None:
+            reason = keep(event.get("level"))
+            if reason is None:
+                emit(event)
+            else:
+                count(reason)
+
+        return sampled_emit
 
     def _emit_closed(self, _event: dict[str, Any]) -> None:
         """``emit`` after shutdown: count, keep nothing."""
@@ -424,13 +441,17 @@ def get_pipeline() -> Pipeline:
 def configure(config: Config | None = None, /, **settings: Any) -> Pipeline:
     """Replace the default pipeline with one built from ``config`` or settings.
 
-    The previous pipeline is shut down (flushed within its shutdown timeout).
+    Without a ``config``, settings come from the keyword arguments, then the
+    environment (``NGLOGGER_*``, ``LOG_LEVEL``, ``NO_COLOR``, ``OTEL_SERVICE_NAME``...),
+    then the defaults. The previous pipeline is shut down (flushed within its shutdown timeout).
     Invalid settings raise :class:`~nglogger.ConfigError` and leave the current
     pipeline in place.
     """
     global current
     if config is None:
-        config = Config(**settings)
+        from ._env import config_from_env
+
+        config = config_from_env(None, **settings)
     elif settings:
         config = config.replace(**settings)
     new = Pipeline(config)
