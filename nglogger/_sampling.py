@@ -17,7 +17,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
 
@@ -111,6 +110,8 @@ class Sampling:
 
 def _plain(number: float) -> str:
     """A float in positional notation that parses back exactly (1e-05 -> 0.00001)."""
+    from decimal import Decimal
+
     text = format(Decimal(repr(float(number))), "f")
     return text.rstrip("0").rstrip(".") if "." in text else text
 
