@@ -38,7 +38,7 @@ _OVERSIZES = ("truncate", "drop")
 _FORMATS = ("json", "console", "auto")
 
 
-def _empty_context() -> Mapping[str, object]:
+def _empty_context() -> Mapping[str, Any]:
     return MappingProxyType({})
 
 
@@ -85,6 +85,10 @@ class Config:
 
     sample: Sampling | str | None = None
     strict: bool = False
+    #: Ecosystem variables the sinks read (DD_*, HONEYCOMB_*, OTEL_EXPORTER_OTLP_*,
+    #: NGLOGGER_HTTP_*), captured by the environment parser. May hold secrets:
+    #: never shown in reprs.
+    sink_env: Mapping[str, str] = field(default_factory=_empty_context, repr=False)
 
     def __post_init__(self) -> None:
         try:
@@ -113,6 +117,9 @@ class Config:
             if not isinstance(key, str):
                 raise ConfigError("context", key, "string keys")
         object.__setattr__(self, "context", MappingProxyType(dict(self.context)))
+        if not isinstance(self.sink_env, Mapping):
+            raise ConfigError("sink_env", "<mapping>", "a mapping of variable names to values")
+        object.__setattr__(self, "sink_env", MappingProxyType(dict(self.sink_env)))
         _choice("format", self.format, _FORMATS)
         _choice("overflow", self.overflow, _OVERFLOWS)
         _choice("sink_queue_overflow", self.sink_queue_overflow, _SINK_OVERFLOWS)

@@ -149,6 +149,9 @@ _SAMPLE = (
     "and at most one rate limit count/period (100/s, 6000/m, 50/500ms)"
 )
 
+#: Prefixes of the variables captured whole into ``Config.sink_env`` for the sinks.
+SINK_ENV_PREFIXES = ("DD_", "HONEYCOMB_", "OTEL_EXPORTER_OTLP_", "NGLOGGER_HTTP_", "LOKI_")
+
 KNOWN_VARIABLES: Mapping[str, Variable] = MappingProxyType(
     {
         "NGLOGGER_LEVEL": Variable("level", "minimum level of the events kept", ACCEPTED_LEVELS),
@@ -243,6 +246,11 @@ KNOWN_VARIABLES: Mapping[str, Variable] = MappingProxyType(
         ),
         "NGLOGGER_SAMPLE": Variable(
             "sample", "per-level sampling and a global rate limit (drops counted)", _SAMPLE
+        ),
+        "NGLOGGER_HTTP_HEADERS": Variable(
+            "sink_env",
+            "extra headers for generic http(s):// sinks (secret: never shown)",
+            _PAIRS,
         ),
     }
 )
@@ -499,6 +507,10 @@ def resolve_with_sources(
         values["colors"] = True
         env_source["colors"] = "FORCE_COLOR"
 
+    sink_env = {k: v for k, v in environ.items() if k.startswith(SINK_ENV_PREFIXES)}
+    if sink_env:
+        values["sink_env"] = sink_env
+        env_source["sink_env"] = "+".join(sorted(sink_env)) if len(sink_env) < 4 else "*"
     context, context_source = _context(environ, explicit)
     sources: dict[str, str] = {}
     for setting in (*_CONFIG_FIELDS, *_PENDING_DEFAULTS):
@@ -699,4 +711,6 @@ def _shown(setting: str, value: object) -> object:
         return MappingProxyType(
             {k: MASK if isinstance(k, str) and is_secret_name(k) else v for k, v in value.items()}
         )
+    if setting == "sink_env" and isinstance(value, Mapping):
+        return MappingProxyType({k: mask_secret(k, str(v)) for k, v in value.items()})
     return value

@@ -48,6 +48,10 @@ class SinkWorker:
         self._max_bytes = max_bytes
         self._overflow = overflow
         self._on_progress = on_progress
+        reason = getattr(sink, "queue_full_reason", None)
+        self._full_reason: Callable[[], str] = (
+            reason if callable(reason) else lambda: "sink_queue_full"
+        )
         self._reset_state()
 
     def _reset_state(self) -> None:
@@ -113,12 +117,12 @@ class SinkWorker:
                         old = self._queue.popleft()
                         self._queued_events -= old.count
                         self._queued_bytes -= old.nbytes
-                        self._drop_locked("sink_queue_full", old.count)
+                        self._drop_locked(self._queue_full_reason(), old.count)
                 if (
                     self._queued_events + count > self._max_events
                     or self._queued_bytes + size > self._max_bytes
                 ):
-                    self._drop_locked("sink_queue_full", count)
+                    self._drop_locked(self._queue_full_reason(), count)
                     return
             self._queue.append(batch)
             self._queued_events += count
@@ -126,6 +130,13 @@ class SinkWorker:
             self._hw_events = max(self._hw_events, self._queued_events)
             self._hw_bytes = max(self._hw_bytes, self._queued_bytes)
             self._cond.notify()
+
+    def _queue_full_reason(self) -> str:
+        """The sink may name why its queue is full (an HTTP sink: ``breaker_open``)."""
+        try:
+            return str(self._full_reason())
+        except Exception:
+            return "sink_queue_full"
 
     def _drop_locked(self, reason: str, n: int) -> None:
         if n:

@@ -47,6 +47,7 @@ from ._logger import timestamp
 __all__ = ["LoggingHandler", "install", "uninstall"]
 
 _cv_get = CONTEXT.get
+_Pipeline = _pipeline.Pipeline
 _LogRecord = logging.LogRecord
 _LEVEL_NAMES = LEVEL_NAMES
 
@@ -112,7 +113,10 @@ class LoggingHandler(logging.Handler):
         try:
             cv = _cv_get()
             if cv is DELIVERING:
-                pipeline.count_dropped("recursion")
+                # The lazy stand-in would build a new default pipeline just to
+                # count this (e.g. a sink logging during nglogger.shutdown()).
+                if isinstance(pipeline, _Pipeline):
+                    pipeline.count_dropped("recursion")
                 return
             try:
                 message = record.getMessage()

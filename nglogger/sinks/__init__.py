@@ -28,7 +28,16 @@ __all__ = [
     "resolve_sink",
 ]
 
-SINK_URIS = "stdout, stderr, null, file:///absolute/path.jsonl[?max_bytes=..&backups=..&fsync=..]"
+SINK_URIS = (
+    "stdout, stderr, null, file:///absolute/path.jsonl[?max_bytes=..&backups=..&fsync=..], "
+    "http(s)://host/path (NDJSON), json+http(s)://host/path (JSON array)"
+)
+_HTTP_SCHEMES = {
+    "http": "ndjson",
+    "https": "ndjson",
+    "json+http": "json",
+    "json+https": "json",
+}
 _FILE_OPTIONS = {"max_bytes", "backups", "fsync", "fsync_interval"}
 
 
@@ -70,7 +79,35 @@ def _parse(uri: str) -> tuple[str, str, dict[str, Any]]:
         if not path:
             raise ConfigError("sinks", uri, SINK_URIS, "missing path")
         return "file", path, _file_options(uri, parts.query)
-    raise ConfigError("sinks", uri, SINK_URIS)
+    if parts.scheme in _HTTP_SCHEMES:
+        if not parts.hostname:
+            raise ConfigError("sinks", _safe(uri), SINK_URIS, "missing host")
+        try:
+            parts.port  # noqa: B018 - validates the port
+        except ValueError:
+            raise ConfigError("sinks", _safe(uri), SINK_URIS, "bad port") from None
+        url = text.split("+", 1)[1] if parts.scheme.startswith("json+") else text
+        return _HTTP_SCHEMES[parts.scheme], url, {}
+    raise ConfigError("sinks", _safe(uri), SINK_URIS)
+
+
+def _safe(uri: str) -> str:
+    """A URI fit for an error message: no userinfo, no query."""
+    parts = urlsplit(uri.strip())
+    netloc = parts.netloc.rpartition("@")[2]
+    return f"{parts.scheme}://{netloc}{parts.path}" if parts.scheme else uri
+
+
+def _http_headers(config: Config) -> dict[str, str]:
+    text = config.sink_env.get("NGLOGGER_HTTP_HEADERS", "")
+    if not text.strip():
+        return {}
+    from .._env import _parse_pairs
+
+    try:
+        return _parse_pairs(text)
+    except ValueError as exc:
+        raise ConfigError("NGLOGGER_HTTP_HEADERS", "****", "k=v pairs", str(exc)) from None
 
 
 def resolve_sink(spec: object, config: Config) -> Any:
@@ -83,6 +120,11 @@ def resolve_sink(spec: object, config: Config) -> Any:
             return StreamSink("stderr", format=config.format, colors=config.colors)
         if kind == "null":
             return NullSink()
+        if kind in ("ndjson", "json"):
+            from .http import HttpSink, JsonHttpSink
+
+            cls = JsonHttpSink if kind == "json" else HttpSink
+            return cls(path, headers=_http_headers(config))
         from .file import FileSink
 
         try:
