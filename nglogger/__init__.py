@@ -18,7 +18,7 @@ from ._context import (
     reset_contextvars,
     unbind_contextvars,
 )
-from ._errors import ConfigError, NgloggerError, PipelineClosedError
+from ._errors import ConfigError, EncodeError, NgloggerError, PipelineClosedError
 from ._levels import CRITICAL, DEBUG, ERROR, INFO, WARNING
 from ._logger import Logger, get_logger
 from ._pipeline import Pipeline, configure, flush, get_pipeline, shutdown, stats
@@ -36,6 +36,7 @@ __all__ = [
     "Batch",
     "Config",
     "ConfigError",
+    "EncodeError",
     "Logger",
     "NgloggerError",
     "Outcome",

@@ -38,6 +38,8 @@ from typing import Any
 
 import orjson
 
+from ._errors import EncodeError
+
 __all__ = ["Encoder", "Limits", "compact"]
 
 _dumps = orjson.dumps
@@ -73,10 +75,6 @@ class Limits:
     max_repr_length: int = 1000
     max_traceback_bytes: int = 16 * 1024
     strict: bool = False
-
-
-class EncodeError(ValueError):
-    """Raised instead of falling back, only in strict mode."""
 
 
 class Encoder:

@@ -4,6 +4,7 @@
 
     NgloggerError
     ├── ConfigError      bad configuration value (names the setting, value, accepted values)
+    ├── EncodeError      a value could not be serialized (strict mode only)
     └── PipelineClosedError  submitting to a pipeline after shutdown (strict mode only)
 
 Log calls never raise (unless ``strict=True`` is configured).
@@ -11,7 +12,7 @@ Log calls never raise (unless ``strict=True`` is configured).
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "NgloggerError", "PipelineClosedError"]
+__all__ = ["ConfigError", "EncodeError", "NgloggerError", "PipelineClosedError"]
 
 
 class NgloggerError(Exception):
@@ -37,3 +38,7 @@ class ConfigError(NgloggerError, ValueError):
 
 class PipelineClosedError(NgloggerError, RuntimeError):
     """An event was submitted to a pipeline that was shut down (strict mode)."""
+
+
+class EncodeError(NgloggerError, ValueError):
+    """A value could not be serialized and ``strict=True`` asked to raise."""

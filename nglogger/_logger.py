@@ -21,7 +21,7 @@ from typing import Any
 from . import _pipeline
 from ._context import FragmentDict, empty_fragments, fragments
 from ._encode import RESERVED, exc_from_info
-from ._guard import CONTEXT, DELIVERING
+from ._guard import CONTEXT, DELIVERING, count_recursion
 from ._levels import CRITICAL, DEBUG, ERROR, INFO, WARNING, level_name, parse_level
 
 __all__ = ["Logger", "get_logger"]
@@ -114,7 +114,7 @@ def _make_method(level: int, lname: str) -> Any:
                     **fields,
                 }
             elif cv is DELIVERING:
-                pipeline.count_dropped("recursion")
+                count_recursion()
                 return
             else:
                 event = {

@@ -86,6 +86,7 @@ class Pipeline:
                 max_events=config.sink_queue_max_events,
                 max_bytes=config.sink_queue_max_bytes,
                 overflow=config.sink_queue_overflow,
+                count_dropped=self.count_dropped,
             )
             for sink in sinks
         ]
@@ -111,6 +112,7 @@ class Pipeline:
         self._state_lock = threading.Lock()
         self._closed = False
         self._stopping = False
+        self._done = threading.Event()
         self._seq = 0
         self._dispatched = 0
         self._batches = 0
@@ -263,8 +265,11 @@ class Pipeline:
         self._check_fork()
         with self._state_lock:
             if self._stopping:
-                return True
-            self._stopping = True
+                first = False
+            else:
+                first = self._stopping = True
+        if not first:  # another thread is shutting down: wait for it, within our timeout
+            return self._done.wait(max(0.0, deadline - _monotonic()))
         self._wake_event.set()
         batcher = self._batcher
         if batcher is not None and batcher is not threading.current_thread():
@@ -279,8 +284,12 @@ class Pipeline:
         for worker in self.workers:
             if not worker.stop(deadline) and worker.abandon():
                 ok = False
-        for worker in self.workers:
-            _close_within(worker.sink, max(0.0, deadline - _monotonic()) + 0.2)
+        _close_all_within(
+            [worker.sink for worker in self.workers],
+            max(deadline, _monotonic() + 0.05),
+            _weak_counter(weakref.ref(self)),
+        )
+        self._done.set()
         return ok
 
     @property
@@ -300,8 +309,15 @@ class Pipeline:
         before the PID check noticed are indistinguishable from the parent's
         and are discarded too (counted ``fork``).
         """
+        if self._stopping:  # shut down before the fork: stays shut down in the child
+            self._pid = os.getpid()
+            self._state_lock = threading.Lock()
+            self._dispatch_lock = threading.Lock()
+            self.buffer.discard_all()
+            return
         held = self.buffer.discard_all() if detected else 0
         self.encoder._lock = threading.Lock()
+        self.encoder._counts = {}
         self._init_runtime()
         if held:
             self._pre_dropped["fork"] = held
@@ -343,10 +359,10 @@ class Pipeline:
 
 def _batcher_main(ref: weakref.ReferenceType[Pipeline]) -> None:
     """The batcher: seal on the interval tick, dispatch whenever woken."""
-    enter_delivery()
     pipeline = ref()
     if pipeline is None:
         return
+    enter_delivery(_weak_counter(ref))
     interval = pipeline.config.flush_interval
     wake = pipeline._wake_event
     del pipeline
@@ -368,24 +384,37 @@ def _batcher_main(ref: weakref.ReferenceType[Pipeline]) -> None:
         del pipeline
 
 
-def _close_within(sink: object, timeout: float) -> None:
-    """Call ``sink.close()`` but never wait longer than ``timeout``."""
-    close = getattr(sink, "close", None)
-    if close is None:
-        return
-    done = threading.Event()
+def _weak_counter(ref: weakref.ReferenceType[Pipeline]) -> Callable[[str], None]:
+    """A drop counter that does not keep the pipeline alive."""
 
-    def run() -> None:
-        try:
-            close()
-        except BaseException:
-            pass
-        finally:
-            done.set()
+    def count(reason: str) -> None:
+        pipeline = ref()
+        if pipeline is not None:
+            pipeline.count_dropped(reason)
 
-    thread = threading.Thread(target=run, name="nglogger-close", daemon=True)
-    thread.start()
-    done.wait(timeout)
+    return count
+
+
+def _close_all_within(sinks: list[object], deadline: float, count: Callable[[str], None]) -> None:
+    """Call every ``sink.close()`` concurrently; return by ``deadline`` whatever they do."""
+    threads = []
+    for sink in sinks:
+        close = getattr(sink, "close", None)
+        if close is None:
+            continue
+
+        def run(close: Callable[[], object] = close) -> None:
+            enter_delivery(count)  # a sink logging from close() must not loop either
+            try:
+                close()
+            except BaseException:
+                pass
+
+        thread = threading.Thread(target=run, name="nglogger-close", daemon=True)
+        thread.start()
+        threads.append(thread)
+    for thread in threads:
+        thread.join(max(0.0, deadline - _monotonic()))
 
 
 def _rename_reserved(key: str) -> str:
@@ -409,7 +438,7 @@ class _Lazy:
         get_pipeline().emit_bytes(data)
 
     def count_dropped(self, reason: str) -> None:
-        get_pipeline().count_dropped(reason)
+        """Nothing was configured: nothing to count on (and nothing is built)."""
 
     @property
     def encoder(self) -> Encoder:
@@ -424,6 +453,8 @@ current: Pipeline | _Lazy = _LAZY
 _configure_lock = threading.RLock()
 _hooks_registered = False
 _at_exit_done = False
+#: None: the first exit phase did not run; True/False: whether it delivered everything.
+_exit_flushed: bool | None = None
 
 
 def get_pipeline() -> Pipeline:
@@ -494,15 +525,36 @@ def _after_fork_in_child() -> None:
     global _configure_lock
     _configure_lock = threading.RLock()
     for pipeline in list(_LIVE):
-        if not pipeline._stopping:
-            pipeline._after_fork_child()
+        pipeline._after_fork_child()
+
+
+def _exit_flush() -> None:
+    """First exit phase (``threading``'s exit hook, before non-daemon threads are joined).
+
+    Flushes every live pipeline within the largest ``shutdown_timeout``, while
+    our daemon workers still run. Non-daemon threads may still log after this;
+    the second phase delivers that.
+    """
+    global _exit_flushed
+    pid = os.getpid()
+    pipelines = [p for p in list(_LIVE) if p._pid == pid and not p._stopping]
+    if not pipelines:
+        _exit_flushed = True
+        return
+    deadline = _monotonic() + max(p.config.shutdown_timeout for p in pipelines)
+    ok = True
+    for pipeline in pipelines:
+        ok = pipeline.flush(max(0.0, deadline - _monotonic())) and ok
+    _exit_flushed = ok
 
 
 def _at_exit() -> None:
-    """Shut every live pipeline down at interpreter exit, within one deadline.
+    """Second exit phase (``atexit``, after non-daemon threads were joined): shut down.
 
-    The deadline is the largest ``shutdown_timeout`` among them, so exit takes
-    at most that long (plus thread scheduling) even with sinks that hang.
+    If the first phase delivered everything, each pipeline gets its full
+    ``shutdown_timeout`` again for what late threads logged; if a sink was
+    already stuck, only a short grace period (so exit takes at most
+    ``shutdown_timeout`` + ~0.2 s however the sinks behave).
     """
     global _at_exit_done
     if _at_exit_done:
@@ -512,7 +564,10 @@ def _at_exit() -> None:
     pipelines = [p for p in list(_LIVE) if p._pid == pid and not p._stopping]
     if not pipelines:
         return
-    deadline = _monotonic() + max(p.config.shutdown_timeout for p in pipelines)
+    budget = max(p.config.shutdown_timeout for p in pipelines)
+    if _exit_flushed is False:
+        budget = 0.2
+    deadline = _monotonic() + budget
     for pipeline in pipelines:
         pipeline.shutdown(max(0.0, deadline - _monotonic()))
 
@@ -528,7 +583,7 @@ def _register_process_hooks() -> None:
     register = getattr(threading, "_register_atexit", None)
     if register is not None:
         try:
-            register(_at_exit)
+            register(_exit_flush)
         except RuntimeError:  # interpreter already shutting down
             pass
     import atexit

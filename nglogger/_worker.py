@@ -41,6 +41,7 @@ class SinkWorker:
         max_bytes: int,
         overflow: str = "drop_newest",
         on_progress: Callable[[], None] = lambda: None,
+        count_dropped: Callable[[str], None] | None = None,
     ) -> None:
         self.sink = sink
         self.name: str = str(getattr(sink, "name", type(sink).__name__))
@@ -48,6 +49,7 @@ class SinkWorker:
         self._max_bytes = max_bytes
         self._overflow = overflow
         self._on_progress = on_progress
+        self._count_dropped = count_dropped
         reason = getattr(sink, "queue_full_reason", None)
         self._full_reason: Callable[[], str] = (
             reason if callable(reason) else lambda: "sink_queue_full"
@@ -144,7 +146,7 @@ class SinkWorker:
 
     # ----------------------------------------------------------------- thread
     def _run(self) -> None:
-        enter_delivery()
+        enter_delivery(self._count_dropped)
         sink = self.sink
         while True:
             with self._lock:

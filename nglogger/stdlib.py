@@ -302,9 +302,10 @@ def install(
     With ``configure_kwargs``, ``nglogger.configure(**configure_kwargs)`` runs
     first (``level`` is passed on too). The root logger's handlers are removed
     (and remembered), one :class:`LoggingHandler` is added, the root level is
-    set to ``level`` (default: the pipeline's level) and, unless
-    ``capture_warnings=False``, ``warnings`` are routed to ``logging``.
-    Idempotent: calling it again keeps one handler and updates the level.
+    set to ``level`` (default: the pipeline's level) and ``warnings`` are
+    routed to ``logging`` (``capture_warnings=False`` leaves them as they were
+    before the first ``install``). Idempotent: calling it again keeps one
+    handler (taking over root handlers added meanwhile) and updates the level.
     :func:`uninstall` restores what was there.
     """
     global _installed

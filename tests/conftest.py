@@ -9,10 +9,18 @@ import pytest
 import nglogger
 from nglogger import _guard
 
+_ENV_PREFIXES = ("NGLOGGER_", "OTEL_", "DD_", "HONEYCOMB_", "LOKI_")
+_ENV_NAMES = ("LOG_LEVEL", "NO_COLOR", "FORCE_COLOR")
+
 
 @pytest.fixture(autouse=True)
-def _reset_nglogger() -> Iterator[None]:
-    """Tear the default pipeline down and clear request context around each test."""
+def _reset_nglogger(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Tear the default pipeline down, clear request context and nglogger's env variables."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith(_ENV_PREFIXES) or name in _ENV_NAMES:
+            monkeypatch.delenv(name)
     nglogger.shutdown(timeout=2.0)
     _guard.CONTEXT.set(None)
     yield

@@ -199,13 +199,6 @@ def test_shutdown_with_a_sink_that_never_returns_meets_its_deadline_and_counts_t
     assert stats == pipeline.stats()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: Pipeline.shutdown() calls _close_within(sink, remaining + 0.2) once per sink, "
-        "sequentially, so every sink whose close() blocks adds 0.2 s past the deadline"
-    ),
-)
 def test_shutdown_deadline_holds_with_several_sinks_whose_close_hangs() -> None:
     """shutdown(timeout) finishes within timeout + 0.5 s however many sinks hang in write and close."""
     release = threading.Event()
@@ -394,13 +387,6 @@ def test_a_sink_that_logs_does_not_loop(
     assert_invariants(stats)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: _close_within() runs sink.close() on a thread that never calls enter_delivery(), "
-        "so a log call from close() after nglogger.shutdown() builds a new default pipeline"
-    ),
-)
 def test_a_sink_that_logs_from_close_does_not_start_a_new_default_pipeline() -> None:
     """A sink logging from close() during nglogger.shutdown() does not revive the default pipeline."""
 
@@ -418,13 +404,6 @@ def test_a_sink_that_logs_from_close_does_not_start_a_new_default_pipeline() -> 
     assert _pipeline.current is _pipeline._LAZY
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: Logger counts 'recursion' on _pipeline.current; with no default pipeline "
-        "_Lazy.count_dropped() builds one (stdout), and the pipeline whose sink logged counts nothing"
-    ),
-)
 def test_recursion_in_an_explicit_pipeline_is_counted_there_and_builds_nothing() -> None:
     """A logging sink of an explicit Pipeline counts recursion on that pipeline, not a new default one."""
     chatty = LoggingSink(_log_plain)
@@ -611,14 +590,6 @@ LATE_LOGGERS = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: _at_exit() runs from threading._register_atexit, i.e. before non-daemon threads "
-        "(and ThreadPoolExecutor workers registered earlier) are joined; their later events are "
-        "counted after_shutdown and lost, and the atexit.register pass is a no-op (_at_exit_done)"
-    ),
-)
 @pytest.mark.parametrize("late", sorted(LATE_LOGGERS))
 def test_exit_delivers_events_logged_by_threads_that_finish_during_exit(
     late: str, tmp_path: Path
@@ -755,13 +726,18 @@ def test_threads_do_not_see_each_others_binds(recorded: MemorySink) -> None:
 def test_bound_contextvars_restores_on_exit_and_on_error(recorded: MemorySink) -> None:
     """bound_contextvars restores exactly the previous context when its block ends or raises."""
     log = nglogger.get_logger("bound")
+
+    def fail_while_bound() -> None:
+        with nglogger.bound_contextvars(extra=2, deeper=True):
+            log.info("deeper")
+            raise KeyError("boom")
+
     nglogger.bind_contextvars(user="u1", shared="outer")
     with nglogger.bound_contextvars(shared="inner", extra=1):
         assert {"user": "u1", "shared": "inner", "extra": 1} == nglogger.get_contextvars()
         log.info("inside")
-        with pytest.raises(KeyError), nglogger.bound_contextvars(extra=2, deeper=True):
-            log.info("deeper")
-            raise KeyError("boom")
+        with pytest.raises(KeyError):
+            fail_while_bound()
         assert {"user": "u1", "shared": "inner", "extra": 1} == nglogger.get_contextvars()
     assert {"user": "u1", "shared": "outer"} == nglogger.get_contextvars()
     log.info("outside")

@@ -252,7 +252,9 @@ def test_log_calls_never_raise(capture: MemorySink) -> None:
     log.info("a", obj=BrokenRepr(), cyc=cyclic, big=2**100, keys={1: "x", None: "y"})
     log.info("b", s="\udc80", f=float("nan"), b=b"\xff")
     first, second = _events(capture)
-    assert first["obj"] == "<unserializable test_logger.BrokenRepr: repr() raised RuntimeError>" or str(
+    assert first[
+        "obj"
+    ] == "<unserializable test_logger.BrokenRepr: repr() raised RuntimeError>" or str(
         first["obj"]
     ).startswith("<unserializable")
     assert first["cyc"] == ["<cycle>"]
@@ -267,7 +269,7 @@ def test_log_calls_never_raise(capture: MemorySink) -> None:
 def test_strict_mode_raises(memory_sink: MemorySink) -> None:
     """With strict=True, an unserializable value raises instead of falling back."""
     nglogger.configure(sinks=[memory_sink], strict=True)
-    with pytest.raises(Exception, match="cannot serialize|Integer|str"):
+    with pytest.raises(nglogger.EncodeError, match="cannot serialize"):
         nglogger.get_logger("s").info("x", obj=object())
 
 
