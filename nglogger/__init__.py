@@ -8,6 +8,8 @@ to stdout at INFO with no configuration at all.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from ._batch import Batch
 from ._config import Config
 from ._context import (
@@ -25,7 +27,24 @@ from ._pipeline import Pipeline, configure, flush, get_pipeline, shutdown, stats
 from ._stats import SinkStats, Stats
 from .sinks import Outcome, Sink
 
+if TYPE_CHECKING:
+    from .stdlib import LoggingHandler, install, uninstall
+
 __version__ = "0.1.0.dev0"
+
+_LAZY = {"LoggingHandler", "install", "uninstall"}
+
+
+def __getattr__(name: str) -> Any:
+    """Load the stdlib ``logging`` integration on first use (keeps the import light)."""
+    if name in _LAZY:
+        from . import stdlib
+
+        value = getattr(stdlib, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'nglogger' has no attribute {name!r}")
+
 
 __all__ = [
     "CRITICAL",
@@ -38,6 +57,7 @@ __all__ = [
     "ConfigError",
     "EncodeError",
     "Logger",
+    "LoggingHandler",
     "NgloggerError",
     "Outcome",
     "Pipeline",
@@ -54,8 +74,10 @@ __all__ = [
     "get_contextvars",
     "get_logger",
     "get_pipeline",
+    "install",
     "reset_contextvars",
     "shutdown",
     "stats",
     "unbind_contextvars",
+    "uninstall",
 ]

@@ -195,6 +195,9 @@ class Encoder:
 
     def _finish(self, clean: Any, notes: list[str]) -> bytes | None:
         if notes and isinstance(clean, dict):
+            previous = clean.get(FALLBACK_KEY)
+            if isinstance(previous, list):  # e.g. the stdlib handler's format_error
+                notes = [*notes, *(str(p) for p in previous)]
             clean[FALLBACK_KEY] = sorted(set(notes))
         self._record(notes)
         try:

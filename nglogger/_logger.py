@@ -61,6 +61,33 @@ def timestamp(ns: int | None = None) -> str:
     return milli[1] + _MICROS_Z[offset]
 
 
+def timestamp_formatter() -> Any:
+    """A ``timestamp(ns)`` function with its own millisecond cache.
+
+    For callers whose times are not monotonic with the hot path's (stdlib
+    records carry ``created`` from before they reach us), so the two caches do
+    not keep invalidating each other.
+    """
+    cache: list[tuple[int, str]] = [(-(10**9), "")]
+
+    def format_ns(ns: int) -> str:
+        micros = ns // 1000
+        milli = cache[0]
+        offset = micros - milli[0]
+        if offset >= 1000 or offset < 0:
+            millis = micros // 1000
+            seconds, fraction = divmod(millis, 1000)
+            milli = (
+                millis * 1000,
+                time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(seconds)) + f"{fraction:03d}",
+            )
+            cache[0] = milli
+            offset = micros - milli[0]
+        return milli[1] + _MICROS_Z[offset]
+
+    return format_ns
+
+
 def _special_fields(fields: dict[str, Any]) -> dict[str, Any]:
     """Resolve ``exc_info`` and rename fields that collide with reserved keys."""
     out: dict[str, Any] = {}

@@ -40,14 +40,13 @@ from typing import Any
 from . import _pipeline
 from ._encode import FALLBACK_KEY, RESERVED, exc_from_info
 from ._errors import ConfigError
-from ._guard import CONTEXT, DELIVERING
+from ._guard import CONTEXT, DELIVERING, count_recursion
 from ._levels import ACCEPTED_LEVELS, LEVEL_NAMES, level_name, parse_level
-from ._logger import timestamp
+from ._logger import timestamp_formatter
 
 __all__ = ["LoggingHandler", "install", "uninstall"]
 
 _cv_get = CONTEXT.get
-_Pipeline = _pipeline.Pipeline
 _LogRecord = logging.LogRecord
 _LEVEL_NAMES = LEVEL_NAMES
 
@@ -113,10 +112,7 @@ class LoggingHandler(logging.Handler):
         try:
             cv = _cv_get()
             if cv is DELIVERING:
-                # The lazy stand-in would build a new default pipeline just to
-                # count this (e.g. a sink logging during nglogger.shutdown()).
-                if isinstance(pipeline, _Pipeline):
-                    pipeline.count_dropped("recursion")
+                count_recursion()  # on the pipeline whose thread is delivering
                 return
             try:
                 message = record.getMessage()
@@ -139,7 +135,7 @@ class LoggingHandler(logging.Handler):
                 if not _SPECIAL.isdisjoint(extras):
                     extras = _clean_extras(extras)
             event = {
-                "timestamp": timestamp(round(record.created * 1_000_000) * 1000),
+                "timestamp": _timestamp(round(record.created * 1_000_000) * 1000),
                 "level": lname or level_name(levelno),
                 "logger": record.name,
                 "message": message,
@@ -226,6 +222,9 @@ def _count(pipeline: Any, reason: str) -> None:
         pipeline.count_dropped(reason)
     except Exception:
         pass
+
+
+_timestamp = timestamp_formatter()
 
 
 def _unformatted(record: logging.LogRecord, pipeline: Any) -> str:
