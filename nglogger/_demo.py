@@ -26,6 +26,9 @@ def _charge(amount: int, rng: random.Random) -> str:
 
 def run_demo(requests: int = 20, seed: int = 7) -> int:
     """Handle ``requests`` fake requests with bound request ids; print stats; return 0."""
+    from ._pipeline import configure
+
+    configure()  # from the environment, like an application would
     rng = random.Random(seed)  # noqa: S311 - simulated traffic, not security
     log = get_logger("demo.api").bind(service="checkout", version="1.4.2")
     log.info("service started", port=8080)

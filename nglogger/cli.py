@@ -1,4 +1,4 @@
-"""The ``nglogger`` command: ``bench`` and ``demo``.
+"""The ``nglogger`` command: ``bench``, ``config`` and ``demo``.
 
 Exit codes: 0 success; 1 a benchmark gate failed; 2 bad usage or configuration.
 """
@@ -38,6 +38,57 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _config(args: argparse.Namespace) -> int:
+    import os
+
+    import orjson
+
+    from ._env import describe_variables, resolve_with_sources
+    from ._errors import ConfigError
+
+    if args.variables:
+        for name, description, accepted in describe_variables():
+            print(f"{name}\n    {description}\n    accepted: {accepted}")
+        return 0
+    try:
+        _config_value, sources = resolve_with_sources(os.environ)
+    except ConfigError as error:
+        print(f"nglogger: invalid configuration: {error}", file=sys.stderr)
+        return 2
+    if args.json:
+        report = {
+            name: {"value": _plain(value), "source": source}
+            for name, (value, source) in sources.items()
+        }
+        sys.stdout.write(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return 0
+    width = max(len(name) for name in sources)
+    for name, (value, source) in sources.items():
+        print(f"{name:<{width}}  {_shown(value):<40}  ({source})")
+    return 0
+
+
+def _plain(value: object) -> object:
+    from collections.abc import Mapping
+
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
+
+
+def _shown(value: object) -> str:
+    import orjson
+
+    plain = _plain(value)
+    if isinstance(plain, str):
+        return plain
+    return orjson.dumps(plain).decode()
+
+
 def _demo(args: argparse.Namespace) -> int:
     from ._demo import run_demo
 
@@ -58,6 +109,20 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--quick", action="store_true", help="short run for CI (< 30 s)")
     bench.add_argument("--json", action="store_true", help="machine-readable report on stdout")
     bench.set_defaults(func=_bench)
+    config = sub.add_parser(
+        "config",
+        help="show the effective configuration from the environment, with sources",
+        description=(
+            "Resolve the configuration exactly as nglogger.configure() would (environment, then "
+            "defaults) and show each setting with its source; secrets are masked. Exit 2 with "
+            "the error when a value is invalid."
+        ),
+    )
+    config.add_argument("--json", action="store_true", help="machine-readable output")
+    config.add_argument(
+        "--variables", action="store_true", help="list every environment variable nglogger reads"
+    )
+    config.set_defaults(func=_config)
     demo = sub.add_parser(
         "demo",
         help="log a simulated service's traffic through the pipeline, then print stats",

@@ -1,0 +1,153 @@
+"""The nglogger command: config (sources, masking, exit codes), demo, bench, --help."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import orjson
+import pytest
+
+
+def run(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("NGLOGGER_", "DD_", "OTEL_"))}
+    base.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "nglogger", *args],
+        capture_output=True,
+        text=True,
+        env=base,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_config_shows_sources_and_masks_secrets() -> None:
+    """`nglogger config --json` reports each setting's value and source, secrets masked."""
+    out = run(
+        "config",
+        "--json",
+        env={
+            "NGLOGGER_LEVEL": "debug",
+            "DD_API_KEY": "very-secret-key",
+            "NGLOGGER_SINKS": "stderr",
+        },
+    )
+    assert out.returncode == 0, out.stderr
+    report = orjson.loads(out.stdout)
+    assert report["level"] == {"value": 10, "source": "env:NGLOGGER_LEVEL"}
+    assert report["sinks"]["value"] == ["stderr"]
+    assert report["flush_interval"]["source"] == "default"
+    assert "very-secret-key" not in out.stdout
+    assert report["sink_env"]["value"]["DD_API_KEY"] == "****"
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        (
+            {"NGLOGGER_BUFFER_BYTES": "64 potatoes"},
+            "NGLOGGER_BUFFER_BYTES='64 potatoes' is invalid",
+        ),
+        ({"NGLOGGER_LEVL": "debug"}, "did you mean NGLOGGER_LEVEL?"),
+        ({"NGLOGGER_OVERFLOW": "drop_random"}, "accepted: drop_newest, drop_oldest, block"),
+        ({"LOG_LEVEL": "chatty"}, "LOG_LEVEL='chatty' is invalid"),
+    ],
+)
+def test_config_exit_code_2_with_the_error(env: dict[str, str], expected: str) -> None:
+    """An invalid environment makes `nglogger config` exit 2 with the specific error."""
+    out = run("config", env=env)
+    assert out.returncode == 2
+    assert expected in out.stderr
+
+
+def test_config_variables_lists_every_variable() -> None:
+    """`nglogger config --variables` documents each variable nglogger reads."""
+    out = run("config", "--variables")
+    assert out.returncode == 0
+    for name in ("NGLOGGER_LEVEL", "NGLOGGER_SINKS", "LOG_LEVEL", "NO_COLOR", "OTEL_SERVICE_NAME"):
+        assert name in out.stdout
+
+
+@pytest.mark.parametrize("command", [[], ["bench"], ["config"], ["demo"]])
+def test_help_on_every_subcommand(command: list[str]) -> None:
+    """Every subcommand answers --help with usage text and exit 0."""
+    out = run(*command, "--help")
+    assert out.returncode == 0
+    assert "usage: nglogger" in out.stdout
+
+
+def test_bad_usage_exits_2() -> None:
+    """An unknown subcommand is a usage error (exit 2)."""
+    assert run("frobnicate").returncode == 2
+
+
+def test_demo_logs_requests_through_the_configured_pipeline() -> None:
+    """`nglogger demo` writes NDJSON events (with tracebacks for errors) and prints stats."""
+    out = run("demo", "--requests", "10", env={"NGLOGGER_LEVEL": "debug"})
+    assert out.returncode == 0, out.stderr
+    events = [orjson.loads(line) for line in out.stdout.splitlines()]
+    assert events[0]["message"] == "service started"
+    assert any(e["level"] == "debug" for e in events)
+    errors = [e for e in events if e["level"] == "error"]
+    assert errors and all("stacktrace" in e["exception"] for e in errors)
+    handled = [e for e in events if e["message"] == "request handled"]
+    assert all(e["request_id"].startswith("req-") for e in handled)
+    assert "nglogger stats:" in out.stderr
+
+
+def test_environment_configuration_is_explicit() -> None:
+    """A plain import ignores NGLOGGER_* (lazy defaults); configure() and nglogger.auto read it."""
+    code = (
+        "import nglogger, sys; log = nglogger.get_logger('x'); log.debug('hidden'); "
+        "nglogger.flush(5); "
+        "nglogger.configure(); log.debug('shown'); nglogger.flush(5)"
+    )
+    base = {k: v for k, v in os.environ.items() if not k.startswith("NGLOGGER_")}
+    base["NGLOGGER_LEVEL"] = "debug"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=base,
+        timeout=60,
+        check=True,
+    )
+    assert [orjson.loads(line)["message"] for line in out.stdout.splitlines()] == ["shown"]
+    auto = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import nglogger.auto, nglogger; nglogger.get_logger('y').debug('auto')",
+        ],
+        capture_output=True,
+        text=True,
+        env=base,
+        timeout=60,
+        check=True,
+    )
+    assert [orjson.loads(line)["message"] for line in auto.stdout.splitlines()] == ["auto"]
+    bad = subprocess.run(
+        [sys.executable, "-c", "import nglogger.auto"],
+        capture_output=True,
+        text=True,
+        env={**base, "NGLOGGER_LEVEL": "loud"},
+        timeout=60,
+        check=False,
+    )
+    assert bad.returncode == 1
+    assert "ConfigError: NGLOGGER_LEVEL='loud' is invalid" in bad.stderr
+
+
+def test_bench_quick_json_report() -> None:
+    """`nglogger bench --quick --json` measures every scenario and reports ratios."""
+    out = run("bench", "--quick", "--json", timeout=300)
+    assert out.returncode == 0, out.stderr
+    report = orjson.loads(out.stdout)
+    names = {r["scenario"] for r in report["results"]}
+    assert {"floor", "basic", "disabled", "buffered", "stalled_sink"} <= names
+    stalled = next(r for r in report["results"] if r["scenario"] == "stalled_sink")
+    assert stalled["ratio"] <= 1.2  # peak within 1.2x the configured budget
