@@ -93,7 +93,8 @@ def test_demo_logs_requests_through_the_configured_pipeline() -> None:
     assert events[0]["message"] == "service started"
     assert any(e["level"] == "debug" for e in events)
     errors = [e for e in events if e["level"] == "error"]
-    assert errors and all("stacktrace" in e["exception"] for e in errors)
+    assert errors
+    assert all("stacktrace" in e["exception"] for e in errors)
     handled = [e for e in events if e["message"] == "request handled"]
     assert all(e["request_id"].startswith("req-") for e in handled)
     assert "nglogger stats:" in out.stderr
