@@ -151,6 +151,8 @@ _SAMPLE = (
 
 #: Prefixes of the variables captured whole into ``Config.sink_env`` for the sinks.
 SINK_ENV_PREFIXES = ("DD_", "HONEYCOMB_", "OTEL_EXPORTER_OTLP_", "NGLOGGER_HTTP_", "LOKI_")
+#: Single variables also captured for the sinks (the OTLP sink builds its Resource from them).
+SINK_ENV_NAMES = frozenset({"OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES", "OTEL_LOGS_EXPORTER"})
 
 KNOWN_VARIABLES: Mapping[str, Variable] = MappingProxyType(
     {
@@ -507,7 +509,9 @@ def resolve_with_sources(
         values["colors"] = True
         env_source["colors"] = "FORCE_COLOR"
 
-    sink_env = {k: v for k, v in environ.items() if k.startswith(SINK_ENV_PREFIXES)}
+    sink_env = {
+        k: v for k, v in environ.items() if k.startswith(SINK_ENV_PREFIXES) or k in SINK_ENV_NAMES
+    }
     if sink_env:
         values["sink_env"] = sink_env
         env_source["sink_env"] = "+".join(sorted(sink_env)) if len(sink_env) < 4 else "*"
