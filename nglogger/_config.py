@@ -75,6 +75,7 @@ class Config:
     sink_queue_overflow: SinkOverflow = "drop_newest"
 
     shutdown_timeout: float = 5.0
+    report_interval: float = 60.0
 
     max_event_bytes: int = 256 * KiB
     oversize: Oversize = "truncate"
@@ -155,6 +156,8 @@ class Config:
             _positive_int(name, getattr(self, name), minimum=64)
         for name in ("flush_interval", "shutdown_timeout", "block_timeout"):
             _positive_float(name, getattr(self, name))
+        if self.report_interval != 0:
+            _positive_float("report_interval", self.report_interval)
         if self.max_depth > 250:
             raise ConfigError("max_depth", self.max_depth, "an integer from 1 to 250")
         _not_above("max_event_bytes", self.max_event_bytes, "batch_max_bytes", self.batch_max_bytes)

@@ -222,6 +222,11 @@ KNOWN_VARIABLES: Mapping[str, Variable] = MappingProxyType(
         "NGLOGGER_SHUTDOWN_TIMEOUT": Variable(
             "shutdown_timeout", "longest exit waits to deliver buffered events", _SECONDS
         ),
+        "NGLOGGER_REPORT_INTERVAL": Variable(
+            "report_interval",
+            "how often a warning event reports dropped events (only when some were dropped)",
+            f"{DURATION_ACCEPTED}; 0 or off disables",
+        ),
         "NGLOGGER_MAX_EVENT_BYTES": Variable("max_event_bytes", "largest serialized event", _BYTES),
         "NGLOGGER_OVERSIZE": Variable(
             "oversize", "what happens to a larger event", "truncate, drop"
@@ -399,6 +404,13 @@ def _choice(*accepted: str) -> Callable[[str], str]:
 _INTEGER = re.compile(r"[0-9]+(_[0-9]+)*")
 
 
+def _parse_interval(text: str) -> float:
+    """A duration, where 0 (or "off") disables the periodic report."""
+    if text.strip().lower() in ("0", "off", "false", "no"):
+        return 0.0
+    return parse_duration(text)
+
+
 def _parse_count(text: str) -> int:
     if not _INTEGER.fullmatch(text.strip()):
         raise ValueError(text)
@@ -441,6 +453,7 @@ _PARSERS: Mapping[str, Callable[[str], object]] = MappingProxyType(
         "NGLOGGER_SINK_QUEUE_BYTES": parse_size,
         "NGLOGGER_SINK_QUEUE_OVERFLOW": _choice("drop_newest", "drop_oldest"),
         "NGLOGGER_SHUTDOWN_TIMEOUT": parse_duration,
+        "NGLOGGER_REPORT_INTERVAL": _parse_interval,
         "NGLOGGER_MAX_EVENT_BYTES": parse_size,
         "NGLOGGER_OVERSIZE": _choice("truncate", "drop"),
         "NGLOGGER_MAX_FIELD_LENGTH": parse_size,

@@ -118,6 +118,8 @@ class Pipeline:
         self._batches = 0
         self._pre_dropped: dict[str, int] = {}
         self._batcher: threading.Thread | None = None
+        self._next_report = _monotonic() + self.config.report_interval
+        self._reported: dict[str, int] = {}
 
     def _start(self) -> None:
         for worker in self.workers:
@@ -222,6 +224,40 @@ class Pipeline:
         self._count_pre(reason)
 
     # ---------------------------------------------------------------- batcher
+    def _report_drops(self, now: float) -> None:
+        """Every ``report_interval`` s, if events were dropped, log one warning saying so.
+
+        The event is built here and buffered directly (the recursion guard would
+        drop it if it went through a logger on this delivery thread); it names the
+        count per reason since the previous report.
+        """
+        interval = self.config.report_interval
+        if not interval or now < self._next_report:
+            return
+        self._next_report = now + interval
+        snapshot = self.stats()
+        totals: dict[str, int] = dict(snapshot.dropped)
+        for sink in snapshot.sinks.values():
+            for reason, n in sink.dropped.items():
+                totals[reason] = totals.get(reason, 0) + n
+        delta = {r: n - self._reported.get(r, 0) for r, n in totals.items()}
+        delta = {r: n for r, n in delta.items() if n > 0}
+        self._reported = totals
+        if not delta:
+            return
+        from ._logger import timestamp
+
+        reasons = ", ".join(f"{n} {r}" for r, n in sorted(delta.items()))
+        event = {
+            "timestamp": timestamp(),
+            "level": "warning",
+            "logger": "nglogger",
+            "message": f"nglogger dropped {sum(delta.values())} events ({reasons}) "
+            f"in the last {interval:g} s",
+            "dropped": delta,
+        }
+        self.emit_bytes(_dumps(event, option=OPTIONS))
+
     def _dispatch(self, *, seal: bool) -> int:
         """Move sealed arenas to every sink queue as shared immutable batches."""
         with self._dispatch_lock:
@@ -378,6 +414,8 @@ def _batcher_main(ref: weakref.ReferenceType[Pipeline]) -> None:
         if due:
             next_tick = now + interval
         try:
+            if due:
+                pipeline._report_drops(now)
             pipeline._dispatch(seal=due)
         except BaseException:  # never let the batcher die
             pipeline._count_pre("batcher_error")
