@@ -18,9 +18,12 @@ from typing import Any, Literal
 
 from ._errors import ConfigError
 from ._levels import ACCEPTED_LEVELS, INFO, parse_level
+from ._redact import DEFAULT_REDACT_KEYS
 from ._sampling import Sampling
 
-SAMPLE_ACCEPTED = "None, a Sampling, or text such as 'debug=0.1,info=0.5,1000/s'"
+REDACT_ACCEPTED = "a sequence of field names such as ('password', 'authorization'), or ()"
+
+SAMPLE_ACCEPTED = "None or a Sampling, e.g. Sampling.parse('debug=0.1,1000/s')"
 
 __all__ = ["Config"]
 
@@ -84,7 +87,9 @@ class Config:
     max_repr_length: int = 1_000
     max_traceback_bytes: int = 16 * KiB
 
-    sample: Sampling | str | None = None
+    sample: Sampling | None = None
+    redact_keys: Sequence[str] = DEFAULT_REDACT_KEYS
+    redact_values: bool = False
     strict: bool = False
     #: Ecosystem variables the sinks read (DD_*, HONEYCOMB_*, OTEL_EXPORTER_OTLP_*,
     #: NGLOGGER_HTTP_*), captured by the environment parser. May hold secrets:
@@ -128,13 +133,16 @@ class Config:
         if self.colors is not None and not isinstance(self.colors, bool):
             raise ConfigError("colors", self.colors, "True, False or None (auto)")
         if self.sample is not None and not isinstance(self.sample, Sampling):
-            if isinstance(self.sample, str):
-                try:
-                    object.__setattr__(self, "sample", Sampling.parse(self.sample))
-                except ValueError as exc:
-                    raise ConfigError("sample", self.sample, SAMPLE_ACCEPTED, str(exc)) from None
-            else:
-                raise ConfigError("sample", self.sample, SAMPLE_ACCEPTED)
+            raise ConfigError("sample", self.sample, SAMPLE_ACCEPTED)
+        keys = self.redact_keys
+        if isinstance(keys, (str, bytes)) or not isinstance(keys, Sequence):
+            raise ConfigError("redact_keys", keys, REDACT_ACCEPTED)
+        for key in keys:
+            if not isinstance(key, str) or not key.strip():
+                raise ConfigError("redact_keys", key, REDACT_ACCEPTED)
+        object.__setattr__(self, "redact_keys", tuple(dict.fromkeys(k.strip() for k in keys)))
+        if not isinstance(self.redact_values, bool):
+            raise ConfigError("redact_values", self.redact_values, "True or False")
         if not isinstance(self.strict, bool):
             raise ConfigError("strict", self.strict, "True or False")
         for name in (

@@ -63,7 +63,9 @@ def empty_fragments() -> FragmentDict:
 
 def fragments(values: dict[str, Any], base: FragmentDict | None = None) -> FragmentDict:
     """``base`` plus ``values`` serialized once each (reserved names renamed)."""
-    encode = _pipeline.current.encoder.encode_value
+    current = _pipeline.current
+    encode = current.encoder.encode_value
+    redact = current.redactor.value
     if base:
         out = FragmentDict(base)
         raw = out.raw = base.raw.copy()
@@ -72,7 +74,7 @@ def fragments(values: dict[str, Any], base: FragmentDict | None = None) -> Fragm
         raw = out.raw = {}
     for key, value in values.items():
         name = f"{key}_" if key in RESERVED else key
-        data = encode(value)
+        data = encode(redact(key, value))
         out.pop(name, None)  # a re-bound key moves to the end, like a fresh bind
         raw.pop(name, None)
         out[name] = Fragment(data)

@@ -91,6 +91,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from ._config import Config
 from ._errors import ConfigError
 from ._levels import ACCEPTED_LEVELS, parse_level
+from ._redact import DEFAULT_REDACT_KEYS
 from ._sampling import Sampling
 from ._units import DURATION_ACCEPTED, SIZE_ACCEPTED, parse_duration, parse_size
 from .sinks import SINK_URIS
@@ -126,7 +127,7 @@ _NOT_SECRET = frozenset({"NGLOGGER_REDACT_KEYS"})
 # Settings the environment parser understands but Config does not have yet: they
 # are parsed, validated and reported in the sources, and passed to Config as
 # soon as it has a field of that name.
-_PENDING_DEFAULTS: Mapping[str, object] = MappingProxyType({"redact_keys": ()})
+_PENDING_DEFAULTS: Mapping[str, object] = MappingProxyType({})
 _CONFIG_FIELDS = tuple(f.name for f in dataclasses.fields(Config))
 
 
@@ -248,8 +249,14 @@ KNOWN_VARIABLES: Mapping[str, Variable] = MappingProxyType(
         ),
         "NGLOGGER_REDACT_KEYS": Variable(
             "redact_keys",
-            "field names whose values are replaced, at any depth, ignoring case",
+            "more field names whose values are replaced (added to the defaults), at any depth, "
+            "ignoring case, '-', '_' and '.'",
             "comma-separated field names",
+        ),
+        "NGLOGGER_REDACT_VALUES": Variable(
+            "redact_values",
+            "also replace Bearer tokens, JWTs, AWS key ids and URL passwords inside values",
+            _BOOL,
         ),
         "NGLOGGER_SAMPLE": Variable(
             "sample", "per-level sampling and a global rate limit (drops counted)", _SAMPLE
@@ -341,6 +348,11 @@ def parse_redact_keys(text: str) -> tuple[str, ...]:
     for _, item in _items(text):
         keys.setdefault(item.casefold(), None)
     return tuple(keys)
+
+
+def _redact_keys_with_defaults(text: str) -> tuple[str, ...]:
+    """NGLOGGER_REDACT_KEYS adds to the default names (pass ``redact_keys=()`` to clear)."""
+    return tuple(dict.fromkeys((*DEFAULT_REDACT_KEYS, *parse_redact_keys(text))))
 
 
 def _check_redact_keys(value: object) -> tuple[str, ...]:
@@ -461,7 +473,8 @@ _PARSERS: Mapping[str, Callable[[str], object]] = MappingProxyType(
         "NGLOGGER_MAX_REPR_LENGTH": parse_size,
         "NGLOGGER_MAX_TRACEBACK_BYTES": parse_size,
         "NGLOGGER_STRICT": _parse_bool,
-        "NGLOGGER_REDACT_KEYS": parse_redact_keys,
+        "NGLOGGER_REDACT_KEYS": _redact_keys_with_defaults,
+        "NGLOGGER_REDACT_VALUES": _parse_bool,
         "NGLOGGER_SAMPLE": Sampling.parse,
     }
 )
@@ -547,10 +560,6 @@ def resolve_with_sources(
         for setting, default in _PENDING_DEFAULTS.items()
         if setting not in _CONFIG_FIELDS
     }
-    if "redact_keys" in explicit:
-        pending["redact_keys"] = _check_redact_keys(explicit["redact_keys"])
-    if "sample" in explicit:
-        pending["sample"] = _check_sample(explicit["sample"])
     try:
         config = Config(**values)
     except ConfigError as error:

@@ -23,6 +23,7 @@ from ._buffer import Buffer
 from ._config import Config
 from ._encode import OPTIONS, RESERVED, Encoder, Limits
 from ._guard import enter_delivery
+from ._redact import Redactor
 from ._stats import SinkStats, Stats
 from ._worker import SinkWorker
 from .sinks import resolve_sink
@@ -66,10 +67,17 @@ class Pipeline:
             )
         )
         self._default = self.encoder.default
+        self.redactor = Redactor(
+            config.redact_keys,
+            values=config.redact_values,
+            max_depth=config.max_depth,
+            count=self.encoder.count,
+        )
         self._field_check = self.encoder.check_threshold
         self._strict = config.strict
         self.static: dict[str, orjson.Fragment] = {
-            _rename_reserved(k): self.encoder.fragment(v) for k, v in config.context.items()
+            _rename_reserved(k): self.encoder.fragment(self.redactor.value(k, v))
+            for k, v in config.context.items()
         }
         sinks = [resolve_sink(spec, config) for spec in config.sinks]
         names: set[str] = set()
@@ -141,6 +149,19 @@ class Pipeline:
         large = self._large
         after_offer = self._after_offer
 
+        redactor = self.redactor if self.redactor.enabled else None
+        scrub = redactor.scrub_bytes if redactor is not None and redactor.values else None
+
+        def encode(event: dict[str, Any]) -> bytes | None:
+            try:
+                data: bytes | None = _dumps(event, default=default, option=OPTIONS)
+            except (_JSONEncodeError, RecursionError):
+                data = slow(event)
+            else:
+                if len(data) > field_check:  # type: ignore[arg-type]
+                    data = large(event, data)  # type: ignore[arg-type]
+            return data
+
         def emit(event: dict[str, Any]) -> None:
             """Encode one event and buffer it. Never raises unless ``strict``."""
             try:
@@ -150,15 +171,24 @@ class Pipeline:
             else:
                 if len(data) > field_check:  # type: ignore[arg-type]
                     data = large(event, data)  # type: ignore[arg-type]
-            if data is not None and offer(data):
+            if data is None:
+                return
+            if redactor is not None:
+                if redactor.needs_walk(event, data):
+                    clean = redactor.event(event)
+                    if clean is not None:
+                        data = encode(clean)
+                        if data is None:
+                            return
+                if scrub is not None:
+                    data = scrub(data)
+            if offer(data):
                 after_offer()
 
         sampling = self.config.sample
         if sampling is None:
             return emit
-        from ._sampling import Sampler, Sampling
-
-        assert isinstance(sampling, Sampling)  # Config parsed any text form
+        from ._sampling import Sampler
 
         keep = Sampler(sampling).keep
         count = self._count_pre
@@ -480,7 +510,26 @@ class _Lazy:
 
     @property
     def encoder(self) -> Encoder:
-        return get_pipeline().encoder
+        """The encoder the default pipeline will use (no pipeline is built for it)."""
+        return _default_parts()[0]
+
+    @property
+    def redactor(self) -> Redactor:
+        """The redactor the default pipeline will use (no pipeline is built for it)."""
+        return _default_parts()[1]
+
+
+_DEFAULT_PARTS: list[tuple[Encoder, Redactor]] = []
+
+
+def _default_parts() -> tuple[Encoder, Redactor]:
+    """Encoder and redactor of a default Config, for binds before any pipeline exists."""
+    if not _DEFAULT_PARTS:
+        config = Config()
+        encoder = Encoder(Limits(max_depth=config.max_depth))
+        redactor = Redactor(config.redact_keys, max_depth=config.max_depth, count=encoder.count)
+        _DEFAULT_PARTS.append((encoder, redactor))
+    return _DEFAULT_PARTS[0]
 
 
 _LAZY = _Lazy()

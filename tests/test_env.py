@@ -24,9 +24,10 @@ from nglogger._env import (
     parse_redact_keys,
     resolve_with_sources,
 )
+from nglogger._redact import DEFAULT_REDACT_KEYS
 
 MiB = 1024 * 1024
-PENDING = ("redact_keys",)
+PENDING: tuple[str, ...] = ()
 
 
 def sources_of(environ: dict[str, str], **explicit: Any) -> dict[str, tuple[object, str]]:
@@ -148,12 +149,9 @@ def test_unknown_argument_is_a_type_error_with_a_suggestion() -> None:
         ),
         (
             "NGLOGGER_REDACT_KEYS",
-            "Password, api_key,,password",
+            "Password, X-Internal-Id,,x-internal-id",
             "redact_keys",
-            (
-                "password",
-                "api_key",
-            ),
+            (*DEFAULT_REDACT_KEYS, "x-internal-id"),
         ),
         ("NGLOGGER_SAMPLE", "debug=0.1", "sample", Sampling(levels={10: 0.1})),
         ("NGLOGGER_SAMPLE", "100/s", "sample", Sampling(limit=100, period=1.0)),
@@ -592,7 +590,7 @@ def test_redact_keys_are_case_folded_and_unique() -> None:
 def test_redact_keys_argument_is_validated_and_reported() -> None:
     """redact_keys as an argument is a sequence of names; a bare string is refused."""
     value = sources_of({"NGLOGGER_REDACT_KEYS": "a"}, redact_keys=["Token"])["redact_keys"]
-    assert (("token",), "argument") == value
+    assert (("Token",), "argument") == value  # an argument replaces the defaults
     assert "redact_keys" == error_of({}, redact_keys="password").setting
     assert "redact_keys" == error_of({}, redact_keys=["ok", ""]).setting
 
@@ -662,7 +660,7 @@ def test_sources_are_safe_to_print() -> None:
 
 
 def test_sources_cover_every_setting_and_the_pending_ones() -> None:
-    """resolve_with_sources reports (value, source) for every Config field plus redact_keys."""
+    """resolve_with_sources reports (value, source) for every Config field."""
     config, sources = resolve_with_sources(
         {"NGLOGGER_BUFFER_BYTES": "64MiB", "NGLOGGER_SAMPLE": "debug=0.5"}, level="debug"
     )
@@ -671,7 +669,7 @@ def test_sources_cover_every_setting_and_the_pending_ones() -> None:
     assert (10, "argument") == sources["level"]
     assert (64 * MiB, "env:NGLOGGER_BUFFER_BYTES") == sources["buffer_max_bytes"]
     assert (0.2, "default") == sources["flush_interval"]
-    assert ((), "default") == sources["redact_keys"]
+    assert (DEFAULT_REDACT_KEYS, "default") == sources["redact_keys"]
     assert (Sampling(levels={10: 0.5}), "env:NGLOGGER_SAMPLE") == sources["sample"]
     for name in fields:
         if name not in ("sinks", "context"):

@@ -1,0 +1,171 @@
+"""Redaction: secrets never leave the process, applied once per event.
+
+A field is redacted when its name, normalized (lower-case, without ``-``, ``_``,
+``.`` and spaces), equals or ends with one of the configured names: so
+``password``, ``DB_PASSWORD``, ``X-Api-Key`` and ``client_secret`` are redacted,
+``token_count`` is not. Names are matched at any depth (dicts inside lists
+inside dicts...). Its value becomes ``"[REDACTED]"``.
+
+Where it happens:
+
+* bound, contextvars and static context: once, when bound;
+* call fields and stdlib ``extra``: in ``Pipeline.emit``. The fast check is a
+  C-level ``issuperset`` against a memo of field names already known to be
+  safe, plus a byte search for a nested object in the serialized event; only
+  events that fail it are walked (and re-serialized if something changed);
+* optional value patterns (``redact_values=True``): Bearer tokens, JWTs, AWS
+  access key ids and ``user:password@`` in URLs are replaced inside the
+  serialized bytes with one regex pass.
+
+Worst-case footprint: the memo of safe names (at most 4096 strings).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import orjson
+
+__all__ = ["DEFAULT_REDACT_KEYS", "MARK", "Redactor"]
+
+MARK = "[REDACTED]"
+
+DEFAULT_REDACT_KEYS: tuple[str, ...] = (
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "api_key",
+    "apikey",
+    "authorization",
+    "cookie",
+    "set-cookie",
+    "session",
+    "session_id",
+    "private_key",
+    "card_number",
+    "credit_card",
+    "cc_number",
+    "cvv",
+)
+
+_MEMO_LIMIT = 4096
+_NORMALIZE = str.maketrans("", "", "-_. ")
+
+_VALUE_PATTERNS = re.compile(
+    rb"(?i:bearer)\s+[A-Za-z0-9\-._~+/]{8,}=*"  # Authorization: Bearer <token>
+    rb"|eyJ[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]{6,}"  # JWT
+    rb"|\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"  # AWS access key id
+    rb"|(?<=://)[^/\s:@\"\\]{1,256}:[^/\s@\"\\]{1,256}(?=@)"  # user:password@ in URLs
+)
+
+
+def normalize(name: str) -> str:
+    """``"X-Api-Key"`` -> ``"xapikey"``: the form names are compared in."""
+    return name.lower().translate(_NORMALIZE)
+
+
+class Redactor:
+    """Decides which field names are secret and rewrites values that are."""
+
+    __slots__ = ("_names", "_safe", "count", "max_depth", "values")
+
+    def __init__(
+        self,
+        keys: Iterable[str],
+        *,
+        values: bool = False,
+        max_depth: int = 32,
+        count: Any = None,
+    ) -> None:
+        self._names = tuple(sorted({normalize(k) for k in keys if normalize(k)}))
+        self._safe: set[str] = set()
+        self.values = values
+        self.max_depth = max_depth
+        self.count = count
+
+    @property
+    def enabled(self) -> bool:
+        """True when any name or pattern is configured."""
+        return bool(self._names) or self.values
+
+    def is_secret(self, name: object) -> bool:
+        """Whether a field called ``name`` holds a secret."""
+        if not isinstance(name, str):
+            return False
+        if name in self._safe:
+            return False
+        key = normalize(name)
+        secret = any(key == n or key.endswith(n) for n in self._names)
+        if not secret and len(self._safe) < _MEMO_LIMIT:
+            self._safe.add(name)
+        return secret
+
+    # ------------------------------------------------------------------ values
+    def value(self, key: object, value: Any, depth: int = 0) -> Any:
+        """``value`` with secrets inside it redacted (containers copied only if changed)."""
+        if self.is_secret(key):
+            self._counted(1)
+            return MARK
+        return self._inner(value, depth)
+
+    def _inner(self, value: Any, depth: int) -> Any:
+        if depth >= self.max_depth:
+            return value
+        if isinstance(value, Mapping) and not isinstance(value, orjson.Fragment):
+            out = None
+            for k, v in value.items():
+                new = self.value(k, v, depth + 1)
+                if new is not v:
+                    if out is None:
+                        out = dict(value)
+                    out[k] = new
+            return value if out is None else out
+        if isinstance(value, (list, tuple)):
+            items = None
+            for i, v in enumerate(value):
+                new = self._inner(v, depth + 1)
+                if new is not v:
+                    if items is None:
+                        items = list(value)
+                    items[i] = new
+            return value if items is None else items
+        return value
+
+    def _counted(self, n: int) -> None:
+        if self.count is not None:
+            self.count("redacted", n)
+
+    # ------------------------------------------------------------------ events
+    def needs_walk(self, event: Mapping[str, Any], payload: bytes) -> bool:
+        """Cheap test: an unknown field name, or a nested object somewhere."""
+        return not self._safe.issuperset(event) or payload.find(b"{", 1) != -1
+
+    def event(self, event: dict[str, Any]) -> dict[str, Any] | None:
+        """A redacted copy of ``event``, or None when nothing in it is secret.
+
+        Fragments (context serialized at bind time) were redacted then and are
+        not re-walked.
+        """
+        out = None
+        for key, value in event.items():
+            if isinstance(value, orjson.Fragment) and not self.is_secret(key):
+                continue
+            new = self.value(key, value)
+            if new is not value:
+                if out is None:
+                    out = dict(event)
+                out[key] = new
+        return out
+
+    def scrub_bytes(self, payload: bytes) -> bytes:
+        """Replace secret-looking values (tokens, keys, URL passwords) in serialized JSON."""
+        if not self.values:
+            return payload
+        scrubbed, n = _VALUE_PATTERNS.subn(MARK.encode(), payload)
+        if n:
+            self._counted(n)
+            return scrubbed
+        return payload
