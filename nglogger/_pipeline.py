@@ -151,6 +151,7 @@ class Pipeline:
 
         redactor = self.redactor if self.redactor.enabled else None
         scrub = redactor.scrub_bytes if redactor is not None and redactor.values else None
+        known_safe = (redactor.safe_names if redactor is not None else set()).issuperset
 
         def encode(event: dict[str, Any]) -> bytes | None:
             try:
@@ -174,7 +175,8 @@ class Pipeline:
             if data is None:
                 return
             if redactor is not None:
-                if redactor.needs_walk(event, data):
+                # inline of Redactor.needs_walk: known-safe names and no nested object
+                if not known_safe(event) or data.find(b"{", 1) != -1:
                     clean = redactor.event(event)
                     if clean is not None:
                         data = encode(clean)

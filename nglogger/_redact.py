@@ -87,6 +87,11 @@ class Redactor:
         self.count = count
 
     @property
+    def safe_names(self) -> set[str]:
+        """The memo of names known not to be secret (grows to at most 4096)."""
+        return self._safe
+
+    @property
     def enabled(self) -> bool:
         """True when any name or pattern is configured."""
         return bool(self._names) or self.values
