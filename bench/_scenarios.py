@@ -8,7 +8,8 @@ a logger up, yields the call to measure as ``(function, args, kwargs)`` and
 tears the logger down; both runners call ``function(*args, **kwargs)`` in a
 loop, so the argument-passing overhead is the same for every subject.
 
-nglogger runs through the default pipeline configured with ``NullSink``s: the
+nglogger runs through the default pipeline configured with ``NullSink``s (from
+an explicit ``Config``, so the environment does not change what is measured): the
 batcher and sink threads do their work while the caller logs, and on CPython
 that work competes for the GIL, so it lands in the measured time. Third-party
 loggers are optional (``pip install nglogger[bench]``); ``missing()`` says
@@ -36,9 +37,11 @@ __all__ = [
     "CALL_FIELDS",
     "CHILD",
     "DEEP",
+    "LARGE_QUEUES",
     "LONG",
     "MESSAGE",
     "OBJECT",
+    "WARMUP_CALLS",
     "Call",
     "Floor",
     "floor_child_creation",
@@ -112,6 +115,14 @@ def _deep_context() -> dict[str, Any]:
 #: deep-object: bound once with ``bind(**DEEP)``; ~10 KB of JSON.
 DEEP: dict[str, Any] = _deep_context()
 
+#: Limits large enough that the deep-object loop drops nothing: at ~10 KB per
+#: event a tight loop produces GB/s, more than the default 16 MiB sink queue
+#: absorbs while the background threads wait for the GIL (5 ms switch interval).
+LARGE_QUEUES: dict[str, Any] = {"buffer_max_bytes": 128 << 20, "sink_queue_max_bytes": 128 << 20}
+
+#: Calls made before measuring (see ``run``).
+WARMUP_CALLS = 2_000
+
 #: The floor's bytearray is emptied when it grows past this (a few MB).
 ARENA_LIMIT = 4 * 1024 * 1024
 
@@ -148,7 +159,9 @@ class Floor:
         arena = self.arena
         arena += _dumps(event, option=_NEWLINE)
         if len(arena) > ARENA_LIMIT:
-            arena.clear()
+            # ``del``, not ``clear()``: on glibc, clear() shrinks the buffer with
+            # realloc and every refill then page-faults (~1 us per 2 KB append).
+            del arena[:]
 
     def bind(self, **values: Any) -> bytes:
         """A child's snapshot: the bindings serialized once (dict + orjson.dumps)."""
@@ -171,12 +184,21 @@ def skip_if_missing(module: str) -> None:
 def run(benchmark: Any, subject: Callable[[], Any]) -> None:
     """Measure ``subject`` with a pytest-benchmark ``benchmark`` fixture.
 
-    When nglogger was measured, its event counts go to ``extra_info``
-    (``nglogger_submitted``, ``nglogger_dropped``) before the pipeline is shut down.
+    The call is warmed up first (unless benchmarks are disabled). When nglogger
+    was measured, its event counts go to ``extra_info`` (``nglogger_submitted``,
+    ``nglogger_dropped``) before the pipeline is shut down; in smoke mode
+    (``--benchmark-disable``) a dropped event fails the test.
     """
     with subject() as (function, args, kwargs):
+        if not getattr(benchmark, "disabled", False):
+            # Warm caches, lazy setup and background threads, so that calibration
+            # does not see a cold first call and settle on one call per round.
+            for _ in range(WARMUP_CALLS):
+                function(*args, **kwargs)
         benchmark(function, *args, **kwargs)
         submitted, dropped = nglogger_counts()
+        if dropped and getattr(benchmark, "disabled", False):  # smoke mode: one call each
+            raise AssertionError(f"nglogger dropped {dropped} of {submitted} events")
         if submitted:
             benchmark.extra_info["nglogger_submitted"] = submitted
             benchmark.extra_info["nglogger_dropped"] = dropped
@@ -198,9 +220,12 @@ def floor_child_creation() -> Iterator[Call]:
 
 
 # ------------------------------------------------------------------ nglogger
-def _nglogger(sinks: int, context: dict[str, Any] | None) -> nglogger.Logger:
+def _nglogger(sinks: int, context: dict[str, Any] | None, **settings: Any) -> nglogger.Logger:
     """Configure the default pipeline with ``sinks`` NullSinks; a logger bound to ``context``."""
-    nglogger.configure(sinks=[nglogger.sinks.NullSink(name=f"null-{i}") for i in range(sinks)])
+    nulls = [nglogger.sinks.NullSink(name=f"null-{i}") for i in range(sinks)]
+    # An explicit Config: the same pipeline as ``configure(sinks=...)`` but
+    # without NGLOGGER_* / OTEL_* variables changing what is measured.
+    nglogger.configure(nglogger.Config(sinks=tuple(nulls), **settings))
     log = nglogger.get_logger("bench")
     return log.bind(**context) if context else log
 
@@ -210,9 +235,13 @@ def nglogger_info(
     fields: dict[str, Any] | None = None,
     context: dict[str, Any] | None = None,
     sinks: int = 1,
+    **settings: Any,
 ) -> Iterator[Call]:
-    """nglogger ``log.info(MESSAGE, **fields)``, background batching and fan-out included."""
-    log = _nglogger(sinks, context)
+    """nglogger ``log.info(MESSAGE, **fields)``, background batching and fan-out included.
+
+    ``settings`` go to ``nglogger.configure`` (none: the default limits).
+    """
+    log = _nglogger(sinks, context, **settings)
     try:
         yield log.info, (MESSAGE,), dict(fields or {})
     finally:
@@ -300,7 +329,7 @@ def stdlib_json_info(fields: dict[str, Any] | None = None) -> Iterator[Call]:
     out = open(os.devnull, "w")  # noqa: SIM115 (closed in the finally below)
     handler = logging.StreamHandler(out)
     handler.setFormatter(_json_formatter())
-    log = logging.getLogger("nglogger.bench.stdlib")
+    log = logging.getLogger("bench.stdlib_json")
     log.propagate = False
     log.setLevel(logging.INFO)
     log.addHandler(handler)

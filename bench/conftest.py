@@ -3,8 +3,10 @@
 Each benchmark file is one scenario (one pytest-benchmark group) whose
 ``test_floor`` measures the floor for that scenario's event (see
 ``_scenarios.py``). After the session, a compact table gives every benchmark's
-mean ns/call and its ratio to the floor of its group, plus the events nglogger
-dropped while being measured (a benchmark that drops is measuring less work).
+mean and median ns/call and their ratios to the floor of its group (the mean
+includes nglogger's background threads and any noise; the median shows the
+typical call), plus the events nglogger dropped while being measured (a
+benchmark that drops did less work than it was asked to).
 With ``--benchmark-disable`` (the CI smoke mode) there are no timings, so no
 table is printed.
 """
@@ -28,6 +30,7 @@ class _Result:
     group: str
     name: str
     mean_s: float
+    median_s: float
     submitted: int
     dropped: int
 
@@ -63,27 +66,40 @@ def _record(nodeid: str, bench: Any) -> None:
         group=bench.group or "",
         name=bench.name,
         mean_s=meta.stats.mean,
+        median_s=meta.stats.median,
         submitted=int(info.get("nglogger_submitted", 0)),
         dropped=int(info.get("nglogger_dropped", 0)),
     )
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """Print mean ns/call and the ratio to the group's floor (only with timings)."""
+    """Print ns/call and the ratio to the group's floor (only when there are timings)."""
     if not _RESULTS:
         return
-    floors = {r.group: r.mean_s for r in _RESULTS.values() if r.name == FLOOR}
-    rows = [("group", "benchmark", "ns/call", "x floor", "nglogger dropped")]
-    for result in sorted(_RESULTS.values(), key=lambda r: (r.group, r.mean_s)):
+    floors = {r.group: r for r in _RESULTS.values() if r.name == FLOOR}
+    rows = [
+        ("group", "benchmark", "mean ns", "x floor", "median ns", "x floor", "nglogger dropped")
+    ]
+    for result in sorted(_RESULTS.values(), key=lambda r: (r.group, r.name != FLOOR, r.mean_s)):
         floor = floors.get(result.group)
-        ratio = f"{result.mean_s / floor:.2f}" if floor else "-"
         dropped = ""
         if result.submitted:
             share = result.dropped / result.submitted
             dropped = f"{result.dropped} ({share:.1%})" if result.dropped else "0"
-        rows.append((result.group, result.name, f"{result.mean_s * 1e9:,.0f}", ratio, dropped))
+        rows.append(
+            (
+                result.group,
+                result.name,
+                f"{result.mean_s * 1e9:,.0f}",
+                f"{result.mean_s / floor.mean_s:.2f}" if floor else "-",
+                f"{result.median_s * 1e9:,.0f}",
+                f"{result.median_s / floor.median_s:.2f}" if floor else "-",
+                dropped,
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    terminalreporter.write_sep("-", "mean ns/call and ratio to the floor of each group")
+    terminalreporter.write_sep("-", "ns/call and ratio to the floor of each group")
     for row in rows:
         cells = [row[0].ljust(widths[0]), row[1].ljust(widths[1])]
         cells += [cell.rjust(width) for cell, width in zip(row[2:], widths[2:], strict=True)]

@@ -52,12 +52,20 @@ class Report:
 
     results: list[Result] = field(default_factory=list)
     environment: dict[str, Any] = field(default_factory=dict)
+    #: Memory over events for charts: name -> [(events logged, traced bytes), ...]
+    series: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
 
     def add(self, result: Result) -> None:
+        """Record one figure."""
         self.results.append(result)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"environment": self.environment, "results": [asdict(r) for r in self.results]}
+        """The report as plain data (the --json and baseline format)."""
+        return {
+            "environment": self.environment,
+            "results": [asdict(r) for r in self.results],
+            "series": {k: [list(p) for p in v] for k, v in self.series.items()},
+        }
 
 
 def _big_context() -> dict[str, Any]:
@@ -107,10 +115,8 @@ class _Swap:
             self.pipeline.shutdown(2.0)
 
 
-def speed(report: Report, *, quick: bool, progress: Callable[[str], None]) -> None:
-    """Hot-path cost per call, with the background work included (NullSink)."""
-    number = 20_000 if quick else 100_000
-    repeat = 5 if quick else 7
+def _floor_for(fields: dict[str, Any]) -> Callable[[], None]:
+    """The floor for an event with these fields: dict + orjson.dumps + time_ns + append."""
     arena = bytearray()
     dumps = orjson.dumps
     time_ns = time.time_ns
@@ -123,33 +129,124 @@ def speed(report: Report, *, quick: bool, progress: Callable[[str], None]) -> No
                 "level": "info",
                 "logger": "bench",
                 "message": "request handled",
-                "status": 200,
-                "path": "/x",
+                **fields,
             }
         )
         if len(arena) > 1 << 22:
             arena = bytearray()
 
+    return floor
+
+
+def speed(report: Report, *, quick: bool, progress: Callable[[str], None]) -> None:
+    """Hot-path cost per call, with the background work included (NullSink).
+
+    Each scenario is compared with the floor for an event holding the same fields,
+    measured in the same run; ``basic`` against the plain floor.
+    """
+    number = 20_000 if quick else 100_000
+    repeat = 5 if quick else 7
+    basic_fields = {"status": 200, "path": "/x"}
+    bound_fields = {
+        "user": "bob",
+        "request_id": "3f2a",
+        "region": "eu",
+        "plan": "pro",
+        "attempt": 1,
+    }
+    big = _big_context()
+    long_text = "x" * 2048
     progress("speed: floor")
-    base = _per_call_ns(floor, number, repeat)
+    base = _per_call_ns(_floor_for(basic_fields), number, repeat)
     report.add(Result("floor", "ns_per_call", round(base, 1), "ns", 1.0, "dict+orjson+append"))
+    floors = {
+        "bound": _floor_for({**bound_fields, **basic_fields}),
+        "context_10kb": _floor_for({"ctx": big, **basic_fields}),
+        "long_string": _floor_for({"body": long_text}),
+    }
     with _Swap(Config(sinks=[NullSink()])):
         log = Logger("bench")
-        bound = log.bind(user="bob", request_id="3f2a", region="eu", plan="pro", attempt=1)
-        big = log.bind(ctx=_big_context())
-        long_text = "x" * 2048
-        scenarios: list[tuple[str, Callable[[], object]]] = [
-            ("disabled", lambda: log.debug("request handled", status=200, path="/x")),
-            ("basic", lambda: log.info("request handled", status=200, path="/x")),
-            ("bound", lambda: bound.info("request handled", status=200, path="/x")),
-            ("context_10kb", lambda: big.info("request handled", status=200, path="/x")),
-            ("long_string", lambda: log.info("request handled", body=long_text)),
-            ("child_creation", lambda: log.bind(request_id="3f2a", user="bob")),
+        bound = log.bind(**bound_fields)
+        big_log = log.bind(ctx=big)
+        std = _stdlib_logger()
+        scenarios: list[tuple[str, Callable[[], object], str]] = [
+            ("disabled", lambda: log.debug("request handled", status=200, path="/x"), ""),
+            ("basic", lambda: log.info("request handled", status=200, path="/x"), ""),
+            ("bound", lambda: bound.info("request handled", status=200, path="/x"), ""),
+            ("context_10kb", lambda: big_log.info("request handled", status=200, path="/x"), ""),
+            ("long_string", lambda: log.info("request handled", body=long_text), ""),
+            ("child_creation", lambda: log.bind(request_id="3f2a", user="bob"), ""),
+            (
+                "stdlib_handler",
+                lambda: std.info("request %s handled", "r1", extra={"status": 200, "path": "/x"}),
+                "logging.getLogger().info through nglogger.LoggingHandler",
+            ),
         ]
-        for name, fn in scenarios:
+        for name, fn, text in scenarios:
             progress(f"speed: {name}")
             value = _per_call_ns(fn, number, repeat)
-            report.add(Result(name, "ns_per_call", round(value, 1), "ns", round(value / base, 2)))
+            floor_fn = floors.get(name)
+            note = text
+            if floor_fn is not None:
+                floor_ns = _per_call_ns(floor_fn, number, repeat)
+                note = text or f"floor with the same fields: {floor_ns:.0f} ns"
+            else:
+                floor_ns = base
+            report.add(
+                Result(name, "ns_per_call", round(value, 1), "ns", round(value / floor_ns, 2), note)
+            )
+        progress("memory: allocation per call")
+        report.add(
+            Result(
+                "basic",
+                "peak_alloc_per_call",
+                float(_peak_alloc(lambda: log.info("request handled", status=200, path="/x"))),
+                "B",
+                None,
+                "transient: orjson's output buffer + the event dict, freed at return",
+            )
+        )
+        report.add(
+            Result(
+                "context_10kb",
+                "peak_alloc_per_call",
+                float(_peak_alloc(lambda: big_log.info("request handled", status=200, path="/x"))),
+                "B",
+                None,
+                "independent of the context's size as Python objects (spliced bytes)",
+            )
+        )
+
+
+def _stdlib_logger() -> Any:
+    import logging
+
+    from .stdlib import LoggingHandler
+
+    std = logging.getLogger("nglogger.bench.stdlib")
+    std.handlers = [LoggingHandler()]
+    std.propagate = False
+    std.setLevel(logging.INFO)
+    return std
+
+
+def _peak_alloc(fn: Callable[[], object], calls: int = 200) -> int:
+    """Median transient allocation (traced peak above the start) of one call."""
+    for _ in range(50):
+        fn()
+    gc.collect()
+    tracemalloc.start()
+    peaks = []
+    try:
+        for _ in range(calls):
+            start = tracemalloc.get_traced_memory()[0]
+            tracemalloc.reset_peak()
+            fn()
+            peaks.append(tracemalloc.get_traced_memory()[1] - start)
+    finally:
+        tracemalloc.stop()
+    peaks.sort()
+    return peaks[len(peaks) // 2]
 
 
 def memory(report: Report, *, quick: bool, progress: Callable[[str], None]) -> None:
@@ -212,12 +309,17 @@ def stalled_sink(report: Report, *, quick: bool, progress: Callable[[str], None]
         tracemalloc.start()
         base = tracemalloc.get_traced_memory()[0]
         tracemalloc.reset_peak()
+        series: list[tuple[int, int]] = []
+        step = max(1, events // 50)
         for i in range(events):
             log.info("big event", i=i, payload=payload)
+            if i % step == 0:
+                series.append((i, tracemalloc.get_traced_memory()[0] - base))
         peak = tracemalloc.get_traced_memory()[1] - base
         tracemalloc.stop()
         stats = pipeline.stats()
         stalled.release.set()
+    report.series["nglogger, stalled sink"] = series
     budget = config.memory_budget
     dropped = sum(stats.dropped.values()) + sum(
         sum(s.dropped.values()) for s in stats.sinks.values()
@@ -230,6 +332,76 @@ def stalled_sink(report: Report, *, quick: bool, progress: Callable[[str], None]
             "B",
             round(peak / budget, 3),
             f"budget {budget} B; {dropped} of {events} events dropped (counted)",
+        )
+    )
+
+
+def deep_clone(report: Report, *, quick: bool, progress: Callable[[str], None]) -> None:
+    """What the founding bug cost: a deep clone of each event held until export.
+
+    Both loops log events with a ~10 KB bound context to a sink that never
+    returns. ng-logger's design (deepcopy per event, kept in an unbounded queue)
+    grows without limit; nglogger holds serialized bytes within its budget.
+    """
+    import copy
+
+    events = 2_000 if quick else 10_000
+    progress(f"memory: deep clone vs nglogger, {events} events with a 10 KB context")
+    context = _big_context()
+    step = max(1, events // 50)
+    held: list[Any] = []
+    gc.collect()
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    clone_series: list[tuple[int, int]] = []
+    for i in range(events):
+        held.append(copy.deepcopy({"message": "request handled", "i": i, "ctx": context}))
+        if i % step == 0:
+            clone_series.append((i, tracemalloc.get_traced_memory()[0] - base))
+    clone_bytes = tracemalloc.get_traced_memory()[0] - base
+    tracemalloc.stop()
+    del held
+    stalled = _Stalled()
+    config = Config(
+        sinks=[stalled],
+        buffer_max_bytes=8 << 20,
+        sink_queue_max_bytes=8 << 20,
+        batch_max_bytes=1 << 20,
+        flush_interval=0.05,
+    )
+    with _Swap(config):
+        log = Logger("bench").bind(ctx=context)
+        gc.collect()
+        tracemalloc.start()
+        base = tracemalloc.get_traced_memory()[0]
+        ours: list[tuple[int, int]] = []
+        for i in range(events):
+            log.info("request handled", i=i)
+            if i % step == 0:
+                ours.append((i, tracemalloc.get_traced_memory()[0] - base))
+        ours_bytes = tracemalloc.get_traced_memory()[0] - base
+        tracemalloc.stop()
+        stalled.release.set()
+    report.series["deep clone per event (ng-logger)"] = clone_series
+    report.series["nglogger, same events"] = ours
+    report.add(
+        Result(
+            "deep_clone",
+            "bytes_per_event",
+            round(clone_bytes / events, 1),
+            "B",
+            None,
+            "ng-logger's design: deepcopy of each event, held",
+        )
+    )
+    report.add(
+        Result(
+            "deep_clone",
+            "nglogger_bytes_per_event",
+            round(max(ours_bytes, 0) / events, 1),
+            "B",
+            round(max(ours_bytes, 1) / max(clone_bytes, 1), 4),
+            "same events through nglogger (ratio: nglogger / deep clone)",
         )
     )
 
@@ -300,6 +472,65 @@ def run(*, quick: bool = False, progress: Callable[[str], None] = lambda _: None
             "quick": quick,
         }
     )
-    for scenario in (speed, memory, stalled_sink, fan_out, file_throughput):
+    for scenario in (speed, memory, stalled_sink, deep_clone, fan_out, file_throughput):
         scenario(report, quick=quick, progress=progress)
     return report
+
+
+# ---------------------------------------------------------------------------- baselines
+
+#: Metrics where a larger value is better (everything else: smaller is better).
+HIGHER_IS_BETTER = frozenset({"events_per_second"})
+
+
+@dataclass(frozen=True, slots=True)
+class Regression:
+    """One figure that got worse than the baseline allows."""
+
+    scenario: str
+    metric: str
+    baseline: float
+    current: float
+    change: float
+    tolerance: float
+
+
+def _key_value(result: dict[str, Any]) -> float | None:
+    """The number compared across runs: the ratio when there is one (machine-independent)."""
+    value = result.get("ratio")
+    if value is None:
+        value = result.get("value")
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def compare(
+    baseline: dict[str, Any],
+    current: dict[str, Any],
+    *,
+    tolerance: float = 0.10,
+    per_metric: dict[str, float] | None = None,
+) -> tuple[list[Regression], list[tuple[str, str, float, float, float]]]:
+    """Regressions beyond tolerance, and every compared row (scenario, metric, old, new, change).
+
+    ``per_metric`` maps ``scenario``, ``metric`` or ``scenario.metric`` to a tolerance.
+    """
+    per_metric = per_metric or {}
+    old = {(r["scenario"], r["metric"]): r for r in baseline.get("results", [])}
+    rows = []
+    regressions = []
+    for result in current.get("results", []):
+        key = (result["scenario"], result["metric"])
+        if key not in old or result["scenario"] == "floor":
+            continue
+        before, after = _key_value(old[key]), _key_value(result)
+        if before is None or after is None or before == 0:
+            continue
+        change = (after - before) / abs(before)
+        worse = -change if result["metric"] in HIGHER_IS_BETTER else change
+        allowed = per_metric.get(
+            f"{key[0]}.{key[1]}", per_metric.get(key[0], per_metric.get(key[1], tolerance))
+        )
+        rows.append((key[0], key[1], before, after, change))
+        if worse > allowed:
+            regressions.append(Regression(key[0], key[1], before, after, change, allowed))
+    return regressions, rows

@@ -52,7 +52,7 @@ class Config:
     Memory worst case held by a pipeline built from this config::
 
         buffer_max_bytes                      (events waiting for the batcher)
-      + batch_max_bytes                       (the batch being sealed, copied once)
+      + 3 * batch_max_bytes                   (open arena, recycled arena, batch being copied)
       + len(sinks) * (sink_queue_max_bytes + batch_max_bytes)   (queues + in flight)
 
     A batch shared by several sinks is counted in each queue but held once.
@@ -91,6 +91,9 @@ class Config:
     redact_keys: Sequence[str] = DEFAULT_REDACT_KEYS
     redact_values: bool = False
     strict: bool = False
+    #: Add trace_id/span_id/trace_flags of the active OpenTelemetry span to events.
+    #: None (auto): on when the application has already imported opentelemetry.trace.
+    trace_context: bool | None = None
     #: Ecosystem variables the sinks read (DD_*, HONEYCOMB_*, OTEL_EXPORTER_OTLP_*,
     #: NGLOGGER_HTTP_*), captured by the environment parser. May hold secrets:
     #: never shown in reprs.
@@ -145,6 +148,8 @@ class Config:
             raise ConfigError("redact_values", self.redact_values, "True or False")
         if not isinstance(self.strict, bool):
             raise ConfigError("strict", self.strict, "True or False")
+        if self.trace_context is not None and not isinstance(self.trace_context, bool):
+            raise ConfigError("trace_context", self.trace_context, "True, False or None (auto)")
         for name in (
             "buffer_max_events",
             "batch_max_events",
@@ -206,7 +211,8 @@ class Config:
     def memory_budget(self) -> int:
         """Worst-case bytes held by a pipeline built from this config (see class doc)."""
         per_sink = self.sink_queue_max_bytes + self.batch_max_bytes
-        return self.buffer_max_bytes + self.batch_max_bytes + max(1, len(self.sinks)) * per_sink
+        arenas = 3 * self.batch_max_bytes  # open arena, recycled arena, batch being copied
+        return self.buffer_max_bytes + arenas + max(1, len(self.sinks)) * per_sink
 
 
 def _choice(name: str, value: object, accepted: tuple[str, ...]) -> None:

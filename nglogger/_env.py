@@ -247,6 +247,11 @@ KNOWN_VARIABLES: Mapping[str, Variable] = MappingProxyType(
         "NGLOGGER_STRICT": Variable(
             "strict", "log calls raise on misuse instead of falling back", _BOOL
         ),
+        "NGLOGGER_TRACE_CONTEXT": Variable(
+            "trace_context",
+            "add trace_id, span_id and trace_flags of the active OpenTelemetry span to events",
+            f"{_BOOL}, or auto (default: on when the application imported opentelemetry)",
+        ),
         "NGLOGGER_REDACT_KEYS": Variable(
             "redact_keys",
             "more field names whose values are replaced (added to the defaults), at any depth, "
@@ -265,6 +270,86 @@ KNOWN_VARIABLES: Mapping[str, Variable] = MappingProxyType(
             "sink_env",
             "extra headers for generic http(s):// sinks (secret: never shown)",
             _PAIRS,
+        ),
+        "OTEL_EXPORTER_OTLP_ENDPOINT": Variable(
+            "sink_env",
+            "base URL of the otlp sink (/v1/logs is appended)",
+            "an http(s):// URL; default http://localhost:4318",
+        ),
+        "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": Variable(
+            "sink_env", "URL of the otlp sink, used as-is (wins)", "an http(s):// URL"
+        ),
+        "OTEL_EXPORTER_OTLP_HEADERS": Variable(
+            "sink_env", "headers of the otlp sink (secret: never shown)", _PAIRS
+        ),
+        "OTEL_EXPORTER_OTLP_LOGS_HEADERS": Variable(
+            "sink_env", "headers of the otlp sink (wins; secret: never shown)", _PAIRS
+        ),
+        "OTEL_EXPORTER_OTLP_TIMEOUT": Variable(
+            "sink_env", "per-request timeout of the otlp sink", "milliseconds > 0; default 10000"
+        ),
+        "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT": Variable(
+            "sink_env", "per-request timeout of the otlp sink (wins)", "milliseconds > 0"
+        ),
+        "OTEL_EXPORTER_OTLP_COMPRESSION": Variable(
+            "sink_env", "request compression of the otlp sink", "gzip, none; default none"
+        ),
+        "OTEL_EXPORTER_OTLP_LOGS_COMPRESSION": Variable(
+            "sink_env", "request compression of the otlp sink (wins)", "gzip, none"
+        ),
+        "OTEL_EXPORTER_OTLP_PROTOCOL": Variable(
+            "sink_env",
+            "encoding of the otlp sink (grpc is not supported)",
+            "http/protobuf, http/json; default http/protobuf",
+        ),
+        "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL": Variable(
+            "sink_env", "encoding of the otlp sink (wins)", "http/protobuf, http/json"
+        ),
+        "DD_API_KEY": Variable(
+            "sink_env", "API key of the datadog sink (secret: never shown)", "a Datadog API key"
+        ),
+        "DD_SITE": Variable(
+            "sink_env",
+            "Datadog site of the datadog sink (default datadoghq.com)",
+            "a site such as datadoghq.com, datadoghq.eu, us5.datadoghq.com",
+        ),
+        "DD_SERVICE": Variable(
+            "sink_env",
+            "service of datadog entries (default: the context's service)",
+            "a service name",
+        ),
+        "DD_ENV": Variable("sink_env", "env: tag of datadog entries", "an environment name"),
+        "DD_VERSION": Variable("sink_env", "version: tag of datadog entries", "a version"),
+        "DD_TAGS": Variable(
+            "sink_env", "more tags of datadog entries", "key:value tags separated by , or spaces"
+        ),
+        "HONEYCOMB_API_KEY": Variable(
+            "sink_env",
+            "API key of the honeycomb sink (secret: never shown)",
+            "a Honeycomb ingest API key",
+        ),
+        "HONEYCOMB_DATASET": Variable(
+            "sink_env",
+            "dataset of the honeycomb sink (default: the context's service)",
+            "a dataset name without '/'",
+        ),
+        "HONEYCOMB_API_ENDPOINT": Variable(
+            "sink_env",
+            "API host of the honeycomb sink (EU: https://api.eu1.honeycomb.io)",
+            "an http(s):// URL; default https://api.honeycomb.io",
+        ),
+        "LOKI_TENANT_ID": Variable(
+            "sink_env", "X-Scope-OrgID header of loki+http(s):// sinks", "a Loki tenant id"
+        ),
+        "LOKI_USERNAME": Variable(
+            "sink_env",
+            "basic-auth user of loki+http(s):// sinks (user-info in the URI wins)",
+            "a user name (with LOKI_PASSWORD)",
+        ),
+        "LOKI_PASSWORD": Variable(
+            "sink_env",
+            "basic-auth password of loki+http(s):// sinks (secret: never shown)",
+            "a password (with LOKI_USERNAME)",
         ),
     }
 )
@@ -442,6 +527,10 @@ def _parse_bool(text: str) -> bool:
     raise ValueError(text)
 
 
+def _parse_bool_or_auto(text: str) -> bool | None:
+    return None if text.strip().lower() == "auto" else _parse_bool(text)
+
+
 def _parse_sinks(text: str) -> tuple[str, ...]:
     uris = tuple(item for _, item in _items(text))
     if not uris:
@@ -476,6 +565,7 @@ _PARSERS: Mapping[str, Callable[[str], object]] = MappingProxyType(
         "NGLOGGER_REDACT_KEYS": _redact_keys_with_defaults,
         "NGLOGGER_REDACT_VALUES": _parse_bool,
         "NGLOGGER_SAMPLE": Sampling.parse,
+        "NGLOGGER_TRACE_CONTEXT": _parse_bool_or_auto,
     }
 )
 

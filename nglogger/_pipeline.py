@@ -94,7 +94,7 @@ class Pipeline:
                 max_events=config.sink_queue_max_events,
                 max_bytes=config.sink_queue_max_bytes,
                 overflow=config.sink_queue_overflow,
-                count_dropped=self.count_dropped,
+                count_dropped=_weak_counter(weakref.ref(self)),
             )
             for sink in sinks
         ]
@@ -137,6 +137,8 @@ class Pipeline:
         )
         self._batcher.start()
         _LIVE.add(self)
+        # A pipeline dropped without shutdown(): let its sink threads drain and end.
+        weakref.finalize(self, _stop_workers, list(self.workers))
         _register_process_hooks()
 
     # --------------------------------------------------------------- hot path
@@ -187,9 +189,12 @@ class Pipeline:
             if offer(data):
                 after_offer()
 
+        from .otel import correlate
+
+        traced = correlate(emit, self.config.trace_context)  # emit itself when off
         sampling = self.config.sample
         if sampling is None:
-            return emit
+            return traced
         from ._sampling import Sampler
 
         keep = Sampler(sampling).keep
@@ -198,7 +203,7 @@ class Pipeline:
         def sampled_emit(event: dict[str, Any]) -> None:
             reason = keep(event.get("level"))
             if reason is None:
-                emit(event)
+                traced(event)
             else:
                 count(reason)
 
@@ -292,20 +297,23 @@ class Pipeline:
 
     def _dispatch(self, *, seal: bool) -> int:
         """Move sealed arenas to every sink queue as shared immutable batches."""
+        buffer = self.buffer
         with self._dispatch_lock:
-            taken = self.buffer.take(seal=seal)
             moved = 0
-            for arena, count in taken:
-                data = bytes(arena)
-                del arena[:]
+            while True:
+                entry = buffer.pop_sealed(seal=seal and not moved)
+                if entry is None:
+                    return moved
+                count = entry[1]
                 self._seq += 1
-                batch = Batch(data, count, self._seq)
+                batch = Batch(buffer.extract(entry), count, self._seq)
                 for worker in self.workers:
                     worker.offer(batch)
+                del batch
+                buffer.release(entry)  # counted by the buffer until the sinks hold it
                 moved += count
                 self._dispatched += count
                 self._batches += 1
-            return moved
 
     # -------------------------------------------------------------- lifecycle
     def flush(self, timeout: float | None = None) -> bool:
@@ -452,6 +460,15 @@ def _batcher_main(ref: weakref.ReferenceType[Pipeline]) -> None:
         except BaseException:  # never let the batcher die
             pipeline._count_pre("batcher_error")
         del pipeline
+
+
+def _stop_workers(workers: list[SinkWorker]) -> None:
+    """Finalizer of an abandoned pipeline: sink threads finish their queues and exit."""
+    for worker in workers:
+        try:
+            worker.stop(_monotonic())
+        except Exception:
+            pass
 
 
 def _weak_counter(ref: weakref.ReferenceType[Pipeline]) -> Callable[[str], None]:

@@ -52,6 +52,8 @@ DEFAULT_REDACT_KEYS: tuple[str, ...] = (
 )
 
 _MEMO_LIMIT = 4096
+#: Values with nothing inside to redact (fragments were redacted when bound).
+_LEAVES = frozenset({str, int, float, bool, type(None), bytes, orjson.Fragment})
 _NORMALIZE = str.maketrans("", "", "-_. ")
 
 _VALUE_PATTERNS = re.compile(
@@ -117,9 +119,10 @@ class Redactor:
         return self._inner(value, depth)
 
     def _inner(self, value: Any, depth: int) -> Any:
-        if depth >= self.max_depth:
+        cls = value.__class__
+        if cls in _LEAVES or depth >= self.max_depth:
             return value
-        if isinstance(value, Mapping) and not isinstance(value, orjson.Fragment):
+        if cls is dict or (cls is not list and isinstance(value, Mapping)):
             out = None
             for k, v in value.items():
                 new = self.value(k, v, depth + 1)
@@ -128,7 +131,7 @@ class Redactor:
                         out = dict(value)
                     out[k] = new
             return value if out is None else out
-        if isinstance(value, (list, tuple)):
+        if cls is list or cls is tuple or isinstance(value, (list, tuple)):
             items = None
             for i, v in enumerate(value):
                 new = self._inner(v, depth + 1)
@@ -152,11 +155,12 @@ class Redactor:
         """A redacted copy of ``event``, or None when nothing in it is secret.
 
         Fragments (context serialized at bind time) were redacted then and are
-        not re-walked.
+        not re-walked; scalar values need only their name checked.
         """
         out = None
+        safe = self._safe
         for key, value in event.items():
-            if isinstance(value, orjson.Fragment) and not self.is_secret(key):
+            if key in safe and value.__class__ in _LEAVES:
                 continue
             new = self.value(key, value)
             if new is not value:

@@ -243,13 +243,13 @@ class SinkWorker:
     def snapshot(self) -> dict[str, Any]:
         """This sink's counters, taken atomically."""
         with self._lock:
-            flight = self._in_flight.count if self._in_flight is not None else 0
+            flight = self._in_flight
             return {
                 "accepted": self._accepted,
                 "exported": self._exported,
                 "dropped": dict(self._dropped),
-                "queued_events": self._queued_events + flight,
-                "queued_bytes": self._queued_bytes,
+                "queued_events": self._queued_events + (flight.count if flight else 0),
+                "queued_bytes": self._queued_bytes + (flight.nbytes if flight else 0),
                 "high_water_events": self._hw_events,
                 "high_water_bytes": self._hw_bytes,
                 "batches": self._batches,

@@ -8,33 +8,142 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 __all__ = ["main"]
+
+
+def _percent(text: str) -> float:
+    value = text.strip().rstrip("%")
+    return float(value) / 100.0
+
+
+def _tolerances(specs: list[str]) -> tuple[float, dict[str, float]]:
+    """``["10%", "basic=15%", "stalled_sink.peak_bytes=5%"]`` -> (default, per metric)."""
+    default = 0.10
+    per_metric: dict[str, float] = {}
+    for spec in specs:
+        name, sep, value = spec.rpartition("=")
+        if sep:
+            per_metric[name.strip()] = _percent(value)
+        else:
+            default = _percent(value)
+    return default, per_metric
 
 
 def _bench(args: argparse.Namespace) -> int:
     import orjson
 
-    from ._bench import run
+    from ._bench import compare, run
+
+    try:
+        default, per_metric = _tolerances(args.max_regression)
+    except ValueError:
+        print(f"nglogger bench: bad --max-regression {args.max_regression!r}", file=sys.stderr)
+        return 2
+    baseline = None
+    if args.compare:
+        try:
+            baseline = orjson.loads(Path(args.compare).read_bytes())
+        except (OSError, orjson.JSONDecodeError) as exc:
+            print(f"nglogger bench: cannot read baseline {args.compare}: {exc}", file=sys.stderr)
+            return 2
+    quiet = args.json or not sys.stderr.isatty()
+    step = [0]
 
     def progress(text: str) -> None:
-        if not args.json:
-            print(f"  .. {text}", file=sys.stderr, flush=True)
+        step[0] += 1
+        if quiet:
+            return
+        sys.stderr.write(f"\r\x1b[K[{step[0]:2d}] {text}")
+        sys.stderr.flush()
 
     report = run(quick=args.quick, progress=progress)
+    if not quiet:
+        sys.stderr.write("\r\x1b[K")
+    data = report.as_dict()
+    if args.save_baseline:
+        Path(args.save_baseline).write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2))
+    if args.plot:
+        status = _plot(report, args.plot)
+        if status:
+            return status
+    regressions: list[Any] = []
+    rows: list[tuple[str, str, float, float, float]] = []
+    if baseline is not None:
+        regressions, rows = compare(baseline, data, tolerance=default, per_metric=per_metric)
     if args.json:
-        sys.stdout.write(orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
-        return 0
+        data["regressions"] = [
+            {
+                "scenario": r.scenario,
+                "metric": r.metric,
+                "baseline": r.baseline,
+                "current": r.current,
+                "change": r.change,
+                "tolerance": r.tolerance,
+            }
+            for r in regressions
+        ]
+        sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return 1 if regressions else 0
     env = report.environment
     print(
         f"nglogger bench ({'quick' if args.quick else 'full'}) - Python {env['python']}, "
         f"{env['cpus']} CPUs, orjson {env['orjson']}"
     )
-    print(f"{'scenario':<16} {'metric':<26} {'value':>14} {'ratio':>8}  note")
+    print(f"{'scenario':<16} {'metric':<26} {'value':>16} {'ratio':>8}  note")
     for r in report.results:
         ratio = "" if r.ratio is None else f"{r.ratio:.2f}x"
         value = f"{r.value:,.1f} {r.unit}"
-        print(f"{r.scenario:<16} {r.metric:<26} {value:>14} {ratio:>8}  {r.note}")
+        print(f"{r.scenario:<16} {r.metric:<26} {value:>16} {ratio:>8}  {r.note}")
+    if baseline is not None:
+        print()
+        print(f"compared with {args.compare} (ratios where available, else values):")
+        print(f"{'scenario':<16} {'metric':<26} {'baseline':>12} {'now':>12} {'change':>8}")
+        for scenario, metric, before, after, change in rows:
+            mark = (
+                "  REGRESSION"
+                if any(r.scenario == scenario and r.metric == metric for r in regressions)
+                else ""
+            )
+            print(
+                f"{scenario:<16} {metric:<26} {before:>12,.2f} {after:>12,.2f} "
+                f"{change:>+7.1%}{mark}"
+            )
+        if regressions:
+            print(f"\n{len(regressions)} regression(s) beyond tolerance", file=sys.stderr)
+            return 1
+    return 0
+
+
+def _plot(report: object, path: str) -> int:
+    try:
+        import matplotlib  # type: ignore[import-not-found, unused-ignore]
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt  # type: ignore[import-not-found, unused-ignore]
+    except ImportError:
+        print(
+            "nglogger bench: --plot needs matplotlib: pip install 'nglogger[plot]'", file=sys.stderr
+        )
+        return 2
+    series = getattr(report, "series", {})
+    figure, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    for name, points in series.items():
+        ax = axes[0] if "stalled" in name else axes[1]
+        xs = [p[0] for p in points]
+        ys = [p[1] / 2**20 for p in points]
+        ax.plot(xs, ys, label=name)
+    axes[0].set_title("stalled sink: traced memory (MiB) over events")
+    axes[1].set_title("10 KB context: deep clone per event vs nglogger")
+    for ax in axes:
+        ax.set_xlabel("events logged")
+        ax.set_ylabel("MiB")
+        ax.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
     return 0
 
 
@@ -51,7 +160,10 @@ def _config(args: argparse.Namespace) -> int:
             print(f"{name}\n    {description}\n    accepted: {accepted}")
         return 0
     try:
-        _config_value, sources = resolve_with_sources(os.environ)
+        config_value, sources = resolve_with_sources(os.environ)
+        from .sinks.otlp import describe_config
+
+        sources.update(describe_config(config_value) or {})  # resolved OTel settings
     except ConfigError as error:
         print(f"nglogger: invalid configuration: {error}", file=sys.stderr)
         return 2
@@ -108,6 +220,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--quick", action="store_true", help="short run for CI (< 30 s)")
     bench.add_argument("--json", action="store_true", help="machine-readable report on stdout")
+    bench.add_argument("--save-baseline", metavar="PATH", help="write this run's report to PATH")
+    bench.add_argument(
+        "--compare", metavar="PATH", help="compare with a saved baseline; exit 1 on regressions"
+    )
+    bench.add_argument(
+        "--max-regression",
+        action="append",
+        default=[],
+        metavar="[NAME=]PCT",
+        help="allowed worsening, e.g. 10%% (default) or basic=15%% / stalled_sink.peak_bytes=5%%",
+    )
+    bench.add_argument(
+        "--plot", metavar="PNG", help="chart memory over events (needs matplotlib: nglogger[plot])"
+    )
     bench.set_defaults(func=_bench)
     config = sub.add_parser(
         "config",

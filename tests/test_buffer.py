@@ -30,8 +30,8 @@ def make(**kw: object) -> Buffer:
 
 def drain(buf: Buffer) -> list[bytes]:
     out: list[bytes] = []
-    for arena, _count in buf.take(seal=True):
-        out.extend(bytes(arena).splitlines(keepends=True))
+    for data, _count in buf.take(seal=True):
+        out.extend(data.splitlines(keepends=True))
     return out
 
 
@@ -86,7 +86,7 @@ def test_seal_on_event_count_and_bytes() -> None:
     assert [count for _, count in batches] == [3]
     buf2 = make(max_events=1000, batch_events=1000, batch_bytes=50)
     assert [buf2.offer(ev(i, size=20)) for i in range(3)] == [ACCEPTED, ACCEPTED, SEALED]
-    assert [(len(a), c) for a, c in buf2.take(seal=True)] == [(40, 2), (20, 1)]
+    assert [(len(data), c) for data, c in buf2.take(seal=True)] == [(40, 2), (20, 1)]
 
 
 def test_take_returns_in_order_and_empties() -> None:
@@ -207,3 +207,35 @@ def test_appender_seals_at_batch_thresholds_like_offer() -> None:
     results = [append(ev(i)) for i in range(25)]
     assert [i for i, r in enumerate(results) if r == SEALED] == [9, 19]
     assert [count for _, count in buf.take(seal=True)] == [10, 10, 5]
+
+
+def test_arena_in_transit_still_counts_against_the_limits() -> None:
+    """While the batcher copies a popped arena, log calls cannot refill the buffer on top of it."""
+    buf = make(max_events=4, max_bytes=10_000, batch_events=4)
+    append = buf.make_appender()
+    for i in range(4):
+        append(ev(i))
+    entry = buf.pop_sealed(seal=True)
+    assert entry is not None
+    assert append(ev(99)) == DROPPED  # still full: the popped arena is in transit
+    assert buf.snapshot()["events"] == 4
+    assert buf.extract(entry) == b"".join(ev(i) for i in range(4))
+    buf.release(entry)
+    assert append(ev(100)) == ACCEPTED
+    snap = buf.snapshot()
+    assert (snap["events"], snap["taken"], snap["dropped_incoming"]) == (1, 4, 1)
+
+
+def test_drop_oldest_never_evicts_from_an_arena_in_transit() -> None:
+    """drop_oldest evicts only what is still in the buffer, never a batch being dispatched."""
+    buf = make(max_events=4, batch_events=4, overflow="drop_oldest")
+    for i in range(4):
+        buf.offer(ev(i))
+    entry = buf.pop_sealed(seal=True)
+    assert entry is not None
+    assert buf.offer(ev(50)) == DROPPED  # nothing evictable: all four are in transit
+    buf.release(entry)
+    for i in range(5):
+        buf.offer(ev(60 + i))
+    assert drain(buf) == [ev(61), ev(62), ev(63), ev(64)]
+    assert buf.snapshot()["evicted"] == 1

@@ -19,7 +19,7 @@ def test_defaults_are_valid_and_documented_values() -> None:
     assert config.buffer_max_bytes == 32 * 1024 * 1024
     assert config.memory_budget == (
         config.buffer_max_bytes
-        + config.batch_max_bytes
+        + 3 * config.batch_max_bytes
         + config.sink_queue_max_bytes
         + config.batch_max_bytes
     )

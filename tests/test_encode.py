@@ -73,7 +73,11 @@ class BrokenRepr:
         (2**64, str(2**64), {"big_int": 1}),
         (-(2**63) - 1, str(-(2**63) - 1), {"big_int": 1}),
         ("a\udc80b", "a\\udc80b", {"surrogate": 1}),
-        ({1: "int", "1": "str"}, {"1": "int", "1#2": "str"}, {"non_str_key": 1, "key_collision": 1}),
+        (
+            {1: "int", "1": "str"},
+            {"1": "int", "1#2": "str"},
+            {"non_str_key": 1, "key_collision": 1},
+        ),
         (
             {None: 0, True: 1, 2.5: 2, Color.RED: 3, (1, 2): 4, b"k": 5},
             {"null": 0, "true": 1, "2.5": 2, "red": 3, "<unserializable tuple: (1, 2)>": 4, "k": 5},

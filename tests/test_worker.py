@@ -51,7 +51,9 @@ class Partial:
 
 
 def invariant(snap: dict[str, Any]) -> None:
-    assert snap["accepted"] == snap["exported"] + sum(snap["dropped"].values()) + snap["queued_events"]
+    assert (
+        snap["accepted"] == snap["exported"] + sum(snap["dropped"].values()) + snap["queued_events"]
+    )
 
 
 def test_every_sink_receives_the_same_batch_object() -> None:

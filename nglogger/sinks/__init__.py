@@ -30,13 +30,26 @@ __all__ = [
 
 SINK_URIS = (
     "stdout, stderr, null, file:///absolute/path.jsonl[?max_bytes=..&backups=..&fsync=..], "
-    "http(s)://host/path (NDJSON), json+http(s)://host/path (JSON array)"
+    "http(s)://host/path (NDJSON), json+http(s)://host/path (JSON array), "
+    "datadog (DD_* variables), honeycomb (HONEYCOMB_* variables), "
+    "loki+http(s)://[user:password@]host:port[/prefix] (LOKI_* variables), "
+    "elasticsearch+http(s)://[user:password@]host:port[/prefix][/index], "
+    "otlp (OTEL_EXPORTER_OTLP_* variables), "
+    "otlp+http(s)://host:port[/path][?protocol=..&compression=..&timeout=ms]"
 )
 _HTTP_SCHEMES = {
     "http": "ndjson",
     "https": "ndjson",
     "json+http": "json",
     "json+https": "json",
+}
+#: Vendor sinks: the words and schemes naming them, and the kind each resolves to.
+_VENDOR_WORDS = ("datadog", "honeycomb")
+_VENDOR_SCHEMES = {
+    "loki+http": "loki",
+    "loki+https": "loki",
+    "elasticsearch+http": "elasticsearch",
+    "elasticsearch+https": "elasticsearch",
 }
 _FILE_OPTIONS = {"max_bytes", "backups", "fsync", "fsync_interval"}
 
@@ -69,8 +82,12 @@ def check_sink_uri(uri: str) -> None:
 
 def _parse(uri: str) -> tuple[str, str, dict[str, Any]]:
     text = uri.strip()
-    if text in ("stdout", "stderr", "null"):
+    if text in ("stdout", "stderr", "null", *_VENDOR_WORDS):
         return text, "", {}
+    if text == "otlp" or text.startswith(("otlp+http://", "otlp+https://")):
+        from .otlp import parse_sink_uri
+
+        return "otlp", *parse_sink_uri(text)
     parts = urlsplit(text)
     if parts.scheme == "file":
         if parts.netloc not in ("", "localhost"):
@@ -88,6 +105,16 @@ def _parse(uri: str) -> tuple[str, str, dict[str, Any]]:
             raise ConfigError("sinks", _safe(uri), SINK_URIS, "bad port") from None
         url = text.split("+", 1)[1] if parts.scheme.startswith("json+") else text
         return _HTTP_SCHEMES[parts.scheme], url, {}
+    if parts.scheme in _VENDOR_SCHEMES:
+        if not parts.hostname:
+            raise ConfigError("sinks", _safe(uri), SINK_URIS, "missing host")
+        try:
+            parts.port  # noqa: B018 - validates the port
+        except ValueError:
+            raise ConfigError("sinks", _safe(uri), SINK_URIS, "bad port") from None
+        if parts.query or parts.fragment:
+            raise ConfigError("sinks", _safe(uri), SINK_URIS, "no query or fragment expected")
+        return _VENDOR_SCHEMES[parts.scheme], text.split("+", 1)[1], {}
     raise ConfigError("sinks", _safe(uri), SINK_URIS)
 
 
@@ -106,8 +133,29 @@ def _http_headers(config: Config) -> dict[str, str]:
 
     try:
         return _parse_pairs(text)
-    except ValueError as exc:
-        raise ConfigError("NGLOGGER_HTTP_HEADERS", "****", "k=v pairs", str(exc)) from None
+    except ValueError:  # the entry may hold a secret: never repeat it
+        raise ConfigError(
+            "NGLOGGER_HTTP_HEADERS", "****", "comma-separated name=value pairs", "a malformed entry"
+        ) from None
+
+
+def _vendor_sink(kind: str, url: str, config: Config) -> Any:
+    """A Datadog, Honeycomb, Loki or Elasticsearch sink built from ``config`` (lazy import)."""
+    if kind == "datadog":
+        from . import datadog
+
+        return datadog.from_config(config)
+    if kind == "honeycomb":
+        from . import honeycomb
+
+        return honeycomb.from_config(config)
+    if kind == "loki":
+        from . import loki
+
+        return loki.from_config(url, config)
+    from . import elasticsearch
+
+    return elasticsearch.from_config(url, config)
 
 
 def resolve_sink(spec: object, config: Config) -> Any:
@@ -120,6 +168,12 @@ def resolve_sink(spec: object, config: Config) -> Any:
             return StreamSink("stderr", format=config.format, colors=config.colors)
         if kind == "null":
             return NullSink()
+        if kind in ("datadog", "honeycomb", "loki", "elasticsearch"):
+            return _vendor_sink(kind, path, config)
+        if kind == "otlp":
+            from .otlp import from_config
+
+            return from_config(path, options, config)
         if kind in ("ndjson", "json"):
             from .http import HttpSink, JsonHttpSink
 

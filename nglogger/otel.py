@@ -1,0 +1,382 @@
+"""OpenTelemetry integration: trace correlation for every event, and nglogger's stats as metrics.
+
+Nothing here imports ``opentelemetry`` when this module is imported; each
+feature imports it when it is turned on (``pip install 'nglogger[otel]'``).
+
+Trace correlation
+-----------------
+While an OpenTelemetry span is active, each event gets three fields, the names
+and formats of the OTel specification "Trace Context in non-OTLP Log Formats"
+(which Datadog, Grafana and Elastic also read to link logs to traces):
+
+* ``trace_id``: 32 lower-case hex digits;
+* ``span_id``: 16 lower-case hex digits;
+* ``trace_flags``: the whole W3C trace-flags byte as two hex digits, the
+  ``traceparent`` spelling the specification asks for (``"01"`` sampled, ``"00"``
+  not; recent OTel SDKs also set 0x02, "random trace id", giving ``"03"``).
+
+An event that already has a ``trace_id`` (the caller passed one) is left alone.
+The fields are added by a wrapper around ``Pipeline.emit``, so native loggers
+and the stdlib ``LoggingHandler`` both get them. ``Config.trace_context``:
+``False`` builds no wrapper at all (the call costs exactly what it did);
+``True`` requires ``opentelemetry-api``; ``None`` (auto) turns it on when the
+application has already imported ``opentelemetry.trace`` when the pipeline is
+built (nglogger never imports it just to look).
+
+Cost when on and no span is active: one context-variable read and one dict
+lookup (OTel's own context variable and span key, read directly; the public
+``get_current_span()`` path, 4x slower, is used when OTel runs with a runtime
+context other than its contextvars one). With a span: its ``SpanContext`` is
+fetched and the hex strings are reused from a one-entry cache while the span
+stays the same (formatting them costs more than everything else together).
+Measured numbers are in ``bench/test_trace_bench.py``.
+
+Self-metrics
+------------
+:func:`instrument` registers observable instruments on a ``MeterProvider``
+whose callbacks read :meth:`Pipeline.stats` (one snapshot shared by the
+callbacks of one collection) and the HTTP sinks' counters. Callbacks never
+raise and take no lock longer than ``stats()`` does. Counters restart from zero
+when ``configure()`` replaces the default pipeline and in a forked child.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from ._errors import ConfigError
+
+if TYPE_CHECKING:
+    from ._pipeline import Pipeline
+    from ._stats import Stats
+
+__all__ = [
+    "BREAKER_STATES",
+    "METRICS",
+    "Instrumentation",
+    "correlate",
+    "instrument",
+    "trace_context_enabled",
+    "trace_fields",
+]
+
+Emit = Callable[[dict[str, Any]], None]
+
+_INSTALL = "pip install 'nglogger[otel]'"
+
+
+# --------------------------------------------------------------------------- traces
+
+
+def trace_context_enabled(setting: bool | None) -> bool:
+    """Whether trace correlation is on for ``Config.trace_context`` (None: auto)."""
+    if setting is None:
+        return "opentelemetry.trace" in sys.modules
+    return setting is True
+
+
+def _span_lookup() -> tuple[Callable[[], Any], str] | None:
+    """OTel's current-context getter and span key, when OTel uses its contextvars runtime.
+
+    These are private names of ``opentelemetry-api`` (stable since 1.0); if they
+    ever move, the public ``get_current_span()`` is used instead.
+    """
+    try:
+        from contextvars import ContextVar
+
+        from opentelemetry import context as otel_context
+        from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
+        from opentelemetry.trace import propagation
+
+        runtime = getattr(otel_context, "_RUNTIME_CONTEXT", None)
+        var = getattr(runtime, "_current_context", None)
+        key = getattr(propagation, "_SPAN_KEY", None)
+        if (
+            isinstance(runtime, ContextVarsRuntimeContext)
+            and isinstance(var, ContextVar)
+            and isinstance(key, str)
+        ):
+            return var.get, key
+    except Exception:
+        pass
+    return None
+
+
+def _entry(context: Any) -> tuple[Any, str | None, str | None, str | None]:
+    """``(span_context, trace_id, span_id, trace_flags)`` as hex; Nones for an invalid one."""
+    if not context.is_valid:
+        return context, None, None, None
+    return (
+        context,
+        f"{context.trace_id:032x}",
+        f"{context.span_id:016x}",
+        f"{int(context.trace_flags) & 0xFF:02x}",
+    )
+
+
+def correlate(emit: Emit, setting: bool | None) -> Emit:
+    """``emit`` wrapped to add the active span's ids, or ``emit`` itself when off.
+
+    Raises ConfigError when ``setting`` is True and ``opentelemetry-api`` is
+    not installed.
+    """
+    if not trace_context_enabled(setting):
+        return emit
+    try:
+        from opentelemetry import trace
+    except ImportError:
+        raise ConfigError(
+            "trace_context", setting, "False or None when opentelemetry is not installed", _INSTALL
+        ) from None
+    cache: list[tuple[Any, str | None, str | None, str | None]] = [(None, None, None, None)]
+    lookup = _span_lookup()
+
+    if lookup is not None:
+        current, key = lookup
+
+        def traced_emit(event: dict[str, Any]) -> None:
+            """Add the active span's ids (if any, and no trace_id was given), then emit."""
+            try:
+                span = current().get(key)
+                if span is not None and "trace_id" not in event:
+                    context = span.get_span_context()
+                    entry = cache[0]
+                    if entry[0] is not context:
+                        entry = cache[0] = _entry(context)
+                    if entry[1] is not None:
+                        event["trace_id"] = entry[1]
+                        event["span_id"] = entry[2]
+                        event["trace_flags"] = entry[3]
+            except Exception:
+                pass
+            emit(event)
+
+        return traced_emit
+
+    get_current_span = trace.get_current_span
+
+    def traced_emit_public(event: dict[str, Any]) -> None:
+        """Add the active span's ids (public OTel API), then emit."""
+        try:
+            context = get_current_span().get_span_context()
+            entry = cache[0]
+            if entry[0] is not context:
+                entry = cache[0] = _entry(context)
+            if entry[1] is not None and "trace_id" not in event:
+                event["trace_id"] = entry[1]
+                event["span_id"] = entry[2]
+                event["trace_flags"] = entry[3]
+        except Exception:
+            pass
+        emit(event)
+
+    return traced_emit_public
+
+
+def trace_fields() -> dict[str, str]:
+    """The active span's ``trace_id``, ``span_id`` and ``trace_flags`` (empty without one).
+
+    For code that builds events by other means (``bind``, a custom sink); log
+    calls get these fields automatically when trace correlation is on.
+    """
+    try:
+        from opentelemetry import trace
+    except ImportError:
+        return {}
+    _, trace_id, span_id, flags = _entry(trace.get_current_span().get_span_context())
+    if trace_id is None or span_id is None or flags is None:
+        return {}
+    return {"trace_id": trace_id, "span_id": span_id, "trace_flags": flags}
+
+
+# --------------------------------------------------------------------------- metrics
+
+#: Breaker state -> gauge value.
+BREAKER_STATES = {"closed": 0, "half_open": 1, "open": 2}
+
+#: name -> (kind, unit, description) of every instrument :func:`instrument` registers.
+METRICS: dict[str, tuple[str, str, str]] = {
+    "nglogger.events.accepted": ("counter", "{event}", "Events that entered the buffer."),
+    "nglogger.events.dropped": (
+        "counter",
+        "{event}",
+        "Events dropped, by reason (and sink, for drops in a sink).",
+    ),
+    "nglogger.events.exported": ("counter", "{event}", "Events a sink delivered, by sink."),
+    "nglogger.buffer.bytes": ("gauge", "By", "Bytes waiting in the buffer."),
+    "nglogger.buffer.events": ("gauge", "{event}", "Events waiting in the buffer."),
+    "nglogger.buffer.high_water.bytes": ("gauge", "By", "Most bytes the buffer ever held."),
+    "nglogger.buffer.high_water.events": (
+        "gauge",
+        "{event}",
+        "Most events the buffer ever held.",
+    ),
+    "nglogger.sink.queue.bytes": ("gauge", "By", "Bytes queued for a sink, by sink."),
+    "nglogger.sink.retries": ("counter", "{request}", "HTTP retries sent, by sink."),
+    "nglogger.sink.breaker.state": (
+        "gauge",
+        "1",
+        "Circuit breaker state by sink: 0 closed, 1 half-open, 2 open.",
+    ),
+}
+
+_SNAPSHOT_TTL = 0.05  # seconds: the callbacks of one collection share one stats() snapshot
+
+
+class _Source:
+    """Reads one pipeline's counters (or the default pipeline's) for the callbacks."""
+
+    def __init__(self, pipeline: Pipeline | None) -> None:
+        self._ref = weakref.ref(pipeline) if pipeline is not None else None
+        self._lock = threading.Lock()
+        self._cached: tuple[float, Any, Stats | None] = (-1.0, None, None)
+        self.stopped = False
+
+    def pipeline(self) -> Pipeline | None:
+        from . import _pipeline
+
+        if self.stopped:
+            return None
+        if self._ref is not None:
+            return self._ref()
+        current = _pipeline.current
+        return current if isinstance(current, _pipeline.Pipeline) else None
+
+    def stats(self) -> tuple[Pipeline | None, Stats | None]:
+        pipeline = self.pipeline()
+        if pipeline is None:
+            return None, None
+        now = time.monotonic()
+        with self._lock:
+            taken, owner, stats = self._cached
+            if owner is pipeline and stats is not None and now - taken < _SNAPSHOT_TTL:
+                return pipeline, stats
+        stats = pipeline.stats()
+        with self._lock:
+            self._cached = (now, pipeline, stats)
+        return pipeline, stats
+
+
+def _observations(
+    source: _Source, read: Callable[[Pipeline, Stats], Iterable[tuple[float, dict[str, str]]]]
+) -> Callable[[Any], list[Any]]:
+    """A metrics callback: ``read``'s values as Observations; [] on any error."""
+    from opentelemetry.metrics import Observation
+
+    def callback(_options: Any) -> list[Any]:
+        try:
+            pipeline, stats = source.stats()
+            if pipeline is None or stats is None:
+                return []
+            return [Observation(value, attributes) for value, attributes in read(pipeline, stats)]
+        except Exception:
+            return []
+
+    return callback
+
+
+def _accepted(_p: Pipeline, s: Stats) -> Iterable[tuple[float, dict[str, str]]]:
+    return [(s.accepted, {})]
+
+
+def _dropped(_p: Pipeline, s: Stats) -> Iterable[tuple[float, dict[str, str]]]:
+    rows: list[tuple[float, dict[str, str]]] = [
+        (n, {"reason": reason}) for reason, n in s.dropped.items()
+    ]
+    for sink, sink_stats in s.sinks.items():
+        rows.extend((n, {"reason": r, "sink": sink}) for r, n in sink_stats.dropped.items())
+    return rows
+
+
+def _exported(_p: Pipeline, s: Stats) -> Iterable[tuple[float, dict[str, str]]]:
+    return [(st.exported, {"sink": sink}) for sink, st in s.sinks.items()]
+
+
+def _queue_bytes(_p: Pipeline, s: Stats) -> Iterable[tuple[float, dict[str, str]]]:
+    return [(st.queued_bytes, {"sink": sink}) for sink, st in s.sinks.items()]
+
+
+def _gauge(attribute: str) -> Callable[[Pipeline, Stats], Iterable[tuple[float, dict[str, str]]]]:
+    def read(_p: Pipeline, s: Stats) -> Iterable[tuple[float, dict[str, str]]]:
+        return [(getattr(s, attribute), {})]
+
+    return read
+
+
+def _retries(p: Pipeline, _s: Stats) -> Iterable[tuple[float, dict[str, str]]]:
+    rows = []
+    for worker in p.workers:
+        http_stats = getattr(worker.sink, "http_stats", None)
+        if callable(http_stats):
+            rows.append((int(http_stats().get("retries", 0)), {"sink": worker.name}))
+    return rows
+
+
+def _breakers(p: Pipeline, _s: Stats) -> Iterable[tuple[float, dict[str, str]]]:
+    rows = []
+    for worker in p.workers:
+        breaker = getattr(worker.sink, "breaker", None)
+        state = getattr(getattr(breaker, "state", None), "value", None)
+        if state in BREAKER_STATES:
+            rows.append((BREAKER_STATES[state], {"sink": worker.name}))
+    return rows
+
+
+_READERS: dict[str, Callable[[Pipeline, Stats], Iterable[tuple[float, dict[str, str]]]]] = {
+    "nglogger.events.accepted": _accepted,
+    "nglogger.events.dropped": _dropped,
+    "nglogger.events.exported": _exported,
+    "nglogger.buffer.bytes": _gauge("buffered_bytes"),
+    "nglogger.buffer.events": _gauge("buffered_events"),
+    "nglogger.buffer.high_water.bytes": _gauge("high_water_bytes"),
+    "nglogger.buffer.high_water.events": _gauge("high_water_events"),
+    "nglogger.sink.queue.bytes": _queue_bytes,
+    "nglogger.sink.retries": _retries,
+    "nglogger.sink.breaker.state": _breakers,
+}
+
+
+class Instrumentation:
+    """What :func:`instrument` registered; :meth:`stop` makes every callback report nothing."""
+
+    def __init__(self, source: _Source, instruments: list[Any]) -> None:
+        self._source = source
+        self.instruments = instruments
+
+    def stop(self) -> None:
+        """Stop reporting (OTel has no way to unregister an observable instrument)."""
+        self._source.stopped = True
+
+
+def instrument(meter_provider: Any = None, pipeline: Pipeline | None = None) -> Instrumentation:
+    """Register nglogger's counters as observable OTel instruments (see :data:`METRICS`).
+
+    ``meter_provider`` defaults to the global one; ``pipeline`` to the default
+    pipeline as it is at each collection (so ``configure()`` later is followed).
+    An explicit pipeline is held weakly. Raises ConfigError without
+    ``opentelemetry-api``.
+    """
+    try:
+        from opentelemetry import metrics
+    except ImportError:
+        raise ConfigError(
+            "meter_provider", meter_provider, "opentelemetry installed", _INSTALL
+        ) from None
+    from . import __version__
+
+    provider = meter_provider if meter_provider is not None else metrics.get_meter_provider()
+    meter = provider.get_meter("nglogger", __version__)
+    source = _Source(pipeline)
+    instruments = []
+    for name, (kind, unit, description) in METRICS.items():
+        create = (
+            meter.create_observable_counter if kind == "counter" else meter.create_observable_gauge
+        )
+        callback = _observations(source, _READERS[name])
+        instruments.append(create(name, callbacks=[callback], unit=unit, description=description))
+    return Instrumentation(source, instruments)

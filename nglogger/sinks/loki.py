@@ -1,0 +1,373 @@
+"""Grafana Loki push API (JSON): ``LokiSink``, plus the event-head helpers the vendor sinks share.
+
+``POST <url>/loki/api/v1/push`` with ``Content-Type: application/json`` and a
+gzip body (Loki documents both)::
+
+    {"streams": [{"stream": {"service": "checkout", "level": "info"},
+                  "values": [["1795696070800619000", "<the event JSON>"], ...]}]}
+
+Labels come from configuration only, never from event fields, so the number of
+streams stays small: the configured ``labels`` (default ``{"service": <service
+or "nglogger">}``) plus ``level`` (one of debug, info, warning, error, critical,
+or ``unknown``; ``level_label=False`` leaves it out). Events of one request are
+grouped into one stream per label set. Each value is the event's RFC 3339
+timestamp as a string of Unix nanoseconds (Loki's push endpoint takes strings,
+not numbers) and the event document itself as the log line, escaped once into a
+JSON string (``orjson.dumps(event.decode())``); query it with ``| json``.
+
+Auth: ``X-Scope-OrgID: <tenant_id>`` for multi-tenant Loki, HTTP basic auth with
+``username``/``password`` (Grafana Cloud: instance id and token). Both are sent
+only when set.
+
+Responses: ``204`` delivered. Loki answers ``260`` (``block_ingestion_status_code``,
+a 2xx) when ingestion is blocked and the logs are discarded: counted as dropped
+``rejected``. ``429`` and ``5xx`` are retried, as Promtail does; ``400`` is not.
+
+Limits: a line longer than Loki's ``max_line_size`` (default 256KB) is rejected
+by Loki, and the whole push then answers 400, so events over ``max_event_bytes``
+(default 256,000 bytes) are dropped here first as ``too_large``. Requests are
+capped at 1 MiB uncompressed (Promtail's default batch size), well under the
+default ingestion burst (6 MB); ``max_request_bytes`` keeps room inside that for
+eight stream headers.
+
+The private helpers below (reading an event's head, checking secrets and
+header values, basic auth, user-info) are shared with the Datadog, Honeycomb
+and Elasticsearch sinks.
+"""
+
+from __future__ import annotations
+
+import base64
+import calendar
+import re
+import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+import orjson
+
+from .._errors import ConfigError
+from .._http import HttpResponse
+from .http import HttpSink, _redact_url
+
+if TYPE_CHECKING:
+    from .._config import Config
+
+__all__ = ["LokiSink", "from_config"]
+
+PUSH_PATH = "/loki/api/v1/push"
+
+#: Loki's default ``max_line_size`` (256KB, read as decimal to stay on the safe side).
+MAX_LINE_BYTES = 256_000
+#: Promtail's default batch size; far below Loki's default burst of 6 MB per tenant.
+MAX_REQUEST_BYTES = 1024 * 1024
+
+LOKI_RETRYABLE = frozenset({429, *range(500, 600)})
+_BLOCKED = 260  # block_ingestion_status_code's default: a 2xx meaning "discarded"
+
+LEVELS = frozenset({"debug", "info", "warning", "error", "critical"})
+_LEVEL_BYTES = frozenset(level.encode() for level in LEVELS)
+_LABEL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_LEVEL_TEXT = re.compile(r"[A-Za-z0-9_.\-]{1,32}")
+_MAX_STREAMS_RESERVED = 8  # stream headers budgeted per request (levels + "unknown")
+
+# ------------------------------------------------------------------ event head
+# nglogger's events start with a fixed byte layout (reserved keys are _renamed
+# when a caller uses them, so these are always the logger's own values):
+#     {"timestamp":"2026-11-26T13:47:50.800619Z","level":"info",...
+_TS_OPEN = b'{"timestamp":"'
+_TS_END = 14 + 27
+_LEVEL_OPEN = b'","level":"'
+_LEVEL_START = _TS_END + len(_LEVEL_OPEN)
+_TIMESTAMP = re.compile(rb"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z")
+_LOOSE_TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9:.]{8,18}(Z|[+-][0-9:]{4,5})?")
+
+
+def _event_head(event: bytes) -> tuple[bytes, bytes] | None:
+    """``(timestamp, level)`` read from the fixed layout without parsing, or None.
+
+    None when ``event`` does not start like an nglogger event; callers then use
+    :func:`_event_fields`. The timestamp is checked to be plain RFC 3339 UTC with
+    microseconds and the level to be one of :data:`LEVELS`.
+    """
+    if event[:14] != _TS_OPEN or event[_TS_END:_LEVEL_START] != _LEVEL_OPEN:
+        return None
+    end = event.find(b'"', _LEVEL_START, _LEVEL_START + 10)
+    if end < 0:
+        return None
+    timestamp = event[14:_TS_END]
+    level = event[_LEVEL_START:end]
+    if level not in _LEVEL_BYTES or _TIMESTAMP.fullmatch(timestamp) is None:
+        return None
+    return timestamp, level
+
+
+def _event_fields(event: bytes) -> tuple[dict[str, Any] | None, str | None, str | None]:
+    """The slow path: ``(parsed object or None, timestamp, level)`` via ``orjson.loads``.
+
+    ``timestamp`` is kept only when it looks like RFC 3339 (so it needs no JSON
+    escaping); ``level`` only when it is a short plain word. Invalid JSON or a
+    document that is not an object gives ``(None, None, None)``.
+    """
+    try:
+        document = orjson.loads(event)
+    except orjson.JSONDecodeError:
+        return None, None, None
+    if not isinstance(document, dict):
+        return None, None, None
+    timestamp = document.get("timestamp")
+    level = document.get("level")
+    return (
+        document,
+        timestamp if isinstance(timestamp, str) and _LOOSE_TIMESTAMP.fullmatch(timestamp) else None,
+        level if isinstance(level, str) and _LEVEL_TEXT.fullmatch(level) else None,
+    )
+
+
+def _check_secret(setting: str, value: object, accepted: str) -> str:
+    """``value`` stripped, or ConfigError naming ``setting`` (the value shown only as ****)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise ConfigError(setting, None, accepted, "missing")
+    if not isinstance(value, str) or not value.strip().isprintable():
+        raise ConfigError(setting, "****", accepted, "must be printable text")
+    return value.strip()
+
+
+def _check_text(setting: str, value: object, accepted: str) -> str:
+    """A non-secret header or label value: printable text (shown in errors)."""
+    if not isinstance(value, str) or not value.strip() or not value.isprintable():
+        raise ConfigError(setting, value, accepted)
+    return value.strip()
+
+
+def _renamed(error: ConfigError, variables: Mapping[str, str]) -> ConfigError:
+    """``error`` restated with the environment variable that fed the bad setting."""
+    name = variables.get(error.setting)
+    if name is None:
+        return error
+    head = f"{error.setting}={error.value!r} is invalid; accepted: {error.accepted}"
+    hint = str(error)[len(head) :].removeprefix(" (").removesuffix(")")
+    return ConfigError(name, error.value, error.accepted, hint)
+
+
+def _basic_auth(username: str, password: str) -> str:
+    """An ``Authorization`` header value for HTTP basic auth."""
+    token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+    return f"Basic {token}"
+
+
+def _split_userinfo(url: str) -> tuple[str, str | None, str | None]:
+    """``url`` without user-info, and the (percent-decoded) user name and password in it."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url, None, None
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user, sep, password = userinfo.partition(":")
+    clean = urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    return clean, unquote(user) or None, unquote(password) if sep else None
+
+
+# ------------------------------------------------------------------ the sink
+class LokiSink(HttpSink):
+    """Pushes events to Grafana Loki as JSON streams (see the module docstring)."""
+
+    content_type = "application/json"
+    kind = "loki"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        labels: Mapping[str, str] | None = None,
+        level_label: bool = True,
+        tenant_id: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        **http_options: Any,
+    ) -> None:
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise ConfigError("url", _safe(url), "an http:// or https:// URL of Loki")
+        url, url_user, url_password = _split_userinfo(url)
+        username = username if username is not None else url_user
+        password = password if password is not None else url_password
+        parts = urlsplit(url)
+        if parts.query or parts.fragment:
+            raise ConfigError("url", _redact_url(url), "a Loki URL without query or fragment")
+        path = parts.path.rstrip("/")
+        if not path.endswith(PUSH_PATH):
+            path += PUSH_PATH
+        url = urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+
+        if not isinstance(level_label, bool):
+            raise ConfigError("level_label", level_label, "True or False")
+        if labels is not None and not isinstance(labels, Mapping):
+            raise ConfigError("labels", labels, "a mapping of label names to strings")
+        chosen = dict(labels) if labels is not None else {"service": "nglogger"}
+        for name, value in chosen.items():
+            if not isinstance(name, str) or not _LABEL_NAME.fullmatch(name):
+                raise ConfigError("labels", name, "label names matching [A-Za-z_][A-Za-z0-9_]*")
+            _check_text(f"labels[{name!r}]", value, "a non-empty printable string")
+        if level_label and "level" in chosen:
+            raise ConfigError(
+                "labels", "level", "labels other than 'level'", "the event's level is the label"
+            )
+        if not chosen and not level_label:
+            raise ConfigError("labels", {}, "at least one label (Loki needs one per stream)")
+        self._labels = {name: value.strip() for name, value in chosen.items()}
+        self._level_label = level_label
+
+        headers = dict(http_options.pop("headers", None) or {})
+        if tenant_id is not None:
+            headers["X-Scope-OrgID"] = _check_text(
+                "tenant_id", tenant_id, "a Loki tenant id (printable text)"
+            )
+        if username is not None or password is not None:
+            user = _check_text("username", username, "the basic-auth user name, with password")
+            secret = _check_secret("password", password, "the basic-auth password, with username")
+            headers["Authorization"] = _basic_auth(user, secret)
+
+        self._heads: dict[str, bytes] = {}
+        headroom = _MAX_STREAMS_RESERVED * (len(self._stream_head("unknown")) + 2)
+        request_bytes = http_options.pop("max_request_bytes", MAX_REQUEST_BYTES)
+        if isinstance(request_bytes, int) and not isinstance(request_bytes, bool):
+            if request_bytes <= headroom + 64:
+                raise ConfigError(
+                    "max_request_bytes", request_bytes, f"an integer > {headroom + 64}"
+                )
+            request_bytes -= headroom
+        http_options.setdefault("max_event_bytes", MAX_LINE_BYTES)
+        self._minute = b""
+        self._minute_epoch = 0
+        super().__init__(url, headers=headers, max_request_bytes=request_bytes, **http_options)
+
+    def default_retryable(self) -> frozenset[int]:
+        """429 and 5xx (as Promtail); 400 never (a malformed or invalid push)."""
+        return LOKI_RETRYABLE
+
+    # ----------------------------------------------------------------- encoding
+    def per_event_overhead(self, event: bytes) -> int:
+        """``["<ns>",`` ... ``"],`` plus one byte per quote or backslash escaped in the line."""
+        return 30 + event.count(b'"') + event.count(b"\\")
+
+    def _stream_head(self, level: str) -> bytes:
+        head = self._heads.get(level)
+        if head is None:
+            labels = dict(self._labels)
+            if self._level_label:
+                labels["level"] = level
+            head = b'{"stream":' + orjson.dumps(labels) + b',"values":['
+            self._heads[level] = head
+        return head
+
+    def encode(self, events: Sequence[bytes]) -> bytes:
+        """One stream per level; values ``[ns string, event as a JSON string]`` in order."""
+        streams: dict[str, list[bytes]] = {}
+        for event in events:
+            ns, level = self._ns_and_level(event)
+            line = orjson.dumps(event.decode("utf-8", "replace"))
+            streams.setdefault(level, []).append(b'["' + ns + b'",' + line + b"]")
+        return (
+            b'{"streams":['
+            + b",".join(self._stream_head(lv) + b",".join(vs) + b"]}" for lv, vs in streams.items())
+            + b"]}"
+        )
+
+    def _ns_and_level(self, event: bytes) -> tuple[bytes, str]:
+        head = _event_head(event)
+        if head is not None:
+            ns = self._fast_ns(head[0])
+            if ns is not None:
+                return ns, head[1].decode("ascii")
+        _, timestamp, level = _event_fields(event)
+        ns_value = _parse_ns(timestamp) if timestamp is not None else None
+        if ns_value is None:
+            ns_value = time.time_ns()  # no usable timestamp: the time it is sent
+        return b"%d" % ns_value, level if level in LEVELS else "unknown"
+
+    def _fast_ns(self, timestamp: bytes) -> bytes | None:
+        """Nanoseconds of ``YYYY-MM-DDTHH:MM:SS.ffffffZ``; the minute's epoch is cached."""
+        minute = timestamp[:16]
+        if minute != self._minute:
+            try:
+                epoch = calendar.timegm(
+                    (
+                        int(timestamp[0:4]),
+                        int(timestamp[5:7]),
+                        int(timestamp[8:10]),
+                        int(timestamp[11:13]),
+                        int(timestamp[14:16]),
+                        0,
+                    )
+                )
+            except (ValueError, OverflowError):
+                return None
+            self._minute, self._minute_epoch = minute, epoch
+        micros = (self._minute_epoch + int(timestamp[17:19])) * 1_000_000 + int(timestamp[20:26])
+        return b"%d" % (micros * 1000)
+
+    # ----------------------------------------------------------------- results
+    def accept(self, response: HttpResponse, count: int, dropped: dict[str, int]) -> int:
+        """A ``260`` reply means ingestion is blocked and the logs were discarded."""
+        if response.status == _BLOCKED:
+            dropped["rejected"] = dropped.get("rejected", 0) + count
+            return 0
+        return count
+
+
+_RFC3339 = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[T ]([0-9]{2}):([0-9]{2}):([0-9]{2})"
+    r"(?:\.([0-9]{1,9}))?(Z|[+-][0-9]{2}:?[0-9]{2})?"
+)
+
+
+def _parse_ns(text: str) -> int | None:
+    """Unix nanoseconds of an RFC 3339 text (no offset means UTC), or None."""
+    match = _RFC3339.fullmatch(text)
+    if match is None:
+        return None
+    year, month, day, hour, minute, second, fraction, zone = match.groups()
+    try:
+        seconds = calendar.timegm(
+            (int(year), int(month), int(day), int(hour), int(minute), int(second))
+        )
+    except (ValueError, OverflowError):
+        return None
+    if zone and zone != "Z":
+        sign = -1 if zone[0] == "+" else 1  # local time + offset: subtract to reach UTC
+        seconds += sign * (int(zone[1:3]) * 3600 + int(zone[-2:]) * 60)
+    return seconds * 1_000_000_000 + int((fraction or "").ljust(9, "0"))
+
+
+def _safe(url: object) -> object:
+    return _redact_url(url) if isinstance(url, str) else url
+
+
+def from_config(url: str, config: Config) -> LokiSink:
+    """The sink for ``loki+http(s)://[user:password@]host:port[/prefix]`` in NGLOGGER_SINKS.
+
+    Labels: ``service`` from the context's ``service`` (else ``nglogger``).
+    ``LOKI_TENANT_ID`` sets ``X-Scope-OrgID``; ``LOKI_USERNAME``/``LOKI_PASSWORD``
+    set basic auth (user-info in the URI wins).
+    """
+    env = config.sink_env
+    service = config.context.get("service")
+    _, url_user, url_password = _split_userinfo(url)
+    options: dict[str, Any] = {
+        "labels": {"service": service if isinstance(service, str) and service else "nglogger"},
+        "tenant_id": (env.get("LOKI_TENANT_ID") or "").strip() or None,
+    }
+    if url_user is None and url_password is None:
+        options["username"] = (env.get("LOKI_USERNAME") or "").strip() or None
+        options["password"] = (env.get("LOKI_PASSWORD") or "").strip() or None
+    try:
+        return LokiSink(url, **options)
+    except ConfigError as error:
+        raise _renamed(
+            error,
+            {
+                "tenant_id": "LOKI_TENANT_ID",
+                "username": "LOKI_USERNAME",
+                "password": "LOKI_PASSWORD",
+            },
+        ) from None

@@ -1,0 +1,846 @@
+"""OTLP/HTTP logs: ``OtlpLogsSink`` sends events to an OpenTelemetry Collector or OTLP backend.
+
+Each batch becomes one ``ExportLogsServiceRequest`` built with the official
+``opentelemetry-proto`` messages (``pip install 'nglogger[otel]'``; imported when
+the sink is built) and POSTed to ``.../v1/logs`` as ``http/protobuf`` (default,
+``application/x-protobuf``) or ``http/json`` (``application/json``: protobuf's
+JSON mapping with the OTLP/JSON rules: lowerCamelCase keys, enums as integers,
+64-bit integers as decimal strings, trace and span ids as lower-case hex, not
+base64). Events are parsed back to structure here, on the sink's worker thread
+(one ``orjson.loads`` per event), never on the calling thread.
+
+Mapping of one event to a ``LogRecord``:
+
+=========================  ===============================================================
+event field                LogRecord
+=========================  ===============================================================
+``timestamp`` (RFC 3339)   ``time_unix_nano``; ``observed_time_unix_nano`` is the same
+                           instant (nglogger observed the event at the call). An
+                           unreadable timestamp stays an attribute; observed = export time
+``level``                  ``severity_text`` = the level upper-cased (``WARNING``) and
+                           ``severity_number``: debug 5, info 9, warning 13, error 17,
+                           critical 21. With ``level_number`` (stdlib custom levels):
+                           10*k + j -> 4*k + 1 + min(j, 3) as the OTel SDK maps stdlib
+                           levels (25 -> INFO4 = 12), 1-9 -> TRACE (1), 0 -> UNSPECIFIED
+``logger``                 the ``InstrumentationScope`` name (records grouped per logger)
+``message``                ``body`` (a string AnyValue)
+``trace_id`` / ``span_id`` ``trace_id`` (16 bytes) / ``span_id`` (8 bytes) when they are
+                           32 / 16 hex digits, not all zero; ``span_id`` and
+                           ``trace_flags`` are used only together with a valid trace_id.
+                           Anything else stays an attribute
+``trace_flags``            ``flags`` (W3C trace flags: ``"01"`` as nglogger.otel writes
+                           them, or an int 0-255)
+``exception``              ``exception.type``, ``exception.message``,
+                           ``exception.stacktrace`` attributes (OTel semantic conventions)
+                           when it has that shape; otherwise an attribute as it is
+every other field          an attribute: str, bool, int, float as themselves (ints beyond
+                           int64 as decimal strings), dicts as ``kvlist_value``, lists as
+                           ``array_value``, null as an empty AnyValue
+=========================  ===============================================================
+
+An attribute equal to a resource attribute (same key and value; ``service``
+counts as ``service.name``) is left out: nglogger copies ``OTEL_SERVICE_NAME``
+and ``OTEL_RESOURCE_ATTRIBUTES`` into every event's context, and OTLP carries
+them once, on the resource. A field that differs from the resource (another
+``service`` for one logger) is kept.
+
+Resource: ``service.name`` from ``OTEL_SERVICE_NAME``, else
+``OTEL_RESOURCE_ATTRIBUTES``' ``service.name``, else the context's ``service``,
+else ``unknown_service``; the other ``OTEL_RESOURCE_ATTRIBUTES``;
+``telemetry.sdk.name=nglogger``, ``telemetry.sdk.language=python``,
+``telemetry.sdk.version``; and ``service.instance.id``, a uuid4 renewed in a
+forked child (unless configured explicitly).
+
+Settings (explicit argument > ``OTEL_EXPORTER_OTLP_LOGS_*`` > ``OTEL_EXPORTER_OTLP_*`` >
+the specification's default): endpoint (``..._LOGS_ENDPOINT`` as-is, else
+``..._ENDPOINT`` + ``/v1/logs``, default ``http://localhost:4318/v1/logs``),
+headers (``k=v,k2=v2``, percent-decoded; the logs variable replaces the general
+one), timeout (milliseconds, default 10000: the read timeout of each request;
+connect timeout ``min(timeout, 5 s)``), compression (``gzip`` or ``none``,
+default ``none``), protocol (``http/protobuf`` or ``http/json``; ``grpc`` is not
+supported). In ``NGLOGGER_SINKS``: ``otlp`` (all from the environment) or
+``otlp+http(s)://host:port[/path][?protocol=..&compression=..&timeout=ms]``: without a
+path, ``/v1/logs`` is appended; with one, it is used as-is.
+
+Retries follow the OTLP specification: 429, 502, 503 and 504 (honouring
+``Retry-After``), timeouts and connection errors are retried through the shared
+policy, budget and breaker of :class:`~nglogger.sinks.http.HttpSink`; every
+other status is not. A 2xx whose ``ExportLogsServiceResponse`` reports a
+``partial_success`` with ``rejected_log_records`` > 0 counts exactly that many
+events as dropped ``rejected`` and is never retried.
+
+Worst-case footprint: the batch's parsed events and their request message
+(about 3-5x the batch bytes), the encoded body and its gzip copy, plus one
+bounded reply (64 KiB).
+"""
+
+from __future__ import annotations
+
+import base64
+import calendar
+import re
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
+
+import orjson
+
+from .._errors import ConfigError
+from .._http import HttpResponse
+from .http import HttpSink
+
+if TYPE_CHECKING:
+    from .._config import Config
+
+__all__ = [
+    "DEFAULT_ENDPOINT",
+    "OTLP_RETRYABLE",
+    "OtlpLogsSink",
+    "OtlpSettings",
+    "describe_config",
+    "from_config",
+    "parse_sink_uri",
+    "resolve_settings",
+    "severity",
+]
+
+DEFAULT_ENDPOINT = "http://localhost:4318/v1/logs"
+PROTOCOLS = ("http/protobuf", "http/json")
+COMPRESSIONS = ("gzip", "none")
+DEFAULT_TIMEOUT = 10.0
+#: The statuses the OTLP specification says to retry.
+OTLP_RETRYABLE = frozenset({429, 502, 503, 504})
+CONTENT_TYPES = {"http/protobuf": "application/x-protobuf", "http/json": "application/json"}
+
+_PREFIX = "OTEL_EXPORTER_OTLP_"
+_LOGS_PREFIX = "OTEL_EXPORTER_OTLP_LOGS_"
+_PROTOCOL_ACCEPTED = "http/protobuf, http/json"
+_GRPC_HINT = (
+    "grpc is not supported; use http/protobuf, or set OTEL_EXPORTER_OTLP_LOGS_PROTOCOL="
+    "http/protobuf to keep grpc for other signals"
+)
+_I64_MIN = -(2**63)
+_I64_MAX = 2**63 - 1
+_HEX32 = re.compile(r"[0-9a-fA-F]{32}")
+_HEX16 = re.compile(r"[0-9a-fA-F]{16}")
+_HEX2 = re.compile(r"[0-9a-fA-F]{2}")
+_EXCEPTION_KEYS = frozenset({"type", "message", "stacktrace"})
+
+#: level name -> (severity_number, severity_text)
+_SEVERITY: Mapping[str, tuple[int, str]] = MappingProxyType(
+    {
+        "debug": (5, "DEBUG"),
+        "info": (9, "INFO"),
+        "warning": (13, "WARNING"),
+        "error": (17, "ERROR"),
+        "critical": (21, "CRITICAL"),
+    }
+)
+
+
+def severity(level: object, number: object = None) -> tuple[int, str]:
+    """``(severity_number, severity_text)`` for an event's ``level`` (and ``level_number``)."""
+    text = level.upper() if isinstance(level, str) else ""
+    if isinstance(number, int) and not isinstance(number, bool):
+        if number <= 0:
+            return 0, text
+        if number < 10:
+            return 1, text
+        tens, units = divmod(number, 10)
+        return min(24, 4 * tens + 1 + min(units, 3)), text
+    known = _SEVERITY.get(text.lower())
+    if known is not None:
+        return known
+    return 0, text
+
+
+# --------------------------------------------------------------------------- settings
+
+
+@dataclass(frozen=True, slots=True)
+class OtlpSettings:
+    """The resolved settings of an OTLP logs sink; ``sources`` says where each came from."""
+
+    endpoint: str = DEFAULT_ENDPOINT
+    protocol: str = "http/protobuf"
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+    timeout: float = DEFAULT_TIMEOUT
+    compression: str = "none"
+    resource: Mapping[str, object] = field(default_factory=dict)
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+    def describe(self) -> dict[str, tuple[object, str]]:
+        """``{"otel.<setting>": (value safe to print, source)}``; header values are masked."""
+        resource = dict(self.resource)
+        resource.setdefault("service.instance.id", "<uuid4, new in each process>")
+        shown: dict[str, object] = {
+            "endpoint": _redact(self.endpoint),
+            "protocol": self.protocol,
+            "headers": dict.fromkeys(sorted(self.headers), "****"),
+            "timeout_ms": round(self.timeout * 1000),
+            "compression": self.compression,
+            "resource": resource,
+        }
+        return {
+            f"otel.{name}": (value, self.sources.get(name.removesuffix("_ms"), "default"))
+            for name, value in shown.items()
+        }
+
+
+def _redact(url: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
+
+
+def _pick(env: Mapping[str, str], suffix: str) -> tuple[str | None, str]:
+    """The logs-specific variable if set, else the general one: ``(value, name)``."""
+    for name in (_LOGS_PREFIX + suffix, _PREFIX + suffix):
+        value = env.get(name)
+        if value is not None and value.strip():
+            return value.strip(), name
+    return None, ""
+
+
+def _check_endpoint(setting: str, url: object) -> str:
+    accepted = "an http:// or https:// URL with a host"
+    if not isinstance(url, str):
+        raise ConfigError(setting, url, accepted)
+    try:
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018 - validates the port
+    except ValueError:
+        raise ConfigError(setting, _redact(url), accepted, "bad URL") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(setting, _redact(url), accepted)
+    return url.strip()
+
+
+def _check_protocol(setting: str, value: object) -> str:
+    text = value.strip().lower() if isinstance(value, str) else value
+    if text == "grpc":
+        raise ConfigError(setting, value, _PROTOCOL_ACCEPTED, _GRPC_HINT)
+    if text not in PROTOCOLS:
+        raise ConfigError(setting, value, _PROTOCOL_ACCEPTED)
+    assert isinstance(text, str)
+    return text
+
+
+def _check_compression(setting: str, value: object) -> str:
+    text = value.strip().lower() if isinstance(value, str) else value
+    if text not in COMPRESSIONS:
+        raise ConfigError(setting, value, "gzip, none")
+    assert isinstance(text, str)
+    return text
+
+
+def _check_timeout(setting: str, value: object) -> float:
+    """Seconds > 0 (finite)."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not value > 0
+        or value == float("inf")
+    ):
+        raise ConfigError(setting, value, "a number of seconds > 0")
+    return float(value)
+
+
+def _millis(setting: str, text: str) -> float:
+    """A timeout variable (integer milliseconds, per the specification) in seconds."""
+    try:
+        millis = float(text)
+    except ValueError:
+        millis = -1.0
+    if not 0 < millis < float("inf"):
+        raise ConfigError(setting, text, "a number of milliseconds > 0, such as 10000")
+    return millis / 1000.0
+
+
+def _pairs(setting: str, text: str, *, secret: bool) -> dict[str, str]:
+    from .._env import _parse_pairs
+
+    try:
+        return _parse_pairs(text)
+    except ValueError as exc:
+        accepted = "comma-separated key=value pairs (percent-encoded)"
+        if secret:  # the error text quotes the entry, which may be a credential
+            raise ConfigError(setting, "****", accepted, "a malformed entry") from None
+        raise ConfigError(setting, text, accepted, str(exc)) from None
+
+
+def resolve_settings(
+    env: Mapping[str, str],
+    *,
+    endpoint: str | None = None,
+    protocol: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    timeout: float | None = None,
+    compression: str | None = None,
+    resource: Mapping[str, object] | None = None,
+    context: Mapping[str, object] | None = None,
+) -> OtlpSettings:
+    """Settings from explicit values > the ``OTEL_*`` variables in ``env`` > defaults.
+
+    ``env`` is ``Config.sink_env`` (never ``os.environ``); ``context`` is the
+    pipeline's static context, whose ``service`` names the service when no
+    ``OTEL_*`` variable does. Raises ConfigError naming the variable or argument.
+    """
+    sources: dict[str, str] = {}
+    if endpoint is not None:
+        url = _check_endpoint("endpoint", endpoint)
+        sources["endpoint"] = "argument"
+    else:
+        logs = env.get(_LOGS_PREFIX + "ENDPOINT", "").strip()
+        base = env.get(_PREFIX + "ENDPOINT", "").strip()
+        if logs:
+            url = _check_endpoint(_LOGS_PREFIX + "ENDPOINT", logs)
+            sources["endpoint"] = f"env:{_LOGS_PREFIX}ENDPOINT"
+        elif base:
+            url = _check_endpoint(_PREFIX + "ENDPOINT", base).rstrip("/") + "/v1/logs"
+            sources["endpoint"] = f"env:{_PREFIX}ENDPOINT"
+        else:
+            url = DEFAULT_ENDPOINT
+
+    def setting(name: str, explicit: object, parse: Any, default: Any) -> Any:
+        if explicit is not None:
+            sources[name] = "argument"
+            return parse(name, explicit)
+        text, variable = _pick(env, name.upper())
+        if text is None:
+            return default
+        sources[name] = f"env:{variable}"
+        return parse(variable, text)
+
+    chosen_protocol: str = setting("protocol", protocol, _check_protocol, "http/protobuf")
+    chosen_compression: str = setting("compression", compression, _check_compression, "none")
+    if timeout is not None:
+        seconds = _check_timeout("timeout", timeout)
+        sources["timeout"] = "argument"
+    else:
+        text, variable = _pick(env, "TIMEOUT")
+        seconds = DEFAULT_TIMEOUT if text is None else _millis(variable, text)
+        if text is not None:
+            sources["timeout"] = f"env:{variable}"
+    if headers is not None:
+        if not isinstance(headers, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
+        ):
+            raise ConfigError("headers", "****", "a mapping of header names to strings")
+        chosen_headers = dict(headers)
+        sources["headers"] = "argument"
+    else:
+        text, variable = _pick(env, "HEADERS")
+        chosen_headers = {} if text is None else _pairs(variable, text, secret=True)
+        if text is not None:
+            sources["headers"] = f"env:{variable}"
+    attributes, resource_source = _resource(env, resource, context)
+    if resource_source:
+        sources["resource"] = resource_source
+    return OtlpSettings(
+        endpoint=url,
+        protocol=chosen_protocol,
+        headers=MappingProxyType(chosen_headers),
+        timeout=seconds,
+        compression=chosen_compression,
+        resource=MappingProxyType(attributes),
+        sources=MappingProxyType(sources),
+    )
+
+
+def _resource(
+    env: Mapping[str, str],
+    explicit: Mapping[str, object] | None,
+    context: Mapping[str, object] | None,
+) -> tuple[dict[str, object], str]:
+    """Resource attributes (without the generated instance id) and their source."""
+    attributes: dict[str, object] = {}
+    used: list[str] = []
+    text = env.get("OTEL_RESOURCE_ATTRIBUTES", "")
+    if text.strip():
+        attributes.update(_pairs("OTEL_RESOURCE_ATTRIBUTES", text, secret=False))
+        used.append("env:OTEL_RESOURCE_ATTRIBUTES")
+    name = env.get("OTEL_SERVICE_NAME", "").strip()
+    if name:
+        attributes["service.name"] = name
+        used.append("env:OTEL_SERVICE_NAME")
+    if explicit is not None:
+        if not isinstance(explicit, Mapping) or not all(isinstance(k, str) for k in explicit):
+            raise ConfigError("resource", explicit, "a mapping of attribute names to values")
+        attributes.update(explicit)
+        used.insert(0, "argument")
+    if "service.name" not in attributes:
+        service = (context or {}).get("service")
+        if isinstance(service, str) and service:
+            attributes["service.name"] = service
+            used.append("context")
+        else:
+            attributes["service.name"] = "unknown_service"
+    from .. import __version__
+
+    attributes.setdefault("telemetry.sdk.name", "nglogger")
+    attributes.setdefault("telemetry.sdk.language", "python")
+    attributes.setdefault("telemetry.sdk.version", __version__)
+    return attributes, "+".join(used)
+
+
+def parse_sink_uri(uri: str) -> tuple[str, dict[str, Any]]:
+    """``otlp`` or ``otlp+http(s)://...`` -> ``(endpoint or "", options)``; no I/O.
+
+    Options are ``protocol``, ``compression`` and ``timeout`` (milliseconds),
+    returned typed (timeout in seconds). Raises ConfigError (setting ``sinks``).
+    """
+    from . import SINK_URIS, _safe
+
+    text = uri.strip()
+    if text == "otlp":
+        return "", {}
+    parts = urlsplit(text)
+    if parts.scheme not in ("otlp+http", "otlp+https"):
+        raise ConfigError("sinks", _safe(uri), SINK_URIS)
+    if not parts.hostname:
+        raise ConfigError("sinks", _safe(uri), SINK_URIS, "missing host")
+    if "@" in parts.netloc:
+        raise ConfigError(
+            "sinks", _safe(uri), SINK_URIS, "credentials go in OTEL_EXPORTER_OTLP_HEADERS"
+        )
+    try:
+        parts.port  # noqa: B018 - validates the port
+    except ValueError:
+        raise ConfigError("sinks", _safe(uri), SINK_URIS, "bad port") from None
+    options: dict[str, Any] = {}
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        check = _URI_OPTIONS.get(key)
+        if check is None:
+            raise ConfigError("sinks", _safe(uri), SINK_URIS, f"unknown otlp option {key!r}")
+        options[key] = _uri_option(uri, key, value, check)
+    scheme = parts.scheme.split("+", 1)[1]
+    path = parts.path if parts.path not in ("", "/") else "/v1/logs"
+    return urlunsplit((scheme, parts.netloc, path, "", "")), options
+
+
+_URI_OPTIONS: Mapping[str, Any] = MappingProxyType(
+    {"protocol": _check_protocol, "compression": _check_compression, "timeout": _millis}
+)
+
+
+def _uri_option(uri: str, key: str, value: str, check: Any) -> Any:
+    """A URI option's typed value; a bad one is a ConfigError on ``sinks`` naming the option."""
+    from . import SINK_URIS, _safe
+
+    try:
+        return check(key, value)
+    except ConfigError as error:
+        hint = f"{key}: accepted {error.accepted}"
+        raise ConfigError("sinks", _safe(uri), SINK_URIS, hint) from None
+
+
+def from_config(url: str, options: Mapping[str, Any], config: Config) -> OtlpLogsSink:
+    """The sink for an ``otlp`` URI, from ``config.sink_env`` and the context."""
+    settings = resolve_settings(
+        config.sink_env, endpoint=url or None, context=config.context, **options
+    )
+    return OtlpLogsSink.from_settings(settings)
+
+
+def describe_config(config: Config) -> dict[str, tuple[object, str]] | None:
+    """The resolved OTel settings for ``nglogger config``, or None when nothing is OTel.
+
+    Shown when a sink is ``otlp...`` or any ``OTEL_*`` variable is set. A bad
+    setting raises ConfigError when an otlp sink is configured, and is shown as
+    ``otel.error`` otherwise (the variables may be meant for another exporter).
+    """
+    uris = [s for s in config.sinks if isinstance(s, str) and s.strip().startswith("otlp")]
+    if not uris and not any(name.startswith("OTEL_") for name in config.sink_env):
+        return None
+    try:
+        if uris:
+            url, options = parse_sink_uri(uris[0])
+        else:
+            url, options = "", {}
+        settings = resolve_settings(
+            config.sink_env, endpoint=url or None, context=config.context, **options
+        )
+    except ConfigError as error:
+        if uris:
+            raise
+        return {"otel.error": (str(error), "env")}
+    rows = settings.describe()
+    if uris and url:
+        rows["otel.endpoint"] = (_redact(settings.endpoint), "sinks")
+    return rows
+
+
+# --------------------------------------------------------------------------- the sink
+
+
+class OtlpLogsSink(HttpSink):
+    """OTLP/HTTP logs exporter (see the module docstring for the mapping and settings)."""
+
+    kind = "otlp"
+
+    def __init__(
+        self,
+        endpoint: str = DEFAULT_ENDPOINT,
+        *,
+        protocol: str = "http/protobuf",
+        headers: Mapping[str, str] | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        compression: str = "none",
+        resource: Mapping[str, object] | None = None,
+        **http_options: Any,
+    ) -> None:
+        settings = resolve_settings(
+            {},
+            endpoint=endpoint,
+            protocol=protocol,
+            headers=headers or {},
+            timeout=timeout,
+            compression=compression,
+            resource=resource,
+        )
+        self._init_from(settings, http_options)
+
+    @classmethod
+    def from_settings(cls, settings: OtlpSettings, **http_options: Any) -> OtlpLogsSink:
+        """A sink for already resolved settings (see :func:`resolve_settings`)."""
+        sink = cls.__new__(cls)
+        sink._init_from(settings, http_options)
+        return sink
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], /, **explicit: Any) -> OtlpLogsSink:
+        """A sink from ``OTEL_*`` variables in ``env`` (e.g. ``Config.sink_env``) and arguments.
+
+        ``explicit`` takes :func:`resolve_settings`' keywords (endpoint, protocol,
+        headers, timeout in seconds, compression, resource, context); anything
+        else goes to :class:`~nglogger.sinks.http.HttpSink`.
+        """
+        names = ("endpoint", "protocol", "headers", "timeout", "compression", "resource", "context")
+        chosen = {k: explicit.pop(k) for k in names if k in explicit}
+        return cls.from_settings(resolve_settings(env, **chosen), **explicit)
+
+    def _init_from(self, settings: OtlpSettings, http_options: dict[str, Any]) -> None:
+        self._pb = _load_proto()
+        self.settings = settings
+        self.protocol = settings.protocol
+        self.content_type = CONTENT_TYPES[settings.protocol]
+        self._json = settings.protocol == "http/json"
+        self._instance_id_generated = "service.instance.id" not in settings.resource
+        self._instance_id = str(settings.resource.get("service.instance.id", ""))
+        http_options.setdefault("connect_timeout", min(settings.timeout, 5.0))
+        super().__init__(
+            settings.endpoint,
+            headers=settings.headers,
+            compress=settings.compression == "gzip",
+            timeout=settings.timeout,
+            **http_options,
+        )
+        self._ts_cache: tuple[str, int] = ("", 0)
+        self._build_resource()
+
+    # ------------------------------------------------------------------ resource
+    def _build_resource(self) -> None:
+        if self._instance_id_generated:
+            self._instance_id = str(uuid.uuid4())
+        attributes = dict(self.settings.resource)
+        attributes["service.instance.id"] = self._instance_id
+        resource = self._pb.Resource()
+        for key, value in attributes.items():
+            kv = resource.attributes.add()
+            kv.key = key
+            _set_any(kv.value, value)
+        self._resource = resource
+        self._resource_items = {
+            (key, value) for key, value in attributes.items() if isinstance(value, str)
+        }
+        service = attributes.get("service.name")
+        if isinstance(service, str):
+            self._resource_items.add(("service", service))
+
+    @property
+    def instance_id(self) -> str:
+        """This process's ``service.instance.id`` (renewed after fork unless configured)."""
+        return self._instance_id
+
+    def after_fork(self) -> None:
+        """In a forked child: fresh connections and a new ``service.instance.id``."""
+        super().after_fork()
+        self._build_resource()
+
+    # ------------------------------------------------------------------ encoding
+    def default_retryable(self) -> frozenset[int]:
+        """429, 502, 503, 504 (the OTLP specification's list)."""
+        return OTLP_RETRYABLE
+
+    def per_event_overhead(self, event: bytes) -> int:
+        """Protobuf: about the JSON size; OTLP/JSON wraps each value (about twice the size)."""
+        return len(event) + 64 if self._json else 32
+
+    def request_message(self, events: Sequence[bytes], now_ns: int | None = None) -> Any:
+        """The ``ExportLogsServiceRequest`` for these events (one resource, a scope per logger)."""
+        now = time.time_ns() if now_ns is None else now_ns
+        groups: dict[str, list[dict[str, Any]]] = {}
+        for raw in events:
+            event = _parse_event(raw)
+            logger = event.pop("logger", "")
+            groups.setdefault(logger if isinstance(logger, str) else str(logger), []).append(event)
+        request = self._pb.ExportLogsServiceRequest()
+        resource_logs = request.resource_logs.add()
+        resource_logs.resource.CopyFrom(self._resource)
+        for name, group in groups.items():
+            scope_logs = resource_logs.scope_logs.add()
+            scope_logs.scope.name = name
+            add = scope_logs.log_records.add
+            for event in group:
+                self._fill(add(), event, now)
+        return request
+
+    def encode(self, events: Sequence[bytes]) -> bytes:
+        """The request body: protobuf bytes, or OTLP/JSON (hex ids, integer enums)."""
+        request = self.request_message(events)
+        if not self._json:
+            data: bytes = request.SerializeToString()
+            return data
+        return otlp_json(request, self._pb.json_format)
+
+    def _fill(self, record: Any, event: dict[str, Any], now: int) -> None:
+        """Map one parsed event onto an empty LogRecord (see the module table)."""
+        stamp = event.pop("timestamp", None)
+        ns = self._time_ns(stamp)
+        if ns is None:
+            record.observed_time_unix_nano = now
+            if stamp is not None:
+                event["timestamp"] = stamp
+        else:
+            record.time_unix_nano = ns
+            record.observed_time_unix_nano = ns
+        number, text = severity(event.pop("level", None), event.get("level_number"))
+        record.severity_number = number
+        if text:
+            record.severity_text = text
+        if "message" in event:
+            _set_any(record.body, event.pop("message"))
+        trace_id = _hex_id(event.get("trace_id"), _HEX32)
+        if trace_id is not None:
+            record.trace_id = trace_id
+            del event["trace_id"]
+            span_id = _hex_id(event.get("span_id"), _HEX16)
+            if span_id is not None:
+                record.span_id = span_id
+                del event["span_id"]
+            flags = _trace_flags(event.get("trace_flags"))
+            if flags is not None:
+                record.flags = flags
+                del event["trace_flags"]
+        exception = event.get("exception")
+        if (
+            isinstance(exception, dict)
+            and exception
+            and _EXCEPTION_KEYS.issuperset(exception)
+            and all(isinstance(v, str) for v in exception.values())
+        ):
+            del event["exception"]
+            for key, value in exception.items():
+                kv = record.attributes.add()
+                kv.key = f"exception.{key}"
+                kv.value.string_value = value
+        duplicates = self._resource_items
+        for key, value in event.items():
+            if type(value) is str and (key, value) in duplicates:
+                continue
+            kv = record.attributes.add()
+            kv.key = key
+            _set_any(kv.value, value)
+
+    def _time_ns(self, stamp: object) -> int | None:
+        """Epoch nanoseconds of an RFC 3339 UTC timestamp (``...T13:47:50.800619Z``)."""
+        if not isinstance(stamp, str) or len(stamp) < 20 or stamp[-1] != "Z":
+            return _time_slow(stamp)
+        if stamp[19] == "Z":
+            fraction = ""
+            if len(stamp) != 20:
+                return _time_slow(stamp)
+        elif stamp[19] == ".":
+            fraction = stamp[20:-1]
+            if not (fraction.isascii() and fraction.isdigit() and len(fraction) <= 9):
+                return _time_slow(stamp)
+        else:
+            return _time_slow(stamp)
+        prefix = stamp[:19]
+        cached = self._ts_cache
+        if cached[0] == prefix:
+            seconds = cached[1]
+        else:
+            try:
+                seconds = calendar.timegm(time.strptime(prefix, "%Y-%m-%dT%H:%M:%S"))
+            except ValueError:
+                return _time_slow(stamp)
+            self._ts_cache = (prefix, seconds)
+        return seconds * 1_000_000_000 + (int(fraction.ljust(9, "0")) if fraction else 0)
+
+    # ----------------------------------------------------------------- responses
+    def accept(self, response: HttpResponse, count: int, dropped: dict[str, int]) -> int:
+        """Read ``partial_success`` from the reply: rejected records are dropped ``rejected``."""
+        body = response.body
+        if not body:
+            return count
+        content_type = response.headers.get("content-type", "").lower()
+        is_json = "json" in content_type if content_type else self._json
+        reply = self._pb.ExportLogsServiceResponse()
+        try:
+            if is_json:
+                self._pb.json_format.Parse(body, reply, ignore_unknown_fields=True)
+            else:
+                reply.ParseFromString(body)
+        except Exception:
+            self._count("unreadable_response")
+            return count
+        partial = reply.partial_success
+        rejected = max(0, min(int(partial.rejected_log_records), count))
+        if rejected or partial.error_message:
+            self._count("partial_success")
+        if rejected:
+            self._count("rejected_log_records", rejected)
+            dropped["rejected"] = dropped.get("rejected", 0) + rejected
+        return count - rejected
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+class _Proto:
+    """The opentelemetry-proto classes the sink uses (imported on first use)."""
+
+    def __init__(self) -> None:
+        import importlib
+
+        from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
+        from opentelemetry.proto.resource.v1 import resource_pb2
+
+        self.ExportLogsServiceRequest = logs_service_pb2.ExportLogsServiceRequest
+        self.ExportLogsServiceResponse = logs_service_pb2.ExportLogsServiceResponse
+        self.Resource = resource_pb2.Resource
+        self.json_format: Any = importlib.import_module("google.protobuf.json_format")
+
+
+_PROTO: list[_Proto] = []
+
+
+def _load_proto() -> _Proto:
+    if not _PROTO:
+        try:
+            _PROTO.append(_Proto())
+        except ImportError:
+            raise ConfigError(
+                "sinks",
+                "otlp",
+                "an installed opentelemetry-proto",
+                "pip install 'nglogger[otel]'",
+            ) from None
+    return _PROTO[0]
+
+
+def otlp_json(request: Any, json_format: Any) -> bytes:
+    """A protobuf message as OTLP/JSON: protobuf's JSON mapping with hex trace and span ids.
+
+    ``MessageToDict`` already gives lowerCamelCase keys and 64-bit integers as
+    strings; enums are asked for as integers; ``bytes`` ids come out base64 and
+    are turned into lower-case hex, as the OTLP specification requires.
+    """
+    data = json_format.MessageToDict(request, use_integers_for_enums=True)
+    for resource_logs in data.get("resourceLogs", ()):
+        for scope_logs in resource_logs.get("scopeLogs", ()):
+            for record in scope_logs.get("logRecords", ()):
+                for key in ("traceId", "spanId"):
+                    value = record.get(key)
+                    if value:
+                        record[key] = base64.b64decode(value).hex()
+    return orjson.dumps(data)
+
+
+def _parse_event(raw: bytes) -> dict[str, Any]:
+    """One event document as a dict; never raises (an unreadable one keeps its text as body)."""
+    try:
+        event = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        event = None
+    if isinstance(event, dict):
+        return event
+    return {
+        "message": bytes(raw).decode("utf-8", "replace"),
+        "nglogger_fallback": ["otlp_unparsable"],
+    }
+
+
+def _set_any(value: Any, obj: object) -> None:
+    """Fill an (empty) AnyValue from a JSON-decoded value."""
+    kind = type(obj)
+    if kind is str:
+        value.string_value = obj
+    elif kind is bool:
+        value.bool_value = obj
+    elif kind is int:
+        assert isinstance(obj, int)
+        if _I64_MIN <= obj <= _I64_MAX:
+            value.int_value = obj
+        else:
+            value.string_value = str(obj)
+    elif kind is float:
+        value.double_value = obj
+    elif kind is dict:
+        assert isinstance(obj, dict)
+        kvlist = value.kvlist_value
+        kvlist.SetInParent()
+        add = kvlist.values.add
+        for key, item in obj.items():
+            kv = add()
+            kv.key = str(key)
+            _set_any(kv.value, item)
+    elif kind is list:
+        assert isinstance(obj, list)
+        array = value.array_value
+        array.SetInParent()
+        add = array.values.add
+        for item in obj:
+            _set_any(add(), item)
+    elif obj is None:
+        value.SetInParent()  # an empty AnyValue: OTLP's null
+    else:
+        value.string_value = str(obj)
+
+
+def _hex_id(value: object, pattern: re.Pattern[str]) -> bytes | None:
+    """The id's bytes when ``value`` is hex of the right length and not all zeros."""
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        return None
+    data = bytes.fromhex(value)
+    return data if any(data) else None
+
+
+def _trace_flags(value: object) -> int | None:
+    """W3C trace flags from ``"01"`` (two hex digits) or an int 0-255."""
+    if isinstance(value, str) and _HEX2.fullmatch(value):
+        return int(value, 16)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 255:
+        return value
+    return None
+
+
+def _time_slow(stamp: object) -> int | None:
+    """Any other ISO 8601 timestamp with a zone (naive ones are taken as UTC)."""
+    if not isinstance(stamp, str):
+        return None
+    from datetime import datetime, timezone
+
+    try:
+        when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    delta = when - datetime(1970, 1, 1, tzinfo=timezone.utc)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
