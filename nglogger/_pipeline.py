@@ -465,10 +465,14 @@ def _batcher_main(ref: weakref.ReferenceType[Pipeline]) -> None:
 def _stop_workers(workers: list[SinkWorker]) -> None:
     """Finalizer of an abandoned pipeline: sink threads finish their queues and exit."""
     for worker in workers:
-        try:
-            worker.stop(_monotonic())
-        except Exception:
-            pass
+        _stop_quietly(worker)
+
+
+def _stop_quietly(worker: SinkWorker) -> None:
+    try:
+        worker.stop(_monotonic())
+    except Exception:  # e.g. called on that worker's own thread: it ends by itself
+        pass
 
 
 def _weak_counter(ref: weakref.ReferenceType[Pipeline]) -> Callable[[str], None]:
