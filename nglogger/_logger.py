@@ -29,13 +29,15 @@ __all__ = ["Logger", "get_logger"]
 _time_ns = time.time_ns
 _cv_get = CONTEXT.get
 _SPECIAL = RESERVED | {"exc_info"}
+#: Values with nothing inside to redact.
+_LEAVES = frozenset({str, int, float, bool, type(None), bytes})
 _EMPTY = empty_fragments()
 
 
-#: (start of the current millisecond in epoch microseconds, "YYYY-MM-DDTHH:MM:SS.mmm").
+#: (start of the current millisecond in epoch nanoseconds, "YYYY-MM-DDTHH:MM:SS.mmm").
 #: In a busy process many events share a millisecond, so the common case is one
-#: subtraction, one table lookup and one concatenation.
-_MILLI: list[tuple[int, str]] = [(-(10**9), "")]
+#: subtraction of small numbers, one table lookup and one concatenation.
+_MILLI: list[tuple[int, str]] = [(-(10**12), "")]
 #: "000Z".."999Z": the microsecond digits without any formatting call.
 _MICROS_Z = [f"{i:03d}Z" for i in range(1000)]
 
@@ -45,20 +47,21 @@ def _milli(micros: int) -> tuple[int, str]:
     millis = micros // 1000
     seconds, fraction = divmod(millis, 1000)
     prefix = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(seconds)) + f"{fraction:03d}"
-    entry = (millis * 1000, prefix)
+    entry = (millis * 1_000_000, prefix)
     _MILLI[0] = entry
     return entry
 
 
 def timestamp(ns: int | None = None) -> str:
     """RFC 3339 UTC with microseconds, e.g. ``2026-11-26T13:47:50.800619Z``."""
-    micros = (time.time_ns() if ns is None else ns) // 1000
+    if ns is None:
+        ns = time.time_ns()
     milli = _MILLI[0]
-    offset = micros - milli[0]
-    if offset >= 1000 or offset < 0:
-        milli = _milli(micros)
-        offset = micros - milli[0]
-    return milli[1] + _MICROS_Z[offset]
+    offset = ns - milli[0]
+    if offset >= 1_000_000 or offset < 0:
+        milli = _milli(ns // 1000)
+        offset = ns - milli[0]
+    return milli[1] + _MICROS_Z[offset // 1000]
 
 
 def timestamp_formatter() -> Any:
@@ -118,17 +121,29 @@ def _make_method(level: int, lname: str) -> Any:
         if level < pipeline.min_level:
             return
         try:
-            if fields and not _SPECIAL.isdisjoint(fields):
-                fields = _special_fields(fields)
+            if fields:
+                if not _SPECIAL.isdisjoint(fields):
+                    fields = _special_fields(fields)
+                # Redaction of the call's fields (context was redacted when bound):
+                # names known to be safe and scalar values pass without a walk.
+                known_safe = pipeline.redact_known
+                if known_safe is not None:
+                    if not known_safe(fields):
+                        fields = pipeline.redact_fields(fields)
+                    else:
+                        for value in fields.values():
+                            if value.__class__ not in _LEAVES:
+                                fields = pipeline.redact_fields(fields)
+                                break
             if message.__class__ is not str:
                 message = _message_text(message)
-            micros = _time_ns() // 1000
+            ns = _time_ns()
             milli = _MILLI[0]  # one tuple read: the prefix always matches its base
-            offset = micros - milli[0]
-            if offset >= 1000 or offset < 0:
-                milli = _milli(micros)
-                offset = micros - milli[0]
-            now = milli[1] + _MICROS_Z[offset]
+            offset = ns - milli[0]
+            if offset >= 1_000_000 or offset < 0:
+                milli = _milli(ns // 1000)
+                offset = ns - milli[0]
+            now = milli[1] + _MICROS_Z[offset // 1000]
             cv = _cv_get()
             if cv is None:
                 event = {

@@ -73,6 +73,11 @@ class Pipeline:
             max_depth=config.max_depth,
             count=self.encoder.count,
         )
+        # Read by every log call with fields: None when no name is redacted.
+        self.redact_known: Callable[[Any], bool] | None = (
+            self.redactor.safe_names.issuperset if self.redactor.names else None
+        )
+        self.redact_fields: Callable[[dict[str, Any]], dict[str, Any]] = self.redactor.fields
         self._field_check = self.encoder.check_threshold
         self._strict = config.strict
         self.static: dict[str, orjson.Fragment] = {
@@ -151,19 +156,7 @@ class Pipeline:
         large = self._large
         after_offer = self._after_offer
 
-        redactor = self.redactor if self.redactor.enabled else None
-        scrub = redactor.scrub_bytes if redactor is not None and redactor.values else None
-        known_safe = (redactor.safe_names if redactor is not None else set()).issuperset
-
-        def encode(event: dict[str, Any]) -> bytes | None:
-            try:
-                data: bytes | None = _dumps(event, default=default, option=OPTIONS)
-            except (_JSONEncodeError, RecursionError):
-                data = slow(event)
-            else:
-                if len(data) > field_check:  # type: ignore[arg-type]
-                    data = large(event, data)  # type: ignore[arg-type]
-            return data
+        scrub = self.redactor.scrub_bytes if self.redactor.values else None
 
         def emit(event: dict[str, Any]) -> None:
             """Encode one event and buffer it. Never raises unless ``strict``."""
@@ -176,16 +169,8 @@ class Pipeline:
                     data = large(event, data)  # type: ignore[arg-type]
             if data is None:
                 return
-            if redactor is not None:
-                # inline of Redactor.needs_walk: known-safe names and no nested object
-                if not known_safe(event) or data.find(b"{", 1) != -1:
-                    clean = redactor.event(event)
-                    if clean is not None:
-                        data = encode(clean)
-                        if data is None:
-                            return
-                if scrub is not None:
-                    data = scrub(data)
+            if scrub is not None:
+                data = scrub(data)
             if offer(data):
                 after_offer()
 
@@ -540,6 +525,16 @@ class _Lazy:
     def redactor(self) -> Redactor:
         """The redactor the default pipeline will use (no pipeline is built for it)."""
         return _default_parts()[1]
+
+    @property
+    def redact_known(self) -> Callable[[Any], bool] | None:
+        """Redaction fast check of the default configuration (see Pipeline)."""
+        redactor = _default_parts()[1]
+        return redactor.safe_names.issuperset if redactor.names else None
+
+    def redact_fields(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """Redact call fields with the default configuration."""
+        return _default_parts()[1].fields(fields)
 
 
 _DEFAULT_PARTS: list[tuple[Encoder, Redactor]] = []

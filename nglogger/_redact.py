@@ -94,6 +94,16 @@ class Redactor:
         return self._safe
 
     @property
+    def names(self) -> bool:
+        """True when any field name is redacted."""
+        return bool(self._names)
+
+    def fields(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """``fields`` with secrets redacted (a copy when something changed)."""
+        clean = self.event(fields)
+        return fields if clean is None else clean
+
+    @property
     def enabled(self) -> bool:
         """True when any name or pattern is configured."""
         return bool(self._names) or self.values

@@ -134,6 +134,12 @@ class LoggingHandler(logging.Handler):
                     extras = {k: v for k, v in d.items() if k not in _STANDARD}
                 if not _SPECIAL.isdisjoint(extras):
                     extras = _clean_extras(extras)
+                known_safe = pipeline.redact_known
+                if known_safe is not None and (
+                    not known_safe(extras)
+                    or any(v.__class__ not in _LEAVES for v in extras.values())
+                ):
+                    extras = pipeline.redact_fields(extras)
             event = {
                 "timestamp": _timestamp(round(record.created * 1_000_000) * 1000),
                 "level": lname or level_name(levelno),
@@ -225,6 +231,8 @@ def _count(pipeline: Any, reason: str) -> None:
 
 
 _timestamp = timestamp_formatter()
+#: Values with nothing inside to redact.
+_LEAVES = frozenset({str, int, float, bool, type(None), bytes})
 
 
 def _unformatted(record: logging.LogRecord, pipeline: Any) -> str:
