@@ -12,8 +12,11 @@ megabytes. Worst-case footprint: one request body plus ``max_response_bytes``.
 
 from __future__ import annotations
 
+import http.client
+import socket
 import threading
 import time
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -83,6 +86,32 @@ class HttpTransport:
         self._user_agent = user_agent
         self._lock = threading.Lock()
         self._pool: Any = None
+        self._connections: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._attempt_limit = connect_timeout + read_timeout
+
+    def _tracked_pools(self) -> dict[str, Any]:
+        """Pool classes whose connections register here, so ``abort`` can reach them."""
+        urllib3 = self._urllib3
+        registry = self._connections
+
+        def tracked(base: Any) -> Any:
+            def connect(conn: Any) -> None:
+                base.connect(conn)
+                registry.add(conn)
+
+            return type(f"Tracked{base.__name__}", (base,), {"connect": connect})
+
+        http = type(
+            "TrackedHTTPConnectionPool",
+            (urllib3.HTTPConnectionPool,),
+            {"ConnectionCls": tracked(urllib3.connection.HTTPConnection)},
+        )
+        https = type(
+            "TrackedHTTPSConnectionPool",
+            (urllib3.HTTPSConnectionPool,),
+            {"ConnectionCls": tracked(urllib3.connection.HTTPSConnection)},
+        )
+        return {"http": http, "https": https}
 
     def _manager(self) -> Any:
         with self._lock:
@@ -97,7 +126,9 @@ class HttpTransport:
                 }
                 if self._ca_certs:
                     kwargs["ca_certs"] = self._ca_certs
-                self._pool = self._urllib3.PoolManager(**kwargs)
+                manager = self._urllib3.PoolManager(**kwargs)
+                manager.pool_classes_by_scheme = self._tracked_pools()
+                self._pool = manager
             return self._pool
 
     def send(self, url: str, body: bytes, headers: Mapping[str, str]) -> HttpResponse:
@@ -117,33 +148,50 @@ class HttpTransport:
                 redirect=False,
                 preload_content=False,
             )
+        except exceptions.NewConnectionError as exc:  # subclasses ConnectTimeoutError
+            return _failure(AttemptKind.CONNECTION_ERROR, exc, started)
         except (exceptions.ConnectTimeoutError, exceptions.ReadTimeoutError, TimeoutError) as exc:
             return _failure(AttemptKind.TIMEOUT, exc, started)
-        except exceptions.NewConnectionError as exc:
-            return _failure(AttemptKind.CONNECTION_ERROR, exc, started)
         except exceptions.SSLError as exc:
             return _failure(AttemptKind.PROTOCOL_ERROR, exc, started)
-        except (exceptions.ProtocolError, ConnectionError, OSError) as exc:
+        except exceptions.ProtocolError as exc:
+            return _failure(_protocol_kind(exc), exc, started)
+        except (ConnectionError, OSError) as exc:
             return _failure(AttemptKind.CONNECTION_ERROR, exc, started)
         except exceptions.HTTPError as exc:
             return _failure(AttemptKind.PROTOCOL_ERROR, exc, started)
         limit = self._max_response
+        deadline = started + self._attempt_limit
+        chunks: list[bytes] = []
+        size = 0
+        failure: str | None = None
         try:
-            data = response.read(limit + 1, decode_content=True)
-        except (exceptions.ReadTimeoutError, TimeoutError) as exc:
+            while size <= limit:
+                if time.monotonic() > deadline:  # a trickling body: cut at the attempt limit
+                    failure = "response body still arriving at the attempt deadline"
+                    break
+                chunk = response.read1(limit + 1 - size, decode_content=True)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+        except (exceptions.HTTPError, OSError) as exc:
+            failure = _describe(exc)
+        if failure is not None:
+            # The status line arrived: the attempt is judged by it (a 2xx whose body
+            # stalls was delivered and must not be sent again).
             response.close()
-            return _failure(AttemptKind.TIMEOUT, exc, started, status=response.status)
-        except (exceptions.HTTPError, OSError):
+            kept = {k: response.headers[k] for k in _WANTED if k in response.headers}
+            return HttpResponse(
+                response.status, kept, b"", None, failure, time.monotonic() - started
+            )
+        data = b"".join(chunks)
+        if len(data) > limit:  # never drain an oversized body: drop the connection
             response.close()
-            data = b""
+            data = data[:limit]
         else:
-            if len(data) > limit:  # never drain an oversized body: drop the connection
-                response.close()
-                data = data[:limit]
-            else:
-                response.release_conn()
-        wanted = ("retry-after", "content-type", "x-ratelimit-reset")
-        kept = {k: response.headers[k] for k in wanted if k in response.headers}
+            response.release_conn()
+        kept = {k: response.headers[k] for k in _WANTED if k in response.headers}
         return HttpResponse(
             response.status,
             kept,
@@ -151,8 +199,24 @@ class HttpTransport:
             elapsed=time.monotonic() - started,
         )
 
+    def abort(self) -> None:
+        """Shut down every socket of this transport, in use or idle.
+
+        A request blocked on a black hole returns at once (as a connection error)
+        instead of after its read timeout.
+        """
+        for conn in list(self._connections):
+            sock = getattr(conn, "sock", None)
+            if sock is None:
+                continue
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
     def close(self) -> None:
-        """Close pooled connections (idempotent)."""
+        """Abort requests in flight and close pooled connections (idempotent)."""
+        self.abort()
         with self._lock:
             pool, self._pool = self._pool, None
         if pool is not None:
@@ -165,6 +229,22 @@ class HttpTransport:
         """In a forked child: forget the parent's connections (never share sockets)."""
         self._lock = threading.Lock()
         self._pool = None
+        self._connections = weakref.WeakSet()
+
+
+_WANTED = ("retry-after", "content-type", "x-ratelimit-reset")
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:_MAX_ERROR]
+
+
+def _protocol_kind(exc: BaseException) -> AttemptKind:
+    """A reply that is not HTTP is a protocol error; a dropped connection is not."""
+    for cause in exc.args:
+        if isinstance(cause, http.client.HTTPException) and not isinstance(cause, ConnectionError):
+            return AttemptKind.PROTOCOL_ERROR
+    return AttemptKind.CONNECTION_ERROR
 
 
 def _failure(

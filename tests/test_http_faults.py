@@ -936,12 +936,6 @@ def test_pipeline_shutdown_is_bounded_while_a_request_hangs_in_a_black_hole(
     assert backend.seen() == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="bug: HttpSink.close() does not abort an in-flight request (it only clears idle "
-    "pooled connections); write() returns after the full read timeout",
-)
 def test_close_aborts_a_request_stuck_in_a_black_hole(backend: Backend, proxy: FaultProxy) -> None:
     """close() makes a write stuck on a black-holed request return promptly (Sink protocol)."""
     proxy.black_hole()
@@ -959,12 +953,6 @@ def test_close_aborts_a_request_stuck_in_a_black_hole(backend: Backend, proxy: F
     assert write.ended - closed_at < 0.5
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="bug: HttpTransport turns a read timeout on a 2xx's body into TIMEOUT, so "
-    "HttpSink resends a batch the server already accepted",
-)
 def test_a_2xx_whose_reply_body_stalls_is_not_sent_twice(backend: Backend) -> None:
     """A batch the server answered 2xx is not resent when the reply's body stalls past the timeout."""
     backend.set_script(lambda a: Reply(200, stall=0.6 if a.index == 0 else 0.0))

@@ -334,12 +334,6 @@ def test_latency_beyond_the_read_timeout_gives_a_timeout_value(
     assert post(transport, proxy.url()).status == 200
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="bug: read_timeout bounds each recv(), not the attempt; a server trickling bytes "
-    "keeps one attempt alive indefinitely (no total per-attempt deadline)",
-)
 def test_a_trickling_response_is_cut_at_a_total_deadline(
     serve: Callable[[Script], ScriptedServer],
     proxied: Callable[[ScriptedServer], FaultProxy],
@@ -350,7 +344,9 @@ def test_a_trickling_response_is_cut_at_a_total_deadline(
     proxy = proxied(server)
     proxy.bandwidth(1_000)  # every recv() gets a few bytes well within the read timeout
     result = post(transport, proxy.url())
-    assert result.elapsed < CONNECT_TIMEOUT + READ_TIMEOUT, result.elapsed
+    # the last read may wait for one more trickled chunk: a small scheduling slack
+    assert result.elapsed < CONNECT_TIMEOUT + READ_TIMEOUT + 0.25, result.elapsed
+    assert result.status == 200  # judged by its status line, not resent as a timeout
 
 
 # ------------------------------------------------------- connection failures
@@ -372,12 +368,6 @@ def test_connection_refused_is_returned_quickly_as_a_value(
     assert post(transport, proxy.url()).status == 200
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="bug: urllib3's NewConnectionError subclasses ConnectTimeoutError, which "
-    "HttpTransport.send catches first, so 'connection refused' is reported as TIMEOUT",
-)
 def test_connection_refused_is_classified_as_a_connection_error(
     serve: Callable[[Script], ScriptedServer],
     proxied: Callable[[ScriptedServer], FaultProxy],
@@ -446,12 +436,6 @@ def test_protocol_garbage_is_returned_as_a_value(
     assert "BadStatusLine" in result.error
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="bug: urllib3 wraps BadStatusLine in ProtocolError, which HttpTransport.send maps "
-    "to CONNECTION_ERROR (retried) although AttemptKind.PROTOCOL_ERROR documents exactly this",
-)
 def test_protocol_garbage_is_classified_as_a_protocol_error(
     serve: Callable[[Script], ScriptedServer], transport: HttpTransport
 ) -> None:
@@ -460,12 +444,6 @@ def test_protocol_garbage_is_classified_as_a_protocol_error(
     assert post(transport, server.url()).error_kind is AttemptKind.PROTOCOL_ERROR
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="bug: a read timeout on the body of a 2xx turns the delivered request into a "
-    "TIMEOUT, so the sink resends events the server already accepted",
-)
 def test_a_2xx_whose_body_stalls_keeps_its_status(
     serve: Callable[[Script], ScriptedServer],
     proxied: Callable[[ScriptedServer], FaultProxy],
