@@ -62,26 +62,34 @@ def empty_fragments() -> FragmentDict:
 
 
 def fragments(values: dict[str, Any], base: FragmentDict | None = None) -> FragmentDict:
-    """``base`` plus ``values`` serialized once each (reserved names renamed)."""
+    """``base`` plus ``values`` serialized once each (reserved names renamed, secrets redacted)."""
     current = _pipeline.current
     encode = current.encoder.encode_value
-    redact = current.redactor.value
+    redactor = current.redactor
+    safe = redactor.safe_names
+    redact = redactor.value
     if base:
-        out = FragmentDict(base)
-        raw = out.raw = base.raw.copy()
+        frags: dict[str, orjson.Fragment] = dict(base)
+        raw = dict(base.raw)
     else:
-        out = FragmentDict()
-        raw = out.raw = {}
+        frags = {}
+        raw = {}
     for key, value in values.items():
         name = f"{key}_" if key in RESERVED else key
-        data = encode(redact(key, value))
-        out.pop(name, None)  # a re-bound key moves to the end, like a fresh bind
-        raw.pop(name, None)
-        out[name] = Fragment(data)
+        if value.__class__ not in _LEAVES or key not in safe:
+            value = redact(key, value)
+        data = encode(value)
+        if name in raw:  # a re-bound key moves to the end, like a fresh bind
+            del frags[name]
+            del raw[name]
+        frags[name] = Fragment(data)
         raw[name] = data
+    out = FragmentDict(frags)
+    out.raw = raw
     return out
 
 
+_LEAVES = frozenset({str, int, float, bool, type(None)})
 Fragment = orjson.Fragment
 
 
