@@ -74,10 +74,9 @@ def fragments(values: dict[str, Any], base: FragmentDict | None = None) -> Fragm
     else:
         frags = {}
         raw = {}
-    for key, value in values.items():
+    for key, given in values.items():
         name = f"{key}_" if key in RESERVED else key
-        if value.__class__ not in _LEAVES or key not in safe:
-            value = redact(key, value)
+        value = given if given.__class__ in _LEAVES and key in safe else redact(key, given)
         data = encode(value)
         if name in raw:  # a re-bound key moves to the end, like a fresh bind
             del frags[name]
