@@ -17,6 +17,7 @@ import orjson
 
 from . import _pipeline
 from ._encode import RESERVED
+from ._errors import EncodeError
 from ._guard import CONTEXT, DELIVERING
 
 __all__ = [
@@ -68,6 +69,7 @@ def fragments(values: dict[str, Any], base: FragmentDict | None = None) -> Fragm
     redactor = current.redactor
     safe = redactor.safe_names
     redact = redactor.value
+    long = current.long_string
     if base:
         frags: dict[str, orjson.Fragment] = dict(base)
         raw = dict(base.raw)
@@ -76,8 +78,16 @@ def fragments(values: dict[str, Any], base: FragmentDict | None = None) -> Fragm
         raw = {}
     for key, given in values.items():
         name = f"{key}_" if key in RESERVED else key
-        value = given if given.__class__ in _LEAVES and key in safe else redact(key, given)
-        data = encode(value)
+        try:
+            value = given if given.__class__ in _LEAVES and key in safe else redact(key, given)
+            if value.__class__ is str and len(value) > long:  # cut before orjson sees it
+                value = current.encoder.trim(value)
+            data = encode(value)
+        except EncodeError:
+            raise  # strict mode only
+        except Exception as exc:  # binding never raises into the caller
+            current.encoder.count("encode_error")
+            data = encode(f"<unserializable {type(given).__name__}: {type(exc).__name__}>")
         if name in raw:  # a re-bound key moves to the end, like a fresh bind
             del frags[name]
             del raw[name]

@@ -52,7 +52,9 @@ _I64_MIN = -(2**63)
 _U64_MAX = 2**64 - 1
 
 FALLBACK_KEY = "nglogger_fallback"
-RESERVED = frozenset({"timestamp", "level", "logger", "message"})
+#: Room kept for "...[truncated N chars]" so a cut string stays within max_field_length.
+_MARKER_ROOM = 40
+RESERVED = frozenset({"timestamp", "level", "logger", "message", FALLBACK_KEY})
 
 
 def compact(data: bytes) -> bytes:
@@ -109,11 +111,17 @@ class Encoder:
 
     # ------------------------------------------------------------- orjson hook
     def _default(self, obj: Any) -> Any:
-        """orjson's hook for types it does not know: a defined, JSON-safe stand-in."""
+        """orjson's hook: exact conversions of well-known types, nothing else.
+
+        Anything that needs a stand-in (an unknown type, bytes that are not UTF-8,
+        an exception whose ``str()`` fails) makes the hook raise, so the event goes
+        to the sanitizer, which produces the stand-in and counts it exactly once
+        (``repr()`` is called once, there).
+        """
         if isinstance(obj, (set, frozenset)):
             return list(obj)
         if isinstance(obj, (bytes, bytearray, memoryview)):
-            return bytes(obj).decode("utf-8", "backslashreplace")
+            return bytes(obj).decode("utf-8")  # invalid UTF-8 raises: sanitizer escapes it
         if _is_a(obj, "decimal", "Decimal"):
             return str(obj)
         if isinstance(obj, os.PathLike):
@@ -123,18 +131,38 @@ class Encoder:
         if isinstance(obj, Mapping):
             return dict(obj)
         if isinstance(obj, BaseException):
-            return f"{_type_name(obj)}: {_safe_str(obj, self.limits.max_repr_length)}"
+            return f"{_type_name(obj)}: {obj}"  # a raising __str__ goes to the sanitizer
         if self.limits.strict:
             raise EncodeError(f"cannot serialize {_type_name(obj)}")
-        return self._repr(obj)
+        raise _NeedsStandInError
 
-    def _repr(self, obj: object) -> str:
+    def _stand_in(self, obj: Any, notes: list[str]) -> Any:
+        """The sanitizer's version of the hook: always returns something JSON-safe."""
+        if isinstance(obj, (bytes, bytearray, memoryview)):
+            raw = bytes(obj)
+            try:
+                return raw.decode("utf-8")
+            except UnicodeDecodeError:
+                notes.append("invalid_utf8")
+                return raw.decode("utf-8", "backslashreplace")
+        if isinstance(obj, BaseException):
+            return f"{_type_name(obj)}: {_safe_str(obj, self.limits.max_repr_length, notes)}"
+        try:
+            return self._default(obj)
+        except _NeedsStandInError:
+            return self._repr(obj, notes)
+        except EncodeError:
+            raise
+        except Exception:  # a conversion that failed (a Mapping whose items() raises...)
+            return self._repr(obj, notes)
+
+    def _repr(self, obj: object, notes: list[str]) -> str:
         try:
             text = repr(obj)
         except BaseException as exc:  # user code: contain everything
-            self.count("repr_error")
+            notes.append("repr_error")
             return f"<unserializable {_type_name(obj)}: repr() raised {type(exc).__name__}>"
-        self.count("repr")
+        notes.append("repr")
         limit = self.limits.max_repr_length
         if len(text) > limit:
             text = f"{text[:limit]}...[truncated {len(text) - limit} chars]"
@@ -194,12 +222,13 @@ class Encoder:
         return self._finish(clean, notes)
 
     def _finish(self, clean: Any, notes: list[str]) -> bytes | None:
+        self._record(notes)  # only what the encoder did (a caller's markers count elsewhere)
         if notes and isinstance(clean, dict):
             previous = clean.get(FALLBACK_KEY)
+            markers = set(notes)
             if isinstance(previous, list):  # e.g. the stdlib handler's format_error
-                notes = [*notes, *(str(p) for p in previous)]
-            clean[FALLBACK_KEY] = sorted(set(notes))
-        self._record(notes)
+                markers.update(str(p) for p in previous)
+            clean[FALLBACK_KEY] = sorted(markers)
         try:
             data = _dumps(clean, default=self.default, option=OPTIONS)
         except (_JSONEncodeError, RecursionError):  # should not happen: clean is plain data
@@ -235,6 +264,25 @@ class Encoder:
             },
         }
         return _dumps(stand_in, default=str, option=OPTIONS)
+
+    def trim_text(self, text: str, notes: list[str]) -> str:
+        """``text`` cut to max_field_length with a marker (surrogates escaped)."""
+        limit = self.limits.max_field_length
+        if len(text) > limit:
+            notes.append("truncated")
+            keep = max(0, limit - _MARKER_ROOM)  # the result, marker included, fits the limit
+            text = f"{text[:keep]}...[truncated {len(text) - keep} chars]"
+        if _has_surrogate(text):
+            notes.append("surrogate")
+            text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+        return text
+
+    def trim(self, text: str) -> str:
+        """``trim_text`` with the counters recorded (for a huge message)."""
+        notes: list[str] = []
+        out = self.trim_text(text, notes)
+        self._record(notes)
+        return out
 
     def _record(self, notes: list[str]) -> None:
         if not notes:
@@ -291,14 +339,14 @@ class Encoder:
             except RuntimeError:  # mutated by another thread while we iterate
                 notes.append("mutated")
                 return "<changed during logging>"
+            except EncodeError:
+                raise
+            except Exception as exc:  # iterating it raised: stand in for this value only
+                notes.append("unreadable")
+                return f"<unreadable {_type_name(obj)}: {type(exc).__name__}>"
             finally:
                 path.discard(ident)
-        try:
-            stand_in = self._default(obj)
-        except EncodeError:
-            raise
-        except BaseException:
-            return self._repr(obj)
+        stand_in = self._stand_in(obj, notes)
         if isinstance(stand_in, str):
             return self._str(stand_in, notes)
         return self._walk(stand_in, depth, path, notes)
@@ -344,17 +392,10 @@ class Encoder:
             return str(key)
         if isinstance(key, (bytes, bytearray)):
             return self._str(bytes(key).decode("utf-8", "backslashreplace"), notes)
-        return self._str(self._repr(key), notes)
+        return self._str(self._repr(key, notes), notes)
 
     def _str(self, text: str, notes: list[str]) -> str:
-        if _has_surrogate(text):
-            notes.append("surrogate")
-            text = text.encode("utf-8", "backslashreplace").decode("utf-8")
-        limit = self.limits.max_field_length
-        if len(text) > limit:
-            notes.append("truncated")
-            text = f"{text[:limit]}...[truncated {len(text) - limit} chars]"
-        return text
+        return self.trim_text(text, notes)
 
     def _int(self, value: int, notes: list[str]) -> int | str:
         if _I64_MIN <= value <= _U64_MAX:
@@ -371,6 +412,12 @@ class Encoder:
     # -------------------------------------------------------------- exceptions
     def exception_fields(self, exc: BaseException) -> dict[str, str]:
         """The exception as structured fields: type, message, bounded stack trace."""
+        notes: list[str] = []
+        fields = self._exception_fields(exc, notes)
+        self._record(notes)
+        return fields
+
+    def _exception_fields(self, exc: BaseException, notes: list[str]) -> dict[str, str]:
         import traceback
 
         limit = self.limits.max_traceback_bytes
@@ -384,7 +431,7 @@ class Encoder:
             text = f"{text[:head]}\n... [{len(text) - limit} chars elided] ...\n{text[-tail:]}"
         return {
             "type": _type_name(exc),
-            "message": _safe_str(exc, self.limits.max_field_length),
+            "message": _safe_str(exc, self.limits.max_field_length, notes),
             "stacktrace": text,
         }
 
@@ -415,14 +462,21 @@ def _type_name(obj: object) -> str:
     return f"{module}.{kind.__qualname__}"
 
 
-def _safe_str(obj: object, limit: int) -> str:
+def _safe_str(obj: object, limit: int, notes: list[str] | None = None) -> str:
     try:
         text = str(obj)
     except BaseException as exc:
+        if notes is not None:
+            notes.append("str_error")
         return f"<str() raised {type(exc).__name__}>"
     if len(text) > limit:
-        text = f"{text[:limit]}...[truncated {len(text) - limit} chars]"
+        keep = max(0, limit - _MARKER_ROOM)  # "...[truncated N chars]" stays within the limit
+        text = f"{text[:keep]}...[truncated {len(text) - keep} chars]"
     return text
+
+
+class _NeedsStandInError(Exception):
+    """Raised by the orjson hook to send an event to the sanitizer."""
 
 
 def exc_from_info(exc_info: object) -> BaseException | None:

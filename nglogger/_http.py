@@ -182,8 +182,9 @@ class HttpTransport:
             # stalls was delivered and must not be sent again).
             response.close()
             kept = {k: response.headers[k] for k in _WANTED if k in response.headers}
+            partial = b"".join(chunks)[:limit]  # per-event results already read still count
             return HttpResponse(
-                response.status, kept, b"", None, failure, time.monotonic() - started
+                response.status, kept, partial, None, failure, time.monotonic() - started
             )
         data = b"".join(chunks)
         if len(data) > limit:  # never drain an oversized body: drop the connection

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from . import _pipeline
 from ._context import FragmentDict, empty_fragments, fragments
-from ._encode import RESERVED, exc_from_info
+from ._encode import FALLBACK_KEY, RESERVED, exc_from_info
 from ._guard import CONTEXT, DELIVERING, count_recursion
 from ._levels import CRITICAL, DEBUG, ERROR, INFO, WARNING, level_name, parse_level
 
@@ -91,26 +92,44 @@ def timestamp_formatter() -> Any:
     return format_ns
 
 
+def _free_name(name: str, taken: Mapping[str, Any], also: Mapping[str, Any]) -> str:
+    """``name`` with underscores appended until it is used by neither mapping."""
+    while name in taken or name in also:
+        name = f"{name}_"
+    return name
+
+
 def _special_fields(fields: dict[str, Any]) -> dict[str, Any]:
-    """Resolve ``exc_info`` and rename fields that collide with reserved keys."""
+    """Resolve ``exc_info`` and rename fields that collide with reserved keys.
+
+    A renamed field never overwrites another (``level`` and ``level_`` given
+    together become ``level_`` and ``level__``), and a caller's own
+    ``exception`` field survives ``log.exception()`` as ``exception_``.
+    """
     out: dict[str, Any] = {}
     exc = None
     for key, value in fields.items():
         if key == "exc_info":
             exc = exc_from_info(value)
-        elif key in RESERVED:
-            out[f"{key}_"] = value
+        elif key in RESERVED or key in out:
+            out[_free_name(f"{key}_", out, fields)] = value
         else:
             out[key] = value
     if exc is not None:
+        if "exception" in out:
+            out[_free_name("exception_", out, fields)] = out.pop("exception")
         out["exception"] = _pipeline.current.encoder.exception_fields(exc)
     return out
 
 
-def _message_text(message: object) -> str:
+def _message_text(message: object, pipeline: Any) -> str:
     try:
         return str(message)
     except BaseException:
+        try:
+            pipeline.encoder.count("str_error")
+        except Exception:
+            pass
         return f"<unprintable {type(message).__name__} message>"
 
 
@@ -124,19 +143,30 @@ def _make_method(level: int, lname: str) -> Any:
             if fields:
                 if not _SPECIAL.isdisjoint(fields):
                     fields = _special_fields(fields)
-                # Redaction of the call's fields (context was redacted when bound):
-                # names known to be safe and scalar values pass without a walk.
+                # One pass over the call's values (context was checked when bound):
+                # names known to be safe with short scalar values need nothing more.
+                # Containers may hold secrets, long strings would make orjson reserve
+                # ~10x their size before any limit applies, and NaN/Inf become null:
+                # those events go through prepare_fields.
                 known_safe = pipeline.redact_known
-                if known_safe is not None:
-                    if not known_safe(fields):
-                        fields = pipeline.redact_fields(fields)
-                    else:
-                        for value in fields.values():
-                            if value.__class__ not in _LEAVES:
-                                fields = pipeline.redact_fields(fields)
+                if known_safe is not None and not known_safe(fields):
+                    fields = pipeline.prepare_fields(fields)
+                else:
+                    long = pipeline.long_string
+                    for value in fields.values():
+                        cls = value.__class__
+                        if cls is str:
+                            if len(value) > long:
+                                fields = pipeline.prepare_fields(fields)
                                 break
+                        elif cls not in _LEAVES or (cls is float and value - value != 0):
+                            fields = pipeline.prepare_fields(fields)
+                            break
             if message.__class__ is not str:
-                message = _message_text(message)
+                message = _message_text(message, pipeline)
+            if len(message) > pipeline.long_string:
+                message = pipeline.encoder.trim(message)
+                fields = {**fields, FALLBACK_KEY: ["truncated"]}
             ns = _time_ns()
             milli = _MILLI[0]  # one tuple read: the prefix always matches its base
             offset = ns - milli[0]

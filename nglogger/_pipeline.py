@@ -21,7 +21,7 @@ import orjson
 from ._batch import Batch
 from ._buffer import Buffer
 from ._config import Config
-from ._encode import OPTIONS, RESERVED, Encoder, Limits
+from ._encode import FALLBACK_KEY, OPTIONS, RESERVED, Encoder, Limits
 from ._guard import enter_delivery
 from ._redact import Redactor
 from ._stats import SinkStats, Stats
@@ -78,6 +78,8 @@ class Pipeline:
             self.redactor.safe_names.issuperset if self.redactor.names else None
         )
         self.redact_fields: Callable[[dict[str, Any]], dict[str, Any]] = self.redactor.fields
+        #: Strings longer than this are cut before orjson sees them (see prepare_fields).
+        self.long_string = config.max_field_length
         self._field_check = self.encoder.check_threshold
         self._strict = config.strict
         self.static: dict[str, orjson.Fragment] = {
@@ -193,6 +195,15 @@ class Pipeline:
                 count(reason)
 
         return sampled_emit
+
+    def prepare_fields(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """The slow path of a call's fields (see ``Logger``): redact, cut, count.
+
+        Redacts secrets (names at any depth), cuts top-level strings longer than
+        ``max_field_length`` before orjson would reserve ~10x their size, and
+        counts NaN/Inf (JSON has no representation: they become null).
+        """
+        return prepare_fields(self, fields)
 
     def _emit_closed(self, _event: dict[str, Any]) -> None:
         """``emit`` after shutdown: count, keep nothing."""
@@ -535,6 +546,62 @@ class _Lazy:
     def redact_fields(self, fields: dict[str, Any]) -> dict[str, Any]:
         """Redact call fields with the default configuration."""
         return _default_parts()[1].fields(fields)
+
+    long_string: int = Config.__dataclass_fields__["max_field_length"].default  # type: ignore[assignment]
+
+    def prepare_fields(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """Prepare call fields with the default configuration (nothing is built)."""
+        return prepare_fields(self, fields)
+
+
+def prepare_fields(pipeline: Pipeline | _Lazy, fields: dict[str, Any]) -> dict[str, Any]:
+    """Redact, cut long strings and count non-finite floats in a call's fields."""
+    redactor = pipeline.redactor
+    encoder = pipeline.encoder
+    if redactor.names:
+        fields = redactor.fields(fields)
+    long = pipeline.long_string
+    notes: list[str] = []
+    out = None
+    for key, value in fields.items():
+        cls = value.__class__
+        if cls is str and len(value) > long:
+            if out is None:
+                out = dict(fields)
+            out[key] = encoder.trim_text(value, notes)
+        elif cls is float and value - value != 0:
+            notes.append("non_finite")
+        elif cls is not str and cls not in _SCALARS:
+            _count_non_finite(value, notes, 0)
+    if notes:
+        encoder._record(notes)
+        if out is None:
+            out = dict(fields)
+        previous = out.get(FALLBACK_KEY)
+        markers = set(notes) | (set(previous) if isinstance(previous, list) else set())
+        out[FALLBACK_KEY] = sorted(markers)
+    return fields if out is None else out
+
+
+_SCALARS = frozenset({int, bool, type(None), bytes, float})
+
+
+def _count_non_finite(value: Any, notes: list[str], depth: int) -> None:
+    """Note NaN/Inf inside containers (bounded depth; never raises)."""
+    if depth > 32:
+        return
+    try:
+        if isinstance(value, float):
+            if value - value != 0:
+                notes.append("non_finite")
+        elif isinstance(value, dict):
+            for item in list(value.values()):
+                _count_non_finite(item, notes, depth + 1)
+        elif isinstance(value, (list, tuple)):
+            for item in list(value):
+                _count_non_finite(item, notes, depth + 1)
+    except Exception:
+        pass
 
 
 _DEFAULT_PARTS: list[tuple[Encoder, Redactor]] = []

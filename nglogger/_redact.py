@@ -64,6 +64,19 @@ _VALUE_PATTERNS = re.compile(
 )
 
 
+def _key_text(key: object) -> str | None:
+    """The JSON name a non-string key will get (as the encoder names it), or None."""
+    try:
+        if isinstance(key, (bytes, bytearray)):
+            return bytes(key).decode("utf-8", "backslashreplace")
+        value = getattr(key, "value", None)
+        if value is not None and isinstance(value, (str, bytes)):
+            return _key_text(value) if isinstance(value, bytes) else value
+        return str(key)
+    except Exception:
+        return None
+
+
 def normalize(name: str) -> str:
     """``"X-Api-Key"`` -> ``"xapikey"``: the form names are compared in."""
     return name.lower().translate(_NORMALIZE)
@@ -109,9 +122,14 @@ class Redactor:
         return bool(self._names) or self.values
 
     def is_secret(self, name: object) -> bool:
-        """Whether a field called ``name`` holds a secret."""
+        """Whether a field called ``name`` holds a secret.
+
+        A key that is not a string is judged by the name it will have in the JSON
+        (bytes decoded, an enum by its value, anything else by ``str()``), so
+        ``{b"password": ...}`` is redacted like ``{"password": ...}``.
+        """
         if not isinstance(name, str):
-            return False
+            return self._secret_text(_key_text(name))
         if name in self._safe:
             return False
         key = normalize(name)
@@ -119,6 +137,12 @@ class Redactor:
         if not secret and len(self._safe) < _MEMO_LIMIT:
             self._safe.add(name)
         return secret
+
+    def _secret_text(self, text: str | None) -> bool:
+        if text is None:
+            return False
+        key = normalize(text)
+        return any(key == n or key.endswith(n) for n in self._names)
 
     # ------------------------------------------------------------------ values
     def value(self, key: object, value: Any, depth: int = 0) -> Any:
@@ -132,24 +156,28 @@ class Redactor:
         cls = value.__class__
         if cls in _LEAVES or depth >= self.max_depth:
             return value
-        if cls is dict or (cls is not list and isinstance(value, Mapping)):
-            out = None
-            for k, v in value.items():
-                new = self.value(k, v, depth + 1)
-                if new is not v:
-                    if out is None:
-                        out = dict(value)
+        try:
+            if cls is dict or (cls is not list and isinstance(value, Mapping)):
+                pairs = list(value.items())  # a snapshot: another thread may mutate it
+                changed = False
+                out = {}
+                for k, v in pairs:
+                    new = self.value(k, v, depth + 1)
+                    changed = changed or new is not v
                     out[k] = new
-            return value if out is None else out
-        if cls is list or cls is tuple or isinstance(value, (list, tuple)):
-            items = None
-            for i, v in enumerate(value):
-                new = self._inner(v, depth + 1)
-                if new is not v:
-                    if items is None:
-                        items = list(value)
-                    items[i] = new
-            return value if items is None else items
+                return out if changed else value
+            if cls is list or cls is tuple or isinstance(value, (list, tuple, set, frozenset)):
+                items = list(value)
+                changed = False
+                for i, v in enumerate(items):
+                    new = self._inner(v, depth + 1)
+                    if new is not v:
+                        items[i] = new
+                        changed = True
+                return items if changed else value
+        except Exception as exc:  # unreadable (mutated, raising __iter__): never leak it
+            self._counted(1)
+            return f"<unreadable {type(value).__name__}: {type(exc).__name__}>"
         return value
 
     def _counted(self, n: int) -> None:

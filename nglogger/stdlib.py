@@ -219,8 +219,21 @@ class LoggingHandler(logging.Handler):
 
 
 def _clean_extras(extras: dict[str, Any]) -> dict[str, Any]:
-    """Drop standard attributes, rename reserved keys (``level`` -> ``level_``)."""
-    return {(f"{k}_" if k in RESERVED else k): v for k, v in extras.items() if k not in _STANDARD}
+    """Drop standard attributes, rename reserved keys (``level`` -> ``level_``).
+
+    A renamed key never overwrites another field (``level_`` taken: ``level__``).
+    """
+    out: dict[str, Any] = {}
+    for key, value in extras.items():
+        if key in _STANDARD:
+            continue
+        name = key
+        if key in RESERVED or key in out:
+            name = f"{key}_"
+            while name in out or name in extras:
+                name = f"{name}_"
+        out[name] = value
+    return out
 
 
 def _count(pipeline: Any, reason: str) -> None:

@@ -260,7 +260,7 @@ def test_log_calls_never_raise(capture: MemorySink) -> None:
     assert first["cyc"] == ["<cycle>"]
     assert first["big"] == str(2**100)
     assert first["keys"] == {"1": "x", "null": "y"}
-    assert sorted(first["nglogger_fallback"]) == ["big_int", "cycle", "non_str_key"]  # type: ignore[arg-type]
+    assert sorted(first["nglogger_fallback"]) == ["big_int", "cycle", "non_str_key", "repr_error"]  # type: ignore[arg-type]
     assert second["s"] == "\\udc80"
     assert second["f"] is None
     assert second["b"] == "\\xff"
