@@ -195,9 +195,13 @@ class SinkWorker:
             left -= take
         if left:
             self._drop_locked("sink_error", left)
-        if error is not None:
+        if error is not None:  # an exception escaped write(): counted as an error
             self._errors += 1
             self._last_error = error
+        elif outcome.dropped:  # drops the sink reported: it may say why (ENOSPC, HTTP 503...)
+            described = getattr(self.sink, "last_error", None)
+            if isinstance(described, str) and described:
+                self._last_error = described
 
     # ------------------------------------------------------------ waiting/stop
     def wait_idle(self, deadline: float) -> bool:

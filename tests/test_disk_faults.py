@@ -505,12 +505,6 @@ def two_writers_scenario(path: Path) -> dict[str, Any]:
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: nglogger/sinks/file.py FileSink.write/_fail truncate a partly written batch "
-    "back to the size fstat saw in _prepare (`start = size`), so a whole batch another process "
-    "appended to the shared file in between (already reported exported) is cut away too",
-)
 def test_a_failed_partial_write_never_cuts_lines_another_writer_appended(tmp_path: Path) -> None:
     """Cutting back a partly written batch removes only its own bytes, not another writer's lines."""
     facts = run_in_child(lambda _ask: two_writers_scenario(tmp_path / "app.jsonl"))

@@ -6,8 +6,9 @@ from the figures it writes. ``--quick`` keeps the scenario and scales its time c
 down with the phases (healthy 3 s, 503 4 s, black hole 4 s, recovery 5 s; flush interval
 50 ms, breaker open 1-1.5 s, backoff cap 3 s), so the outage still spans several breaker
 periods. The only wall-clock limits are the library's own promises: the delivery bound
-(two flush intervals plus one backoff cap) and ``Config.block_timeout`` for a log call;
-rates are compared as ratios.
+(two flush intervals plus one backoff cap) and ``Config.block_timeout`` for a log call
+(measured without the time the thread waited for a CPU, so a busy machine does not fail
+it); rates are compared as ratios.
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ def replay(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "stdout": done.stdout,
         "stderr": done.stderr,
         "figures": result["figures"],
-        "settings": result["raw"]["settings"],
+        "settings": result["settings"],
         "markdown": (out / "outage.md").read_text(),
     }
 
@@ -115,11 +116,11 @@ def test_outage_request_rate_is_at_most_a_tenth_of_healthy(replay: dict[str, Any
 
 
 def test_no_process_crashes_or_blocks(replay: dict[str, Any]) -> None:
-    """Every worker exits 0 after reporting, keeps its logging rate, and no log call outlasts block_timeout."""
+    """Every worker exits 0 after reporting, keeps its logging rate, and no log call waits longer than block_timeout (CPU waits aside)."""
     for w in _workers(replay):
         assert w["exitcode"] == 0, w
         assert w["reported"], w
-        assert w["max_call_ms"] <= BLOCK_MS, w
+        assert w["max_blocked_ms"] <= BLOCK_MS, w
         assert w["rate_achieved"] >= 0.95, w
         assert w["sink_errors"] == 0, w
 

@@ -194,12 +194,16 @@ class FileSink:
             start = -1
             written = 0
             try:
-                fd, size = self._prepare(len(data))
-                start = size
+                fd, _size = self._prepare(len(data))
                 view = memoryview(data)
                 total = len(data)
                 while written < total:
-                    written += _progress(os.write(fd, view[written:]))
+                    step = _progress(os.write(fd, view[written:]))
+                    if not written:
+                        # O_APPEND: our bytes began where this first write ended minus its
+                        # length (another process may have appended since _prepare looked)
+                        start = os.lseek(fd, 0, os.SEEK_CUR) - step
+                    written += step
                 self._dirty = True
                 if self._fsync == "batch" or (
                     self._fsync == "interval"
@@ -313,8 +317,10 @@ class FileSink:
         if fd is None:
             return
         # A device such as /dev/full cannot be truncated: nothing more can be done.
+        # Only cut when nothing was appended after our partial bytes (another process
+        # sharing the file may have written since): their lines are never cut.
         with contextlib.suppress(OSError):
-            if truncate_to >= 0:
+            if truncate_to >= 0 and os.fstat(fd).st_size == os.lseek(fd, 0, os.SEEK_CUR):
                 os.ftruncate(fd, truncate_to)
         with contextlib.suppress(OSError):
             os.close(fd)

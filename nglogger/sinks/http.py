@@ -122,6 +122,8 @@ class HttpSink:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._counters: dict[str, int] = {}
+        #: The latest failure, as short text (shown in the sink's stats).
+        self.last_error: str | None = None
 
     # ------------------------------------------------------------ subclass API
     def default_retryable(self) -> frozenset[int]:
@@ -221,6 +223,11 @@ class HttpSink:
             if result.kind is AttemptKind.OK:
                 return self.accept(response, n, dropped)
             self._count(f"status_{response.status}" if response.status else str(result.kind.value))
+            self.last_error = (
+                f"HTTP {response.status}"
+                if response.status
+                else (result.error or result.kind.value)
+            )
             if response.status == 413:
                 if may_split and n > 1:
                     half = n // 2
