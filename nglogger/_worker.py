@@ -50,6 +50,8 @@ class SinkWorker:
         self._overflow = overflow
         self._on_progress = on_progress
         self._count_dropped = count_dropped
+        concurrency = getattr(sink, "concurrency", 1)
+        self._concurrency = concurrency if isinstance(concurrency, int) and concurrency > 1 else 1
         reason = getattr(sink, "queue_full_reason", None)
         self._full_reason: Callable[[], str] = (
             reason if callable(reason) else lambda: "sink_queue_full"
@@ -62,7 +64,7 @@ class SinkWorker:
         self._queue: deque[Batch] = deque()
         self._queued_events = 0
         self._queued_bytes = 0
-        self._in_flight: Batch | None = None
+        self._in_flight: dict[int, Batch] = {}  # thread ident -> batch being written
         self._accepted = 0
         self._exported = 0
         self._dropped: dict[str, int] = {}
@@ -73,18 +75,30 @@ class SinkWorker:
         self._hw_bytes = 0
         self._stopping = False
         self._abandoned = False
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
 
     # --------------------------------------------------------------- lifecycle
     def start(self) -> None:
-        """Start the worker thread (idempotent)."""
+        """Start the worker thread(s) (idempotent).
+
+        A sink with a ``concurrency`` attribute (HTTP sinks) gets that many threads,
+        so that many requests can be in flight; the default is one.
+        """
         with self._lock:
-            if self._thread is not None:
+            if self._threads:
                 return
-            self._thread = threading.Thread(
-                target=self._run, name=f"nglogger-sink-{self.name}", daemon=True
-            )
-        self._thread.start()
+            base = f"nglogger-sink-{self.name}"
+            self._threads = [
+                threading.Thread(
+                    target=self._run,
+                    name=base if self._concurrency == 1 else f"{base}-{i}",
+                    daemon=True,
+                )
+                for i in range(self._concurrency)
+            ]
+            threads = list(self._threads)
+        for thread in threads:
+            thread.start()
 
     def after_fork_child(self) -> None:
         """In a forked child: forget the parent's queue and counters, new thread."""
@@ -157,7 +171,8 @@ class SinkWorker:
                 batch = self._queue.popleft()
                 self._queued_events -= batch.count
                 self._queued_bytes -= batch.nbytes
-                self._in_flight = batch
+                me = threading.get_ident()
+                self._in_flight[me] = batch
             outcome: Outcome | None
             error: str | None = None
             try:
@@ -167,8 +182,7 @@ class SinkWorker:
                 error = _describe(exc)
             del batch
             with self._lock:
-                flight = self._in_flight
-                self._in_flight = None
+                flight = self._in_flight.pop(me, None)
                 if flight is not None and not self._abandoned:
                     self._settle(flight, outcome, error)
                 self._cond.notify_all()
@@ -207,8 +221,8 @@ class SinkWorker:
     def wait_idle(self, deadline: float) -> bool:
         """Wait until the queue is empty and nothing is in flight (monotonic deadline)."""
         with self._lock:
-            while self._queue or self._in_flight is not None:
-                if self._thread is None:
+            while self._queue or self._in_flight:
+                if not self._threads:
                     return False
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -217,15 +231,16 @@ class SinkWorker:
             return True
 
     def stop(self, deadline: float) -> bool:
-        """Let the thread drain and exit; True if it finished before ``deadline``."""
+        """Let the threads drain and exit; True if they finished before ``deadline``."""
         with self._lock:
             self._stopping = True
             self._cond.notify_all()
-            thread = self._thread
-        if thread is None:
-            return True
-        thread.join(max(0.0, deadline - time.monotonic()))
-        return not thread.is_alive()
+            threads = list(self._threads)
+        for thread in threads:
+            if thread is threading.current_thread():
+                continue
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return not any(t.is_alive() for t in threads if t is not threading.current_thread())
 
     def abandon(self) -> int:
         """Count everything still queued or in flight as ``shutdown_deadline``."""
@@ -235,9 +250,9 @@ class SinkWorker:
             self._queue.clear()
             self._queued_events = 0
             self._queued_bytes = 0
-            if self._in_flight is not None:
-                lost += self._in_flight.count
-                self._in_flight = None
+            for flight in self._in_flight.values():
+                lost += flight.count
+            self._in_flight.clear()
             self._abandoned = True
             self._drop_locked("shutdown_deadline", lost)
             self._cond.notify_all()
@@ -247,13 +262,14 @@ class SinkWorker:
     def snapshot(self) -> dict[str, Any]:
         """This sink's counters, taken atomically."""
         with self._lock:
-            flight = self._in_flight
+            flight_events = sum(b.count for b in self._in_flight.values())
+            flight_bytes = sum(b.nbytes for b in self._in_flight.values())
             return {
                 "accepted": self._accepted,
                 "exported": self._exported,
                 "dropped": dict(self._dropped),
-                "queued_events": self._queued_events + (flight.count if flight else 0),
-                "queued_bytes": self._queued_bytes + (flight.nbytes if flight else 0),
+                "queued_events": self._queued_events + flight_events,
+                "queued_bytes": self._queued_bytes + flight_bytes,
                 "high_water_events": self._hw_events,
                 "high_water_bytes": self._hw_bytes,
                 "batches": self._batches,

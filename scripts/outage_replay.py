@@ -1167,6 +1167,36 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(out)
 
 
+def _provenance() -> str:
+    """nglogger's version and, in a git checkout, the commit (and whether nglogger/ was edited)."""
+    import subprocess
+
+    import nglogger
+
+    root = Path(__file__).resolve().parent.parent
+    text = f"nglogger {nglogger.__version__}"
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607 - git from PATH
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "nglogger"],  # noqa: S607
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return text
+    return f"{text} at commit {sha}" + (" with uncommitted changes in nglogger/" if dirty else "")
+
+
 def markdown(raw: dict[str, Any], figures: dict[str, Any], command: str, chart: bool) -> str:
     """docs/outage.md: what was run, the settings, the figures and the checks."""
     s = Settings(**raw["settings"])
@@ -1197,7 +1227,8 @@ def markdown(raw: dict[str, Any], figures: dict[str, Any], command: str, chart: 
         (
             f"Command: `{command}`, on {platform.python_implementation()} "
             f"{platform.python_version()}, {os.cpu_count()} CPUs, {platform.system()} "
-            f"{platform.machine()}; run at {time.strftime('%Y-%m-%d %H:%M %Z')}."
+            f"{platform.machine()}; {_provenance()}; "
+            f"run at {time.strftime('%Y-%m-%d %H:%M %Z')}."
         ),
         "",
         "## What runs",
@@ -1490,6 +1521,9 @@ def markdown(raw: dict[str, Any], figures: dict[str, Any], command: str, chart: 
             f"was at most {_mib(max(w['rss_peak'] - w['rss_start'] for w in workers))} MiB."
         ),
         "",
+        "## Observations",
+        "",
+        *_observations(s, figures),
         "## Checks",
         "",
         _table(
@@ -1536,6 +1570,55 @@ def markdown(raw: dict[str, Any], figures: dict[str, Any], command: str, chart: 
         "",
     ]
     return "\n".join(lines)
+
+
+def _observations(s: Settings, figures: dict[str, Any]) -> list[str]:
+    """Bullet points read off the figures (what the numbers say beyond pass/fail)."""
+    phases = {p["phase"]: p for p in figures["phases"]}
+    done = [w for w in figures["workers"] if w["reported"]]
+    if not done:
+        return ["No worker reported: nothing to observe.", ""]
+    recovery = phases["recovery"]
+    lost_after = sum(recovery["dropped"].values())
+    healthy = figures["healthy_rate"]
+    drained = max(w["backlog_drained"] or 0.0 for w in done)
+    first = max(w["first_after_recovery"] or 0.0 for w in done)
+    queue_hw = max(w["queue_high_water_bytes"] for w in done)
+    buffer_hw = max(w["buffer_high_water_bytes"] for w in done)
+    requests = sum(w["requests"] for w in done)
+    retries = sum(w["retries"] for w in done)
+    batches = s.sink_queue_max_bytes // max(1, int(s.rate * s.flush_interval * s.event_bytes))
+    burst = figures["recovery_peak_rate"] / max(healthy, 1e-9)
+    return [
+        (
+            f"* **Where the outage's cost lands.** The sink queues filled to their byte limit "
+            f"({_mib(queue_hw)} of {_mib(s.sink_queue_max_bytes)} MiB) and from then on each new "
+            "batch was dropped and counted (`breaker_open` while the breaker was open, "
+            "`retries_exhausted` for the batch of each failed probe once the retry budget said "
+            f"no). The buffer never held more than {buffer_hw / KiB:.0f} KiB: the batcher keeps "
+            "moving events to the sink queue, so the buffer limit is not what bounds an outage."
+        ),
+        (
+            f"* **Recovery is not free.** The first request after recovery succeeded only when "
+            f"the breaker's open period ended ({first:.2f} s at worst); until then the full "
+            f"queue kept dropping new events: {lost_after:,} events logged after the endpoint "
+            f"had recovered were lost ({_reasons(recovery['dropped'])}). The queue keeps the "
+            "oldest events (`sink_queue_overflow='drop_newest'`); `drop_oldest` would keep the "
+            "freshest instead."
+        ),
+        (
+            "* **The drain is a burst, one request at a time.** Each worker's backlog "
+            f"(about {batches} batches, one request each) went out back to back within "
+            f"{drained:.2f} s of recovery: {figures['recovery_peak_rate']} requests in the "
+            f"busiest second against {healthy:.1f}/s when healthy ({burst:.1f}x), never more "
+            "than one in flight per worker. Queued batches are not merged into larger requests."
+        ),
+        (
+            f"* **Retries stayed within the budget.** {retries} retries for {requests} requests "
+            f"({100 * retries / max(1, requests):.1f}%) over the whole run."
+        ),
+        "",
+    ]
 
 
 def chart(raw: dict[str, Any], figures: dict[str, Any], path: Path) -> None:

@@ -14,9 +14,10 @@ is dropped as ``too_large``), gzips them, and delivers each with:
 * a per-batch deadline; every wait is on an ``Event`` that ``close()`` sets.
 
 A 413 splits the request in two once; a second 413 drops it (``too_large``).
-Other 4xx are never retried (``rejected``). Requests go out one at a time per
-sink, so after an outage the queue drains at one request in flight, never in a
-burst. Drop reasons: ``too_large``, ``rejected``, ``retries_exhausted``,
+Other 4xx are never retried (``rejected``). Requests go out ``concurrency`` at a
+time per sink (default one), so after an outage the queue drains at that many
+requests in flight, never in a burst (with more than one, batches may complete
+out of order). Drop reasons: ``too_large``, ``rejected``, ``retries_exhausted``,
 ``breaker_open``, ``shutdown_deadline``, ``encode_error``.
 
 Worst-case footprint: the batch being sent, its encoded body, its gzip copy and
@@ -76,6 +77,7 @@ class HttpSink:
         clock: Callable[[], float] = time.monotonic,
         rng: Callable[[], float] = random.random,
         verify: bool = True,
+        concurrency: int = 1,
     ) -> None:
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             raise ConfigError("url", url, "an http:// or https:// URL")
@@ -92,6 +94,14 @@ class HttpSink:
                 max_event_bytes,
                 f"at most max_request_bytes ({max_request_bytes})",
             )
+        if (
+            isinstance(concurrency, bool)
+            or not isinstance(concurrency, int)
+            or not 1 <= concurrency <= 16
+        ):
+            raise ConfigError("concurrency", concurrency, "an integer from 1 to 16")
+        #: Requests in flight at once (the sink's worker runs this many threads).
+        self.concurrency = concurrency
         for setting, seconds in (
             ("timeout", timeout),
             ("connect_timeout", connect_timeout),
@@ -115,7 +125,10 @@ class HttpSink:
         self.budget = budget or RetryBudget(clock=clock)
         self.breaker = breaker or CircuitBreaker(clock=clock, rng=rng)
         self._transport = transport or HttpTransport(
-            connect_timeout=connect_timeout, read_timeout=timeout, verify=verify
+            connect_timeout=connect_timeout,
+            read_timeout=timeout,
+            verify=verify,
+            max_connections=concurrency,
         )
         self._clock = clock
         self._rng = rng
