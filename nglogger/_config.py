@@ -196,6 +196,17 @@ class Config:
             self.sink_queue_max_events,
         )
 
+    def __repr__(self) -> str:
+        """Every setting, with secrets masked (URIs' passwords, secret-named context keys)."""
+        from ._env import _shown
+
+        parts = [
+            f"{f.name}={_shown(f.name, getattr(self, f.name))!r}"
+            for f in dataclasses.fields(self)
+            if f.repr
+        ]
+        return f"Config({', '.join(parts)})"
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, /, **explicit: Any) -> Config:
         """Settings from explicit arguments > environment (``os.environ`` if None) > defaults."""

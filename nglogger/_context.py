@@ -38,16 +38,25 @@ def _current() -> FragmentDict | None:
 
 
 class FragmentDict(dict[str, orjson.Fragment]):
-    """Field name -> fragment, remembering each fragment's JSON bytes in ``raw``."""
+    """Field name -> fragment, remembering each fragment's JSON bytes in ``raw``.
 
-    __slots__ = ("raw",)
+    ``rid`` is the redactor that checked the values; a pipeline with another
+    redactor (configured after the bind) re-checks them once, through
+    :func:`for_pipeline`, and ``rebound`` caches that result.
+    """
+
+    __slots__ = ("raw", "rebound", "rid")
 
     raw: dict[str, bytes]
+    rid: object
+    rebound: tuple[object, FragmentDict] | None
 
     def copy_without(self, names: set[str]) -> FragmentDict:
         """A new FragmentDict without ``names``."""
         out = FragmentDict({k: v for k, v in self.items() if k not in names})
         out.raw = {k: v for k, v in self.raw.items() if k not in names}
+        out.rid = self.rid
+        out.rebound = None
         return out
 
     def decoded(self) -> dict[str, Any]:
@@ -59,12 +68,30 @@ def empty_fragments() -> FragmentDict:
     """An empty FragmentDict."""
     out = FragmentDict()
     out.raw = {}
+    out.rid = None
+    out.rebound = None
     return out
 
 
-def fragments(values: dict[str, Any], base: FragmentDict | None = None) -> FragmentDict:
+def for_pipeline(ctx: FragmentDict, pipeline: Any) -> FragmentDict:
+    """``ctx`` as checked by ``pipeline``'s redactor (re-redacted once, then cached)."""
+    redactor = pipeline.redactor
+    cached = ctx.rebound
+    if cached is not None and cached[0] is redactor:
+        return cached[1]
+    try:
+        fresh = fragments(ctx.decoded(), None, pipeline)
+    except Exception:  # never fail a log call over this: keep what was bound
+        return ctx
+    ctx.rebound = (redactor, fresh)
+    return fresh
+
+
+def fragments(
+    values: dict[str, Any], base: FragmentDict | None = None, pipeline: Any = None
+) -> FragmentDict:
     """``base`` plus ``values`` serialized once each (reserved names renamed, secrets redacted)."""
-    current = _pipeline.current
+    current = pipeline if pipeline is not None else _pipeline.current
     encode = current.encoder.encode_value
     redactor = current.redactor
     safe = redactor.safe_names
@@ -95,6 +122,8 @@ def fragments(values: dict[str, Any], base: FragmentDict | None = None) -> Fragm
         raw[name] = data
     out = FragmentDict(frags)
     out.raw = raw
+    out.rid = redactor
+    out.rebound = None
     return out
 
 

@@ -91,7 +91,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from ._config import Config
 from ._errors import ConfigError
 from ._levels import ACCEPTED_LEVELS, parse_level
-from ._redact import DEFAULT_REDACT_KEYS
+from ._redact import DEFAULT_REDACT_KEYS, Redactor
 from ._sampling import Sampling
 from ._units import DURATION_ACCEPTED, SIZE_ACCEPTED, parse_duration, parse_size
 from .sinks import SINK_URIS
@@ -123,6 +123,8 @@ _SECRET_MARKERS = (
     "DSN",
 )
 _NOT_SECRET = frozenset({"NGLOGGER_REDACT_KEYS"})
+#: Context keys are masked in reports by the same names the events are redacted by.
+_REDACTOR = Redactor(DEFAULT_REDACT_KEYS)
 
 # Settings the environment parser understands but Config does not have yet: they
 # are parsed, validated and reported in the sources, and passed to Config as
@@ -397,7 +399,7 @@ def _mask_item(item: str) -> str:
     if "://" in item:
         return _mask_uri(item)
     key, sep, _ = item.partition("=")
-    if sep and is_secret_name(key.strip()):
+    if sep and (is_secret_name(key.strip()) or _REDACTOR.is_secret(key.strip())):
         return f"{key}={MASK}"
     return item
 
@@ -825,7 +827,12 @@ def _shown(setting: str, value: object) -> object:
         return tuple(_mask_uri(v) if isinstance(v, str) else v for v in value)
     if setting == "context" and isinstance(value, Mapping):
         return MappingProxyType(
-            {k: MASK if isinstance(k, str) and is_secret_name(k) else v for k, v in value.items()}
+            {
+                k: MASK
+                if isinstance(k, str) and (is_secret_name(k) or _REDACTOR.is_secret(k))
+                else v
+                for k, v in value.items()
+            }
         )
     if setting == "sink_env" and isinstance(value, Mapping):
         return MappingProxyType({k: mask_secret(k, str(v)) for k, v in value.items()})

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from . import _pipeline
-from ._context import FragmentDict, empty_fragments, fragments
+from ._context import FragmentDict, empty_fragments, for_pipeline, fragments
 from ._encode import FALLBACK_KEY, RESERVED, exc_from_info
 from ._guard import CONTEXT, DELIVERING, count_recursion
 from ._levels import CRITICAL, DEBUG, ERROR, INFO, WARNING, level_name, parse_level
@@ -174,6 +174,9 @@ def _make_method(level: int, lname: str) -> Any:
                 milli = _milli(ns // 1000)
                 offset = ns - milli[0]
             now = milli[1] + _MICROS_Z[offset // 1000]
+            ctx = self._ctx
+            if ctx and ctx.rid is not pipeline.redactor:  # bound under another configuration
+                ctx = for_pipeline(ctx, pipeline)
             cv = _cv_get()
             if cv is None:
                 event = {
@@ -182,20 +185,22 @@ def _make_method(level: int, lname: str) -> Any:
                     "logger": self._name,
                     "message": message,
                     **pipeline.static,
-                    **self._ctx,
+                    **ctx,
                     **fields,
                 }
             elif cv is DELIVERING:
                 count_recursion()
                 return
             else:
+                if cv.rid is not pipeline.redactor:
+                    cv = for_pipeline(cv, pipeline)
                 event = {
                     "timestamp": now,
                     "level": lname,
                     "logger": self._name,
                     "message": message,
                     **pipeline.static,
-                    **self._ctx,
+                    **ctx,
                     **cv,
                     **fields,
                 }

@@ -22,6 +22,7 @@ Worst-case footprint: the memo of safe names (at most 4096 strings).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -52,6 +53,9 @@ DEFAULT_REDACT_KEYS: tuple[str, ...] = (
 )
 
 _MEMO_LIMIT = 4096
+#: How deep the redactor looks: past orjson's own limit (254), so nothing it can write
+#: goes out unchecked.
+_WALK_LIMIT = 256
 #: Values with nothing inside to redact (fragments were redacted when bound).
 _LEAVES = frozenset({str, int, float, bool, type(None), bytes, orjson.Fragment})
 _NORMALIZE = str.maketrans("", "", "-_. ")
@@ -62,6 +66,10 @@ _VALUE_PATTERNS = re.compile(
     rb"|\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"  # AWS access key id
     rb"|(?<=://)[^/\s:@\"\\]{1,256}:[^/\s@\"\\]{1,256}(?=@)"  # user:password@ in URLs
 )
+
+
+def _is_dataclass(value: object) -> bool:
+    return dataclasses.is_dataclass(value) and not isinstance(value, type)
 
 
 def _key_text(key: object) -> str | None:
@@ -145,24 +153,57 @@ class Redactor:
         return any(key == n or key.endswith(n) for n in self._names)
 
     # ------------------------------------------------------------------ values
-    def value(self, key: object, value: Any, depth: int = 0) -> Any:
+    def value(self, key: object, value: Any, depth: int = 0, path: set[int] | None = None) -> Any:
         """``value`` with secrets inside it redacted (containers copied only if changed)."""
         if self.is_secret(key):
             self._counted(1)
             return MARK
-        return self._inner(value, depth)
+        return self._inner(value, depth, set() if path is None else path)
 
-    def _inner(self, value: Any, depth: int) -> Any:
+    def _inner(self, value: Any, depth: int, path: set[int]) -> Any:
         cls = value.__class__
-        if cls in _LEAVES or depth >= self.max_depth:
+        if cls in _LEAVES:
             return value
+        if depth >= _WALK_LIMIT:
+            # deeper than orjson itself writes (254): the encoder's sanitizer will cut it
+            # at max_depth; never let anything below go out unchecked
+            if isinstance(value, (Mapping, list, tuple, set, frozenset)) or _is_dataclass(value):
+                return "<max depth exceeded>"  # counted as "depth" by the encoder's cut above
+            return value
+        ident = id(value)
+        if ident in path:  # a cycle: the encoder marks it "<cycle>"
+            return value
+        path.add(ident)
+        try:
+            return self._container(value, cls, depth, path)
+        finally:
+            path.discard(ident)
+
+    def _container(self, value: Any, cls: type, depth: int, path: set[int]) -> Any:
+        if _is_dataclass(value):  # orjson writes its fields by name: redact them by name
+            try:
+                pairs = [(f.name, getattr(value, f.name)) for f in dataclasses.fields(value)]
+            except Exception:
+                self._counted(1)
+                return f"<unreadable {type(value).__name__}>"
+            return {k: self.value(k, v, depth + 1, path) for k, v in pairs}
+        names = getattr(value, "_fields", None) if isinstance(value, tuple) else None
+        if isinstance(names, tuple):  # a namedtuple: its items have names
+            try:
+                return [
+                    self.value(name, item, depth + 1, path)
+                    for name, item in zip(names, value, strict=False)
+                ]
+            except Exception:
+                self._counted(1)
+                return f"<unreadable {type(value).__name__}>"
         try:
             if cls is dict or (cls is not list and isinstance(value, Mapping)):
                 pairs = list(value.items())  # a snapshot: another thread may mutate it
                 changed = False
                 out = {}
                 for k, v in pairs:
-                    new = self.value(k, v, depth + 1)
+                    new = self.value(k, v, depth + 1, path)
                     changed = changed or new is not v
                     out[k] = new
                 return out if changed else value
@@ -170,7 +211,7 @@ class Redactor:
                 items = list(value)
                 changed = False
                 for i, v in enumerate(items):
-                    new = self._inner(v, depth + 1)
+                    new = self._inner(v, depth + 1, path)
                     if new is not v:
                         items[i] = new
                         changed = True

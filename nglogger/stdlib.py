@@ -38,6 +38,7 @@ from itertools import islice as _islice
 from typing import Any
 
 from . import _pipeline
+from ._context import for_pipeline
 from ._encode import FALLBACK_KEY, RESERVED, exc_from_info
 from ._errors import ConfigError
 from ._guard import CONTEXT, DELIVERING, count_recursion
@@ -140,6 +141,8 @@ class LoggingHandler(logging.Handler):
                     or any(v.__class__ not in _LEAVES for v in extras.values())
                 ):
                     extras = pipeline.redact_fields(extras)
+            if cv and cv.rid is not pipeline.redactor:  # bound under another configuration
+                cv = for_pipeline(cv, pipeline)
             event = {
                 "timestamp": _timestamp(round(record.created * 1_000_000) * 1000),
                 "level": lname or level_name(levelno),

@@ -667,6 +667,7 @@ class _Receiver(threading.Thread):
 # -------------------------------------------------------------------- parent
 def run(s: Settings, echo: Any = sys.stdout.write) -> dict[str, Any]:
     """Run one replay and return its raw results (``analyse`` turns them into figures)."""
+    provenance = _provenance()  # the library the workers are about to import
     ctx = multiprocessing.get_context("spawn")  # never fork a process running server threads
     endpoint = Endpoint(s.workers)
     go, stop = ctx.Event(), ctx.Event()
@@ -741,6 +742,7 @@ def run(s: Settings, echo: Any = sys.stdout.write) -> dict[str, Any]:
         endpoint.close()
     return {
         "settings": dataclasses.asdict(s),
+        "provenance": provenance,
         "url": endpoint.url,
         "transitions": transitions,
         "stopped": stopped,
@@ -1227,7 +1229,7 @@ def markdown(raw: dict[str, Any], figures: dict[str, Any], command: str, chart: 
         (
             f"Command: `{command}`, on {platform.python_implementation()} "
             f"{platform.python_version()}, {os.cpu_count()} CPUs, {platform.system()} "
-            f"{platform.machine()}; {_provenance()}; "
+            f"{platform.machine()}; {raw['provenance']}; "
             f"run at {time.strftime('%Y-%m-%d %H:%M %Z')}."
         ),
         "",
@@ -1411,8 +1413,8 @@ def markdown(raw: dict[str, Any], figures: dict[str, Any], command: str, chart: 
             f"{100 * figures['outage_ratio']:.1f}% of the healthy "
             f"{figures['healthy_rate']:.2f}/s**. "
             f"Busiest second of the recovery: {figures['recovery_peak_rate']} requests "
-            "(the backlog draining at one request in flight per worker; the endpoint saw at most "
-            f"{max(w['max_inflight'] for w in workers)} concurrent requests from one worker)."
+            "(the backlog draining; the most requests the endpoint had in flight from one "
+            f"worker at once: {max(w['max_inflight'] for w in workers)})."
         ),
         "",
         "## Delivery after recovery",
@@ -1562,7 +1564,8 @@ def markdown(raw: dict[str, Any], figures: dict[str, Any], command: str, chart: 
         ]
     lines += [
         (
-            "The raw figures (every 1 s sample) are in `outage.json`. Re-run with "
+            "Every figure, and the 1 s time series behind the chart, are in `outage.json`. "
+            "Re-run with "
             "`python scripts/outage_replay.py --report docs/` (about "
             f"{math.ceil((d.healthy + d.http_503 + d.black_hole + d.recovery + 20) / 60)} min), "
             "or `--quick` for a short version (what `tests/test_outage.py` runs)."
@@ -1702,7 +1705,7 @@ def chart(raw: dict[str, Any], figures: dict[str, Any], path: Path) -> None:
             label="VmRSS, per worker" if i == 0 else None,
         )
     ax_rss.set_ylabel("RSS MiB")
-    ax_rss.legend(loc="lower left", fontsize=8)
+    ax_rss.legend(loc="center right", fontsize=8)
     times = sorted({round(m["t"]) for per in raw["samples"] for m in per})
     queued = []
     dropped = []

@@ -195,3 +195,38 @@ def test_settings_that_break_the_bound_are_refused() -> None:
     )
     assert done.returncode == 2
     assert "--breaker-max-open must not exceed --backoff-cap" in done.stderr
+
+
+def _script_module() -> Any:
+    """The replay script imported as a module (its top level only defines things)."""
+    import importlib.util
+
+    if "outage_replay" in sys.modules:
+        return sys.modules["outage_replay"]
+    spec = importlib.util.spec_from_file_location("outage_replay", SCRIPT)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["outage_replay"] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        ([], {"http_503": 60.0, "black_hole": 60.0, "recovery": 60.0, "flush_interval": 0.2}),
+        (["--phase-seconds", "30"], {"http_503": 30.0, "black_hole": 30.0, "recovery": 30.0}),
+        (["--phase-seconds", "30", "--recovery", "45"], {"http_503": 30.0, "recovery": 45.0}),
+        (["--quick"], {"http_503": 4.0, "flush_interval": 0.05, "rate": 200.0}),
+        (["--quick", "--flush-interval", "0.1"], {"http_503": 4.0, "flush_interval": 0.1}),
+    ],
+)
+def test_explicit_options_override_presets_which_override_defaults(
+    argv: list[str], expected: dict[str, float]
+) -> None:
+    """Settings come from explicit options, then --phase-seconds or --quick, then the defaults."""
+    replay = _script_module()
+    settings = replay.settings_from_args(replay.build_parser().parse_args(argv), argv)
+    assert {k: getattr(settings, k) for k in expected} == expected
+    assert replay.check_settings(settings) == []

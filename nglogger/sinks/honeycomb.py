@@ -88,10 +88,14 @@ class HoneycombSink(HttpSink):
         if not isinstance(eu, bool):
             raise ConfigError("eu", eu, "True or False")
         if api_host is not None and eu:
-            raise ConfigError("api_host", api_host, "either api_host or eu=True, not both")
+            raise ConfigError(
+                "api_host", _shown_url(api_host), "either api_host or eu=True, not both"
+            )
         host = api_host if api_host is not None else (EU_API_HOST if eu else US_API_HOST)
         if not isinstance(host, str) or not host.startswith(("http://", "https://")):
-            raise ConfigError("api_host", host, "an https:// URL such as https://api.honeycomb.io")
+            raise ConfigError(
+                "api_host", _shown_url(host), "an https:// URL such as https://api.honeycomb.io"
+            )
         url = f"{host.rstrip('/')}/1/batch/{quote(dataset.strip(), safe='')}"
         http_options.setdefault("max_request_bytes", BATCH_LIMIT)
         http_options.setdefault("max_request_events", EVENTS_PER_REQUEST)
@@ -171,3 +175,15 @@ def from_config(config: Config) -> HoneycombSink:
                 "api_host": "HONEYCOMB_API_ENDPOINT",
             },
         ) from None
+
+
+def _shown_url(value: object) -> object:
+    """A URL fit for an error message: no user-info, no query."""
+    if not isinstance(value, str):
+        return value
+    from .http import _redact_url
+
+    try:
+        return _redact_url(value)
+    except ValueError:
+        return "****"

@@ -80,7 +80,8 @@ class HttpSink:
         concurrency: int = 1,
     ) -> None:
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-            raise ConfigError("url", url, "an http:// or https:// URL")
+            shown = _redact_url(url) if isinstance(url, str) else url
+            raise ConfigError("url", shown, "an http:// or https:// URL")
         for setting, value in (
             ("max_request_bytes", max_request_bytes),
             ("max_request_events", max_request_events),

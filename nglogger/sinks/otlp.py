@@ -165,7 +165,7 @@ def severity(level: object, number: object = None) -> tuple[int, str]:
 class OtlpSettings:
     """The resolved settings of an OTLP logs sink; ``sources`` says where each came from."""
 
-    endpoint: str = DEFAULT_ENDPOINT
+    endpoint: str = field(default=DEFAULT_ENDPOINT, repr=False)
     protocol: str = "http/protobuf"
     headers: Mapping[str, str] = field(default_factory=dict, repr=False)
     timeout: float = DEFAULT_TIMEOUT
@@ -346,9 +346,17 @@ def resolve_settings(
         headers=MappingProxyType(chosen_headers),
         timeout=seconds,
         compression=chosen_compression,
-        resource=MappingProxyType(attributes),
+        resource=MappingProxyType(_redacted_resource(attributes)),
         sources=MappingProxyType(sources),
     )
+
+
+def _redacted_resource(attributes: dict[str, object]) -> dict[str, object]:
+    """Resource attributes whose names look secret are replaced, like event fields."""
+    from .._redact import DEFAULT_REDACT_KEYS, MARK, Redactor
+
+    redactor = Redactor(DEFAULT_REDACT_KEYS)
+    return {k: (MARK if redactor.is_secret(k) else v) for k, v in attributes.items()}
 
 
 def _resource(
