@@ -53,7 +53,11 @@ class Config:
 
         buffer_max_bytes                      (events waiting for the batcher)
       + 3 * batch_max_bytes                   (open arena, recycled arena, batch being copied)
-      + len(sinks) * (sink_queue_max_bytes + batch_max_bytes)   (queues + in flight)
+      + len(sinks) * sink_queue_max_bytes     (each sink's queue)
+      + sum over sinks of concurrency * copies * batch_max_bytes   (batches being written)
+
+    where ``copies`` is 1 for stream, file and memory sinks and 3 for HTTP sinks
+    (the batch, its encoded body, its gzip copy).
 
     A batch shared by several sinks is counted in each queue but held once.
     """
@@ -221,9 +225,10 @@ class Config:
     @property
     def memory_budget(self) -> int:
         """Worst-case bytes held by a pipeline built from this config (see class doc)."""
-        per_sink = self.sink_queue_max_bytes + self.batch_max_bytes
         arenas = 3 * self.batch_max_bytes  # open arena, recycled arena, batch being copied
-        return self.buffer_max_bytes + arenas + max(1, len(self.sinks)) * per_sink
+        sinks = self.sinks or ("stdout",)
+        in_flight = sum(_in_flight_batches(spec) for spec in sinks) * self.batch_max_bytes
+        return self.buffer_max_bytes + arenas + len(sinks) * self.sink_queue_max_bytes + in_flight
 
 
 def _choice(name: str, value: object, accepted: tuple[str, ...]) -> None:
@@ -249,3 +254,18 @@ def _positive_float(name: str, value: object) -> None:
 def _not_above(name: str, value: int, other: str, limit: int) -> None:
     if value > limit:
         raise ConfigError(name, value, f"at most {other} ({limit})")
+
+
+_LOCAL_SINKS = ("stdout", "stderr", "null", "file:")
+
+
+def _in_flight_batches(spec: object) -> int:
+    """How many batch-sized buffers a sink can hold while writing (see memory_budget)."""
+    if isinstance(spec, str):
+        text = spec.strip()
+        return 1 if text.startswith(_LOCAL_SINKS) else 3
+    concurrency = getattr(spec, "concurrency", 1)
+    copies = getattr(spec, "memory_copies", 1)
+    concurrency = concurrency if isinstance(concurrency, int) and concurrency > 0 else 1
+    copies = copies if isinstance(copies, int) and copies > 0 else 1
+    return concurrency * copies

@@ -23,6 +23,13 @@ def test_defaults_are_valid_and_documented_values() -> None:
         + config.sink_queue_max_bytes
         + config.batch_max_bytes
     )
+    http = Config(sinks=["stdout", "http://127.0.0.1:9/x"])
+    assert http.memory_budget == (
+        http.buffer_max_bytes
+        + 3 * http.batch_max_bytes
+        + 2 * http.sink_queue_max_bytes
+        + (1 + 3) * http.batch_max_bytes  # an HTTP request holds up to 3 batch-sized copies
+    )
 
 
 def test_config_is_frozen() -> None:

@@ -15,8 +15,9 @@ is dropped as ``too_large``), gzips them, and delivers each with:
 
 A 413 splits the request in two once; a second 413 drops it (``too_large``).
 Other 4xx are never retried (``rejected``). Requests go out ``concurrency`` at a
-time per sink (default one), so after an outage the queue drains at that many
-requests in flight, never in a burst (with more than one, batches may complete
+time per sink (default one): after an outage the queued batches are sent back to
+back with that many in flight, so the request rate while draining can exceed the
+healthy rate, but never the concurrency (with more than one, batches may complete
 out of order). Drop reasons: ``too_large``, ``rejected``, ``retries_exhausted``,
 ``breaker_open``, ``shutdown_deadline``, ``encode_error``.
 
@@ -56,6 +57,9 @@ class HttpSink:
 
     content_type = "application/x-ndjson"
     kind = "http"
+    #: Batch-sized buffers one request may hold (batch, encoded body, gzip copy):
+    #: used by ``Config.memory_budget``.
+    memory_copies = 3
 
     def __init__(
         self,
@@ -167,6 +171,14 @@ class HttpSink:
         dropped: dict[str, int] = {}
         exported = 0
         deadline = self._clock() + self._deadline
+        if (
+            type(self).encode is HttpSink.encode
+            and batch.count <= self._max_request_events
+            and batch.nbytes <= min(self._max_request_bytes - 64, self._max_event_bytes)
+        ):
+            # NDJSON that fits one request: the batch's bytes are the body (no copy).
+            exported = self._deliver(batch, deadline, dropped, may_split=True)
+            return Outcome(exported, dropped)
         events = batch.events()
         kept: list[bytes] = []
         for event in events:
@@ -204,7 +216,12 @@ class HttpSink:
             self._counters[name] = self._counters.get(name, 0) + n
 
     def _deliver(
-        self, events: list[bytes], deadline: float, dropped: dict[str, int], *, may_split: bool
+        self,
+        events: list[bytes] | Batch,
+        deadline: float,
+        dropped: dict[str, int],
+        *,
+        may_split: bool,
     ) -> int:
         n = len(events)
 
@@ -213,7 +230,7 @@ class HttpSink:
             return 0
 
         try:
-            body = self.encode(events)
+            body = events.data if isinstance(events, Batch) else self.encode(events)
         except Exception:
             return drop("encode_error")
         headers = self.request_headers()
@@ -244,11 +261,12 @@ class HttpSink:
             )
             if response.status == 413:
                 if may_split and n > 1:
+                    items = events.events() if isinstance(events, Batch) else events
                     half = n // 2
                     del body
                     return self._deliver(
-                        events[:half], deadline, dropped, may_split=False
-                    ) + self._deliver(events[half:], deadline, dropped, may_split=False)
+                        items[:half], deadline, dropped, may_split=False
+                    ) + self._deliver(items[half:], deadline, dropped, may_split=False)
                 return drop("too_large")
             delay = self.retry.next_delay(
                 attempt, result, self._rng, time_left=deadline - self._clock()
