@@ -77,6 +77,8 @@ __all__ = [
     "MemoryBudget",
     "MemoryBudgetExceeded",
     "MemoryReport",
+    "MemorySink",
+    "NullSink",
     "capture_logs",
     "check_budget",
     "locate",
