@@ -290,18 +290,23 @@ def memory(report: Report, *, quick: bool, progress: Callable[[str], None]) -> N
     )
 
 
-def stalled_sink(report: Report, *, quick: bool, progress: Callable[[str], None]) -> None:
-    """Peak memory with a sink that never returns, against the configured budget."""
-    events = 20_000 if quick else 100_000
-    progress(f"memory: stalled sink, {events} events of ~10 KB")
-    stalled = _Stalled()
-    config = Config(
+def _stalled_config(stalled: _Stalled) -> Config:
+    """Small limits (8 MiB buffer and queue, 1 MiB batches) in front of a stalled sink."""
+    return Config(
         sinks=[stalled],
         buffer_max_bytes=8 << 20,
         sink_queue_max_bytes=8 << 20,
         batch_max_bytes=1 << 20,
         flush_interval=0.05,
     )
+
+
+def stalled_sink(report: Report, *, quick: bool, progress: Callable[[str], None]) -> None:
+    """Peak memory with a sink that never returns, against the configured budget."""
+    events = 20_000 if quick else 100_000
+    progress(f"memory: stalled sink, {events} events of ~10 KB")
+    stalled = _Stalled()
+    config = _stalled_config(stalled)
     payload = "p" * 10_000
     with _Swap(config) as pipeline:
         log = Logger("bench")
@@ -362,13 +367,7 @@ def deep_clone(report: Report, *, quick: bool, progress: Callable[[str], None]) 
     tracemalloc.stop()
     del held
     stalled = _Stalled()
-    config = Config(
-        sinks=[stalled],
-        buffer_max_bytes=8 << 20,
-        sink_queue_max_bytes=8 << 20,
-        batch_max_bytes=1 << 20,
-        flush_interval=0.05,
-    )
+    config = _stalled_config(stalled)
     with _Swap(config):
         log = Logger("bench").bind(ctx=context)
         gc.collect()

@@ -8,7 +8,7 @@ without doing any I/O (used by ``Config``).
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
 from .._errors import ConfigError
 from ._base import Outcome, Sink
@@ -97,25 +97,25 @@ def _parse(uri: str) -> tuple[str, str, dict[str, Any]]:
             raise ConfigError("sinks", uri, SINK_URIS, "missing path")
         return "file", path, _file_options(uri, parts.query)
     if parts.scheme in _HTTP_SCHEMES:
-        if not parts.hostname:
-            raise ConfigError("sinks", _safe(uri), SINK_URIS, "missing host")
-        try:
-            parts.port  # noqa: B018 - validates the port
-        except ValueError:
-            raise ConfigError("sinks", _safe(uri), SINK_URIS, "bad port") from None
+        _check_host(uri, parts)
         url = text.split("+", 1)[1] if parts.scheme.startswith("json+") else text
         return _HTTP_SCHEMES[parts.scheme], url, {}
     if parts.scheme in _VENDOR_SCHEMES:
-        if not parts.hostname:
-            raise ConfigError("sinks", _safe(uri), SINK_URIS, "missing host")
-        try:
-            parts.port  # noqa: B018 - validates the port
-        except ValueError:
-            raise ConfigError("sinks", _safe(uri), SINK_URIS, "bad port") from None
+        _check_host(uri, parts)
         if parts.query or parts.fragment:
             raise ConfigError("sinks", _safe(uri), SINK_URIS, "no query or fragment expected")
         return _VENDOR_SCHEMES[parts.scheme], text.split("+", 1)[1], {}
     raise ConfigError("sinks", _safe(uri), SINK_URIS)
+
+
+def _check_host(uri: str, parts: SplitResult) -> None:
+    """A network sink URI names a host and, if any, a valid port."""
+    if not parts.hostname:
+        raise ConfigError("sinks", _safe(uri), SINK_URIS, "missing host")
+    try:
+        parts.port  # noqa: B018 - validates the port
+    except ValueError:
+        raise ConfigError("sinks", _safe(uri), SINK_URIS, "bad port") from None
 
 
 def _safe(uri: str) -> str:
