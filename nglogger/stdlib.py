@@ -135,12 +135,10 @@ class LoggingHandler(logging.Handler):
                     extras = {k: v for k, v in d.items() if k not in _STANDARD}
                 if not _SPECIAL.isdisjoint(extras):
                     extras = _clean_extras(extras)
-                known_safe = pipeline.redact_known
-                if known_safe is not None and (
-                    not known_safe(extras)
-                    or any(v.__class__ not in _LEAVES for v in extras.values())
-                ):
-                    extras = pipeline.redact_fields(extras)
+                extras = _prepared(extras, pipeline)
+            if len(message) > pipeline.long_string:  # cut before orjson reserves ~10x of it
+                message = pipeline.encoder.trim(message)
+                extras = {**extras, FALLBACK_KEY: ["truncated"]}
             if cv and cv.rid is not pipeline.redactor:  # bound under another configuration
                 cv = for_pipeline(cv, pipeline)
             event = {
@@ -249,6 +247,21 @@ def _count(pipeline: Any, reason: str) -> None:
 _timestamp = timestamp_formatter()
 #: Values with nothing inside to redact.
 _LEAVES = frozenset({str, int, float, bool, type(None), bytes})
+
+
+def _prepared(extras: dict[str, Any], pipeline: Any) -> dict[str, Any]:
+    """``extras`` after the same checks as a native call's fields (see ``Logger``)."""
+    known_safe = pipeline.redact_known
+    if known_safe is not None and not known_safe(extras):
+        return pipeline.prepare_fields(extras)  # type: ignore[no-any-return]
+    long = pipeline.long_string
+    for value in extras.values():
+        cls = value.__class__
+        if (cls is str and len(value) > long) or (
+            cls is not str and (cls not in _LEAVES or (cls is float and value - value != 0))
+        ):
+            return pipeline.prepare_fields(extras)  # type: ignore[no-any-return]
+    return extras
 
 
 def _unformatted(record: logging.LogRecord, pipeline: Any) -> str:
