@@ -97,6 +97,8 @@ def fragments(
     safe = redactor.safe_names
     redact = redactor.value
     long = current.long_string
+    if base and base.rid is not redactor:  # bound under another configuration: re-check
+        base = for_pipeline(base, current)
     if base:
         frags: dict[str, orjson.Fragment] = dict(base)
         raw = dict(base.raw)

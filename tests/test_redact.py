@@ -152,3 +152,21 @@ def test_traceback_has_no_local_variables(memory_sink: MemorySink) -> None:
         nglogger.get_logger("t").exception("failed")
     assert nglogger.flush(5)
     assert CANARY.encode() not in memory_sink.lines()[0]
+
+
+def test_binding_on_top_of_an_older_context_rechecks_it() -> None:
+    """A bind after configure() re-checks context bound before it with the configured names."""
+    log = nglogger.get_logger("early").bind(ssn="123-45-6789")
+    nglogger.bind_contextvars(ssn_cv="987-65-4321")
+    sink = MemorySink()
+    nglogger.configure(sinks=[sink], redact_keys=("ssn", "ssn_cv"))
+    log.bind(more=1).info("child")
+    nglogger.bind_contextvars(extra=1)  # on top of the context bound before configure()
+    log.info("cv")
+    assert nglogger.flush(5)
+    child, cv = sink.events()
+    assert child["ssn"] == MARK
+    assert child["more"] == 1
+    assert cv["ssn_cv"] == MARK
+    assert b"123-45-6789" not in b"".join(sink.lines())
+    assert b"987-65-4321" not in b"".join(sink.lines())
