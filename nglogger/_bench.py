@@ -360,6 +360,8 @@ def deep_clone(report: Report, *, quick: bool, progress: Callable[[str], None]) 
     base = tracemalloc.get_traced_memory()[0]
     clone_series: list[tuple[int, int]] = []
     for i in range(events):
+        # Deliberate: this loop reproduces ng-logger's bug (a deep clone of each event, held
+        # until export) so the report can show what it cost. nglogger itself never copies.
         held.append(copy.deepcopy({"message": "request handled", "i": i, "ctx": context}))
         if i % step == 0:
             clone_series.append((i, tracemalloc.get_traced_memory()[0] - base))

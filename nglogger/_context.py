@@ -19,6 +19,7 @@ from . import _pipeline
 from ._encode import RESERVED
 from ._errors import EncodeError
 from ._guard import CONTEXT, DELIVERING
+from ._redact import SCALARS
 
 __all__ = [
     "bind_contextvars",
@@ -129,7 +130,7 @@ def fragments(
     return out
 
 
-_LEAVES = frozenset({str, int, float, bool, type(None)})
+_LEAVES = SCALARS
 Fragment = orjson.Fragment
 
 

@@ -24,14 +24,14 @@ from ._context import FragmentDict, empty_fragments, for_pipeline, fragments
 from ._encode import FALLBACK_KEY, RESERVED, exc_from_info
 from ._guard import CONTEXT, DELIVERING, count_recursion
 from ._levels import CRITICAL, DEBUG, ERROR, INFO, WARNING, level_name, parse_level
+from ._redact import SCALARS
 
 __all__ = ["Logger", "get_logger"]
 
 _time_ns = time.time_ns
 _cv_get = CONTEXT.get
 _SPECIAL = RESERVED | {"exc_info"}
-#: Values with nothing inside to redact.
-_LEAVES = frozenset({str, int, float, bool, type(None), bytes})
+_LEAVES = SCALARS
 _EMPTY = empty_fragments()
 
 
@@ -43,13 +43,17 @@ _MILLI: list[tuple[int, str]] = [(-(10**12), "")]
 _MICROS_Z = [f"{i:03d}Z" for i in range(1000)]
 
 
-def _milli(micros: int) -> tuple[int, str]:
-    """Refresh the cached RFC 3339 prefix for the millisecond containing ``micros``."""
+def _milli_entry(micros: int) -> tuple[int, str]:
+    """(start in ns, "YYYY-MM-DDTHH:MM:SS.mmm") of the millisecond containing ``micros``."""
     millis = micros // 1000
     seconds, fraction = divmod(millis, 1000)
     prefix = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(seconds)) + f"{fraction:03d}"
-    entry = (millis * 1_000_000, prefix)
-    _MILLI[0] = entry
+    return (millis * 1_000_000, prefix)
+
+
+def _milli(micros: int) -> tuple[int, str]:
+    """Refresh the hot path's cached prefix for the millisecond containing ``micros``."""
+    entry = _MILLI[0] = _milli_entry(micros)
     return entry
 
 
@@ -72,22 +76,15 @@ def timestamp_formatter() -> Any:
     records carry ``created`` from before they reach us), so the two caches do
     not keep invalidating each other.
     """
-    cache: list[tuple[int, str]] = [(-(10**9), "")]
+    cache: list[tuple[int, str]] = [(-(10**12), "")]
 
     def format_ns(ns: int) -> str:
-        micros = ns // 1000
         milli = cache[0]
-        offset = micros - milli[0]
-        if offset >= 1000 or offset < 0:
-            millis = micros // 1000
-            seconds, fraction = divmod(millis, 1000)
-            milli = (
-                millis * 1000,
-                time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(seconds)) + f"{fraction:03d}",
-            )
-            cache[0] = milli
-            offset = micros - milli[0]
-        return milli[1] + _MICROS_Z[offset]
+        offset = ns - milli[0]
+        if offset >= 1_000_000 or offset < 0:
+            milli = cache[0] = _milli_entry(ns // 1000)
+            offset = ns - milli[0]
+        return milli[1] + _MICROS_Z[offset // 1000]
 
     return format_ns
 

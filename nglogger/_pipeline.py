@@ -23,7 +23,7 @@ from ._buffer import Buffer
 from ._config import Config
 from ._encode import FALLBACK_KEY, OPTIONS, RESERVED, Encoder, Limits
 from ._guard import enter_delivery
-from ._redact import Redactor
+from ._redact import SCALARS, Redactor
 from ._stats import SinkStats, Stats
 from ._worker import SinkWorker
 from .sinks import resolve_sink
@@ -153,7 +153,7 @@ class Pipeline:
         """Build ``emit``: a closure over this runtime's encoder and buffer."""
         default = self._default
         field_check = self._field_check
-        offer = self.buffer.make_appender()
+        offer = self._offer
         slow = self._slow
         large = self._large
         after_offer = self._after_offer
@@ -571,7 +571,7 @@ def prepare_fields(pipeline: Pipeline | _Lazy, fields: dict[str, Any]) -> dict[s
             out[key] = encoder.trim_text(value, notes)
         elif cls is float and value - value != 0:
             notes.append("non_finite")
-        elif cls is not str and cls not in _SCALARS:
+        elif cls not in SCALARS:
             _count_non_finite(value, notes, 0)
     if notes:
         encoder._record(notes)
@@ -581,9 +581,6 @@ def prepare_fields(pipeline: Pipeline | _Lazy, fields: dict[str, Any]) -> dict[s
         markers = set(notes) | (set(previous) if isinstance(previous, list) else set())
         out[FALLBACK_KEY] = sorted(markers)
     return fields if out is None else out
-
-
-_SCALARS = frozenset({int, bool, type(None), bytes, float})
 
 
 def _count_non_finite(value: Any, notes: list[str], depth: int) -> None:

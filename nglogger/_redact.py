@@ -29,7 +29,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["DEFAULT_REDACT_KEYS", "MARK", "Redactor"]
+__all__ = ["DEFAULT_REDACT_KEYS", "MARK", "SCALARS", "Redactor"]
 
 MARK = "[REDACTED]"
 
@@ -57,7 +57,9 @@ _MEMO_LIMIT = 4096
 #: goes out unchecked.
 _WALK_LIMIT = 256
 #: Values with nothing inside to redact (fragments were redacted when bound).
-_LEAVES = frozenset({str, int, float, bool, type(None), bytes, orjson.Fragment})
+#: Values with nothing inside to redact (shared by the logger, bind and stdlib checks).
+SCALARS = frozenset({str, int, float, bool, type(None), bytes})
+_LEAVES = SCALARS | {orjson.Fragment}  # fragments were redacted when bound
 _NORMALIZE = str.maketrans("", "", "-_. ")
 
 _VALUE_PATTERNS = re.compile(
@@ -226,9 +228,6 @@ class Redactor:
             self.count("redacted", n)
 
     # ------------------------------------------------------------------ events
-    def needs_walk(self, event: Mapping[str, Any], payload: bytes) -> bool:
-        """Cheap test: an unknown field name, or a nested object somewhere."""
-        return not self._safe.issuperset(event) or payload.find(b"{", 1) != -1
 
     def event(self, event: dict[str, Any]) -> dict[str, Any] | None:
         """A redacted copy of ``event``, or None when nothing in it is secret.

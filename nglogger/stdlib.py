@@ -44,6 +44,7 @@ from ._errors import ConfigError
 from ._guard import CONTEXT, DELIVERING, count_recursion
 from ._levels import ACCEPTED_LEVELS, LEVEL_NAMES, level_name, parse_level
 from ._logger import timestamp_formatter
+from ._redact import SCALARS
 
 __all__ = ["LoggingHandler", "install", "uninstall"]
 
@@ -245,8 +246,7 @@ def _count(pipeline: Any, reason: str) -> None:
 
 
 _timestamp = timestamp_formatter()
-#: Values with nothing inside to redact.
-_LEAVES = frozenset({str, int, float, bool, type(None), bytes})
+_LEAVES = SCALARS
 
 
 def _prepared(extras: dict[str, Any], pipeline: Any) -> dict[str, Any]:
