@@ -38,12 +38,19 @@ __all__ = [
     "CHILD",
     "DEEP",
     "LARGE_QUEUES",
+    "LIST_1M",
+    "LIST_10K",
     "LONG",
     "MESSAGE",
+    "NESTED",
     "OBJECT",
+    "REQUEST_BOUND",
+    "REQUEST_FIELDS",
+    "SMALL_NESTED",
     "WARMUP_CALLS",
     "Call",
     "Floor",
+    "dumps_only",
     "floor_child_creation",
     "floor_info",
     "loguru_info",
@@ -114,6 +121,49 @@ def _deep_context() -> dict[str, Any]:
 
 #: deep-object: bound once with ``bind(**DEEP)``; ~10 KB of JSON.
 DEEP: dict[str, Any] = _deep_context()
+
+
+def nested_payload(target: int) -> dict[str, Any]:
+    """Request-like nested data whose JSON is about ``target`` bytes (dicts of small dicts)."""
+    items = max(1, target // 160)
+    return {
+        f"item-{i:05d}": {
+            "sku": f"SKU-{i:05d}",
+            "price": 9.99 + i,
+            "qty": 1 + i % 3,
+            "tags": ["a", "b"],
+        }
+        for i in range(items)
+    }
+
+
+#: nested-*: one nested field of about 1 KB, 10 KB and 100 KB of JSON.
+NESTED: dict[str, dict[str, Any]] = {
+    "1KB": nested_payload(1_000),
+    "10KB": nested_payload(10_000),
+    "100KB": nested_payload(100_000),
+}
+#: list-10k: a 10,000-element list of ints.
+LIST_10K: list[int] = list(range(10_000))
+#: list-1M: a 1,000,000-element list of ints (over max_event_bytes: the event is cut).
+LIST_1M: list[int] = list(range(1_000_000))
+#: request-line: an ordinary request log line, a short list among six fields ...
+REQUEST_FIELDS: dict[str, Any] = {
+    "method": "GET",
+    "path": "/api/v1/items",
+    "status": 200,
+    "duration_ms": 12.5,
+    "user": "bob",
+    "tags": ["a", "b"],
+}
+#: ... on a logger bound to two keys.
+REQUEST_BOUND: dict[str, Any] = {"service": "checkout", "request_id": "9f0c1e2a"}
+#: small-nested: two small nested dicts.
+SMALL_NESTED: dict[str, Any] = {
+    "user": {"id": 42, "name": "bob"},
+    "http": {"method": "GET", "status": 200},
+}
+
 
 #: Limits large enough that the deep-object loop drops nothing: at ~10 KB per
 #: event a tight loop produces GB/s, more than the default 16 MiB sink queue
@@ -214,6 +264,12 @@ def floor_info(
 
 
 @contextmanager
+def dumps_only(fields: dict[str, Any]) -> Iterator[Call]:
+    """``orjson.dumps`` of the same fields: the cost of the one walk every logger must make."""
+    yield _dumps, (fields,), {}
+
+
+@contextmanager
 def floor_child_creation() -> Iterator[Call]:
     """The floor for ``bind(**CHILD)``: serialize the bindings once."""
     yield Floor().bind, (), dict(CHILD)
@@ -279,7 +335,9 @@ def nglogger_counts() -> tuple[int, int]:
 
 # ---------------------------------------------------------------- comparisons
 @contextmanager
-def structlog_info(fields: dict[str, Any] | None = None) -> Iterator[Call]:
+def structlog_info(
+    fields: dict[str, Any] | None = None, context: dict[str, Any] | None = None
+) -> Iterator[Call]:
     """structlog's performance configuration: orjson renderer, BytesLogger on /dev/null.
 
     The logger is a concrete bound logger (``get_logger().bind(logger=...)``),
@@ -302,7 +360,7 @@ def structlog_info(fields: dict[str, Any] | None = None) -> Iterator[Call]:
         cache_logger_on_first_use=True,
     )
     try:
-        log = structlog.get_logger().bind(logger="bench")
+        log = structlog.get_logger().bind(logger="bench", **(context or {}))
         yield log.info, (MESSAGE,), dict(fields or {})
     finally:
         structlog.reset_defaults()

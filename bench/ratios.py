@@ -85,6 +85,38 @@ SCENARIOS: dict[str, list[Subject]] = {
         Subject("floor (serialize bindings)", S.floor_child_creation),
         Subject("nglogger", S.nglogger_child_creation),
     ],
+    "request-line": [
+        Subject("floor", partial(S.floor_info, S.REQUEST_FIELDS, S.REQUEST_BOUND)),
+        Subject("nglogger", partial(S.nglogger_info, S.REQUEST_FIELDS, S.REQUEST_BOUND)),
+        Subject(
+            "structlog", partial(S.structlog_info, S.REQUEST_FIELDS, S.REQUEST_BOUND), "structlog"
+        ),
+    ],
+    "small-nested": [
+        Subject("floor", partial(S.floor_info, S.SMALL_NESTED)),
+        Subject("nglogger", partial(S.nglogger_info, S.SMALL_NESTED)),
+        Subject("structlog", partial(S.structlog_info, S.SMALL_NESTED), "structlog"),
+    ],
+    **{
+        f"nested-{size}": [
+            Subject("floor", partial(S.floor_info, {"payload": value})),
+            Subject("orjson.dumps(fields)", partial(S.dumps_only, {"payload": value})),
+            Subject("nglogger", partial(S.nglogger_info, {"payload": value})),
+            Subject("structlog", partial(S.structlog_info, {"payload": value}), "structlog"),
+        ]
+        for size, value in S.NESTED.items()
+    },
+    "list-10k": [
+        Subject("floor", partial(S.floor_info, {"items": S.LIST_10K})),
+        Subject("orjson.dumps(fields)", partial(S.dumps_only, {"items": S.LIST_10K})),
+        Subject("nglogger", partial(S.nglogger_info, {"items": S.LIST_10K})),
+        Subject("structlog", partial(S.structlog_info, {"items": S.LIST_10K}), "structlog"),
+    ],
+    "list-1M (over max_event_bytes)": [
+        Subject("floor", partial(S.floor_info, {"items": S.LIST_1M, "request_id": "r"})),
+        Subject("orjson.dumps(fields)", partial(S.dumps_only, {"items": S.LIST_1M})),
+        Subject("nglogger", partial(S.nglogger_info, {"items": S.LIST_1M, "request_id": "r"})),
+    ],
     "fan-out": [
         Subject("floor", S.floor_info),
         Subject("nglogger, 1 NullSink", partial(S.nglogger_info, sinks=1)),
@@ -124,10 +156,14 @@ def _measure_once(subject: Subject, seconds: float, slot: Measured) -> None:
     slot.dropped += dropped
 
 
-def measure(repeat: int, seconds: float) -> list[tuple[str, str, Measured, float]]:
+def measure(
+    repeat: int, seconds: float, only: list[str] | None = None
+) -> list[tuple[str, str, Measured, float]]:
     """(scenario, subject, measurement, floor seconds) for every available subject."""
     rows = []
     for scenario, subjects in SCENARIOS.items():
+        if only and scenario not in only:
+            continue
         present = [s for s in subjects if s.requires is None or not S.missing(s.requires)]
         slots = {s.label: Measured() for s in present}
         for _ in range(repeat):
@@ -186,10 +222,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=7, help="repeats per subject (min kept)")
     parser.add_argument("--seconds", type=float, default=0.25, help="length of one repeat")
     parser.add_argument("--quick", action="store_true", help="3 repeats of 0.02 s (rough)")
+    parser.add_argument("--only", nargs="*", default=None, help="scenario names to run")
     args = parser.parse_args(argv)
     repeat, seconds = (3, 0.02) if args.quick else (args.repeat, args.seconds)
     load_before = _load()
-    rows = measure(repeat, seconds)
+    rows = measure(repeat, seconds, args.only)
     load = f"1-min load average {load_before:.2f} before, {_load():.2f} after"
     print(f"min of {repeat} repeats of ~{seconds:g} s each; {_environment()}; {load}\n")
     if max(load_before, _load()) >= (os.cpu_count() or 1) / 2:

@@ -27,6 +27,7 @@ import orjson
 from . import _pipeline
 from ._batch import Batch
 from ._config import Config
+from ._keyscan import engine
 from ._logger import Logger
 from .sinks._base import Outcome
 from .sinks.memory import NullSink
@@ -44,6 +45,13 @@ class Result:
     unit: str
     ratio: float | None = None
     note: str = ""
+    #: The noise band of ``ratio`` (its interquartile range over the rounds), if measured.
+    low: float | None = None
+    high: float | None = None
+    #: How ``--compare`` treats it: "baseline" (no worse than the saved run beyond the
+    #: tolerance and the noise), "bound" (``ratio`` <= 1.0 whatever the baseline: a figure
+    #: that depends on thread timing but must stay under its bound), "none" (shown only).
+    gate: str = "baseline"
 
 
 @dataclass(slots=True)
@@ -78,6 +86,101 @@ def _big_context() -> dict[str, Any]:
 
 def _per_call_ns(fn: Callable[[], object], number: int, repeat: int) -> float:
     return min(timeit.repeat(fn, number=number, repeat=repeat)) / number * 1e9
+
+
+@dataclass(frozen=True, slots=True)
+class Rounds:
+    """A candidate timed against a baseline in interleaved rounds.
+
+    ``ratio`` is the median of the per-round ratios (candidate / baseline, both timed
+    in the same round, a few milliseconds apart, in alternating order), so a noisy
+    neighbour or a CPU frequency change slows both sides of a ratio alike; ``low`` and
+    ``high`` are the quartiles of those ratios: the noise band.
+    """
+
+    ns: float
+    baseline_ns: float
+    ratio: float
+    low: float
+    high: float
+
+
+def _loop(fn: Callable[[], object], calls: int) -> float:
+    """Seconds for ``calls`` calls of ``fn``."""
+    start = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    return time.perf_counter() - start
+
+
+def _quartiles(values: list[float]) -> tuple[float, float, float]:
+    ordered = sorted(values)
+    n = len(ordered)
+    return ordered[n // 4], ordered[n // 2], ordered[(3 * n) // 4]
+
+
+def interleaved(
+    candidate: Callable[[], object],
+    baseline: Callable[[], object],
+    *,
+    rounds: int,
+    round_seconds: float,
+    settle: Callable[[], object] | None = None,
+    switch: Callable[[str], object] | None = None,
+) -> Rounds:
+    """Time ``candidate`` against ``baseline`` in ``rounds`` interleaved rounds.
+
+    Each round calls each side enough times to take about ``round_seconds``; ``settle``
+    (e.g. a pipeline flush) runs, untimed, after the candidate's share of each round, so
+    that its background work does not spill into the baseline's share (the background
+    threads run, and are timed, while the candidate's calls are made); ``switch("candidate")``
+    and ``switch("baseline")`` (untimed) run before each side's share.
+    """
+    flip = switch if switch is not None else (lambda _side: None)
+    for _ in range(3):  # warm caches, lazy setup, the name memo, background threads
+        flip("candidate")
+        _loop(candidate, 20)
+        flip("baseline")
+        _loop(baseline, 20)
+    flip("candidate")
+    per_call = _loop(candidate, 50) / 50
+    flip("baseline")
+    per_call = max(per_call, _loop(baseline, 50) / 50, 1e-8)
+    calls = max(5, int(round_seconds / per_call))
+
+    def timed_candidate() -> float:
+        flip("candidate")
+        start = time.perf_counter()
+        for _ in range(calls):
+            candidate()
+        spent = time.perf_counter() - start
+        if settle is not None:
+            settle()
+        return spent
+
+    ratios: list[float] = []
+    ours: list[float] = []
+    theirs: list[float] = []
+    for i in range(rounds):
+        if i % 2:
+            flip("baseline")
+            b = _loop(baseline, calls)
+            c = timed_candidate()
+        else:
+            c = timed_candidate()
+            flip("baseline")
+            b = _loop(baseline, calls)
+        ours.append(c / calls)
+        theirs.append(b / calls)
+        ratios.append(c / b)
+    low, ratio, high = _quartiles(ratios)
+    return Rounds(
+        ns=_quartiles(ours)[1] * 1e9,
+        baseline_ns=_quartiles(theirs)[1] * 1e9,
+        ratio=ratio,
+        low=low,
+        high=high,
+    )
 
 
 class _Stalled:
@@ -115,7 +218,7 @@ class _Swap:
             self.pipeline.shutdown(2.0)
 
 
-def _floor_for(fields: dict[str, Any]) -> Callable[[], None]:
+def _floor_for(fields: dict[str, Any], message: str = "request handled") -> Callable[[], None]:
     """The floor for an event with these fields: dict + orjson.dumps + time_ns + append."""
     arena = bytearray()
     dumps = orjson.dumps
@@ -128,7 +231,7 @@ def _floor_for(fields: dict[str, Any]) -> Callable[[], None]:
                 "timestamp": time_ns(),
                 "level": "info",
                 "logger": "bench",
-                "message": "request handled",
+                "message": message,
                 **fields,
             }
         )
@@ -138,63 +241,197 @@ def _floor_for(fields: dict[str, Any]) -> Callable[[], None]:
     return floor
 
 
-def speed(report: Report, *, quick: bool, progress: Callable[[str], None]) -> None:
-    """Hot-path cost per call, with the background work included (NullSink).
-
-    Each scenario is compared with the floor for an event holding the same fields,
-    measured in the same run; ``basic`` against the plain floor.
-    """
-    number = 20_000 if quick else 100_000
-    repeat = 5 if quick else 7
-    basic_fields = {"status": 200, "path": "/x"}
-    bound_fields = {
-        "user": "bob",
-        "request_id": "3f2a",
-        "region": "eu",
-        "plan": "pro",
-        "attempt": 1,
+def _nested(target: int) -> dict[str, Any]:
+    """Request-like nested data whose JSON is about ``target`` bytes."""
+    return {
+        f"item-{i:05d}": {"sku": f"SKU-{i:05d}", "price": 9.99 + i, "qty": 1 + i % 3, "tags": ["a"]}
+        for i in range(max(1, target // 70))
     }
+
+
+_REQUEST_FIELDS: dict[str, Any] = {
+    "method": "GET",
+    "path": "/api/v1/items",
+    "status": 200,
+    "duration_ms": 12.5,
+    "user": "bob",
+    "tags": ["a", "b"],
+}
+_SMALL_NESTED: dict[str, Any] = {
+    "user": {"id": 42, "name": "bob"},
+    "http": {"method": "GET", "status": 200},
+}
+
+
+def _structlog(out: Any) -> Any:
+    """structlog's fastest JSON setup (orjson renderer, BytesLogger), or None if absent."""
+    try:
+        import structlog
+    except ImportError:
+        return None
+    import logging
+
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.JSONRenderer(serializer=orjson.dumps),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+        logger_factory=structlog.BytesLoggerFactory(file=out),
+        cache_logger_on_first_use=True,
+    )
+    return structlog
+
+
+def speed(report: Report, *, quick: bool, progress: Callable[[str], None]) -> None:
+    """Hot-path cost per call, background work included (NullSink, flushed between rounds).
+
+    Every scenario is timed against the floor for an event with the same fields in
+    interleaved rounds (see :func:`interleaved`); the ratio is the median per-round
+    ratio and its band the quartiles.
+    """
+    rounds, seconds = (15, 0.004) if quick else (41, 0.01)
+    basic = {"status": 200, "path": "/x"}
+    bound_fields = {"user": "bob", "request_id": "3f2a", "region": "eu", "plan": "pro"}
     big = _big_context()
     long_text = "x" * 2048
-    progress("speed: floor")
-    base = _per_call_ns(_floor_for(basic_fields), number, repeat)
-    report.add(Result("floor", "ns_per_call", round(base, 1), "ns", 1.0, "dict+orjson+append"))
-    floors = {
-        "bound": _floor_for({**bound_fields, **basic_fields}),
-        "context_10kb": _floor_for({"ctx": big, **basic_fields}),
-        "long_string": _floor_for({"body": long_text}),
-    }
-    with _Swap(Config(sinks=[NullSink()])):
+    nested = {"1kb": _nested(1_000), "10kb": _nested(10_000), "100kb": _nested(100_000)}
+    list_10k = list(range(10_000))
+    floor_basic = _floor_for(basic)
+    with _Swap(Config(sinks=[NullSink()])) as pipeline:
+        settle = pipeline.flush
         log = Logger("bench")
         bound = log.bind(**bound_fields)
+        request = log.bind(service="checkout", request_id="9f0c1e2a")
         big_log = log.bind(ctx=big)
         std = _stdlib_logger()
-        scenarios: list[tuple[str, Callable[[], object], str]] = [
-            ("disabled", lambda: log.debug("request handled", status=200, path="/x"), ""),
-            ("basic", lambda: log.info("request handled", status=200, path="/x"), ""),
-            ("bound", lambda: bound.info("request handled", status=200, path="/x"), ""),
-            ("context_10kb", lambda: big_log.info("request handled", status=200, path="/x"), ""),
-            ("long_string", lambda: log.info("request handled", body=long_text), ""),
-            ("child_creation", lambda: log.bind(request_id="3f2a", user="bob"), ""),
+        scenarios: list[tuple[str, Callable[[], object], Callable[[], object], str]] = [
+            (
+                "disabled",
+                lambda: log.debug("request handled", **basic),
+                floor_basic,
+                "a DEBUG call at INFO, against the enabled floor",
+            ),
+            (
+                "message_only",
+                lambda: log.info("request handled"),
+                _floor_for({}),
+                "",
+            ),
+            ("basic", lambda: log.info("request handled", **basic), floor_basic, ""),
+            (
+                "bound",
+                lambda: bound.info("request handled", **basic),
+                _floor_for({**bound_fields, **basic}),
+                "",
+            ),
+            (
+                "request_line",
+                lambda: request.info("request handled", **_REQUEST_FIELDS),
+                _floor_for({"service": "checkout", "request_id": "9f0c1e2a", **_REQUEST_FIELDS}),
+                "6 fields, tags=[...], 2 bound",
+            ),
+            (
+                "small_nested",
+                lambda: log.info("request handled", **_SMALL_NESTED),
+                _floor_for(_SMALL_NESTED),
+                "two small dicts",
+            ),
+            *(
+                (
+                    f"nested_{size}",
+                    lambda value=value: log.info("request handled", payload=value),
+                    _floor_for({"payload": value}),
+                    f"payload= {len(orjson.dumps(value)) / 1024:.1f} KiB of nested dicts",
+                )
+                for size, value in nested.items()
+            ),
+            (
+                "list_10k",
+                lambda: log.info("request handled", items=list_10k),
+                _floor_for({"items": list_10k}),
+                "a 10,000-int list",
+            ),
+            (
+                "context_10kb",
+                lambda: big_log.info("request handled", **basic),
+                _floor_for({"ctx": big, **basic}),
+                "10 KB bound once, spliced as bytes",
+            ),
+            (
+                "long_string",
+                lambda: log.info("request handled", body=long_text),
+                _floor_for({"body": long_text}),
+                "",
+            ),
             (
                 "stdlib_handler",
-                lambda: std.info("request %s handled", "r1", extra={"status": 200, "path": "/x"}),
+                lambda: std.info("request %s handled", "r1", extra=basic),
+                floor_basic,
                 "logging.getLogger().info through nglogger.LoggingHandler",
             ),
         ]
-        for name, fn, text in scenarios:
-            progress(f"speed: {name}")
-            value = _per_call_ns(fn, number, repeat)
-            floor_fn = floors.get(name)
-            note = text
-            if floor_fn is not None:
-                floor_ns = _per_call_ns(floor_fn, number, repeat)
-                note = text or f"floor with the same fields: {floor_ns:.0f} ns"
-            else:
-                floor_ns = base
-            report.add(
-                Result(name, "ns_per_call", round(value, 1), "ns", round(value / floor_ns, 2), note)
+        if not quick:
+            list_1m = list(range(1_000_000))
+            scenarios.append(
+                (
+                    "list_1m",
+                    lambda: log.info("request handled", request_id="r", items=list_1m),
+                    _floor_for({"request_id": "r", "items": list_1m}),
+                    "over max_event_bytes: cut to a marker, small fields kept",
+                )
             )
+        for name, candidate, floor, note in scenarios:
+            progress(f"speed: {name}")
+            measured = interleaved(
+                candidate, floor, rounds=rounds, round_seconds=seconds, settle=settle
+            )
+            if name == "basic":
+                report.add(
+                    Result(
+                        "floor",
+                        "ns_per_call",
+                        round(measured.baseline_ns, 1),
+                        "ns",
+                        1.0,
+                        "dict + orjson.dumps + time_ns + bytearray append (basic's fields)",
+                        gate="none",
+                    )
+                )
+            report.add(
+                Result(
+                    name,
+                    "ns_per_call",
+                    round(measured.ns, 1),
+                    "ns",
+                    round(measured.ratio, 3),
+                    note or f"floor with the same fields: {measured.baseline_ns:.0f} ns",
+                    round(measured.low, 3),
+                    round(measured.high, 3),
+                )
+            )
+        progress("speed: child_creation")
+        fields = {"request_id": "3f2a", "user": "bob"}
+        measured = interleaved(
+            lambda: log.bind(**fields),
+            lambda: orjson.dumps(fields),
+            rounds=rounds,
+            round_seconds=seconds,
+        )
+        report.add(
+            Result(
+                "child_creation",
+                "ns_per_call",
+                round(measured.ns, 1),
+                "ns",
+                round(measured.ratio, 3),
+                "bind(2 fields) against orjson.dumps of them",
+                round(measured.low, 3),
+                round(measured.high, 3),
+            )
+        )
+        _compare_structlog(report, progress, rounds, seconds, nested["10kb"])
         progress("memory: allocation per call")
         report.add(
             Result(
@@ -216,6 +453,54 @@ def speed(report: Report, *, quick: bool, progress: Callable[[str], None]) -> No
                 "independent of the context's size as Python objects (spliced bytes)",
             )
         )
+
+
+def _compare_structlog(
+    report: Report,
+    progress: Callable[[str], None],
+    rounds: int,
+    seconds: float,
+    nested_10kb: dict[str, Any],
+) -> None:
+    """structlog on the request line and the 10 KB nested field, when it is installed."""
+    with Path(os.devnull).open("wb") as out:
+        structlog = _structlog(out)
+        if structlog is None:
+            return
+        try:
+            slog = structlog.get_logger().bind(logger="bench")
+            request = slog.bind(service="checkout", request_id="9f0c1e2a")
+            for name, candidate, floor in (
+                (
+                    "structlog_request_line",
+                    lambda: request.info("request handled", **_REQUEST_FIELDS),
+                    _floor_for(
+                        {"service": "checkout", "request_id": "9f0c1e2a", **_REQUEST_FIELDS}
+                    ),
+                ),
+                (
+                    "structlog_nested_10kb",
+                    lambda: slog.info("request handled", payload=nested_10kb),
+                    _floor_for({"payload": nested_10kb}),
+                ),
+            ):
+                progress(f"speed: {name}")
+                measured = interleaved(candidate, floor, rounds=rounds, round_seconds=seconds)
+                report.add(
+                    Result(
+                        name,
+                        "ns_per_call",
+                        round(measured.ns, 1),
+                        "ns",
+                        round(measured.ratio, 3),
+                        "structlog (orjson renderer, BytesLogger), for comparison",
+                        round(measured.low, 3),
+                        round(measured.high, 3),
+                        gate="none",
+                    )
+                )
+        finally:
+            structlog.reset_defaults()
 
 
 def _stdlib_logger() -> Any:
@@ -337,6 +622,7 @@ def stalled_sink(report: Report, *, quick: bool, progress: Callable[[str], None]
             "B",
             round(peak / budget, 3),
             f"budget {budget} B; {dropped} of {events} events dropped (counted)",
+            gate="bound",  # depends on thread timing: held to the budget, not a baseline
         )
     )
 
@@ -393,6 +679,7 @@ def deep_clone(report: Report, *, quick: bool, progress: Callable[[str], None]) 
             "B",
             None,
             "ng-logger's design: deepcopy of each event, held",
+            gate="none",
         )
     )
     report.add(
@@ -403,31 +690,46 @@ def deep_clone(report: Report, *, quick: bool, progress: Callable[[str], None]) 
             "B",
             round(max(ours_bytes, 1) / max(clone_bytes, 1), 4),
             "same events through nglogger (ratio: nglogger / deep clone)",
+            gate="bound",
         )
     )
 
 
 def fan_out(report: Report, *, quick: bool, progress: Callable[[str], None]) -> None:
     """Cost per call with 4 sinks relative to 1 sink (batches are shared, not copied)."""
-    number = 20_000 if quick else 100_000
-    results = {}
-    for sinks in (1, 4):
-        progress(f"fan-out: {sinks} sink(s)")
-        config = Config(sinks=[NullSink(name=f"null{i}") for i in range(sinks)])
-        with _Swap(config):
-            log = Logger("bench")
+    rounds, seconds = (15, 0.004) if quick else (41, 0.01)
+    progress("fan-out: 4 sinks against 1")
+    one = _pipeline.Pipeline(Config(sinks=[NullSink(name="null0")]))
+    four = _pipeline.Pipeline(Config(sinks=[NullSink(name=f"null{i}") for i in range(4)]))
+    previous = _pipeline.current
+    log = Logger("bench")
 
-            def call(log: Logger = log) -> None:
-                log.info("request handled", status=200)
+    def switch(side: str) -> None:
+        _pipeline.current = four if side == "candidate" else one
 
-            results[sinks] = _per_call_ns(call, number, 5)
+    try:
+        measured = interleaved(
+            lambda: log.info("request handled", status=200),
+            lambda: log.info("request handled", status=200),
+            rounds=rounds,
+            round_seconds=seconds,
+            settle=lambda: four.flush(5.0) and one.flush(5.0),
+            switch=switch,
+        )
+    finally:
+        _pipeline.current = previous
+        one.shutdown(2.0)
+        four.shutdown(2.0)
     report.add(
         Result(
             "fan_out_4",
             "ns_per_call",
-            round(results[4], 1),
+            round(measured.ns, 1),
             "ns",
-            round(results[4] / results[1], 2),
+            round(measured.ratio, 3),
+            "4 NullSinks against 1, same event",
+            round(measured.low, 3),
+            round(measured.high, 3),
         )
     )
 
@@ -454,6 +756,7 @@ def file_throughput(report: Report, *, quick: bool, progress: Callable[[str], No
             "ev/s",
             None,
             f"{exported} of {events} events written",
+            gate="none",  # disk and scheduler speed: shown, not gated
         )
     )
 
@@ -470,6 +773,7 @@ def run(*, quick: bool = False, progress: Callable[[str], None] = lambda _: None
             "machine": platform.machine(),
             "cpus": os.cpu_count(),
             "orjson": orjson.__version__,
+            "redaction_scan": engine(),
             "quick": quick,
         }
     )
@@ -513,7 +817,13 @@ def compare(
 ) -> tuple[list[Regression], list[tuple[str, str, float, float, float]]]:
     """Regressions beyond tolerance, and every compared row (scenario, metric, old, new, change).
 
-    ``per_metric`` maps ``scenario``, ``metric`` or ``scenario.metric`` to a tolerance.
+    A "baseline" figure regresses when it is worse than the saved one by more than the
+    tolerance *and* its noise band lies wholly beyond the saved band (the current lower
+    quartile above the saved upper one, for figures measured in rounds): on unchanged
+    code the bands overlap, so a run compared with one saved a minute earlier passes.
+    A "bound" figure regresses when its ratio exceeds 1.0, whatever the baseline said;
+    "none" figures are shown, never compared. ``per_metric`` maps ``scenario``,
+    ``metric`` or ``scenario.metric`` to a tolerance.
     """
     per_metric = per_metric or {}
     old = {(r["scenario"], r["metric"]): r for r in baseline.get("results", [])}
@@ -521,17 +831,39 @@ def compare(
     regressions = []
     for result in current.get("results", []):
         key = (result["scenario"], result["metric"])
-        if key not in old or result["scenario"] == "floor":
+        gate = result.get("gate", "baseline")
+        if gate == "none" or result["scenario"] == "floor":
+            continue
+        if gate == "bound":
+            ratio = result.get("ratio")
+            if isinstance(ratio, (int, float)):
+                rows.append((key[0], key[1], 1.0, float(ratio), float(ratio) - 1.0))
+                if ratio > 1.0:
+                    regressions.append(Regression(key[0], key[1], 1.0, ratio, ratio - 1.0, 0.0))
+            continue
+        if key not in old:
             continue
         before, after = _key_value(old[key]), _key_value(result)
         if before is None or after is None or before == 0:
             continue
         change = (after - before) / abs(before)
-        worse = -change if result["metric"] in HIGHER_IS_BETTER else change
+        higher_better = result["metric"] in HIGHER_IS_BETTER
+        worse = -change if higher_better else change
         allowed = per_metric.get(
             f"{key[0]}.{key[1]}", per_metric.get(key[0], per_metric.get(key[1], tolerance))
         )
         rows.append((key[0], key[1], before, after, change))
-        if worse > allowed:
+        if worse > allowed and not _bands_overlap(old[key], result, higher_better):
             regressions.append(Regression(key[0], key[1], before, after, change, allowed))
     return regressions, rows
+
+
+def _bands_overlap(before: dict[str, Any], after: dict[str, Any], higher_better: bool) -> bool:
+    """Whether two figures' noise bands overlap (False when either has none)."""
+    lows = before.get("low"), after.get("low")
+    highs = before.get("high"), after.get("high")
+    if not all(isinstance(v, (int, float)) for v in (*lows, *highs)):
+        return False
+    if higher_better:
+        return float(after["high"]) >= float(before["low"])
+    return float(after["low"]) <= float(before["high"])

@@ -16,10 +16,10 @@ from typing import Any
 import orjson
 
 from . import _pipeline
-from ._encode import RESERVED
+from ._encode import RESERVED, compact
 from ._errors import EncodeError
 from ._guard import CONTEXT, DELIVERING
-from ._redact import SCALARS
+from ._redact import MARK, SCALARS
 
 __all__ = [
     "bind_contextvars",
@@ -93,10 +93,12 @@ def fragments(
 ) -> FragmentDict:
     """``base`` plus ``values`` serialized once each (reserved names renamed, secrets redacted)."""
     current = pipeline if pipeline is not None else _pipeline.current
-    encode = current.encoder.encode_value
+    encoder = current.encoder
+    encode = encoder.encode_value
     redactor = current.redactor
     safe = redactor.safe_names
     redact = redactor.value
+    nested = current.field_prep.value_bytes
     long = current.long_string
     if base and base.rid is not redactor:  # bound under another configuration: re-check
         base = for_pipeline(base, current)
@@ -109,14 +111,22 @@ def fragments(
     for key, given in values.items():
         name = f"{key}_" if key in RESERVED else key
         try:
-            value = given if given.__class__ in _LEAVES and key in safe else redact(key, given)
-            if value.__class__ is str and len(value) > long:  # cut before orjson sees it
-                value = current.encoder.trim(value)
-            data = encode(value)
+            if given.__class__ in _LEAVES:
+                value = given if key in safe else redact(key, given)  # a name check, no walk
+                if value.__class__ is str and len(value) > long:  # cut before orjson sees it
+                    value = encoder.trim(value)
+                data = encode(value)
+            elif redactor.names and key not in safe and redactor.is_secret(key):
+                redactor.count_redacted(1)
+                data = encode(MARK)
+            else:  # serialized once by orjson; walked only if its bytes say so (_fields)
+                notes: list[str] = []
+                data = compact(nested(key, given, notes))
+                encoder.record(notes)
         except EncodeError:
             raise  # strict mode only
         except Exception as exc:  # binding never raises into the caller
-            current.encoder.count("encode_error")
+            encoder.count("encode_error")
             data = encode(f"<unserializable {type(given).__name__}: {type(exc).__name__}>")
         if name in raw:  # a re-bound key moves to the end, like a fresh bind
             del frags[name]

@@ -55,6 +55,12 @@ FALLBACK_KEY = "nglogger_fallback"
 #: Room kept for "...[truncated N chars]" so a cut string stays within max_field_length.
 _MARKER_ROOM = 40
 RESERVED = frozenset({"timestamp", "level", "logger", "message", FALLBACK_KEY})
+#: What an oversize event says about the values it lost.
+TRUNCATED_KEY = "nglogger_truncated"
+_JSON_KINDS = {b"{": "object", b"[": "array", b'"': "string"}
+_KEEP_MESSAGE = 1024
+#: Room for nglogger_truncated and the markers when cutting an oversize event.
+_TRUNCATED_ROOM = 1024
 
 
 def compact(data: bytes) -> bytes:
@@ -85,13 +91,16 @@ class Encoder:
     Worst-case footprint: the counters dict (one int per counter name).
     """
 
-    __slots__ = ("_counts", "_lock", "default", "limits")
+    __slots__ = ("_counts", "_lock", "default", "limits", "secret_name")
 
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
         self._counts: dict[str, int] = {}
         self._lock = threading.Lock()
         self.default = self._default
+        #: Set by the pipeline to its redactor's rule: a namedtuple with a secret field
+        #: name is sent to the slow path (orjson writes it as a list: no key to scan).
+        self.secret_name: Any = None
 
     @property
     def check_threshold(self) -> int:
@@ -127,6 +136,10 @@ class Encoder:
         if isinstance(obj, os.PathLike):
             return os.fspath(obj)
         if isinstance(obj, tuple):  # namedtuple and other tuple subclasses
+            names = getattr(obj, "_fields", None)
+            secret = self.secret_name
+            if secret is not None and isinstance(names, tuple) and any(map(secret, names)):
+                raise _NeedsStandInError  # the slow path redacts it by field name
             return list(obj)
         if isinstance(obj, Mapping):
             return dict(obj)
@@ -178,13 +191,13 @@ class Encoder:
                 raise
             notes: list[str] = []
             data = _dumps(self.sanitize(value, notes), default=self.default, option=_VALUE_OPTIONS)
-            self._record(notes)
+            self.record(notes)
         else:
             if len(data) > self.limits.max_field_length:
                 notes = []
                 clean = self.sanitize(value, notes)
                 if notes:
-                    self._record(notes)
+                    self.record(notes)
                     data = _dumps(clean, default=self.default, option=_VALUE_OPTIONS)
         return compact(data)
 
@@ -211,6 +224,10 @@ class Encoder:
         clean = self.sanitize(event, notes)
         return self._finish(clean, notes)
 
+    def cut_oversize(self, event: dict[str, Any], size: int) -> bytes | None:
+        """An event of ``size`` bytes over max_event_bytes, cut to fit (see ``_oversize``)."""
+        return self._oversize(event, size)
+
     def check_large(self, event: dict[str, Any], data: bytes) -> bytes | None:
         """Apply field and event limits to an event that may exceed them."""
         notes: list[str] = []
@@ -222,7 +239,7 @@ class Encoder:
         return self._finish(clean, notes)
 
     def _finish(self, clean: Any, notes: list[str]) -> bytes | None:
-        self._record(notes)  # only what the encoder did (a caller's markers count elsewhere)
+        self.record(notes)  # only what the encoder did (a caller's markers count elsewhere)
         if notes and isinstance(clean, dict):
             previous = clean.get(FALLBACK_KEY)
             markers = set(notes)
@@ -244,25 +261,57 @@ class Encoder:
         return data
 
     def _oversize(self, clean: Any, size: int) -> bytes | None:
-        """An event over max_event_bytes: a truncated stand-in, or None (dropped)."""
+        """An event over max_event_bytes: its large values cut, or None (``oversize="drop"``).
+
+        The reserved keys and every small field stay (``request_id`` still correlates
+        the event); the largest values, biggest first, become markers naming their JSON
+        type and size until the event fits. ``nglogger_truncated`` says what was cut.
+        Work here grows with the number of fields, not their size (each is serialized
+        once more, in C). If cutting values cannot make it fit (thousands of small
+        fields), only the reserved keys and the list of field names remain.
+        """
         if self.limits.oversize == "drop" or not isinstance(clean, dict):
             return None
         self.count("truncated_event")
-        keep = 1024
-        message = clean.get("message", "")
-        if isinstance(message, str) and len(message) > keep:
-            message = f"{message[:keep]}...[truncated {len(message) - keep} chars]"
-        stand_in: dict[str, Any] = {
-            "timestamp": clean.get("timestamp"),
-            "level": clean.get("level"),
-            "logger": clean.get("logger"),
-            "message": message,
-            "nglogger_truncated": {
-                "original_bytes": size,
-                "max_event_bytes": self.limits.max_event_bytes,
-                "fields_dropped": [k for k in clean if k not in RESERVED][:32],
-            },
-        }
+        limit = self.limits.max_event_bytes
+        previous = clean.get(TRUNCATED_KEY)
+        cut: list[str] = []
+        if isinstance(previous, dict) and isinstance(previous.get("fields_dropped"), list):
+            cut = [str(k) for k in previous["fields_dropped"]]
+        sizes: list[tuple[int, str, str]] = []
+        for key, value in clean.items():
+            if key in RESERVED or key == TRUNCATED_KEY:
+                continue
+            try:
+                data = _dumps(value, default=self.default, option=_VALUE_OPTIONS)
+            except Exception:  # cannot tell: cut it
+                sizes.append((limit, key, "value"))
+                continue
+            sizes.append((len(data), key, _JSON_KINDS.get(data[:1], "value")))
+        sizes.sort(reverse=True)
+        out = dict(clean)
+        message = out.get("message", "")
+        if isinstance(message, str) and len(message) > _KEEP_MESSAGE:
+            excess_message = len(message) - _KEEP_MESSAGE
+            out["message"] = f"{message[:_KEEP_MESSAGE]}...[truncated {excess_message} chars]"
+            size -= excess_message
+        excess = size - limit + _TRUNCATED_ROOM
+        for n, key, kind in sizes:
+            if excess <= 0:
+                break
+            marker = f"<{kind} of {n} bytes: over max_event_bytes>"
+            out[key] = marker
+            cut.append(key)
+            excess -= n - len(marker) - 2
+        info = {"original_bytes": size, "max_event_bytes": limit, "fields_dropped": cut[:32]}
+        out[TRUNCATED_KEY] = info
+        data = _dumps(out, default=str, option=OPTIONS)
+        if len(data) <= limit:
+            return data
+        stand_in: dict[str, Any] = {k: out.get(k) for k in ("timestamp", "level", "logger")}
+        stand_in["message"] = out.get("message", "")
+        info["fields_dropped"] = [k for k in clean if k not in RESERVED][:32]
+        stand_in[TRUNCATED_KEY] = info
         return _dumps(stand_in, default=str, option=OPTIONS)
 
     def trim_text(self, text: str, notes: list[str]) -> str:
@@ -281,10 +330,11 @@ class Encoder:
         """``trim_text`` with the counters recorded (for a huge message)."""
         notes: list[str] = []
         out = self.trim_text(text, notes)
-        self._record(notes)
+        self.record(notes)
         return out
 
-    def _record(self, notes: list[str]) -> None:
+    def record(self, notes: list[str]) -> None:
+        """Count each fallback noted in ``notes``."""
         if not notes:
             return
         with self._lock:
@@ -414,7 +464,7 @@ class Encoder:
         """The exception as structured fields: type, message, bounded stack trace."""
         notes: list[str] = []
         fields = self._exception_fields(exc, notes)
-        self._record(notes)
+        self.record(notes)
         return fields
 
     def _exception_fields(self, exc: BaseException, notes: list[str]) -> dict[str, str]:
@@ -452,6 +502,11 @@ def _has_surrogate(text: str) -> bool:
     except UnicodeEncodeError:
         return True
     return False
+
+
+def type_name(obj: object) -> str:
+    """``"list"``, ``"app.models.User"``: how fallbacks name a value's type."""
+    return _type_name(obj)
 
 
 def _type_name(obj: object) -> str:

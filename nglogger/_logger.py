@@ -33,6 +33,11 @@ _cv_get = CONTEXT.get
 _SPECIAL = RESERVED | {"exc_info"}
 _LEAVES = SCALARS
 _EMPTY = empty_fragments()
+#: Lists and dicts of at most _FLAT values of these types are looked at in C and then
+#: left to orjson (no float: NaN/Inf must be counted).
+_FLAT = 8
+_FLAT_ITEMS = frozenset({str, int, bool, type(None)})
+_STR_ONLY = frozenset({str})
 
 
 #: (start of the current millisecond in epoch nanoseconds, "YYYY-MM-DDTHH:MM:SS.mmm").
@@ -140,11 +145,12 @@ def _make_method(level: int, lname: str) -> Any:
             if fields:
                 if not _SPECIAL.isdisjoint(fields):
                     fields = _special_fields(fields)
-                # One pass over the call's values (context was checked when bound):
-                # names known to be safe with short scalar values need nothing more.
-                # Containers may hold secrets, long strings would make orjson reserve
-                # ~10x their size before any limit applies, and NaN/Inf become null:
-                # those events go through prepare_fields.
+                # One pass over the call's values, in C where it can be (context was
+                # checked when bound): names known to be safe with short scalar values,
+                # and small lists/dicts of such, need nothing more. Other containers may
+                # hold secrets, long strings would make orjson reserve ~10x their size
+                # before any limit applies, NaN/Inf become null: those events go through
+                # prepare_fields, which serializes each nested value once (_fields).
                 known_safe = pipeline.redact_known
                 if known_safe is not None and not known_safe(fields):
                     fields = pipeline.prepare_fields(fields)
@@ -156,7 +162,29 @@ def _make_method(level: int, lname: str) -> Any:
                             if len(value) > long:
                                 fields = pipeline.prepare_fields(fields)
                                 break
-                        elif cls not in _LEAVES or (cls is float and value - value != 0):
+                        elif cls in _LEAVES:
+                            if cls is float and value - value != 0:
+                                fields = pipeline.prepare_fields(fields)
+                                break
+                        elif not (
+                            (cls is list or cls is dict)
+                            and len(value) <= _FLAT
+                            and (cls is list or known_safe is None or known_safe(value))
+                            and (
+                                # plain scalars, and no long string (C-level checks only)
+                                (
+                                    (
+                                        kinds := set(
+                                            map(type, value if cls is list else value.values())
+                                        )
+                                    )
+                                    == _STR_ONLY
+                                    and max(map(len, value if cls is list else value.values()))
+                                    <= long
+                                )
+                                or (str not in kinds and kinds <= _FLAT_ITEMS)
+                            )
+                        ):
                             fields = pipeline.prepare_fields(fields)
                             break
             if message.__class__ is not str:

@@ -21,9 +21,10 @@ import orjson
 from ._batch import Batch
 from ._buffer import Buffer
 from ._config import Config
-from ._encode import FALLBACK_KEY, OPTIONS, RESERVED, Encoder, Limits
+from ._encode import OPTIONS, RESERVED, Encoder, Limits
+from ._fields import FieldPrep
 from ._guard import enter_delivery
-from ._redact import SCALARS, Redactor
+from ._redact import Redactor
 from ._stats import SinkStats, Stats
 from ._worker import SinkWorker
 from .sinks import resolve_sink
@@ -77,10 +78,11 @@ class Pipeline:
         self.redact_known: Callable[[Any], bool] | None = (
             self.redactor.safe_names.issuperset if self.redactor.names else None
         )
-        self.redact_fields: Callable[[dict[str, Any]], dict[str, Any]] = self.redactor.fields
-        #: Strings longer than this are cut before orjson sees them (see prepare_fields).
+        #: Strings longer than this are cut before orjson sees them (see _fields).
         self.long_string = config.max_field_length
-        self._field_check = self.encoder.check_threshold
+        #: The slow path of a call's fields (see ``Logger`` and ``_fields``).
+        self.field_prep = FieldPrep(self.encoder, self.redactor)
+        self.prepare_fields: Callable[[dict[str, Any]], dict[str, Any]] = self.field_prep.fields
         self._strict = config.strict
         self.static: dict[str, orjson.Fragment] = {
             _rename_reserved(k): self.encoder.fragment(self.redactor.value(k, v))
@@ -152,7 +154,7 @@ class Pipeline:
     def _make_emit(self) -> Callable[[dict[str, Any]], None]:
         """Build ``emit``: a closure over this runtime's encoder and buffer."""
         default = self._default
-        field_check = self._field_check
+        max_event = self.config.max_event_bytes
         offer = self._offer
         slow = self._slow
         large = self._large
@@ -167,8 +169,8 @@ class Pipeline:
             except (_JSONEncodeError, RecursionError):
                 data = slow(event)
             else:
-                if len(data) > field_check:  # type: ignore[arg-type]
-                    data = large(event, data)  # type: ignore[arg-type]
+                if len(data) > max_event:  # type: ignore[arg-type]
+                    data = large(event, len(data))  # type: ignore[arg-type]
             if data is None:
                 return
             if scrub is not None:
@@ -195,15 +197,6 @@ class Pipeline:
                 count(reason)
 
         return sampled_emit
-
-    def prepare_fields(self, fields: dict[str, Any]) -> dict[str, Any]:
-        """The slow path of a call's fields (see ``Logger``): redact, cut, count.
-
-        Redacts secrets (names at any depth), cuts top-level strings longer than
-        ``max_field_length`` before orjson would reserve ~10x their size, and
-        counts NaN/Inf (JSON has no representation: they become null).
-        """
-        return prepare_fields(self, fields)
 
     def _emit_closed(self, _event: dict[str, Any]) -> None:
         """``emit`` after shutdown: count, keep nothing."""
@@ -236,9 +229,10 @@ class Pipeline:
             self._count_pre("too_large")
         return data
 
-    def _large(self, event: dict[str, Any], data: bytes) -> bytes | None:
+    def _large(self, event: dict[str, Any], size: int) -> bytes | None:
+        """An event over max_event_bytes: its large values cut (or dropped, by config)."""
         try:
-            out = self.encoder.check_large(event, data)
+            out = self.encoder.cut_oversize(event, size)
         except BaseException:
             if self._strict:
                 raise
@@ -543,74 +537,28 @@ class _Lazy:
         redactor = _default_parts()[1]
         return redactor.safe_names.issuperset if redactor.names else None
 
-    def redact_fields(self, fields: dict[str, Any]) -> dict[str, Any]:
-        """Redact call fields with the default configuration."""
-        return _default_parts()[1].fields(fields)
-
     long_string: int = Config.__dataclass_fields__["max_field_length"].default  # type: ignore[assignment]
+
+    @property
+    def field_prep(self) -> FieldPrep:
+        """The field checks the default pipeline will use (no pipeline is built for them)."""
+        return _default_parts()[2]
 
     def prepare_fields(self, fields: dict[str, Any]) -> dict[str, Any]:
         """Prepare call fields with the default configuration (nothing is built)."""
-        return prepare_fields(self, fields)
+        return _default_parts()[2].fields(fields)
 
 
-def prepare_fields(pipeline: Pipeline | _Lazy, fields: dict[str, Any]) -> dict[str, Any]:
-    """Redact, cut long strings and count non-finite floats in a call's fields."""
-    redactor = pipeline.redactor
-    encoder = pipeline.encoder
-    if redactor.names:
-        fields = redactor.fields(fields)
-    long = pipeline.long_string
-    notes: list[str] = []
-    out = None
-    for key, value in fields.items():
-        cls = value.__class__
-        if cls is str and len(value) > long:
-            if out is None:
-                out = dict(fields)
-            out[key] = encoder.trim_text(value, notes)
-        elif cls is float and value - value != 0:
-            notes.append("non_finite")
-        elif cls not in SCALARS:
-            _count_non_finite(value, notes, 0)
-    if notes:
-        encoder._record(notes)
-        if out is None:
-            out = dict(fields)
-        previous = out.get(FALLBACK_KEY)
-        markers = set(notes) | (set(previous) if isinstance(previous, list) else set())
-        out[FALLBACK_KEY] = sorted(markers)
-    return fields if out is None else out
+_DEFAULT_PARTS: list[tuple[Encoder, Redactor, FieldPrep]] = []
 
 
-def _count_non_finite(value: Any, notes: list[str], depth: int) -> None:
-    """Note NaN/Inf inside containers (bounded depth; never raises)."""
-    if depth > 32:
-        return
-    try:
-        if isinstance(value, float):
-            if value - value != 0:
-                notes.append("non_finite")
-        elif isinstance(value, dict):
-            for item in list(value.values()):
-                _count_non_finite(item, notes, depth + 1)
-        elif isinstance(value, (list, tuple)):
-            for item in list(value):
-                _count_non_finite(item, notes, depth + 1)
-    except Exception:
-        pass
-
-
-_DEFAULT_PARTS: list[tuple[Encoder, Redactor]] = []
-
-
-def _default_parts() -> tuple[Encoder, Redactor]:
-    """Encoder and redactor of a default Config, for binds before any pipeline exists."""
+def _default_parts() -> tuple[Encoder, Redactor, FieldPrep]:
+    """Encoder, redactor and field checks of a default Config, before any pipeline exists."""
     if not _DEFAULT_PARTS:
         config = Config()
         encoder = Encoder(Limits(max_depth=config.max_depth))
         redactor = Redactor(config.redact_keys, max_depth=config.max_depth, count=encoder.count)
-        _DEFAULT_PARTS.append((encoder, redactor))
+        _DEFAULT_PARTS.append((encoder, redactor, FieldPrep(encoder, redactor)))
     return _DEFAULT_PARTS[0]
 
 

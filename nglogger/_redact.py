@@ -1,23 +1,26 @@
 """Redaction: secrets never leave the process, applied once per event.
 
-A field is redacted when its name, normalized (lower-case, without ``-``, ``_``,
-``.`` and spaces), equals or ends with one of the configured names: so
-``password``, ``DB_PASSWORD``, ``X-Api-Key`` and ``client_secret`` are redacted,
-``token_count`` is not. Names are matched at any depth (dicts inside lists
-inside dicts...). Its value becomes ``"[REDACTED]"``.
+A field is redacted when its name ends with the words of a configured name, in
+order, ignoring case, with ``-``, ``_``, ``.``, a space or nothing between them
+(``_keyscan`` has the rule): so ``password``, ``DB_PASSWORD``, ``X-Api-Key``,
+``apiKey`` and ``client_secret`` are redacted, ``token_count`` is not. Names are
+matched at any depth (dicts inside lists inside dicts...). Its value becomes
+``"[REDACTED]"``.
 
 Where it happens:
 
-* bound, contextvars and static context: once, when bound;
-* call fields and stdlib ``extra``: in ``Pipeline.emit``. The fast check is a
-  C-level ``issuperset`` against a memo of field names already known to be
-  safe, plus a byte search for a nested object in the serialized event; only
-  events that fail it are walked (and re-serialized if something changed);
+* top-level names of call fields, stdlib ``extra`` and context: a memo of names
+  already known to be safe (C-level set operations), the rule for new names;
+* nested values: orjson serializes them once (``_fields``), and the bytes are
+  scanned for a secret key (``_keyscan``: Hyperscan or ``re``, in C). Only a value
+  whose bytes hold one is walked here (and re-serialized);
+* bound, contextvars and static context: the same, once, when bound;
 * optional value patterns (``redact_values=True``): Bearer tokens, JWTs, AWS
   access key ids and ``user:password@`` in URLs are replaced inside the
   serialized bytes with one regex pass.
 
-Worst-case footprint: the memo of safe names (at most 4096 strings).
+Worst-case footprint: the memo of safe names (at most 4096 strings) and one
+compiled scanner.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import orjson
+
+from ._keyscan import compile_secret_keys, secret_name
 
 __all__ = ["DEFAULT_REDACT_KEYS", "MARK", "SCALARS", "Redactor"]
 
@@ -88,14 +93,14 @@ def _key_text(key: object) -> str | None:
 
 
 def normalize(name: str) -> str:
-    """``"X-Api-Key"`` -> ``"xapikey"``: the form names are compared in."""
+    """``"X-Api-Key"`` -> ``"xapikey"``: a name without case and separators."""
     return name.lower().translate(_NORMALIZE)
 
 
 class Redactor:
     """Decides which field names are secret and rewrites values that are."""
 
-    __slots__ = ("_names", "_safe", "count", "max_depth", "values")
+    __slots__ = ("_names", "_safe", "_secret", "count", "max_depth", "names", "scan", "values")
 
     def __init__(
         self,
@@ -105,8 +110,14 @@ class Redactor:
         max_depth: int = 32,
         count: Any = None,
     ) -> None:
+        keys = tuple(keys)
         self._names = tuple(sorted({normalize(k) for k in keys if normalize(k)}))
+        self._secret = secret_name(keys)
+        #: ``scan(json_bytes)``: may the bytes hold a secret key? (None: no names)
+        self.scan = compile_secret_keys(keys)
         self._safe: set[str] = set()
+        #: True when any field name is redacted (a plain attribute: read on hot paths).
+        self.names = bool(self._names)
         self.values = values
         self.max_depth = max_depth
         self.count = count
@@ -115,11 +126,6 @@ class Redactor:
     def safe_names(self) -> set[str]:
         """The memo of names known not to be secret (grows to at most 4096)."""
         return self._safe
-
-    @property
-    def names(self) -> bool:
-        """True when any field name is redacted."""
-        return bool(self._names)
 
     def fields(self, fields: dict[str, Any]) -> dict[str, Any]:
         """``fields`` with secrets redacted (a copy when something changed)."""
@@ -142,23 +148,19 @@ class Redactor:
             return self._secret_text(_key_text(name))
         if name in self._safe:
             return False
-        key = normalize(name)
-        secret = any(key == n or key.endswith(n) for n in self._names)
+        secret = self._secret(name)
         if not secret and len(self._safe) < _MEMO_LIMIT:
             self._safe.add(name)
         return secret
 
     def _secret_text(self, text: str | None) -> bool:
-        if text is None:
-            return False
-        key = normalize(text)
-        return any(key == n or key.endswith(n) for n in self._names)
+        return text is not None and self._secret(text)
 
     # ------------------------------------------------------------------ values
     def value(self, key: object, value: Any, depth: int = 0, path: set[int] | None = None) -> Any:
         """``value`` with secrets inside it redacted (containers copied only if changed)."""
         if self.is_secret(key):
-            self._counted(1)
+            self.count_redacted(1)
             return MARK
         return self._inner(value, depth, set() if path is None else path)
 
@@ -186,7 +188,7 @@ class Redactor:
             try:
                 pairs = [(f.name, getattr(value, f.name)) for f in dataclasses.fields(value)]
             except Exception:
-                self._counted(1)
+                self.count_redacted(1)
                 return f"<unreadable {type(value).__name__}>"
             return {k: self.value(k, v, depth + 1, path) for k, v in pairs}
         names = getattr(value, "_fields", None) if isinstance(value, tuple) else None
@@ -197,7 +199,7 @@ class Redactor:
                     for name, item in zip(names, value, strict=False)
                 ]
             except Exception:
-                self._counted(1)
+                self.count_redacted(1)
                 return f"<unreadable {type(value).__name__}>"
         try:
             if cls is dict or (cls is not list and isinstance(value, Mapping)):
@@ -219,11 +221,12 @@ class Redactor:
                         changed = True
                 return items if changed else value
         except Exception as exc:  # unreadable (mutated, raising __iter__): never leak it
-            self._counted(1)
+            self.count_redacted(1)
             return f"<unreadable {type(value).__name__}: {type(exc).__name__}>"
         return value
 
-    def _counted(self, n: int) -> None:
+    def count_redacted(self, n: int) -> None:
+        """Count ``n`` redacted values (fallbacks["redacted"])."""
         if self.count is not None:
             self.count("redacted", n)
 
@@ -253,6 +256,6 @@ class Redactor:
             return payload
         scrubbed, n = _VALUE_PATTERNS.subn(MARK.encode(), payload)
         if n:
-            self._counted(n)
+            self.count_redacted(n)
             return scrubbed
         return payload

@@ -90,17 +90,22 @@ def _bench(args: argparse.Namespace) -> int:
     env = report.environment
     print(
         f"nglogger bench ({'quick' if args.quick else 'full'}) - Python {env['python']}, "
-        f"{env['cpus']} CPUs, orjson {env['orjson']}"
+        f"{env['cpus']} CPUs, orjson {env['orjson']}, redaction scan: {env['redaction_scan']}"
     )
-    print(f"{'scenario':<16} {'metric':<26} {'value':>16} {'ratio':>8}  note")
+    print(
+        "ratio: to the floor with the same fields, median of interleaved rounds; "
+        "band: its quartiles (the noise)"
+    )
+    print(f"{'scenario':<22} {'metric':<26} {'value':>16} {'ratio':>8} {'band':>11}  note")
     for r in report.results:
         ratio = "" if r.ratio is None else f"{r.ratio:.2f}x"
-        value = f"{r.value:,.1f} {r.unit}"
-        print(f"{r.scenario:<16} {r.metric:<26} {value:>16} {ratio:>8}  {r.note}")
+        band = "" if r.low is None or r.high is None else f"{r.low:.2f}-{r.high:.2f}"
+        value = f"{_amount(r.value, r.unit)}"
+        print(f"{r.scenario:<22} {r.metric:<26} {value:>16} {ratio:>8} {band:>11}  {r.note}")
     if baseline is not None:
         print()
         print(f"compared with {args.compare} (ratios where available, else values):")
-        print(f"{'scenario':<16} {'metric':<26} {'baseline':>12} {'now':>12} {'change':>8}")
+        print(f"{'scenario':<22} {'metric':<26} {'baseline':>12} {'now':>12} {'change':>8}")
         for scenario, metric, before, after, change in rows:
             mark = (
                 "  REGRESSION"
@@ -108,13 +113,22 @@ def _bench(args: argparse.Namespace) -> int:
                 else ""
             )
             print(
-                f"{scenario:<16} {metric:<26} {before:>12,.2f} {after:>12,.2f} "
+                f"{scenario:<22} {metric:<26} {before:>12,.2f} {after:>12,.2f} "
                 f"{change:>+7.1%}{mark}"
             )
         if regressions:
             print(f"\n{len(regressions)} regression(s) beyond tolerance", file=sys.stderr)
             return 1
     return 0
+
+
+def _amount(value: float, unit: str) -> str:
+    """``16931489 B`` -> ``16.1 MiB``; other units as they are."""
+    if unit == "B" and abs(value) >= 1024:
+        for name, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+            if abs(value) >= size:
+                return f"{value / size:,.1f} {name}"
+    return f"{value:,.1f} {unit}"
 
 
 def _plot(report: object, path: str) -> int:

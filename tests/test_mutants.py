@@ -85,17 +85,27 @@ def plant_per_sink_copy(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def plant_keep_event_dicts(monkeypatch: pytest.MonkeyPatch) -> Plant:
-    """Mutant 2: the pipeline keeps every event dict it is given (fields included)."""
+    """Mutant 2: the pipeline keeps every event dict and every call's fields it is given.
+
+    Nested values reach ``emit`` already serialized (fragments), so the fields are
+    kept where the caller's objects enter the pipeline: ``prepare_fields``.
+    """
 
     def plant(pipeline: Pipeline, _context: dict[str, Any]) -> None:
         kept: list[dict[str, Any]] = []  # Buffer has __slots__: the list hangs off its owner
         real_emit = pipeline.emit
+        real_prepare = pipeline.prepare_fields
 
         def emit(event: dict[str, Any]) -> None:
             kept.append(event)
             real_emit(event)
 
+        def prepare_fields(fields: dict[str, Any]) -> dict[str, Any]:
+            kept.append(fields)
+            return real_prepare(fields)
+
         monkeypatch.setattr(pipeline, "emit", emit)
+        monkeypatch.setattr(pipeline, "prepare_fields", prepare_fields)
         monkeypatch.setattr(pipeline, "planted_events", kept, raising=False)
 
     return plant

@@ -1,0 +1,263 @@
+"""A log call walks user data once, in orjson: its Python work does not grow with the data.
+
+The detector counts Python-level function calls (``call`` events of
+``sys.setprofile`` on the calling thread) made by one log call. Time is noisy;
+this count is exact, so the test cannot flake: a 100 B, a 10 KB and a 100 KB
+nested field must cost the same number of calls, and so must a 10,000-element
+list. A planted mutant (a Python walk of the call's values, as the first
+release had) makes the counts differ.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from types import FrameType
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import nglogger
+from nglogger import _keyscan
+from nglogger._fields import FieldPrep
+from nglogger._redact import DEFAULT_REDACT_KEYS, MARK
+from nglogger.sinks import MemorySink, NullSink
+
+
+def nested(n: int) -> dict[str, Any]:
+    """About ``n`` x 110 bytes of JSON: ``n`` small dicts (the before-stop hook's shape)."""
+    return {f"k{i}": {"v": "x" * 90, "n": [1, 2, 3]} for i in range(n)}
+
+
+#: ~100 B, ~10 KB and ~100 KB of nested JSON.
+SIZES = {"100B": nested(1), "10KB": nested(90), "100KB": nested(900)}
+
+
+#: Refreshing the cached timestamp prefix once a millisecond: depends on the clock, not the data.
+CLOCK = {"_milli", "_milli_entry"}
+
+
+def python_calls(call: Callable[[], object]) -> int:
+    """The number of Python functions entered while ``call()`` runs (this thread).
+
+    The timestamp cache's refresh (once per millisecond, whatever is logged) is
+    left out so that the count depends only on what is logged.
+    """
+    names: list[str] = []
+
+    def profile(frame: FrameType, event: str, _arg: object) -> None:
+        if event == "call":
+            names.append(frame.f_code.co_name)
+
+    sys.setprofile(profile)
+    try:
+        call()
+    finally:
+        sys.setprofile(None)
+    return sum(1 for name in names[1:] if name not in CLOCK)  # names[0]: ``call`` itself
+
+
+@pytest.fixture
+def null_pipeline() -> Iterator[None]:
+    """The default pipeline with every default limit and redaction, writing nowhere."""
+    nglogger.configure(sinks=[NullSink()])
+    yield
+    nglogger.shutdown(5)
+
+
+def calls_for(log_call: Callable[[], object]) -> int:
+    """Python calls of one ``log_call()``, after a warm-up call and with an empty buffer."""
+    log_call()  # warm the name memo and the caches
+    assert nglogger.flush(5)
+    return python_calls(log_call)
+
+
+def test_calls_per_log_call_do_not_grow_with_a_nested_field(null_pipeline: None) -> None:
+    """One log call costs the same Python calls for a 100 B, a 10 KB and a 100 KB nested field."""
+    log = nglogger.get_logger("gate")
+    counts = {
+        label: calls_for(lambda value=value: log.info("m", request_id="r-1", payload=value))
+        for label, value in SIZES.items()
+    }
+    assert len(orjson.dumps(SIZES["100KB"])) > 64 * 1024  # past max_field_length: the long check
+    assert len(set(counts.values())) == 1, counts
+
+
+def test_calls_do_not_grow_with_a_long_list_or_many_nested_fields(null_pipeline: None) -> None:
+    """A 10 element list and a 10,000 element list cost the same; so do 2 and 2 x 10 KB dicts."""
+    log = nglogger.get_logger("gate")
+    short = calls_for(lambda: log.info("m", tags=list(range(10))))
+    long = calls_for(lambda: log.info("m", tags=list(range(10_000))))
+    assert short == long
+    small = calls_for(lambda: log.info("m", a=nested(1), b=nested(1)))
+    large = calls_for(lambda: log.info("m", a=nested(90), b=nested(90)))
+    assert small == large
+
+
+def test_calls_do_not_grow_with_stdlib_extras(null_pipeline: None) -> None:
+    """A stdlib record's nested ``extra`` gets the same treatment as a native call's fields."""
+    logger = logging.getLogger("gate.stdlib")
+    handler = nglogger.LoggingHandler()
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        counts = {
+            label: calls_for(lambda value=value: logger.warning("m %s", 1, extra={"p": value}))
+            for label, value in SIZES.items()
+        }
+    finally:
+        logger.removeHandler(handler)
+    assert len(set(counts.values())) == 1, counts
+
+
+def test_calls_do_not_grow_with_bound_context(null_pipeline: None) -> None:
+    """A logger bound to 10 KB of context logs with the calls of one bound to 100 B."""
+    small = nglogger.get_logger("gate").bind(ctx=SIZES["100B"])
+    large = nglogger.get_logger("gate").bind(ctx=SIZES["10KB"])
+    assert calls_for(lambda: small.info("m", tags=["a"])) == calls_for(
+        lambda: large.info("m", tags=["a"])
+    )
+
+
+def walk(value: object) -> None:
+    """The mutant's work: a Python visit of every container, as the first release's NaN count."""
+    if isinstance(value, dict):
+        for item in value.values():
+            walk(item)
+    elif isinstance(value, list):
+        for item in value:
+            walk(item)
+
+
+def test_planted_python_walk_is_caught(
+    null_pipeline: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Planted: a Python walk of each nested value makes the 10 KB call cost more than the 100 B."""
+    real = FieldPrep.value_bytes
+
+    def walking(self: FieldPrep, key: object, value: object, notes: list[str]) -> bytes:
+        walk(value)
+        return real(self, key, value, notes)
+
+    monkeypatch.setattr(FieldPrep, "value_bytes", walking)
+    log = nglogger.get_logger("gate")
+    small = calls_for(lambda: log.info("m", payload=SIZES["100B"]))
+    large = calls_for(lambda: log.info("m", payload=SIZES["10KB"]))
+    assert large > small + 100, (small, large)
+
+
+# -- the byte checks decide exactly what the walk would -----------------------------------
+
+KEYS = [
+    ("password", True),
+    ("DB_PASSWORD", True),
+    ("x-api-key", True),
+    ("X-Api-Key", True),
+    ("apiKey", True),
+    ("API.KEY", True),
+    ("api key", True),
+    ("api_key_", True),
+    ("client_secret", True),
+    ("access_token", True),
+    ("Authorization", True),
+    ("set-cookie", True),
+    ("sessionId", True),
+    ("private_key", True),
+    ("credit_card_number", True),
+    ("TO\u212aEN", True),  # KELVIN SIGN: lower-cases to "k"
+    ("token_count", False),
+    ("tokens", False),
+    ("apikeyring", False),
+    ("secretary", False),
+    ("user", False),
+    ("message", False),
+]
+
+
+@pytest.mark.parametrize("engine", ["hyperscan", "re"])
+@pytest.mark.parametrize(("key", "secret"), KEYS)
+def test_engines_find_exactly_the_secret_keys(engine: str, key: str, secret: bool) -> None:
+    """Both scan engines and the name rule agree on a table of keys, at any depth."""
+    scan = _keyscan.compile_secret_keys(DEFAULT_REDACT_KEYS, engine)
+    if scan is None:
+        pytest.skip("hyperscan is not installed (pip install 'nglogger[fast]')")
+    assert _keyscan.secret_name(DEFAULT_REDACT_KEYS)(key) is secret
+    assert scan(orjson.dumps({"a": [{"b": {key: 1}}]})) is secret
+    assert scan(orjson.dumps({"a": [key, f"{key}:", {"v": f'{key}":'}]})) is False  # values
+
+
+@settings(max_examples=300, deadline=None)
+@given(key=st.text(alphabet=st.sampled_from('aAbcdeikKnoprstwyvP-_. \u212a"\\:é'), max_size=16))
+def test_engines_agree_with_the_name_rule_on_any_key(key: str) -> None:
+    """For any key, a scan of its JSON says secret exactly when the name rule does."""
+    rule = _keyscan.secret_name(DEFAULT_REDACT_KEYS)(key)
+    data = orjson.dumps({"outer": [{key: "v"}]})
+    for engine in ("hyperscan", "re"):
+        scan = _keyscan.compile_secret_keys(DEFAULT_REDACT_KEYS, engine)
+        if scan is not None:
+            assert scan(data) is rule, (engine, key)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    texts=st.lists(
+        st.text(alphabet=st.sampled_from('ab"\\\n\u00e9\u20ac'), max_size=40), max_size=6
+    ),
+    limit=st.integers(min_value=1, max_value=30),
+)
+def test_long_string_check_never_misses_one(texts: list[str], limit: int) -> None:
+    """Any string longer than the limit, escaped or not, nested or not, is found in the bytes."""
+    value = {"list": texts, "n": list(range(limit * 3)), "d": dict.fromkeys(texts, 1)}
+    longest = max([len(t) for t in texts] or [0])
+    found = _keyscan.has_long_string(orjson.dumps(value), limit)
+    if longest > limit:
+        assert found
+
+
+def test_long_runs_outside_strings_are_not_long_strings() -> None:
+    """A long list of numbers is no long string; a long string after it is."""
+    numbers = orjson.dumps({"a": "x", "n": list(range(10_000))})
+    assert not _keyscan.has_long_string(numbers, 1000)
+    assert _keyscan.has_long_string(
+        orjson.dumps({"a": "x", "n": list(range(10_000)), "s": "y" * 1001}), 1000
+    )
+
+
+def test_a_secret_deep_in_a_large_value_is_redacted_and_the_rest_kept() -> None:
+    """A secret key 20 levels down in 100 KB of data is redacted; nothing else changes."""
+    sink = MemorySink()
+    nglogger.configure(sinks=[sink])
+    deep: dict[str, Any] = {"token": "t0p-s3cret", "keep": 1}
+    for i in range(20):
+        deep = {f"level{i}": deep, "n": i}
+    payload = {**SIZES["100KB"], "deep": deep}
+    nglogger.get_logger("gate").info("m", payload=payload)
+    assert nglogger.flush(5)
+    event = sink.events()[0]
+    inner = event["payload"]["deep"]
+    for i in reversed(range(20)):
+        inner = inner[f"level{i}"]
+    assert inner == {"token": MARK, "keep": 1}
+    assert event["payload"]["k0"] == SIZES["100KB"]["k0"]
+    assert b"t0p-s3cret" not in b"".join(sink.lines())
+    assert nglogger.stats().fallbacks == {"redacted": 1}
+
+
+def test_oversize_event_keeps_its_small_fields() -> None:
+    """A 1,000,000-int list makes the event oversize: it is cut, request_id and seq stay."""
+    sink = MemorySink()
+    nglogger.configure(sinks=[sink])
+    nglogger.get_logger("gate").info("m", request_id="r-7", seq=3, items=list(range(1_000_000)))
+    assert nglogger.flush(5)
+    event = sink.events()[0]
+    assert event["request_id"] == "r-7"
+    assert event["seq"] == 3
+    assert event["items"].startswith("<list of ")
+    assert event["items"].endswith(" bytes: over max_event_bytes>")
+    assert event["nglogger_truncated"]["fields_dropped"] == ["items"]
+    assert len(sink.lines()[0]) < 2048
+    assert nglogger.stats().fallbacks == {"truncated_event": 1}
