@@ -37,7 +37,8 @@ from hypothesis import strategies as st
 import nglogger
 from nglogger._console import ConsoleStyle, render_batch
 from nglogger._encode import FALLBACK_KEY, RESERVED
-from nglogger._redact import DEFAULT_REDACT_KEYS, MARK, normalize
+from nglogger._keyscan import words
+from nglogger._redact import DEFAULT_REDACT_KEYS, MARK
 from nglogger.sinks import MemorySink
 
 MiB = 1024 * 1024
@@ -162,15 +163,25 @@ def has_surrogate(text: str) -> bool:
     return any(0xD800 <= ord(ch) <= 0xDFFF for ch in text)
 
 
-_SECRET_NAMES = tuple(normalize(name) for name in DEFAULT_REDACT_KEYS)
+_SECRET_WORDS = tuple({words(name) for name in DEFAULT_REDACT_KEYS})
+_SEPARATORS = "-_. "
+
+
+def _ends_with_words(key: str, name: tuple[str, ...]) -> bool:
+    """Does ``key`` end with ``name``'s words in order, separators between and after?"""
+    rest = key.lower().rstrip(_SEPARATORS)
+    for word in reversed(name):
+        if not rest.endswith(word):
+            return False
+        rest = rest[: len(rest) - len(word)].rstrip(_SEPARATORS)
+    return True
 
 
 def is_secret(name: object) -> bool:
-    """The documented redaction rule for string field names (default key list)."""
+    """The documented redaction rule for string field names (default key list), spelled out."""
     if not isinstance(name, str):
         return False
-    key = normalize(name)
-    return any(key == n or key.endswith(n) for n in _SECRET_NAMES)
+    return any(_ends_with_words(name, words) for words in _SECRET_WORDS)
 
 
 @contextmanager
