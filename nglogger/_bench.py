@@ -119,6 +119,83 @@ def _quartiles(values: list[float]) -> tuple[float, float, float]:
     return ordered[n // 4], ordered[n // 2], ordered[(3 * n) // 4]
 
 
+class Pair:
+    """A candidate timed against a baseline, one interleaved round at a time.
+
+    Each round calls each side enough times to take about ``round_seconds``, the two
+    in alternating order; ``settle`` (e.g. a pipeline flush) runs, untimed, after the
+    candidate's share, so that its background work does not spill into the baseline's
+    (the background threads run, and are timed, while the candidate's calls are made);
+    ``switch("candidate")`` / ``switch("baseline")`` (untimed) run before each share.
+    Rounds of several pairs can be taken in turn (see :func:`measure_pairs`), so that a
+    burst of load on the machine touches a few rounds of each, not all rounds of one.
+    """
+
+    def __init__(
+        self,
+        candidate: Callable[[], object],
+        baseline: Callable[[], object],
+        *,
+        round_seconds: float,
+        settle: Callable[[], object] | None = None,
+        switch: Callable[[str], object] | None = None,
+    ) -> None:
+        self.candidate = candidate
+        self.baseline = baseline
+        self.settle = settle
+        self.flip = switch if switch is not None else (lambda _side: None)
+        self.ratios: list[float] = []
+        self.ours: list[float] = []
+        self.theirs: list[float] = []
+        flip = self.flip
+        for _ in range(3):  # warm caches, lazy setup, the name memo, background threads
+            flip("candidate")
+            _loop(candidate, 20)
+            flip("baseline")
+            _loop(baseline, 20)
+        flip("candidate")
+        per_call = _loop(candidate, 50) / 50
+        if settle is not None:
+            settle()
+        flip("baseline")
+        per_call = max(per_call, _loop(baseline, 50) / 50, 1e-8)
+        self.calls = max(5, int(round_seconds / per_call))
+
+    def _candidate(self) -> float:
+        self.flip("candidate")
+        spent = _loop(self.candidate, self.calls)
+        if self.settle is not None:
+            self.settle()
+        return spent
+
+    def _baseline(self) -> float:
+        self.flip("baseline")
+        return _loop(self.baseline, self.calls)
+
+    def round(self) -> None:
+        """One more round: both sides, in the order opposite to the previous round's."""
+        if len(self.ratios) % 2:
+            b = self._baseline()
+            c = self._candidate()
+        else:
+            c = self._candidate()
+            b = self._baseline()
+        self.ours.append(c / self.calls)
+        self.theirs.append(b / self.calls)
+        self.ratios.append(c / b)
+
+    def result(self) -> Rounds:
+        """The medians so far, and the quartiles of the per-round ratios."""
+        low, ratio, high = _quartiles(self.ratios)
+        return Rounds(
+            ns=_quartiles(self.ours)[1] * 1e9,
+            baseline_ns=_quartiles(self.theirs)[1] * 1e9,
+            ratio=ratio,
+            low=low,
+            high=high,
+        )
+
+
 def interleaved(
     candidate: Callable[[], object],
     baseline: Callable[[], object],
@@ -128,59 +205,22 @@ def interleaved(
     settle: Callable[[], object] | None = None,
     switch: Callable[[str], object] | None = None,
 ) -> Rounds:
-    """Time ``candidate`` against ``baseline`` in ``rounds`` interleaved rounds.
+    """Time ``candidate`` against ``baseline`` in ``rounds`` interleaved rounds (see Pair)."""
+    pair = Pair(candidate, baseline, round_seconds=round_seconds, settle=settle, switch=switch)
+    for _ in range(rounds):
+        pair.round()
+    return pair.result()
 
-    Each round calls each side enough times to take about ``round_seconds``; ``settle``
-    (e.g. a pipeline flush) runs, untimed, after the candidate's share of each round, so
-    that its background work does not spill into the baseline's share (the background
-    threads run, and are timed, while the candidate's calls are made); ``switch("candidate")``
-    and ``switch("baseline")`` (untimed) run before each side's share.
-    """
-    flip = switch if switch is not None else (lambda _side: None)
-    for _ in range(3):  # warm caches, lazy setup, the name memo, background threads
-        flip("candidate")
-        _loop(candidate, 20)
-        flip("baseline")
-        _loop(baseline, 20)
-    flip("candidate")
-    per_call = _loop(candidate, 50) / 50
-    flip("baseline")
-    per_call = max(per_call, _loop(baseline, 50) / 50, 1e-8)
-    calls = max(5, int(round_seconds / per_call))
 
-    def timed_candidate() -> float:
-        flip("candidate")
-        start = time.perf_counter()
-        for _ in range(calls):
-            candidate()
-        spent = time.perf_counter() - start
-        if settle is not None:
-            settle()
-        return spent
-
-    ratios: list[float] = []
-    ours: list[float] = []
-    theirs: list[float] = []
+def measure_pairs(
+    pairs: dict[str, Pair], rounds: int, progress: Callable[[str], None]
+) -> dict[str, Rounds]:
+    """``rounds`` rounds of every pair, taken in turn: round 1 of each, then round 2..."""
     for i in range(rounds):
-        if i % 2:
-            flip("baseline")
-            b = _loop(baseline, calls)
-            c = timed_candidate()
-        else:
-            c = timed_candidate()
-            flip("baseline")
-            b = _loop(baseline, calls)
-        ours.append(c / calls)
-        theirs.append(b / calls)
-        ratios.append(c / b)
-    low, ratio, high = _quartiles(ratios)
-    return Rounds(
-        ns=_quartiles(ours)[1] * 1e9,
-        baseline_ns=_quartiles(theirs)[1] * 1e9,
-        ratio=ratio,
-        low=low,
-        high=high,
-    )
+        progress(f"speed: round {i + 1} of {rounds}")
+        for pair in pairs.values():
+            pair.round()
+    return {name: pair.result() for name, pair in pairs.items()}
 
 
 class _Stalled:
@@ -225,18 +265,21 @@ def _floor_for(fields: dict[str, Any], message: str = "request handled") -> Call
     time_ns = time.time_ns
 
     def floor() -> None:
-        nonlocal arena
-        arena += dumps(
-            {
-                "timestamp": time_ns(),
-                "level": "info",
-                "logger": "bench",
-                "message": message,
-                **fields,
-            }
+        arena.extend(
+            dumps(
+                {
+                    "timestamp": time_ns(),
+                    "level": "info",
+                    "logger": "bench",
+                    "message": message,
+                    **fields,
+                }
+            )
         )
         if len(arena) > 1 << 22:
-            arena = bytearray()
+            # ``del``, not a new bytearray or ``clear()``: the capacity stays, so refills
+            # do not pay for realloc and page faults (which would flatter large events).
+            del arena[:]
 
     return floor
 
@@ -291,7 +334,7 @@ def speed(report: Report, *, quick: bool, progress: Callable[[str], None]) -> No
     interleaved rounds (see :func:`interleaved`); the ratio is the median per-round
     ratio and its band the quartiles.
     """
-    rounds, seconds = (15, 0.004) if quick else (41, 0.01)
+    rounds, seconds = (21, 0.003) if quick else (41, 0.01)
     basic = {"status": 200, "path": "/x"}
     bound_fields = {"user": "bob", "request_id": "3f2a", "region": "eu", "plan": "pro"}
     big = _big_context()
@@ -382,11 +425,13 @@ def speed(report: Report, *, quick: bool, progress: Callable[[str], None]) -> No
                     "over max_event_bytes: cut to a marker, small fields kept",
                 )
             )
+        pairs = {}
+        notes = {}
         for name, candidate, floor, note in scenarios:
-            progress(f"speed: {name}")
-            measured = interleaved(
-                candidate, floor, rounds=rounds, round_seconds=seconds, settle=settle
-            )
+            progress(f"speed: {name} (warm-up)")
+            pairs[name] = Pair(candidate, floor, round_seconds=seconds, settle=settle)
+            notes[name] = note
+        for name, measured in measure_pairs(pairs, rounds, progress).items():
             if name == "basic":
                 report.add(
                     Result(
@@ -406,7 +451,7 @@ def speed(report: Report, *, quick: bool, progress: Callable[[str], None]) -> No
                     round(measured.ns, 1),
                     "ns",
                     round(measured.ratio, 3),
-                    note or f"floor with the same fields: {measured.baseline_ns:.0f} ns",
+                    notes[name] or f"floor with the same fields: {measured.baseline_ns:.0f} ns",
                     round(measured.low, 3),
                     round(measured.high, 3),
                 )
@@ -761,8 +806,24 @@ def file_throughput(report: Report, *, quick: bool, progress: Callable[[str], No
     )
 
 
-def run(*, quick: bool = False, progress: Callable[[str], None] = lambda _: None) -> Report:
-    """Run every scenario and return the report."""
+#: Speed is measured in this many fresh interpreters: a process's memory layout and hash
+#: seed move some ratios by 10-20% from one run to the next, more than the noise within a run.
+SPEED_PROCESSES = 3
+
+
+def run(
+    *,
+    quick: bool = False,
+    progress: Callable[[str], None] = lambda _: None,
+    processes: int = SPEED_PROCESSES,
+) -> Report:
+    """Run every scenario and return the report.
+
+    The speed scenarios run in ``processes`` fresh interpreters one after the other (0:
+    in this process); each figure is then the median over the processes, and its band
+    spans every process's quartiles of its rounds (from the lowest lower quartile to the
+    highest upper one): the noise within and between processes.
+    """
     import platform
     import sys
 
@@ -775,11 +836,80 @@ def run(*, quick: bool = False, progress: Callable[[str], None] = lambda _: None
             "orjson": orjson.__version__,
             "redaction_scan": engine(),
             "quick": quick,
+            "speed_processes": processes,
         }
     )
-    for scenario in (speed, memory, stalled_sink, deep_clone, fan_out, file_throughput):
+    if processes:
+        _speed_in_processes(report, quick=quick, progress=progress, processes=processes)
+    else:
+        speed(report, quick=quick, progress=progress)
+        fan_out(report, quick=quick, progress=progress)
+    for scenario in (memory, stalled_sink, deep_clone, file_throughput):
         scenario(report, quick=quick, progress=progress)
     return report
+
+
+def speed_worker(quick: bool) -> None:
+    """Entry point of one speed process: the results as JSON on stdout."""
+    import sys
+
+    report = Report()
+    speed(report, quick=quick, progress=lambda _text: None)
+    fan_out(report, quick=quick, progress=lambda _text: None)
+    sys.stdout.write(orjson.dumps([asdict(r) for r in report.results]).decode())
+
+
+def _speed_in_processes(
+    report: Report, *, quick: bool, progress: Callable[[str], None], processes: int
+) -> None:
+    import subprocess
+    import sys
+
+    package_root = str(Path(__file__).resolve().parent.parent)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    code = f"from nglogger._bench import speed_worker; speed_worker({quick!r})"
+    runs: list[list[dict[str, Any]]] = []
+    for i in range(processes):
+        progress(f"speed: process {i + 1} of {processes}")
+        done = subprocess.run(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-c", code],
+            capture_output=True,
+            env=env,
+            check=False,
+            timeout=1800,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"speed process failed: {done.stderr.decode()[-2000:]}")
+        runs.append(orjson.loads(done.stdout))
+    for first in runs[0]:
+        key = (first["scenario"], first["metric"])
+        same = [r for run in runs for r in run if (r["scenario"], r["metric"]) == key]
+        report.add(_combined(first, same))
+
+
+def _combined(first: dict[str, Any], same: list[dict[str, Any]]) -> Result:
+    """One figure from several processes: medians, and the band they span."""
+
+    def median(values: list[float]) -> float:
+        ordered = sorted(values)
+        return ordered[len(ordered) // 2]
+
+    ratios = [r["ratio"] for r in same if r["ratio"] is not None]
+    lows = [r["low"] for r in same if r["low"] is not None]
+    highs = [r["high"] for r in same if r["high"] is not None]
+    banded = bool(ratios) and len(lows) == len(highs) == len(same)
+    return Result(
+        first["scenario"],
+        first["metric"],
+        round(median([r["value"] for r in same]), 1),
+        first["unit"],
+        round(median(ratios), 3) if ratios else None,
+        first["note"],
+        round(min(lows), 3) if banded else None,
+        round(max(highs), 3) if banded else None,
+        first["gate"],
+    )
 
 
 # ---------------------------------------------------------------------------- baselines

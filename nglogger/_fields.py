@@ -39,7 +39,7 @@ import orjson
 
 from ._encode import FALLBACK_KEY, TRUNCATED_KEY, Encoder, type_name
 from ._errors import EncodeError
-from ._keyscan import long_string_finder
+from ._keyscan import long_string_check
 from ._redact import MARK, SCALARS, Redactor
 
 __all__ = ["FieldPrep"]
@@ -53,9 +53,6 @@ _LEAVES = SCALARS | {_Fragment}
 #: look, cheaper than a scan for the typical tags=[...] or user={...}).
 _FLAT = 8
 _type_name = type_name
-_ESCAPED_BACKSLASH = b"\\\\"
-_ESCAPED_QUOTE = b'\\"'
-_BLANK = b".."
 
 
 class FieldPrep:
@@ -64,7 +61,7 @@ class FieldPrep:
     Worst-case footprint: none of its own (the redactor holds the name memo).
     """
 
-    __slots__ = ("_find_long", "_half", "cut", "encoder", "long", "max_event", "redactor")
+    __slots__ = ("_has_long", "cut", "encoder", "long", "max_event", "redactor")
 
     def __init__(self, encoder: Encoder, redactor: Redactor) -> None:
         self.encoder = encoder
@@ -76,8 +73,8 @@ class FieldPrep:
         #: Cut values over max_event_bytes here (``oversize="truncate"``); with "drop" the
         #: event-level limit drops the whole event.
         self.cut = limits.oversize == "truncate"
-        self._find_long = long_string_finder(self.long)
-        self._half = max(1, self.long // 2)
+        #: Called for every nested value (so the Python call count never depends on its size).
+        self._has_long = long_string_check(self.long)
 
     def fields(self, fields: dict[str, Any]) -> dict[str, Any]:
         """``fields`` redacted, cut and counted (a copy when anything changed)."""
@@ -172,34 +169,8 @@ class FieldPrep:
         scan = self.redactor.scan
         if scan is not None and b'"' in data and scan(data):  # a key needs a quote (memchr)
             return self._walked(key, value, notes)
-        if len(data) > self.long:
-            # A string over max_field_length may be inside. Such a string is a run of at
-            # least that many bytes without a quote, so it fills one of the windows of
-            # half that length laid end to end: a quote-free window (one memchr each)
-            # is the only reason to look closer, with ``"`` + that many non-quote bytes
-            # inside a string (an even count of quotes before it). Inlined on purpose:
-            # the Python call count must not depend on the size.
-            text = data
-            if b"\\" in text:  # blank escaped backslashes, then quotes: lengths unchanged
-                text = text.replace(_ESCAPED_BACKSLASH, _BLANK).replace(_ESCAPED_QUOTE, _BLANK)
-            half = self._half
-            end = len(text) - half
-            pos = 0
-            while pos <= end:
-                if text.find(b'"', pos, pos + half) < 0:
-                    break
-                pos += half
-            else:
-                return data
-            find = self._find_long
-            start = max(0, pos - half - 1)
-            while start >= 0:
-                match = find(text, start)
-                if match is None:
-                    break
-                if text.count(b'"', 0, match.start()) % 2 == 0:
-                    return self._walked(key, value, notes)
-                start = text.find(b'"', match.end())
+        if self._has_long(data):  # a string over max_field_length may be inside
+            return self._walked(key, value, notes)
         return data
 
     def _walked(self, key: object, value: object, notes: list[str]) -> bytes:

@@ -44,7 +44,7 @@ __all__ = [
     "compile_secret_keys",
     "engine",
     "has_long_string",
-    "long_string_finder",
+    "long_string_check",
     "secret_name",
     "words",
 ]
@@ -163,9 +163,39 @@ def engine() -> str:
     return "hyperscan" if _hyperscan(b"x") is not None else "re"
 
 
-def long_string_finder(limit: int) -> Callable[[bytes, int], re.Match[bytes] | None]:
-    """The search behind :func:`has_long_string`: ``"`` followed by ``limit`` non-quote bytes."""
-    return re.compile(b'"[^"]{%d}' % limit).search
+def long_string_check(limit: int) -> Callable[[bytes], bool]:
+    """``check(json_bytes)``: may they hold a string longer than ``limit`` characters?
+
+    Cheap below the limit (a length test); above it, a ``memchr`` per window of half the
+    limit, and the ``re`` search only where a window holds no quote (module doc).
+    """
+    search = re.compile(b'"[^"]{%d}' % limit).search
+    half = max(1, limit // 2)
+
+    def check(data: bytes) -> bool:
+        if len(data) <= limit:
+            return False
+        if b"\\" in data:  # blank escaped backslashes, then escaped quotes: lengths unchanged
+            data = data.replace(_ESCAPES[0], _BLANK).replace(_ESCAPES[1], _BLANK)
+        end = len(data) - half
+        pos = 0
+        while pos <= end:
+            if data.find(b'"', pos, pos + half) < 0:
+                break  # a quote-free window: a long run may be here
+            pos += half
+        else:
+            return False
+        start = max(0, pos - half - 1)
+        while start >= 0:
+            match = search(data, start)
+            if match is None:
+                return False
+            if data.count(b'"', 0, match.start()) % 2 == 0:  # an opening quote: a string's run
+                return True
+            start = data.find(b'"', match.end())  # a run outside strings: skip it
+        return False
+
+    return check
 
 
 _ESCAPES = (b"\\\\", b'\\"')
@@ -173,32 +203,5 @@ _BLANK = b".."
 
 
 def has_long_string(data: bytes, limit: int) -> bool:
-    """Whether serialized JSON may hold a string longer than ``limit`` characters.
-
-    The reference version of the check ``_fields`` inlines (see the module doc).
-    """
-    if len(data) <= limit:
-        return False
-    if b"\\" in data:  # blank escaped backslashes, then escaped quotes: lengths unchanged
-        data = data.replace(_ESCAPES[0], _BLANK).replace(_ESCAPES[1], _BLANK)
-    half = max(1, limit // 2)
-    pos = 0
-    while pos <= len(data) - half:
-        if data.find(b'"', pos, pos + half) < 0:
-            break
-        pos += half
-    else:
-        return False
-    search = long_string_finder(limit)
-    count = data.count
-    start = max(0, pos - half - 1)
-    while True:
-        match = search(data, start)
-        if match is None:
-            return False
-        at = match.start()
-        if count(b'"', 0, at) % 2 == 0:  # an opening quote: the run is a string's
-            return True
-        start = data.find(b'"', match.end())  # a run outside strings: skip it
-        if start < 0:
-            return False
+    """Whether serialized JSON may hold a string longer than ``limit`` characters."""
+    return long_string_check(limit)(data)

@@ -93,8 +93,8 @@ def _bench(args: argparse.Namespace) -> int:
         f"{env['cpus']} CPUs, orjson {env['orjson']}, redaction scan: {env['redaction_scan']}"
     )
     print(
-        "ratio: to the floor with the same fields, median of interleaved rounds; "
-        "band: its quartiles (the noise)"
+        "ratio: to the floor with the same fields (median of interleaved rounds, median over "
+        f"{env.get('speed_processes', 1)} processes); band: quartiles of the rounds, all processes"
     )
     print(f"{'scenario':<22} {'metric':<26} {'value':>16} {'ratio':>8} {'band':>11}  note")
     for r in report.results:
