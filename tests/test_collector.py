@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import calendar
 import os
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -435,3 +437,34 @@ def test_collector_killed_mid_stream_loses_nothing(collector: Collector, backend
     n, stats = _stream_through_a_kill(collector, backend)
     assert {} == dict(stats.dropped)
     assert set(range(n)) == set(ids_of(backend.records()))
+
+
+# --------------------------------------------------------------------------- the skip policy
+
+
+@pytest.mark.parametrize("ci", ["true", ""])
+def test_without_a_collector_the_tests_skip_with_the_reason_except_in_ci(
+    tmp_path: Path, ci: str
+) -> None:
+    """No usable binary: a clear skip on a developer's machine, a failure in CI."""
+    not_a_binary = tmp_path / "otelcol"
+    not_a_binary.write_text("")
+    env = {**os.environ, "OTELCOL_BINARY": str(not_a_binary), "CI": ci}
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", __file__, "-k", "readme", "-p", "no:randomly", "-rs"],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    reason = f"OTELCOL_BINARY={not_a_binary} is not an executable"
+    assert reason in run.stdout, run.stdout
+    if ci:
+        assert 1 == run.returncode, run.stdout
+        assert "CI must run the collector tests" in run.stdout
+        assert "1 error" in run.stdout
+    else:
+        assert 0 == run.returncode, run.stdout
+        assert "1 skipped" in run.stdout
