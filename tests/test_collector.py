@@ -339,6 +339,49 @@ def test_memory_limiter_refusal_is_retried_politely_and_stays_within_limits(
     assert_accounted(sink_stats())
 
 
+def test_a_refusing_collector_costs_no_more_than_the_queue_limit(
+    collector: Collector, backend: Capture
+) -> None:
+    """More data than the sink queue holds, while refused: held bytes stay under the limit."""
+    collector.start(collector.config(backend.url, refuse=True))
+    collector.wait_refusing()
+    queue_bytes = 256 * 1024
+    batch_bytes = 64 * 1024
+    nglogger.configure(
+        sinks=[f"otlp+{collector.url}"],
+        flush_interval=0.05,
+        max_event_bytes=16 * 1024,
+        batch_max_bytes=batch_bytes,
+        sink_queue_max_bytes=queue_bytes,
+    )
+    log = nglogger.get_logger("flood")
+    n = 5000  # about 1.3 MB of events: five times the queue
+    for i in range(n):
+        log.info("flood", i=i, pad="y" * 200)
+    wait_until(lambda: sink_stats().accepted == n, DEADLINE, "every event handed to the sink")
+    stats = sink_stats()
+    # The queue holds at most its limit; queued_bytes also counts the one batch in flight.
+    assert stats.high_water_bytes <= queue_bytes
+    assert stats.queued_bytes <= queue_bytes + batch_bytes
+    assert_accounted(stats)
+    overflow = stats.dropped.get("sink_queue_full", 0) + stats.dropped.get("breaker_open", 0)
+    assert overflow > 0, dict(stats.dropped)  # the limit was reached, and counted
+    assert 0 == stats.exported
+    collector.reload(collector.config(backend.url))
+    wait_until(lambda: sink_stats().queued_events == 0, DEADLINE, "nglogger's queue to drain")
+    stats = sink_stats()
+    assert stats.high_water_bytes <= queue_bytes
+    assert_accounted(stats)
+    wait_until(
+        lambda: len(set(ids_of(backend.records()))) >= stats.exported,
+        DEADLINE,
+        "the collector to export what it accepted",
+    )
+    delivered = set(ids_of(backend.records()))
+    assert stats.exported == len(delivered)
+    assert n - len(delivered) == sum(stats.dropped.values())
+
+
 @pytest.mark.xfail(
     strict=True,
     reason=(
