@@ -49,10 +49,10 @@ _Fragment = orjson.Fragment
 _JSONEncodeError = orjson.JSONEncodeError
 _OPTIONS = orjson.OPT_UTC_Z
 _LEAVES = SCALARS | {_Fragment}
-#: Lists and dicts of at most this many scalars are checked item by item (a bounded
-#: look, cheaper than a scan for the typical tags=[...] or user={...}).
-_FLAT = 8
 _type_name = type_name
+#: Dicts of at most this many keys, none nested, have their names checked one by one
+#: (and remembered) instead of scanned: cheaper for the typical user={...}.
+_FLAT = 8
 
 
 class FieldPrep:
@@ -102,27 +102,6 @@ class FieldPrep:
                         notes.append("non_finite")
                     continue
                 else:
-                    if (cls is list or cls is dict) and len(value) <= _FLAT:
-                        # A small flat container (tags=[...], user={"id": .., "name": ..}):
-                        # at most _FLAT scalars to look at, then orjson takes it as it is.
-                        flat = True
-                        if cls is dict and names and not safe.issuperset(value):
-                            for name in value:  # at most _FLAT names, each checked once
-                                if is_secret(name):
-                                    flat = False
-                                    break
-                        if flat:
-                            for item in value.values() if cls is dict else value:
-                                kind = item.__class__
-                                if kind is str:
-                                    if len(item) > long:
-                                        flat = False
-                                        break
-                                elif kind not in SCALARS or (kind is float and item - item != 0):
-                                    flat = False
-                                    break
-                        if flat:
-                            continue
                     data = self.value_bytes(key, value, notes)
                     if len(data) > self.max_event and self.cut:
                         # It can never fit: a marker now (the small fields stay), rather
@@ -166,9 +145,23 @@ class FieldPrep:
             return self._walked(key, value, notes)
         if len(data) > self.max_event:
             return data  # never sent as it is: the event is cut or dropped (see ``fields``)
-        scan = self.redactor.scan
-        if scan is not None and b'"' in data and scan(data):  # a key needs a quote (memchr)
-            return self._walked(key, value, notes)
+        redactor = self.redactor
+        scan = redactor.scan
+        if scan is not None and b'"' in data:  # a key needs a quote (memchr)
+            if (
+                isinstance(value, dict)
+                and len(value) <= _FLAT
+                and data.count(b'":') == len(value)  # its own keys are all the keys in it
+            ):
+                # A small flat dict (user={"id": 42, "name": "bob"}): its names are
+                # checked one by one (and remembered), as a call's own names are.
+                safe = redactor.safe_names
+                if not safe.issuperset(value):
+                    for name in value:
+                        if redactor.is_secret(name):
+                            return self._walked(key, value, notes)
+            elif scan(data):
+                return self._walked(key, value, notes)
         if self._has_long(data):  # a string over max_field_length may be inside
             return self._walked(key, value, notes)
         return data

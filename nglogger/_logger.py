@@ -19,6 +19,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
 from . import _pipeline
 from ._context import FragmentDict, empty_fragments, for_pipeline, fragments
 from ._encode import FALLBACK_KEY, RESERVED, exc_from_info
@@ -33,11 +35,13 @@ _cv_get = CONTEXT.get
 _SPECIAL = RESERVED | {"exc_info"}
 _LEAVES = SCALARS
 _EMPTY = empty_fragments()
-#: Lists and dicts of at most _FLAT values of these types are looked at in C and then
-#: left to orjson (no float: NaN/Inf must be counted).
+#: Lists and dicts of at most _FLAT items are serialized in the log call itself (their
+#: bytes tell whether they are flat); larger ones go through prepare_fields.
 _FLAT = 8
-_FLAT_ITEMS = frozenset({str, int, bool, type(None)})
-_STR_ONLY = frozenset({str})
+_dumps = orjson.dumps
+_JSONEncodeError = orjson.JSONEncodeError
+_Fragment = orjson.Fragment
+_VALUE_OPTIONS = orjson.OPT_UTC_Z
 
 
 #: (start of the current millisecond in epoch nanoseconds, "YYYY-MM-DDTHH:MM:SS.mmm").
@@ -156,7 +160,7 @@ def _make_method(level: int, lname: str) -> Any:
                     fields = pipeline.prepare_fields(fields)
                 else:
                     long = pipeline.long_string
-                    for value in fields.values():
+                    for key, value in fields.items():
                         cls = value.__class__
                         if cls is str:
                             if len(value) > long:
@@ -166,25 +170,26 @@ def _make_method(level: int, lname: str) -> Any:
                             if cls is float and value - value != 0:
                                 fields = pipeline.prepare_fields(fields)
                                 break
-                        elif not (
-                            (cls is list or cls is dict)
-                            and len(value) <= _FLAT
-                            and (cls is list or known_safe is None or known_safe(value))
-                            and (
-                                # plain scalars, and no long string (C-level checks only)
-                                (
-                                    (
-                                        kinds := set(
-                                            map(type, value if cls is list else value.values())
-                                        )
-                                    )
-                                    == _STR_ONLY
-                                    and max(map(len, value if cls is list else value.values()))
-                                    <= long
+                        elif (cls is dict or cls is list) and len(value) <= _FLAT:
+                            # A small list or dict: serialized here, once. Its bytes say it is
+                            # flat (as many keys as its own: none nested) and short, and its
+                            # keys are known-safe names: it goes into the event as bytes.
+                            try:
+                                data = _dumps(value, option=_VALUE_OPTIONS)
+                            except _JSONEncodeError:  # the slow path gives the stand-ins
+                                fields = pipeline.prepare_fields(fields)
+                                break
+                            if (
+                                len(data) > long
+                                or data.count(b'":') != (len(value) if cls is dict else 0)
+                                or (
+                                    cls is dict and known_safe is not None and not known_safe(value)
                                 )
-                                or (str not in kinds and kinds <= _FLAT_ITEMS)
-                            )
-                        ):
+                            ):
+                                fields = pipeline.prepare_fields(fields)
+                                break
+                            fields[key] = _Fragment(data)  # a kwargs dict: ours to change
+                        else:
                             fields = pipeline.prepare_fields(fields)
                             break
             if message.__class__ is not str:
