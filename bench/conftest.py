@@ -64,7 +64,7 @@ def _record(nodeid: str, bench: Any) -> None:
     info = bench.extra_info
     _RESULTS[nodeid] = _Result(
         group=bench.group or "",
-        name=bench.name,
+        name=bench.name.split("[", 1)[0],  # parametrized groups: test_floor[nested-1KB]
         mean_s=meta.stats.mean,
         median_s=meta.stats.median,
         submitted=int(info.get("nglogger_submitted", 0)),

@@ -61,7 +61,7 @@ class FieldPrep:
     Worst-case footprint: none of its own (the redactor holds the name memo).
     """
 
-    __slots__ = ("_has_long", "cut", "encoder", "long", "max_event", "redactor")
+    __slots__ = ("cut", "encoder", "has_long", "long", "max_event", "redactor")
 
     def __init__(self, encoder: Encoder, redactor: Redactor) -> None:
         self.encoder = encoder
@@ -73,8 +73,9 @@ class FieldPrep:
         #: Cut values over max_event_bytes here (``oversize="truncate"``); with "drop" the
         #: event-level limit drops the whole event.
         self.cut = limits.oversize == "truncate"
-        #: Called for every nested value (so the Python call count never depends on its size).
-        self._has_long = long_string_check(self.long)
+        #: ``has_long(json_bytes)``: may they hold a string over max_field_length? Called
+        #: for every nested value, so the Python call count never depends on its size.
+        self.has_long = long_string_check(self.long)
 
     def fields(self, fields: dict[str, Any]) -> dict[str, Any]:
         """``fields`` redacted, cut and counted (a copy when anything changed)."""
@@ -162,7 +163,7 @@ class FieldPrep:
                             return self._walked(key, value, notes)
             elif scan(data):
                 return self._walked(key, value, notes)
-        if self._has_long(data):  # a string over max_field_length may be inside
+        if self.has_long(data):  # a string over max_field_length may be inside
             return self._walked(key, value, notes)
         return data
 

@@ -148,7 +148,8 @@ def _hyperscan(source: bytes) -> Callable[[bytes], bool] | None:
         except AttributeError:
             scratch = local.scratch = new_scratch(database)
         try:
-            run(data, match_event_handler=stop, scratch=scratch)
+            # positional: (data, handler, flags, context, scratch); keywords cost ~250 ns more
+            run(data, stop, 0, None, scratch)
         except stopped:
             return True
         except Exception:  # never let the accelerator fail a log call: let the walk decide

@@ -35,13 +35,13 @@ _cv_get = CONTEXT.get
 _SPECIAL = RESERVED | {"exc_info"}
 _LEAVES = SCALARS
 _EMPTY = empty_fragments()
-#: Lists and dicts of at most _FLAT items are serialized in the log call itself (their
-#: bytes tell whether they are flat); larger ones go through prepare_fields.
-_FLAT = 8
 _dumps = orjson.dumps
 _JSONEncodeError = orjson.JSONEncodeError
 _Fragment = orjson.Fragment
 _VALUE_OPTIONS = orjson.OPT_UTC_Z
+#: Up to this many items, a list or dict whose bytes hold no key but its own known-safe
+#: names needs no scan (counting ``":`` in larger bytes would cost more than the scan).
+_FLAT = 8
 
 
 #: (start of the current millisecond in epoch nanoseconds, "YYYY-MM-DDTHH:MM:SS.mmm").
@@ -170,21 +170,30 @@ def _make_method(level: int, lname: str) -> Any:
                             if cls is float and value - value != 0:
                                 fields = pipeline.prepare_fields(fields)
                                 break
-                        elif (cls is dict or cls is list) and len(value) <= _FLAT:
-                            # A small list or dict: serialized here, once. Its bytes say it is
-                            # flat (as many keys as its own: none nested) and short, and its
-                            # keys are known-safe names: it goes into the event as bytes.
+                        elif cls is dict or cls is list:
+                            # Serialized here, once; the bytes decide (see _fields): no key
+                            # but its own known-safe names (a flat dict, a list of scalars) or
+                            # no secret key found by the scan, and no long string: it goes
+                            # into the event as bytes. Python calls: the same for any size.
                             try:
                                 data = _dumps(value, option=_VALUE_OPTIONS)
                             except _JSONEncodeError:  # the slow path gives the stand-ins
                                 fields = pipeline.prepare_fields(fields)
                                 break
+                            scan = pipeline.scan_keys
                             if (
-                                len(data) > long
-                                or data.count(b'":') != (len(value) if cls is dict else 0)
+                                len(data) > pipeline.max_value_bytes
                                 or (
-                                    cls is dict and known_safe is not None and not known_safe(value)
+                                    scan is not None
+                                    and b'"' in data
+                                    and not (  # a small flat one: its own keys, known
+                                        len(value) <= _FLAT
+                                        and data.count(b'":') == (len(value) if cls is dict else 0)
+                                        and (cls is list or known_safe(value))  # type: ignore[misc]
+                                    )
+                                    and scan(data)
                                 )
+                                or pipeline.long_string_in(data)
                             ):
                                 fields = pipeline.prepare_fields(fields)
                                 break

@@ -83,6 +83,10 @@ class Pipeline:
         #: The slow path of a call's fields (see ``Logger`` and ``_fields``).
         self.field_prep = FieldPrep(self.encoder, self.redactor)
         self.prepare_fields: Callable[[dict[str, Any]], dict[str, Any]] = self.field_prep.fields
+        #: The byte checks the logger applies to a list or dict it serialized itself.
+        self.scan_keys: Callable[[bytes], bool] | None = self.redactor.scan
+        self.long_string_in: Callable[[bytes], bool] = self.field_prep.has_long
+        self.max_value_bytes = config.max_event_bytes
         self._strict = config.strict
         self.static: dict[str, orjson.Fragment] = {
             _rename_reserved(k): self.encoder.fragment(self.redactor.value(k, v))
@@ -538,6 +542,18 @@ class _Lazy:
         return redactor.safe_names.issuperset if redactor.names else None
 
     long_string: int = Config.__dataclass_fields__["max_field_length"].default  # type: ignore[assignment]
+
+    @property
+    def scan_keys(self) -> Callable[[bytes], bool] | None:
+        """The default configuration's secret-key scan (see Pipeline)."""
+        return _default_parts()[1].scan
+
+    @property
+    def long_string_in(self) -> Callable[[bytes], bool]:
+        """The default configuration's long-string check (see Pipeline)."""
+        return _default_parts()[2].has_long
+
+    max_value_bytes: int = Config.__dataclass_fields__["max_event_bytes"].default  # type: ignore[assignment]
 
     @property
     def field_prep(self) -> FieldPrep:

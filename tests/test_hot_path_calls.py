@@ -136,7 +136,27 @@ def walk(value: object) -> None:
 def test_planted_python_walk_is_caught(
     null_pipeline: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Planted: a Python walk of each nested value makes the 10 KB call cost more than the 100 B."""
+    """Planted: the first release's walk of the call's values makes 10 KB cost more than 100 B."""
+    pipeline = nglogger.get_pipeline()
+    real = pipeline.redact_known
+    assert real is not None
+
+    def walking_check(fields: dict[str, Any]) -> bool:
+        for value in fields.values():  # the redactor's walk of every call value
+            walk(value)
+        return real(fields)
+
+    monkeypatch.setattr(pipeline, "redact_known", walking_check)
+    log = nglogger.get_logger("gate")
+    small = calls_for(lambda: log.info("m", payload=SIZES["100B"]))
+    large = calls_for(lambda: log.info("m", payload=SIZES["10KB"]))
+    assert large > small + 100, (small, large)
+
+
+def test_planted_walk_on_the_slow_path_is_caught(
+    null_pipeline: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Planted: a walk in FieldPrep (the path of stdlib extras) is caught the same way."""
     real = FieldPrep.value_bytes
 
     def walking(self: FieldPrep, key: object, value: object, notes: list[str]) -> bytes:
@@ -144,9 +164,15 @@ def test_planted_python_walk_is_caught(
         return real(self, key, value, notes)
 
     monkeypatch.setattr(FieldPrep, "value_bytes", walking)
-    log = nglogger.get_logger("gate")
-    small = calls_for(lambda: log.info("m", payload=SIZES["100B"]))
-    large = calls_for(lambda: log.info("m", payload=SIZES["10KB"]))
+    logger = logging.getLogger("gate.planted")
+    handler = nglogger.LoggingHandler()
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        small = calls_for(lambda: logger.warning("m", extra={"p": SIZES["100B"]}))
+        large = calls_for(lambda: logger.warning("m", extra={"p": SIZES["10KB"]}))
+    finally:
+        logger.removeHandler(handler)
     assert large > small + 100, (small, large)
 
 
