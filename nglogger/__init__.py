@@ -24,13 +24,17 @@ from ._errors import ConfigError, EncodeError, NgloggerError, PipelineClosedErro
 from ._levels import CRITICAL, DEBUG, ERROR, INFO, WARNING
 from ._logger import Logger, get_logger
 from ._pipeline import Pipeline, configure, flush, get_pipeline, shutdown, stats
+from ._retry import CircuitBreaker, RetryBudget, RetryPolicy
+from ._sampling import Sampling
+from ._sink import SinkBase
 from ._stats import SinkStats, Stats
+from ._transport import HttpResponse, MockTransport, Transport
+from ._version import __version__
 from .sinks import Outcome, Sink
 
 if TYPE_CHECKING:
     from .stdlib import LoggingHandler, install, uninstall
 
-__version__ = "0.1.0.dev0"
 
 _LAZY = {"LoggingHandler", "install", "uninstall"}
 
@@ -53,18 +57,26 @@ __all__ = [
     "INFO",
     "WARNING",
     "Batch",
+    "CircuitBreaker",
     "Config",
     "ConfigError",
     "EncodeError",
+    "HttpResponse",
     "Logger",
     "LoggingHandler",
+    "MockTransport",
     "NgloggerError",
     "Outcome",
     "Pipeline",
     "PipelineClosedError",
+    "RetryBudget",
+    "RetryPolicy",
+    "Sampling",
     "Sink",
+    "SinkBase",
     "SinkStats",
     "Stats",
+    "Transport",
     "__version__",
     "bind_contextvars",
     "bound_contextvars",

@@ -16,10 +16,13 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
 
+from ._environ import resolve
 from ._errors import ConfigError
 from ._levels import ACCEPTED_LEVELS, INFO, parse_level
-from ._redact import DEFAULT_REDACT_KEYS
 from ._sampling import Sampling
+from ._secrets import DEFAULT_REDACT_KEYS, shown_setting
+from ._sink import concurrency_of, memory_copies_of
+from ._sinkuri import check_sink_uri
 
 REDACT_ACCEPTED = "a sequence of field names such as ('password', 'authorization'), or ()"
 
@@ -114,8 +117,6 @@ class Config:
             sinks = (sinks,)
         if not isinstance(sinks, (tuple, list)):
             raise ConfigError("sinks", sinks, "a sink, a sink URI or a sequence of them")
-        from .sinks import check_sink_uri
-
         for spec in sinks:
             if isinstance(spec, str):
                 check_sink_uri(spec)
@@ -202,10 +203,8 @@ class Config:
 
     def __repr__(self) -> str:
         """Every setting, with secrets masked (URIs' passwords, secret-named context keys)."""
-        from ._env import _shown
-
         parts = [
-            f"{f.name}={_shown(f.name, getattr(self, f.name))!r}"
+            f"{f.name}={shown_setting(f.name, getattr(self, f.name))!r}"
             for f in dataclasses.fields(self)
             if f.repr
         ]
@@ -213,10 +212,12 @@ class Config:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, /, **explicit: Any) -> Config:
-        """Settings from explicit arguments > environment (``os.environ`` if None) > defaults."""
-        from ._env import config_from_env
+        """Settings from explicit arguments > environment (``os.environ`` if None) > defaults.
 
-        return config_from_env(environ, **explicit)
+        Pass only the arguments the caller actually gave: ``colors=None`` is a value.
+        """
+        config, _ = resolve(cls, environ, **explicit)
+        return config
 
     def replace(self, **changes: Any) -> Config:
         """A copy with some settings changed (validated again)."""
@@ -264,8 +265,4 @@ def _in_flight_batches(spec: object) -> int:
     if isinstance(spec, str):
         text = spec.strip()
         return 1 if text.startswith(_LOCAL_SINKS) else 3
-    concurrency = getattr(spec, "concurrency", 1)
-    copies = getattr(spec, "memory_copies", 1)
-    concurrency = concurrency if isinstance(concurrency, int) and concurrency > 0 else 1
-    copies = copies if isinstance(copies, int) and copies > 0 else 1
-    return concurrency * copies
+    return concurrency_of(spec) * memory_copies_of(spec)

@@ -2,7 +2,7 @@
 
 Each case builds a real pipeline (``nglogger.configure``) whose only sink is one of
 the HTTP sinks (generic NDJSON, JSON array, Datadog, Honeycomb, Loki,
-Elasticsearch, OTLP protobuf, OTLP JSON) pointed at a :class:`faultproxy.FaultProxy`
+Elasticsearch, OTLP protobuf, OTLP JSON) pointed at a :class:`support.faultproxy.FaultProxy`
 in front of a loopback ingest server. The server speaks each backend's success
 reply (Datadog 202, Honeycomb a per-event status array, Loki 204, an
 Elasticsearch bulk reply, an empty ``ExportLogsServiceResponse``), decodes every
@@ -49,7 +49,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from faultproxy import FaultProxy
+from support.faultproxy import FaultProxy
 
 import nglogger
 from nglogger import Config, SinkStats

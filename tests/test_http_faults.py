@@ -2,7 +2,7 @@
 
 Every test runs a real :class:`nglogger.Pipeline` (built by ``nglogger.configure``)
 whose only sink is an :class:`HttpSink` posting gzip NDJSON to a real HTTP server
-on 127.0.0.1, directly or through :class:`faultproxy.FaultProxy`. Events carry an
+on 127.0.0.1, directly or through :class:`support.faultproxy.FaultProxy`. Events carry an
 ``id``; the server records the ids of every request it answered with a 2xx, so
 "delivered exactly once" is checked event by event, and :class:`RecordingSink`
 (HttpSink plus a record of each ``write``: ids, Outcome, start and end) ties the
@@ -45,7 +45,7 @@ from typing import Any
 
 import orjson
 import pytest
-from faultproxy import FaultProxy
+from support.faultproxy import FaultProxy
 
 import nglogger
 from nglogger import Batch, Config, Outcome, SinkStats
@@ -376,6 +376,9 @@ class ObservingTransport:
 
     def close(self) -> None:
         self.inner.close()
+
+    def after_fork(self) -> None:
+        self.inner.after_fork()
 
 
 def fast_policy(**changes: Any) -> RetryPolicy:

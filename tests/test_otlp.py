@@ -20,6 +20,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceRequest,
     ExportLogsServiceResponse,
 )
+from support.http import RecordingServer, Request
 
 import nglogger
 from nglogger import Config, ConfigError
@@ -34,7 +35,6 @@ from nglogger.sinks.otlp import (
     severity,
 )
 from nglogger.stdlib import LoggingHandler
-from tests.httpfixtures import RecordingServer, Request
 
 DEADLINE = 5.0
 TRACE = "0af7651916cd43dd8448eb211c80319c"
