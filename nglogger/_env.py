@@ -3,32 +3,35 @@
 ``config_from_env(environ, **arguments)`` builds the frozen :class:`Config`;
 ``resolve_with_sources`` also says where each value came from (for
 ``nglogger config``), and ``describe_otel`` adds the resolved OpenTelemetry
-exporter settings to that report.
+exporter settings to that report. ``settings_table`` and ``variables_table``
+write the README's tables from the settings' declarations.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
 from ._config import Config
 from ._environ import (
-    KNOWN_VARIABLES,
     MASK,
     PREFIX,
     SINK_ENV_NAMES,
     SINK_ENV_PREFIXES,
     Sampling,
     Variable,
-    describe_variables,
     is_secret_name,
     mask_secret,
     parse_redact_keys,
     resolve,
+    tables,
 )
+from ._environ import describe_variables as _describe_variables
 from ._errors import ConfigError
 from ._otlpconfig import resolve_settings
 from ._secrets import safe_url_text
+from ._settings import shown_default, spec_of
 from ._sinkuri import OtlpOptions, parse_otlp_uri
 
 __all__ = [
@@ -46,7 +49,41 @@ __all__ = [
     "mask_secret",
     "parse_redact_keys",
     "resolve_with_sources",
+    "settings_table",
+    "variables_table",
 ]
+
+
+#: Every variable nglogger reads: name -> (setting, what it does, what it accepts), in
+#: documentation order; generated from the declarations of Config's fields.
+KNOWN_VARIABLES: Mapping[str, Variable] = tables(Config).variables
+
+
+def describe_variables() -> list[tuple[str, str, str]]:
+    """``(name, description, accepted)`` for every variable, in documentation order."""
+    return _describe_variables(Config)
+
+
+#: Settings left out of the README settings table (documented with their variables).
+_UNLISTED = frozenset({"sink_env"})
+
+
+def settings_table() -> str:
+    """The README's settings table (Markdown), from the declarations of Config's fields."""
+    rows = ["| setting | default | meaning |", "|---|---|---|"]
+    rows += [
+        f"| `{f.name}` | {shown_default(f)} | {spec_of(f).doc} |"
+        for f in dataclasses.fields(Config)
+        if f.name not in _UNLISTED
+    ]
+    return "\n".join(rows) + "\n"
+
+
+def variables_table() -> str:
+    """The README's environment variables table (Markdown), from the same declarations."""
+    rows = ["| variable | what it does | accepted |", "|---|---|---|"]
+    rows += [f"| `{name}` | {what} | {accepted} |" for name, what, accepted in describe_variables()]
+    return "\n".join(rows) + "\n"
 
 
 def config_from_env(environ: Mapping[str, str] | None = None, /, **explicit: Any) -> Config:

@@ -118,3 +118,15 @@ def test_file_uri_options(tmp_path: Any) -> None:
     assert pipeline.flush(5)
     pipeline.shutdown(2)
     assert b'"message":"to file"' in path.read_bytes()
+
+
+def test_every_setting_is_declared_once_with_its_docs_line() -> None:
+    """Each Config field carries its declaration: a docs line and the variables that feed it."""
+    import dataclasses
+
+    from nglogger._settings import spec_of
+
+    undocumented = [f.name for f in dataclasses.fields(Config) if not spec_of(f).doc]
+    assert undocumented == []
+    fed = {f.name for f in dataclasses.fields(Config) if spec_of(f).env}
+    assert fed == {f.name for f in dataclasses.fields(Config)}
