@@ -35,7 +35,10 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "_env",
         ),
     ),
-    ("caller side", ("_layout", "_encode", "_redact", "_context", "_logger")),
+    (
+        "caller side",
+        ("_layout", "_keyscan", "_encode", "_redact", "_fields", "_context", "_logger"),
+    ),
     ("background", ("_buffer", "_worker", "_pipeline", "_default")),
     ("transport", ("_http", "_retry", "_transport")),
     ("sinks", ("sinks", "_console")),
