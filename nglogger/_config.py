@@ -10,7 +10,7 @@ accepted. Nothing here reads ``os.environ``.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Literal
@@ -76,8 +76,15 @@ def _empty_context() -> Mapping[str, Any]:
     return MappingProxyType({})
 
 
-def _env(name: str, description: str, accepted: str, parse: Any = None, **more: Any) -> Var:
-    return Var(name, description, accepted, parse, **more)
+def _env(
+    name: str,
+    description: str,
+    accepted: str,
+    parse: Callable[[str], object] | None = None,
+    *,
+    explains: bool = False,
+) -> Var:
+    return Var(name, description, accepted, parse, explains)
 
 
 #: The variables captured whole into ``sink_env``, read by the sinks (in docs order).

@@ -150,10 +150,10 @@ class _Tables:
     variable_of: Mapping[str, str]
 
 
-_TABLES: dict[type, _Tables] = {}
+_TABLES: dict[type[DataclassInstance], _Tables] = {}
 
 
-def tables(build: type[Any]) -> _Tables:
+def tables(build: type[DataclassInstance]) -> _Tables:
     """The variable table, parsers and names of ``build``'s declared settings (cached)."""
     cached = _TABLES.get(build)
     if cached is not None:
@@ -187,7 +187,7 @@ def tables(build: type[Any]) -> _Tables:
     return made
 
 
-def describe_variables(build: type[Any]) -> list[tuple[str, str, str]]:
+def describe_variables(build: type[DataclassInstance]) -> list[tuple[str, str, str]]:
     """``(name, description, accepted)`` for every variable, in documentation order."""
     return [(name, var.description, var.accepted) for name, var in tables(build).variables.items()]
 

@@ -20,7 +20,7 @@ import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from ._errors import ConfigError
 from ._levels import level_name
@@ -50,6 +50,8 @@ __all__ = [
     "shown_default",
     "spec_of",
 ]
+
+T = TypeVar("T")
 
 #: The key of a field's metadata that holds its :class:`Spec`.
 KEY = "nglogger"
@@ -85,16 +87,40 @@ class Spec:
     unit: str = ""
 
 
+@overload
 def setting(
-    default: Any = dataclasses.MISSING,
+    default: T,
     *,
     doc: str,
     env: Iterable[Var] = (),
     check: Check | None = None,
     unit: str = "",
-    factory: Callable[[], Any] | None = None,
+    repr: bool = True,
+) -> T: ...
+
+
+@overload
+def setting(
+    *,
+    factory: Callable[[], T],
+    doc: str,
+    env: Iterable[Var] = (),
+    check: Check | None = None,
+    unit: str = "",
+    repr: bool = True,
+) -> T: ...
+
+
+def setting(
+    default: object = dataclasses.MISSING,
+    *,
+    doc: str,
+    env: Iterable[Var] = (),
+    check: Check | None = None,
+    unit: str = "",
+    factory: Callable[[], object] | None = None,
     repr: bool = True,  # noqa: A002 - the dataclasses.field keyword
-) -> Any:
+) -> object:
     """A ``Config`` field with its declaration (see the module docstring)."""
     spec = Spec(doc, tuple(env), check, unit)
     if factory is not None:
