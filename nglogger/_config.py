@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Literal
 
-from ._environ import resolve
 from ._errors import ConfigError
 from ._levels import ACCEPTED_LEVELS, INFO, parse_level
 from ._sampling import Sampling
@@ -645,6 +644,8 @@ class Config:
 
         Pass only the arguments the caller actually gave: ``colors=None`` is a value.
         """
+        from ._environ import resolve  # the environment parser loads when it is first needed
+
         config, _ = resolve(cls, environ, **explicit)
         return config
 

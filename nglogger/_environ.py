@@ -85,10 +85,9 @@ masked. ``NGLOGGER_REDACT_KEYS`` is the one exemption: it lists key names.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
@@ -300,11 +299,18 @@ def _parse(
         ) from None
 
 
+def _close_matches(word: str, known: Sequence[str]) -> list[str]:
+    """The closest known name, for a "did you mean" hint (difflib loads only on a mistake)."""
+    import difflib
+
+    return difflib.get_close_matches(word, known, n=1)
+
+
 def _check_arguments(fields: tuple[str, ...], explicit: Mapping[str, object]) -> None:
     known = (*fields, *_PENDING_DEFAULTS)
     for name in explicit:
         if name not in known:
-            close = difflib.get_close_matches(name, known, n=1)
+            close = _close_matches(name, known)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise TypeError(f"unexpected keyword argument {name!r}{hint}")
 
@@ -318,7 +324,7 @@ def _check_names(table: _Tables, environ: Mapping[str, str]) -> None:
         return
     name = unknown[0]
     suffix = name.upper().removeprefix(PREFIX)
-    close = difflib.get_close_matches(suffix, [k.removeprefix(PREFIX) for k in known], n=1)
+    close = _close_matches(suffix, [k.removeprefix(PREFIX) for k in known])
     if close:
         accepted = f"a known {PREFIX} variable"
         hint = f"unknown variable; did you mean {PREFIX}{close[0]}?"

@@ -13,7 +13,6 @@ from typing import Literal, NamedTuple, TypedDict, cast
 from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit, urlunsplit
 
 from ._errors import ConfigError
-from ._otlpconfig import check_compression, check_protocol, millis
 from ._secrets import safe_url
 from ._units import parse_duration, parse_size
 
@@ -208,6 +207,8 @@ def parse_otlp_uri(uri: str) -> tuple[str, OtlpOptions]:
 
 def _otlp_option(uri: str, options: OtlpOptions, key: str, value: str) -> None:
     """A URI option's typed value; a bad one is a ConfigError on ``sinks`` naming the option."""
+    from ._otlpconfig import check_compression, check_protocol, millis  # otlp URIs only
+
     try:
         if key == "protocol":
             options["protocol"] = check_protocol(key, value)

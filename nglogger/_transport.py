@@ -18,7 +18,6 @@ accounting can be tested without a socket::
 
 from __future__ import annotations
 
-import gzip
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -93,6 +92,8 @@ class Request:
     def content(self) -> bytes:
         """The body, decompressed when ``Content-Encoding: gzip``."""
         if (self.header("content-encoding") or "").lower() == "gzip":
+            import gzip  # tests only: not loaded by ``import nglogger``
+
             return gzip.decompress(self.body)
         return self.body
 

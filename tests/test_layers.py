@@ -32,7 +32,8 @@ PENDING_CALLER_SIDE: frozenset[tuple[str, str]] = frozenset(
 #: use, so ``import nglogger`` stays light. Anything else is imported at the top.
 LAZY_FEATURES: frozenset[tuple[str, str]] = frozenset(
     {
-        ("nglogger", "nglogger.stdlib"),  # nglogger.install() and LoggingHandler
+        ("nglogger._config", "nglogger._environ"),  # Config.from_env: the environment parser
+        ("nglogger._sinkuri", "nglogger._otlpconfig"),  # options of an otlp+http(s):// URI
         ("nglogger.cli", "nglogger._bench"),  # `nglogger bench`
         ("nglogger.cli", "nglogger._demo"),  # `nglogger demo`
         ("nglogger.pytest_plugin", "nglogger.testing"),  # loaded by pytest in every run
