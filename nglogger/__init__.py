@@ -24,23 +24,40 @@ from ._errors import ConfigError, EncodeError, NgloggerError, PipelineClosedErro
 from ._levels import CRITICAL, DEBUG, ERROR, INFO, WARNING
 from ._logger import Logger, get_logger
 from ._pipeline import Pipeline, configure, flush, get_pipeline, shutdown, stats
+from ._sampling import Sampling
+from ._sink import SinkBase
 from ._stats import SinkStats, Stats
+from ._version import __version__
 from .sinks import Outcome, Sink
 
 if TYPE_CHECKING:
+    from ._retry import CircuitBreaker, RetryBudget, RetryPolicy
+    from ._transport import HttpResponse, MockTransport, Transport
     from .stdlib import LoggingHandler, install, uninstall
 
-__version__ = "0.1.0.dev0"
 
-_LAZY = {"LoggingHandler", "install", "uninstall"}
+#: Names loaded on first use, by module (keeps ``import nglogger`` light: the stdlib
+#: ``logging`` integration, and the HTTP sinks' retry and transport types).
+_LAZY = {
+    "LoggingHandler": "stdlib",
+    "install": "stdlib",
+    "uninstall": "stdlib",
+    "CircuitBreaker": "_retry",
+    "RetryBudget": "_retry",
+    "RetryPolicy": "_retry",
+    "HttpResponse": "_transport",
+    "MockTransport": "_transport",
+    "Transport": "_transport",
+}
 
 
 def __getattr__(name: str) -> Any:
-    """Load the stdlib ``logging`` integration on first use (keeps the import light)."""
-    if name in _LAZY:
-        from . import stdlib
+    """Load a lazily exported name on first use."""
+    module = _LAZY.get(name)
+    if module is not None:
+        import importlib
 
-        value = getattr(stdlib, name)
+        value = getattr(importlib.import_module(f".{module}", __name__), name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'nglogger' has no attribute {name!r}")
@@ -53,18 +70,26 @@ __all__ = [
     "INFO",
     "WARNING",
     "Batch",
+    "CircuitBreaker",
     "Config",
     "ConfigError",
     "EncodeError",
+    "HttpResponse",
     "Logger",
     "LoggingHandler",
+    "MockTransport",
     "NgloggerError",
     "Outcome",
     "Pipeline",
     "PipelineClosedError",
+    "RetryBudget",
+    "RetryPolicy",
+    "Sampling",
     "Sink",
+    "SinkBase",
     "SinkStats",
     "Stats",
+    "Transport",
     "__version__",
     "bind_contextvars",
     "bound_contextvars",

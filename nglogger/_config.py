@@ -10,16 +10,35 @@ accepted. Nothing here reads ``os.environ``.
 from __future__ import annotations
 
 import dataclasses
-import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Literal
 
 from ._errors import ConfigError
 from ._levels import ACCEPTED_LEVELS, INFO, parse_level
-from ._redact import DEFAULT_REDACT_KEYS
 from ._sampling import Sampling
+from ._secrets import DEFAULT_REDACT_KEYS, shown_setting
+from ._settings import (
+    Var,
+    at_least,
+    boolean,
+    choice,
+    optional_boolean,
+    parse_bool,
+    parse_bool_or_auto,
+    parse_choice,
+    parse_count,
+    parse_interval,
+    parse_sinks,
+    positive_seconds,
+    redact_keys_with_defaults,
+    setting,
+    spec_of,
+)
+from ._sink import concurrency_of, memory_copies_of
+from ._sinkuri import SINK_URIS, check_sink_uri
+from ._units import DURATION_ACCEPTED, SIZE_ACCEPTED, parse_duration, parse_size
 
 REDACT_ACCEPTED = "a sequence of field names such as ('password', 'authorization'), or ()"
 
@@ -40,14 +59,135 @@ _SINK_OVERFLOWS = ("drop_newest", "drop_oldest")
 _OVERSIZES = ("truncate", "drop")
 _FORMATS = ("json", "console", "auto")
 
+_COUNT = "an integer >= 1 such as 1000"
+_BYTES = f"{SIZE_ACCEPTED}; at least 64"
+_CHARS = "a character count >= 64 such as 1000 or 64Ki"
+_SECONDS = f"{DURATION_ACCEPTED}; greater than 0"
+_BOOL = "1, 0, true, false, yes, no, on, off (any case)"
+_PAIRS = "comma-separated key=value pairs; percent-encode ',' '=' '%' in keys and values"
+_SAMPLE = (
+    "comma-separated level=probability rules (debug=0.1, probability 0 to 1) "
+    "and at most one rate limit count/period (100/s, 6000/m, 50/500ms)"
+)
+
 
 def _empty_context() -> Mapping[str, Any]:
     return MappingProxyType({})
 
 
+def _env(
+    name: str,
+    description: str,
+    accepted: str,
+    parse: Callable[[str], object] | None = None,
+    *,
+    explains: bool = False,
+) -> Var:
+    return Var(name, description, accepted, parse, explains)
+
+
+#: The variables captured whole into ``sink_env``, read by the sinks (in docs order).
+_SINK_VARIABLES = (
+    _env(
+        "NGLOGGER_HTTP_HEADERS",
+        "extra headers for generic http(s):// sinks (secret: never shown)",
+        _PAIRS,
+    ),
+    _env(
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "base URL of the otlp sink (/v1/logs is appended)",
+        "an http(s):// URL; default http://localhost:4318",
+    ),
+    _env(
+        "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+        "URL of the otlp sink, used as-is (wins)",
+        "an http(s):// URL",
+    ),
+    _env("OTEL_EXPORTER_OTLP_HEADERS", "headers of the otlp sink (secret: never shown)", _PAIRS),
+    _env(
+        "OTEL_EXPORTER_OTLP_LOGS_HEADERS",
+        "headers of the otlp sink (wins; secret: never shown)",
+        _PAIRS,
+    ),
+    _env(
+        "OTEL_EXPORTER_OTLP_TIMEOUT",
+        "per-request timeout of the otlp sink",
+        "milliseconds > 0; default 10000",
+    ),
+    _env(
+        "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT",
+        "per-request timeout of the otlp sink (wins)",
+        "milliseconds > 0",
+    ),
+    _env(
+        "OTEL_EXPORTER_OTLP_COMPRESSION",
+        "request compression of the otlp sink",
+        "gzip, none; default none",
+    ),
+    _env(
+        "OTEL_EXPORTER_OTLP_LOGS_COMPRESSION",
+        "request compression of the otlp sink (wins)",
+        "gzip, none",
+    ),
+    _env(
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+        "encoding of the otlp sink (grpc is not supported)",
+        "http/protobuf, http/json; default http/protobuf",
+    ),
+    _env(
+        "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL",
+        "encoding of the otlp sink (wins)",
+        "http/protobuf, http/json",
+    ),
+    _env("DD_API_KEY", "API key of the datadog sink (secret: never shown)", "a Datadog API key"),
+    _env(
+        "DD_SITE",
+        "Datadog site of the datadog sink (default datadoghq.com)",
+        "a site such as datadoghq.com, datadoghq.eu, us5.datadoghq.com",
+    ),
+    _env(
+        "DD_SERVICE",
+        "service of datadog entries (default: the context's service)",
+        "a service name",
+    ),
+    _env("DD_ENV", "env: tag of datadog entries", "an environment name"),
+    _env("DD_VERSION", "version: tag of datadog entries", "a version"),
+    _env("DD_TAGS", "more tags of datadog entries", "key:value tags separated by , or spaces"),
+    _env(
+        "HONEYCOMB_API_KEY",
+        "API key of the honeycomb sink (secret: never shown)",
+        "a Honeycomb ingest API key",
+    ),
+    _env(
+        "HONEYCOMB_DATASET",
+        "dataset of the honeycomb sink (default: the context's service)",
+        "a dataset name without '/'",
+    ),
+    _env(
+        "HONEYCOMB_API_ENDPOINT",
+        "API host of the honeycomb sink (EU: https://api.eu1.honeycomb.io)",
+        "an http(s):// URL; default https://api.honeycomb.io",
+    ),
+    _env("LOKI_TENANT_ID", "X-Scope-OrgID header of loki+http(s):// sinks", "a Loki tenant id"),
+    _env(
+        "LOKI_USERNAME",
+        "basic-auth user of loki+http(s):// sinks (user-info in the URI wins)",
+        "a user name (with LOKI_PASSWORD)",
+    ),
+    _env(
+        "LOKI_PASSWORD",
+        "basic-auth password of loki+http(s):// sinks (secret: never shown)",
+        "a password (with LOKI_USERNAME)",
+    ),
+)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
     """Every setting of a pipeline, with its default.
+
+    Each field is the one declaration of its setting (``nglogger._settings``):
+    default, docs line, environment variables and the check of its value.
 
     Memory worst case held by a pipeline built from this config::
 
@@ -62,46 +202,366 @@ class Config:
     A batch shared by several sinks is counted in each queue but held once.
     """
 
-    level: int | str = INFO
-    sinks: Sequence[Any] = ("stdout",)
-    format: Format = "json"
-    colors: bool | None = None
-    context: Mapping[str, object] = field(default_factory=_empty_context)
+    level: int | str = setting(
+        INFO,
+        doc="minimum level (name or 0-100)",
+        env=(
+            _env(
+                "NGLOGGER_LEVEL", "minimum level of the events kept", ACCEPTED_LEVELS, parse_level
+            ),
+            _env("LOG_LEVEL", "used when NGLOGGER_LEVEL is unset", ACCEPTED_LEVELS),
+        ),
+    )
+    sinks: Sequence[Any] = setting(
+        ("stdout",),
+        doc="sink URIs (see Sinks) or sink objects",
+        env=(
+            _env(
+                "NGLOGGER_SINKS",
+                "where events are written",
+                f"comma-separated sink URIs: {SINK_URIS}; percent-encode ',' in a URI",
+                parse_sinks,
+                explains=True,
+            ),
+        ),
+    )
+    format: Format = setting(
+        "json",
+        doc="`json`, `console` or `auto` (console on a TTY) for stdout/stderr",
+        env=(
+            _env(
+                "NGLOGGER_FORMAT",
+                "output of stream sinks (auto: console on a terminal, JSON otherwise)",
+                ", ".join(_FORMATS),
+                parse_choice(*_FORMATS),
+            ),
+        ),
+        check=choice(*_FORMATS),
+    )
+    colors: bool | None = setting(
+        None,
+        doc="console colours: `None` = when the stream is a TTY "
+        "(`NO_COLOR`/`FORCE_COLOR` honoured)",
+        env=(
+            _env(
+                "NO_COLOR",
+                "disables colours in console output (wins over FORCE_COLOR)",
+                "any value",
+            ),
+            _env(
+                "FORCE_COLOR",
+                "forces colours in console output even when not on a terminal",
+                "any value except 0 and false",
+            ),
+        ),
+        check=optional_boolean,
+    )
+    context: Mapping[str, object] = setting(
+        factory=_empty_context,
+        doc="static fields on every event (service, env, ...)",
+        env=(
+            _env("NGLOGGER_CONTEXT", "static fields added to every event", _PAIRS, explains=True),
+            _env("OTEL_SERVICE_NAME", "adds service=<name> to every event", "any non-empty string"),
+            _env(
+                "OTEL_RESOURCE_ATTRIBUTES",
+                "adds each resource attribute to every event (service.name as service)",
+                _PAIRS,
+                explains=True,
+            ),
+        ),
+    )
 
-    buffer_max_events: int = 100_000
-    buffer_max_bytes: int = 32 * MiB
-    overflow: Overflow = "drop_newest"
-    block_timeout: float = 0.1
+    buffer_max_events: int = setting(
+        100_000,
+        doc="most events in the shared buffer",
+        env=(
+            _env(
+                "NGLOGGER_BUFFER_EVENTS", "most events waiting for the batcher", _COUNT, parse_count
+            ),
+        ),
+        check=at_least(1),
+    )
+    buffer_max_bytes: int = setting(
+        32 * MiB,
+        doc="most bytes in the shared buffer",
+        env=(
+            _env("NGLOGGER_BUFFER_BYTES", "most bytes waiting for the batcher", _BYTES, parse_size),
+        ),
+        check=at_least(64),
+        unit="bytes",
+    )
+    overflow: Overflow = setting(
+        "drop_newest",
+        doc="`drop_newest`, `drop_oldest`, or `block` (waits `block_timeout`, never in a thread "
+        "running an asyncio loop)",
+        env=(
+            _env(
+                "NGLOGGER_OVERFLOW",
+                "what a full buffer does with a new event",
+                ", ".join(_OVERFLOWS),
+                parse_choice(*_OVERFLOWS),
+            ),
+        ),
+        check=choice(*_OVERFLOWS),
+    )
+    block_timeout: float = setting(
+        0.1,
+        doc="longest a log call waits for room when `overflow` is `block`",
+        env=(
+            _env(
+                "NGLOGGER_BLOCK_TIMEOUT",
+                "longest a log call waits when OVERFLOW=block",
+                _SECONDS,
+                parse_duration,
+            ),
+        ),
+        check=positive_seconds,
+        unit="s",
+    )
 
-    batch_max_events: int = 1_000
-    batch_max_bytes: int = 1 * MiB
-    flush_interval: float = 0.2
+    batch_max_events: int = setting(
+        1_000,
+        doc="a batch closes at this many events (or bytes, or interval: whichever comes first)",
+        env=(
+            _env(
+                "NGLOGGER_BATCH_EVENTS", "a batch closes at this many events", _COUNT, parse_count
+            ),
+        ),
+        check=at_least(1),
+    )
+    batch_max_bytes: int = setting(
+        1 * MiB,
+        doc="a batch closes at this many bytes",
+        env=(
+            _env("NGLOGGER_BATCH_BYTES", "a batch closes at this many bytes", _BYTES, parse_size),
+        ),
+        check=at_least(64),
+        unit="bytes",
+    )
+    flush_interval: float = setting(
+        0.2,
+        doc="a batch closes this long after its first event",
+        env=(
+            _env(
+                "NGLOGGER_FLUSH_INTERVAL",
+                "a batch closes this long after its first event",
+                _SECONDS,
+                parse_duration,
+            ),
+        ),
+        check=positive_seconds,
+        unit="s",
+    )
 
-    sink_queue_max_events: int = 50_000
-    sink_queue_max_bytes: int = 16 * MiB
-    sink_queue_overflow: SinkOverflow = "drop_newest"
+    sink_queue_max_events: int = setting(
+        50_000,
+        doc="most events in each sink's own queue",
+        env=(
+            _env(
+                "NGLOGGER_SINK_QUEUE_EVENTS", "most events queued for one sink", _COUNT, parse_count
+            ),
+        ),
+        check=at_least(1),
+    )
+    sink_queue_max_bytes: int = setting(
+        16 * MiB,
+        doc="most bytes in each sink's own queue",
+        env=(
+            _env("NGLOGGER_SINK_QUEUE_BYTES", "most bytes queued for one sink", _BYTES, parse_size),
+        ),
+        check=at_least(64),
+        unit="bytes",
+    )
+    sink_queue_overflow: SinkOverflow = setting(
+        "drop_newest",
+        doc="`drop_newest` or `drop_oldest`: what a full sink queue does with a new batch",
+        env=(
+            _env(
+                "NGLOGGER_SINK_QUEUE_OVERFLOW",
+                "what a full sink queue does with a new batch",
+                ", ".join(_SINK_OVERFLOWS),
+                parse_choice(*_SINK_OVERFLOWS),
+            ),
+        ),
+        check=choice(*_SINK_OVERFLOWS),
+    )
 
-    shutdown_timeout: float = 5.0
-    report_interval: float = 60.0
+    shutdown_timeout: float = setting(
+        5.0,
+        doc="deadline for `shutdown()` and for the flush at interpreter exit",
+        env=(
+            _env(
+                "NGLOGGER_SHUTDOWN_TIMEOUT",
+                "longest exit waits to deliver buffered events",
+                _SECONDS,
+                parse_duration,
+            ),
+        ),
+        check=positive_seconds,
+        unit="s",
+    )
+    report_interval: float = setting(
+        60.0,
+        doc="a warning event reports drops at most this often (`0`: off)",
+        env=(
+            _env(
+                "NGLOGGER_REPORT_INTERVAL",
+                "how often a warning event reports dropped events (only when some were dropped)",
+                f"{DURATION_ACCEPTED}; 0 or off disables",
+                parse_interval,
+            ),
+        ),
+        unit="s",
+    )
 
-    max_event_bytes: int = 256 * KiB
-    oversize: Oversize = "truncate"
-    max_field_length: int = 64 * KiB
-    max_depth: int = 32
-    max_repr_length: int = 1_000
-    max_traceback_bytes: int = 16 * KiB
+    max_event_bytes: int = setting(
+        256 * KiB,
+        doc="per-event limit (see `oversize`)",
+        env=(_env("NGLOGGER_MAX_EVENT_BYTES", "largest serialized event", _BYTES, parse_size),),
+        check=at_least(64),
+        unit="bytes",
+    )
+    oversize: Oversize = setting(
+        "truncate",
+        doc="`truncate` or `drop`: what happens to an event over `max_event_bytes`",
+        env=(
+            _env(
+                "NGLOGGER_OVERSIZE",
+                "what happens to a larger event",
+                ", ".join(_OVERSIZES),
+                parse_choice(*_OVERSIZES),
+            ),
+        ),
+        check=choice(*_OVERSIZES),
+    )
+    max_field_length: int = setting(
+        64 * KiB,
+        doc="longest string value (marked where it is cut)",
+        env=(
+            _env(
+                "NGLOGGER_MAX_FIELD_LENGTH",
+                "longest string value before it is cut",
+                _CHARS,
+                parse_size,
+            ),
+        ),
+        check=at_least(64),
+        unit="chars",
+    )
+    max_depth: int = setting(
+        32,
+        doc="deepest nesting serialized",
+        env=(
+            _env(
+                "NGLOGGER_MAX_DEPTH",
+                "deepest nesting serialized",
+                "an integer from 1 to 250",
+                parse_count,
+            ),
+        ),
+        check=at_least(1),
+    )
+    max_repr_length: int = setting(
+        1_000,
+        doc="longest `repr()` of an unserializable value",
+        env=(
+            _env(
+                "NGLOGGER_MAX_REPR_LENGTH",
+                "longest repr() of an unserializable value",
+                _CHARS,
+                parse_size,
+            ),
+        ),
+        check=at_least(64),
+    )
+    max_traceback_bytes: int = setting(
+        16 * KiB,
+        doc="largest formatted traceback",
+        env=(
+            _env("NGLOGGER_MAX_TRACEBACK_BYTES", "largest formatted traceback", _BYTES, parse_size),
+        ),
+        check=at_least(64),
+        unit="bytes",
+    )
 
-    sample: Sampling | None = None
-    redact_keys: Sequence[str] = DEFAULT_REDACT_KEYS
-    redact_values: bool = False
-    strict: bool = False
+    sample: Sampling | None = setting(
+        None,
+        doc='`Sampling.parse("debug=0.1,1000/s")`: per-level probability and a global rate '
+        "limit; drops counted `sampled`/`rate_limited`",
+        env=(
+            _env(
+                "NGLOGGER_SAMPLE",
+                "per-level sampling and a global rate limit (drops counted)",
+                _SAMPLE,
+                Sampling.parse,
+                explains=True,
+            ),
+        ),
+    )
+    redact_keys: Sequence[str] = setting(
+        DEFAULT_REDACT_KEYS,
+        doc="field names whose values are redacted at any depth (see Redaction)",
+        env=(
+            _env(
+                "NGLOGGER_REDACT_KEYS",
+                "more field names whose values are replaced (added to the defaults), at any "
+                "depth, ignoring case, '-', '_' and '.'",
+                "comma-separated field names",
+                redact_keys_with_defaults,
+            ),
+        ),
+    )
+    redact_values: bool = setting(
+        default=False,
+        doc="also redact secrets inside values (see Redaction)",
+        env=(
+            _env(
+                "NGLOGGER_REDACT_VALUES",
+                "also replace Bearer tokens, JWTs, AWS key ids and URL passwords inside values",
+                _BOOL,
+                parse_bool,
+            ),
+        ),
+        check=boolean,
+    )
+    strict: bool = setting(
+        default=False,
+        doc="raise on encoding problems instead of falling back",
+        env=(
+            _env(
+                "NGLOGGER_STRICT",
+                "log calls raise on misuse instead of falling back",
+                _BOOL,
+                parse_bool,
+            ),
+        ),
+        check=boolean,
+    )
     #: Add trace_id/span_id/trace_flags of the active OpenTelemetry span to events.
     #: None (auto): on when the application has already imported opentelemetry.trace.
-    trace_context: bool | None = None
+    trace_context: bool | None = setting(
+        None,
+        doc="add `trace_id`/`span_id`/`trace_flags` of the active OpenTelemetry span "
+        "(`None`: when the application imported opentelemetry)",
+        env=(
+            _env(
+                "NGLOGGER_TRACE_CONTEXT",
+                "add trace_id, span_id and trace_flags of the active OpenTelemetry span to events",
+                f"{_BOOL}, or auto (default: on when the application imported opentelemetry)",
+                parse_bool_or_auto,
+            ),
+        ),
+        check=optional_boolean,
+    )
     #: Ecosystem variables the sinks read (DD_*, HONEYCOMB_*, OTEL_EXPORTER_OTLP_*,
     #: NGLOGGER_HTTP_*), captured by the environment parser. May hold secrets:
     #: never shown in reprs.
-    sink_env: Mapping[str, str] = field(default_factory=_empty_context, repr=False)
+    sink_env: Mapping[str, str] = setting(
+        factory=_empty_context,
+        doc="the sinks' own variables, captured from the environment (listed below)",
+        env=_SINK_VARIABLES,
+        repr=False,
+    )
 
     def __post_init__(self) -> None:
         try:
@@ -114,8 +574,6 @@ class Config:
             sinks = (sinks,)
         if not isinstance(sinks, (tuple, list)):
             raise ConfigError("sinks", sinks, "a sink, a sink URI or a sequence of them")
-        from .sinks import check_sink_uri
-
         for spec in sinks:
             if isinstance(spec, str):
                 check_sink_uri(spec)
@@ -133,12 +591,8 @@ class Config:
         if not isinstance(self.sink_env, Mapping):
             raise ConfigError("sink_env", "<mapping>", "a mapping of variable names to values")
         object.__setattr__(self, "sink_env", MappingProxyType(dict(self.sink_env)))
-        _choice("format", self.format, _FORMATS)
-        _choice("overflow", self.overflow, _OVERFLOWS)
-        _choice("sink_queue_overflow", self.sink_queue_overflow, _SINK_OVERFLOWS)
-        _choice("oversize", self.oversize, _OVERSIZES)
-        if self.colors is not None and not isinstance(self.colors, bool):
-            raise ConfigError("colors", self.colors, "True, False or None (auto)")
+        for name, check in _CHECKS:  # the checks declared with each setting
+            check(name, getattr(self, name))
         if self.sample is not None and not isinstance(self.sample, Sampling):
             raise ConfigError("sample", self.sample, SAMPLE_ACCEPTED)
         keys = self.redact_keys
@@ -148,33 +602,8 @@ class Config:
             if not isinstance(key, str) or not key.strip():
                 raise ConfigError("redact_keys", key, REDACT_ACCEPTED)
         object.__setattr__(self, "redact_keys", tuple(dict.fromkeys(k.strip() for k in keys)))
-        if not isinstance(self.redact_values, bool):
-            raise ConfigError("redact_values", self.redact_values, "True or False")
-        if not isinstance(self.strict, bool):
-            raise ConfigError("strict", self.strict, "True or False")
-        if self.trace_context is not None and not isinstance(self.trace_context, bool):
-            raise ConfigError("trace_context", self.trace_context, "True, False or None (auto)")
-        for name in (
-            "buffer_max_events",
-            "batch_max_events",
-            "sink_queue_max_events",
-            "max_depth",
-        ):
-            _positive_int(name, getattr(self, name))
-        for name in (
-            "buffer_max_bytes",
-            "batch_max_bytes",
-            "sink_queue_max_bytes",
-            "max_event_bytes",
-            "max_field_length",
-            "max_repr_length",
-            "max_traceback_bytes",
-        ):
-            _positive_int(name, getattr(self, name), minimum=64)
-        for name in ("flush_interval", "shutdown_timeout", "block_timeout"):
-            _positive_float(name, getattr(self, name))
         if self.report_interval != 0:
-            _positive_float("report_interval", self.report_interval)
+            positive_seconds("report_interval", self.report_interval)
         if self.max_depth > 250:
             raise ConfigError("max_depth", self.max_depth, "an integer from 1 to 250")
         _not_above("max_event_bytes", self.max_event_bytes, "batch_max_bytes", self.batch_max_bytes)
@@ -202,10 +631,8 @@ class Config:
 
     def __repr__(self) -> str:
         """Every setting, with secrets masked (URIs' passwords, secret-named context keys)."""
-        from ._env import _shown
-
         parts = [
-            f"{f.name}={_shown(f.name, getattr(self, f.name))!r}"
+            f"{f.name}={shown_setting(f.name, getattr(self, f.name))!r}"
             for f in dataclasses.fields(self)
             if f.repr
         ]
@@ -213,10 +640,14 @@ class Config:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, /, **explicit: Any) -> Config:
-        """Settings from explicit arguments > environment (``os.environ`` if None) > defaults."""
-        from ._env import config_from_env
+        """Settings from explicit arguments > environment (``os.environ`` if None) > defaults.
 
-        return config_from_env(environ, **explicit)
+        Pass only the arguments the caller actually gave: ``colors=None`` is a value.
+        """
+        from ._environ import resolve  # the environment parser loads when it is first needed
+
+        config, _ = resolve(cls, environ, **explicit)
+        return config
 
     def replace(self, **changes: Any) -> Config:
         """A copy with some settings changed (validated again)."""
@@ -231,24 +662,10 @@ class Config:
         return self.buffer_max_bytes + arenas + len(sinks) * self.sink_queue_max_bytes + in_flight
 
 
-def _choice(name: str, value: object, accepted: tuple[str, ...]) -> None:
-    if value not in accepted:
-        raise ConfigError(name, value, ", ".join(accepted))
-
-
-def _positive_int(name: str, value: object, minimum: int = 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(name, value, f"an integer >= {minimum}")
-
-
-def _positive_float(name: str, value: object) -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise ConfigError(name, value, "a finite number of seconds > 0")
+#: (setting, check) for every setting declared with a check, in declaration order.
+_CHECKS = tuple(
+    (f.name, check) for f in dataclasses.fields(Config) if (check := spec_of(f).check) is not None
+)
 
 
 def _not_above(name: str, value: int, other: str, limit: int) -> None:
@@ -264,8 +681,4 @@ def _in_flight_batches(spec: object) -> int:
     if isinstance(spec, str):
         text = spec.strip()
         return 1 if text.startswith(_LOCAL_SINKS) else 3
-    concurrency = getattr(spec, "concurrency", 1)
-    copies = getattr(spec, "memory_copies", 1)
-    concurrency = concurrency if isinstance(concurrency, int) and concurrency > 0 else 1
-    copies = copies if isinstance(copies, int) and copies > 0 else 1
-    return concurrency * copies
+    return concurrency_of(spec) * memory_copies_of(spec)

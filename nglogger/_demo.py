@@ -10,6 +10,7 @@ import orjson
 from . import _pipeline
 from ._context import bound_contextvars
 from ._logger import get_logger
+from ._pipeline import configure
 
 __all__ = ["run_demo"]
 
@@ -26,8 +27,6 @@ def _charge(amount: int, rng: random.Random) -> str:
 
 def run_demo(requests: int = 20, seed: int = 7) -> int:
     """Handle ``requests`` fake requests with bound request ids; print stats; return 0."""
-    from ._pipeline import configure
-
     configure()  # from the environment, like an application would
     rng = random.Random(seed)  # noqa: S311 - simulated traffic, not security
     log = get_logger("demo.api").bind(service="checkout", version="1.4.2")

@@ -18,11 +18,11 @@ import threading
 import time
 import weakref
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from ._errors import ConfigError
-from ._retry import AttemptKind, AttemptResult, RetryPolicy, parse_retry_after
+from ._retry import AttemptKind
+from ._transport import HttpResponse
 
 __all__ = ["HttpResponse", "HttpTransport", "require_urllib3"]
 
@@ -40,29 +40,8 @@ def require_urllib3() -> Any:
     return urllib3
 
 
-@dataclass(frozen=True, slots=True)
-class HttpResponse:
-    """One attempt's result. ``status`` is None when no response arrived."""
-
-    status: int | None
-    headers: Mapping[str, str] = field(default_factory=dict)
-    body: bytes = b""
-    error_kind: AttemptKind | None = None
-    error: str = ""
-    elapsed: float = 0.0
-
-    def attempt(self, policy: RetryPolicy, now_epoch: float | None = None) -> AttemptResult:
-        """This response as the retry policy's value (Retry-After parsed)."""
-        kind = policy.classify(self.status, self.error_kind)
-        retry_after = None
-        header = self.headers.get("retry-after")
-        if header is not None:
-            retry_after = parse_retry_after(header, time.time() if now_epoch is None else now_epoch)
-        return AttemptResult(self.status, kind, retry_after, self.error)
-
-
 class HttpTransport:
-    """Pooled, timed-out, value-returning HTTP POSTs (thread-safe)."""
+    """Pooled, timed-out, value-returning HTTP POSTs (thread-safe; a ``Transport``)."""
 
     def __init__(
         self,

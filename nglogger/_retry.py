@@ -32,7 +32,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from email.utils import parsedate_tz
 
 __all__ = [
     "NEVER_RETRY_STATUSES",
@@ -131,6 +130,8 @@ def parse_retry_after(value: str | None, now_epoch: float) -> float | None:
 
 def _parse_http_date(text: str) -> float | None:
     """Epoch seconds of an HTTP-date, or None when ``text`` is not a valid date."""
+    from email.utils import parsedate_tz  # heavy (socket, calendar...): only for date headers
+
     try:
         parts = parsedate_tz(text)
         if parts is None:

@@ -10,9 +10,24 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
-__all__ = ["SinkStats", "Stats"]
+__all__ = ["SinkCounters", "SinkStats", "Stats"]
+
+
+class SinkCounters(TypedDict):
+    """A sink worker's raw counters, taken under its lock (the fields of SinkStats)."""
+
+    accepted: int
+    exported: int
+    dropped: dict[str, int]
+    queued_events: int
+    queued_bytes: int
+    high_water_events: int
+    high_water_bytes: int
+    batches: int
+    errors: int
+    last_error: str | None
 
 
 @dataclass(frozen=True, slots=True)

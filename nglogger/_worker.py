@@ -19,11 +19,19 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
 
 from ._batch import Batch
 from ._guard import enter_delivery
-from .sinks._base import Outcome
+from ._sink import (
+    DescribesErrors,
+    ForkAware,
+    NamesQueueFull,
+    Outcome,
+    Sink,
+    concurrency_of,
+    sink_name,
+)
+from ._stats import SinkCounters
 
 __all__ = ["SinkWorker"]
 
@@ -35,7 +43,7 @@ class SinkWorker:
 
     def __init__(
         self,
-        sink: Any,
+        sink: Sink,
         *,
         max_events: int,
         max_bytes: int,
@@ -44,17 +52,15 @@ class SinkWorker:
         count_dropped: Callable[[str], None] | None = None,
     ) -> None:
         self.sink = sink
-        self.name: str = str(getattr(sink, "name", type(sink).__name__))
+        self.name: str = sink_name(sink)
         self._max_events = max_events
         self._max_bytes = max_bytes
         self._overflow = overflow
         self._on_progress = on_progress
         self._count_dropped = count_dropped
-        concurrency = getattr(sink, "concurrency", 1)
-        self._concurrency = concurrency if isinstance(concurrency, int) and concurrency > 1 else 1
-        reason = getattr(sink, "queue_full_reason", None)
+        self._concurrency = concurrency_of(sink)
         self._full_reason: Callable[[], str] = (
-            reason if callable(reason) else lambda: "sink_queue_full"
+            sink.queue_full_reason if isinstance(sink, NamesQueueFull) else _queue_full
         )
         self._reset_state()
 
@@ -103,10 +109,9 @@ class SinkWorker:
     def after_fork_child(self) -> None:
         """In a forked child: forget the parent's queue and counters, new thread."""
         self._reset_state()
-        hook = getattr(self.sink, "after_fork", None)
-        if hook is not None:
+        if isinstance(self.sink, ForkAware):
             try:
-                hook()
+                self.sink.after_fork()
             except Exception as exc:
                 self._errors += 1
                 self._last_error = _describe(exc)
@@ -213,7 +218,7 @@ class SinkWorker:
             self._errors += 1
             self._last_error = error
         elif outcome.dropped:  # drops the sink reported: it may say why (ENOSPC, HTTP 503...)
-            described = getattr(self.sink, "last_error", None)
+            described = self.sink.last_error if isinstance(self.sink, DescribesErrors) else None
             if isinstance(described, str) and described:
                 self._last_error = described
 
@@ -259,7 +264,7 @@ class SinkWorker:
             return lost
 
     # ------------------------------------------------------------------ stats
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> SinkCounters:
         """This sink's counters, taken atomically."""
         with self._lock:
             flight_events = sum(b.count for b in self._in_flight.values())
@@ -276,6 +281,10 @@ class SinkWorker:
                 "errors": self._errors,
                 "last_error": self._last_error,
             }
+
+
+def _queue_full() -> str:
+    return "sink_queue_full"
 
 
 def _describe(exc: BaseException) -> str:

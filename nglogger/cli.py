@@ -11,6 +11,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ._env import (
+    describe_otel,
+    describe_variables,
+    resolve_with_sources,
+    settings_table,
+    variables_table,
+)
+from ._errors import ConfigError
+
 __all__ = ["main"]
 
 
@@ -166,18 +175,17 @@ def _config(args: argparse.Namespace) -> int:
 
     import orjson
 
-    from ._env import describe_variables, resolve_with_sources
-    from ._errors import ConfigError
-
+    if args.markdown:
+        print(settings_table())
+        print(variables_table(), end="")
+        return 0
     if args.variables:
         for name, description, accepted in describe_variables():
             print(f"{name}\n    {description}\n    accepted: {accepted}")
         return 0
     try:
         config_value, sources = resolve_with_sources(os.environ)
-        from .sinks.otlp import describe_config
-
-        sources.update(describe_config(config_value) or {})  # resolved OTel settings
+        sources.update(describe_otel(config_value) or {})  # resolved OTel settings
     except ConfigError as error:
         print(f"nglogger: invalid configuration: {error}", file=sys.stderr)
         return 2
@@ -259,6 +267,11 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     config.add_argument("--json", action="store_true", help="machine-readable output")
+    config.add_argument(
+        "--markdown",
+        action="store_true",
+        help="print the settings and variables tables (Markdown, as in the README)",
+    )
     config.add_argument(
         "--variables", action="store_true", help="list every environment variable nglogger reads"
     )

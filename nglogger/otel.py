@@ -49,7 +49,10 @@ import weakref
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from . import _pipeline
 from ._errors import ConfigError
+from ._sink import HasBreaker, HasHttpStats
+from ._version import __version__
 
 if TYPE_CHECKING:
     from ._pipeline import Pipeline
@@ -238,8 +241,6 @@ class _Source:
         self.stopped = False
 
     def pipeline(self) -> Pipeline | None:
-        from . import _pipeline
-
         if self.stopped:
             return None
         if self._ref is not None:
@@ -311,17 +312,16 @@ def _gauge(attribute: str) -> Callable[[Pipeline, Stats], Iterable[tuple[float, 
 def _retries(p: Pipeline, _s: Stats) -> Iterable[tuple[float, dict[str, str]]]:
     rows = []
     for worker in p.workers:
-        http_stats = getattr(worker.sink, "http_stats", None)
-        if callable(http_stats):
-            rows.append((int(http_stats().get("retries", 0)), {"sink": worker.name}))
+        if isinstance(worker.sink, HasHttpStats):
+            retries = worker.sink.http_stats().get("retries", 0)
+            rows.append((int(retries) if isinstance(retries, int) else 0, {"sink": worker.name}))
     return rows
 
 
 def _breakers(p: Pipeline, _s: Stats) -> Iterable[tuple[float, dict[str, str]]]:
     rows = []
     for worker in p.workers:
-        breaker = getattr(worker.sink, "breaker", None)
-        state = getattr(getattr(breaker, "state", None), "value", None)
+        state = worker.sink.breaker_state() if isinstance(worker.sink, HasBreaker) else None
         if state in BREAKER_STATES:
             rows.append((BREAKER_STATES[state], {"sink": worker.name}))
     return rows
@@ -367,8 +367,6 @@ def instrument(meter_provider: Any = None, pipeline: Pipeline | None = None) -> 
         raise ConfigError(
             "meter_provider", meter_provider, "opentelemetry installed", _INSTALL
         ) from None
-    from . import __version__
-
     provider = meter_provider if meter_provider is not None else metrics.get_meter_provider()
     meter = provider.get_meter("nglogger", __version__)
     source = _Source(pipeline)

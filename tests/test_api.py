@@ -22,16 +22,16 @@ def test_all_is_sorted_and_complete() -> None:
         and not isinstance(getattr(nglogger, name), type(sys))
         and name not in ("annotations", "TYPE_CHECKING", "Any")  # typing helpers
     }
-    lazy = {"LoggingHandler", "install", "uninstall"}  # loaded on first use
+    lazy = set(nglogger._LAZY)  # loaded on first use
     assert set(exported) - {"__version__"} == public | lazy
 
 
 def test_import_is_light() -> None:
-    """import nglogger loads no HTTP, OTel, asyncio or logging machinery."""
+    """import nglogger loads no HTTP, OTel, asyncio, logging, e-mail date or compression machinery."""
     code = (
         "import sys; import nglogger; "
         "heavy = ['asyncio', 'logging', 'urllib3', 'ssl', 'http.client', 'opentelemetry', "
-        "'decimal', 'traceback']; "
+        "'decimal', 'traceback', 'email', 'socket', 'difflib', 'gzip']; "
         "print(','.join(m for m in heavy if m in sys.modules))"
     )
     out = subprocess.run(

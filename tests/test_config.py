@@ -118,3 +118,26 @@ def test_file_uri_options(tmp_path: Any) -> None:
     assert pipeline.flush(5)
     pipeline.shutdown(2)
     assert b'"message":"to file"' in path.read_bytes()
+
+
+def test_every_setting_is_declared_once_with_its_docs_line() -> None:
+    """Each Config field carries its declaration: a docs line and the variables that feed it."""
+    import dataclasses
+
+    from nglogger._settings import spec_of
+
+    undocumented = [f.name for f in dataclasses.fields(Config) if not spec_of(f).doc]
+    assert undocumented == []
+    fed = {f.name for f in dataclasses.fields(Config) if spec_of(f).env}
+    assert fed == {f.name for f in dataclasses.fields(Config)}
+
+
+def test_the_default_redaction_rule_agrees_wherever_it_is_read() -> None:
+    """Settings (masking, OTLP resource) and the event redactor use the same names and mark."""
+    from nglogger import _redact, _secrets
+
+    assert _secrets.DEFAULT_REDACT_KEYS == _redact.DEFAULT_REDACT_KEYS
+    assert _secrets.REDACTED == _redact.MARK
+    redactor = _redact.Redactor(_redact.DEFAULT_REDACT_KEYS)
+    names = ["password", "DB_PASSWORD", "X-Api-Key", "client_secret", "token_count", "user"]
+    assert [redactor.is_secret(n) for n in names] == [_secrets.is_secret_key(n) for n in names]

@@ -6,7 +6,7 @@ import dataclasses
 from pathlib import Path
 
 from nglogger import Config
-from nglogger._env import KNOWN_VARIABLES
+from nglogger._env import KNOWN_VARIABLES, settings_table, variables_table
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -26,6 +26,15 @@ def test_every_setting_is_documented() -> None:
     names = [f.name for f in dataclasses.fields(Config) if f.name not in INTERNAL]
     missing = [name for name in names if f"`{name}`" not in README]
     assert missing == []
+
+
+def test_readme_tables_are_the_generated_ones() -> None:
+    """The README's settings and variables tables are exactly those the declarations generate.
+
+    Regenerate them with ``nglogger config --markdown``.
+    """
+    assert settings_table() in README
+    assert variables_table() in README
 
 
 def test_setup_commands_and_ci_agree() -> None:

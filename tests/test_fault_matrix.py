@@ -2,7 +2,7 @@
 
 Each case builds a real pipeline (``nglogger.configure``) whose only sink is one of
 the HTTP sinks (generic NDJSON, JSON array, Datadog, Honeycomb, Loki,
-Elasticsearch, OTLP protobuf, OTLP JSON) pointed at a :class:`faultproxy.FaultProxy`
+Elasticsearch, OTLP protobuf, OTLP JSON) pointed at a :class:`support.faultproxy.FaultProxy`
 in front of a loopback ingest server. The server speaks each backend's success
 reply (Datadog 202, Honeycomb a per-event status array, Loki 204, an
 Elasticsearch bulk reply, an empty ``ExportLogsServiceResponse``), decodes every
@@ -28,7 +28,7 @@ refuse          connections refused (a dead backend): events queue, and after th
 Settings are small so the file runs in well under a minute and a half: timeouts
 0.3 s, backoff 10-50 ms, breaker open 50-200 ms. The retry budget and attempt
 limit are generous on purpose (the budget's own arithmetic is proven in
-``test_http_faults.py``): here a short outage must cost no event at all, so
+``test_http_sink_recovery.py``): here a short outage must cost no event at all, so
 exact delivery can be asserted. Nothing sleeps bare; every wait polls a
 predicate with a deadline.
 """
@@ -36,20 +36,18 @@ predicate with a deadline.
 from __future__ import annotations
 
 import contextlib
-import gzip
 import hashlib
 import json
 import random
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from faultproxy import FaultProxy
+from support.faultproxy import FaultProxy
+from support.http import Answer, LoopbackServer, Request
 
 import nglogger
 from nglogger import Config, SinkStats
@@ -194,109 +192,43 @@ WIRE = {
 
 
 # ------------------------------------------------------------------ the server
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, like the real services
-    server: _Server
-
-    def setup(self) -> None:
-        super().setup()
-        self.server.ingest._track(self.connection, add=True)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.server.ingest._track(self.connection, add=False)
-
-    def do_POST(self) -> None:
-        ingest = self.server.ingest
-        length = int(self.headers.get("Content-Length", "0"))
-        try:
-            raw = self.rfile.read(length)
-        except OSError:
-            raw = b""
-        if len(raw) < length:  # cut short by the client or the proxy: never answered
-            ingest._incomplete()
-            self.close_connection = True
-            return
-        path = self.path.split("?", 1)[0]
-        assert path == ingest.wire.path, path
-        body = gzip.decompress(raw) if self.headers.get("Content-Encoding") == "gzip" else raw
-        ids = ingest.wire.ids(body)
-        status, content_type, reply = (ingest.reply or ingest.wire.reply)(len(ids))
-        ingest._delivered(ids, length)  # recorded before the client can see the answer
-        try:
-            self.send_response(status)
-            if content_type:
-                self.send_header("Content-Type", content_type)
-            if ingest.close_delimited:  # the body ends when the connection closes
-                self.send_header("Connection", "close")
-            elif status != 204:
-                self.send_header("Content-Length", str(len(reply)))
-            self.end_headers()
-            if status != 204:
-                self.wfile.write(reply)
-            self.wfile.flush()
-        except OSError:  # the client gave up before the answer
-            self.close_connection = True
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        """Quiet: the tests read counters, not access logs."""
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = False  # joined by server_close()
-    block_on_close = True
-    ingest: Ingest
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Count instead of printing: a decoding failure must fail the test, not scroll by."""
-        self.ingest.handler_errors += 1
-
-
 class Ingest:
-    """A loopback ingest server for one wire format; records the ids of every 2xx request."""
+    """A loopback ingest server for one wire format; records the ids of every 2xx request.
+
+    Built on the shared loopback server (``support.http``), which counts requests cut
+    short (``incomplete``) and handler errors (a decoding failure must fail the test,
+    not scroll by).
+    """
 
     def __init__(self, kind: str) -> None:
         self.wire = WIRE[kind]
         self.reply: Callable[[int], Reply] | None = None  # overrides the wire format's reply
         self.close_delimited = False
-        self.handler_errors = 0
         self._cond = threading.Condition()
         self._ids: list[int] = []
         self._bodies: list[int] = []  # Content-Length of each complete request
-        self._incomplete_count = 0
-        self._live: set[socket.socket] = set()
-        self._server = _Server((LOOPBACK, 0), _Handler)
-        self._server.ingest = self
-        self.port: int = self._server.server_address[1]
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), name="ingest", daemon=True
-        )
-        self._thread.start()
+        self._server = LoopbackServer(self._respond, join_handlers=True)
+        self.port: int = self._server.port
 
-    def _track(self, sock: socket.socket, *, add: bool) -> None:
-        with self._cond:
-            if add:
-                self._live.add(sock)
-            else:
-                self._live.discard(sock)
-
-    def _incomplete(self) -> None:
-        with self._cond:
-            self._incomplete_count += 1
-            self._cond.notify_all()
-
-    def _delivered(self, ids: list[int], length: int) -> None:
-        with self._cond:
+    def _respond(self, request: Request) -> Answer:
+        path = request.path.split("?", 1)[0]
+        assert path == self.wire.path, path
+        ids = self.wire.ids(request.body)
+        status, content_type, reply = (self.reply or self.wire.reply)(len(ids))
+        with self._cond:  # recorded before the client can see the answer
             self._ids.extend(ids)
-            self._bodies.append(length)
+            self._bodies.append(request.wire_bytes)
             self._cond.notify_all()
+        headers = {"Content-Type": content_type} if content_type else {}
+        return Answer(status, headers, reply, close_delimited=self.close_delimited)
+
+    @property
+    def handler_errors(self) -> int:
+        return self._server.handler_errors
 
     @property
     def incomplete(self) -> int:
-        with self._cond:
-            return self._incomplete_count
+        return self._server.incomplete
 
     def delivered_ids(self) -> list[int]:
         with self._cond:
@@ -318,14 +250,7 @@ class Ingest:
             return True
 
     def close(self) -> None:
-        self._server.shutdown()
-        with self._cond:
-            live = list(self._live)
-        for sock in live:  # wake handlers parked on idle keep-alive connections
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-        self._server.server_close()
-        self._thread.join(5)
+        self._server.close()
 
 
 # ------------------------------------------------------------------ the sinks
@@ -334,7 +259,7 @@ def make_sink(kind: str, base: str) -> HttpSink:
     options: dict[str, Any] = {
         "connect_timeout": TIMEOUT,
         "retry": RetryPolicy(base=0.01, cap=0.05, max_attempts=1_000),
-        # generous on purpose: a short outage must cost nothing (budgets: test_http_faults)
+        # generous on purpose: a short outage must cost nothing (budgets: test_http_sink_recovery)
         "budget": RetryBudget(ratio=100.0, min_per_second=100.0),
         "breaker": CircuitBreaker(
             failure_threshold=3,

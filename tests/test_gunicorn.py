@@ -1,6 +1,6 @@
 """A real pre-fork server: gunicorn (sync workers, ``--preload``) logging through nglogger.
 
-gunicorn runs ``tests/gunicorn_app.py`` with 4 sync workers bound to 127.0.0.1
+gunicorn runs ``tests/support/gunicorn_app.py`` with 4 sync workers bound to 127.0.0.1
 only, ``--max-requests 5`` and no jitter, so each worker exits after five
 requests and the master forks a replacement: 600 requests cause about 116
 worker restarts. The app is imported once, in the master (``--preload``), where
@@ -120,7 +120,7 @@ def test_gunicorn_preload_workers_over_100_restarts_export_every_event_once(
         "127.0.0.1:0",
         "--graceful-timeout",
         "10",
-        "gunicorn_app:app",
+        "support.gunicorn_app:app",
     ]
     started = time.monotonic()
     with errors.open("wb") as out:

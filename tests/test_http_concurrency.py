@@ -6,11 +6,11 @@ import threading
 from typing import Any
 
 import pytest
+from support.http import RecordingServer
 
 import nglogger
 from nglogger import ConfigError
 from nglogger.sinks.http import HttpSink
-from tests.httpfixtures import RecordingServer
 
 
 class InFlight:

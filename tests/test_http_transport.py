@@ -3,7 +3,7 @@
 Every test sends real POSTs over 127.0.0.1 to :class:`ScriptedServer`, a tiny
 HTTP/1.1 server whose answers are raw bytes chosen per request (so it can answer
 garbage, stall, stream megabytes or close early), sometimes through
-:class:`faultproxy.FaultProxy` for network faults. No TLS: there are no
+:class:`support.faultproxy.FaultProxy` for network faults. No TLS: there are no
 certificates here. Nothing sleeps bare; servers wait on their stop Event.
 """
 
@@ -22,7 +22,7 @@ from http import HTTPStatus
 from typing import Any
 
 import pytest
-from faultproxy import FaultProxy
+from support.faultproxy import FaultProxy
 
 from nglogger._http import HttpResponse, HttpTransport
 from nglogger._retry import AttemptKind, RetryPolicy

@@ -14,6 +14,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+from support.http import RecordingServer
 
 import nglogger
 from nglogger import Config, ConfigError, otel
@@ -22,7 +23,6 @@ from nglogger._sampling import Sampling
 from nglogger.sinks import MemorySink
 from nglogger.sinks.otlp import OTLP_RETRYABLE, OtlpLogsSink
 from nglogger.stdlib import LoggingHandler
-from tests.httpfixtures import RecordingServer
 from tests.test_otlp import attributes, decode, records
 
 DEADLINE = 5.0

@@ -20,6 +20,8 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceRequest,
     ExportLogsServiceResponse,
 )
+from support.http import RecordingServer, Request
+from support.memory_http import InMemoryServer
 
 import nglogger
 from nglogger import Config, ConfigError
@@ -34,7 +36,6 @@ from nglogger.sinks.otlp import (
     severity,
 )
 from nglogger.stdlib import LoggingHandler
-from tests.httpfixtures import RecordingServer, Request
 
 DEADLINE = 5.0
 TRACE = "0af7651916cd43dd8448eb211c80319c"
@@ -163,9 +164,15 @@ def fast_sink(url: str, **options: Any) -> OtlpLogsSink:
 
 @pytest.fixture
 def server() -> Iterator[RecordingServer]:
-    """A loopback receiver answering 200 with an empty body."""
+    """A loopback receiver answering 200 with an empty body (where the socket is the point)."""
     with RecordingServer() as recording:
         yield recording
+
+
+@pytest.fixture
+def memory() -> InMemoryServer:
+    """Requests recorded in memory through the sink's MockTransport (replies, retries, counts)."""
+    return InMemoryServer()
 
 
 # ---------------------------------------------------------------------------- the mapping
@@ -433,9 +440,9 @@ def test_an_unparsable_event_is_sent_as_text_not_dropped() -> None:
     assert {"nglogger_fallback": ["otlp_unparsable"]} == attributes(record)
 
 
-def test_encoding_runs_on_the_sink_worker_thread(server: RecordingServer) -> None:
+def test_encoding_runs_on_the_sink_worker_thread(memory: InMemoryServer) -> None:
     """Events are parsed and encoded on the sink's worker, never on the calling thread."""
-    sink = fast_sink(server.url)
+    sink = fast_sink(memory.url, transport=memory.transport)
     threads: list[str] = []
     encode = sink.encode
 
@@ -652,10 +659,10 @@ def _responses(*replies: tuple[int, dict[str, str], bytes]) -> Any:
     return respond
 
 
-def test_503_storm_stays_bounded_and_counts_every_event(server: RecordingServer) -> None:
+def test_503_storm_stays_bounded_and_counts_every_event(memory: InMemoryServer) -> None:
     """A backend answering 503 for 1.5 s of steady logging: bounded queue, <= 1.1 wire attempts per batch, exact drops."""
-    server.set_responder(_responses((503, {}, b"")))
-    sink = fast_sink(server.url, batch_deadline=0.3)
+    memory.set_responder(_responses((503, {}, b"")))
+    sink = fast_sink(memory.url, transport=memory.transport, batch_deadline=0.3)
     queue_events, queue_bytes = 200, 64 * 1024
     pipeline = nglogger.configure(
         Config(
@@ -698,7 +705,7 @@ def test_503_storm_stays_bounded_and_counts_every_event(server: RecordingServer)
     http = sink.http_stats()
     first = http["budget"]["attempts"]
     retries = http.get("retries", 0)
-    assert len(server.requests) == http["requests"] == first + retries
+    assert len(memory.requests) == http["requests"] == first + retries
     assert retries <= 0.1 * first + 2  # the retry budget (10% plus a floor)
     assert stats.batches >= 20
     assert http["requests"] <= 1.1 * stats.batches + 2  # about 1.1 wire attempts per batch
@@ -708,20 +715,20 @@ def test_503_storm_stays_bounded_and_counts_every_event(server: RecordingServer)
 
 @pytest.mark.parametrize("retry_after", ["1", "date"])
 def test_429_with_retry_after_is_retried_after_the_wait(
-    server: RecordingServer, retry_after: str
+    memory: InMemoryServer, retry_after: str
 ) -> None:
     """429 + Retry-After (seconds or HTTP-date): one retry after the asked delay, then delivered."""
     from email.utils import formatdate
 
     header = formatdate(time.time() + 2, usegmt=True) if retry_after == "date" else retry_after
     respond = _responses((429, {"Retry-After": header}, b""), (200, {}, b""))
-    server.set_responder(respond)
-    sink = fast_sink(server.url, batch_deadline=10.0)
+    memory.set_responder(respond)
+    sink = fast_sink(memory.url, transport=memory.transport, batch_deadline=10.0)
     pipeline = nglogger.configure(Config(sinks=[sink], flush_interval=0.05))
     for i in range(5):
         nglogger.get_logger("slow").info("later", i=i)
     assert pipeline.flush(DEADLINE)
-    first, second = server.wait_for(2)
+    first, second = memory.wait_for(2)
     assert first.body == second.body
     assert respond.times[1] - respond.times[0] >= 0.9
     [sink_stats] = pipeline.stats().sinks.values()
@@ -730,21 +737,21 @@ def test_429_with_retry_after_is_retried_after_the_wait(
 
 
 @pytest.mark.parametrize("status", [400, 401, 403, 500, 501])
-def test_other_statuses_are_not_retried(server: RecordingServer, status: int) -> None:
+def test_other_statuses_are_not_retried(memory: InMemoryServer, status: int) -> None:
     """Statuses outside 429/502/503/504 are not retried: one request, events dropped `rejected`."""
-    server.set_responder(_responses((status, {}, b"")))
-    sink = fast_sink(server.url)
+    memory.set_responder(_responses((status, {}, b"")))
+    sink = fast_sink(memory.url, transport=memory.transport)
     pipeline = nglogger.configure(Config(sinks=[sink], flush_interval=5.0))
     for i in range(3):
         nglogger.get_logger("no").info("nope", i=i)
     assert pipeline.flush(DEADLINE)
-    assert 1 == len(server.requests)
+    assert 1 == len(memory.requests)
     [sink_stats] = pipeline.stats().sinks.values()
     assert {"rejected": 3} == dict(sink_stats.dropped)
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
-def test_partial_success_is_counted_and_not_retried(server: RecordingServer, protocol: str) -> None:
+def test_partial_success_is_counted_and_not_retried(memory: InMemoryServer, protocol: str) -> None:
     """A 200 with partial_success drops exactly rejected_log_records as `rejected`, no retry."""
     reply = ExportLogsServiceResponse()
     reply.partial_success.rejected_log_records = 3
@@ -755,22 +762,22 @@ def test_partial_success_is_counted_and_not_retried(server: RecordingServer, pro
         content_type = "application/json"
     else:
         body, content_type = reply.SerializeToString(), "application/x-protobuf"
-    server.set_responder(_responses((200, {"Content-Type": content_type}, body)))
-    sink = fast_sink(server.url, protocol=protocol)
+    memory.set_responder(_responses((200, {"Content-Type": content_type}, body)))
+    sink = fast_sink(memory.url, transport=memory.transport, protocol=protocol)
     pipeline = nglogger.configure(Config(sinks=[sink], flush_interval=5.0))
     for i in range(10):
         nglogger.get_logger("partial").info("maybe", i=i)
     assert pipeline.flush(DEADLINE)
-    assert 1 == len(server.requests)
+    assert 1 == len(memory.requests)
     [sink_stats] = pipeline.stats().sinks.values()
     assert (7, {"rejected": 3}) == (sink_stats.exported, dict(sink_stats.dropped))
     assert 1 == sink.http_stats()["partial_success"]
 
 
-def test_an_unreadable_success_reply_counts_as_delivered(server: RecordingServer) -> None:
+def test_an_unreadable_success_reply_counts_as_delivered(memory: InMemoryServer) -> None:
     """A 200 whose body is not an ExportLogsServiceResponse still means delivered."""
-    server.set_responder(_responses((200, {"Content-Type": "application/json"}, b"<html>")))
-    sink = fast_sink(server.url)
+    memory.set_responder(_responses((200, {"Content-Type": "application/json"}, b"<html>")))
+    sink = fast_sink(memory.url, transport=memory.transport)
     pipeline = nglogger.configure(Config(sinks=[sink], flush_interval=5.0))
     nglogger.get_logger("odd").info("ok")
     assert pipeline.flush(DEADLINE)

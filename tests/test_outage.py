@@ -1,7 +1,7 @@
-"""Issue 7's outage, replayed in short: 8 processes log through a 503 storm and a black hole.
+"""Through a 503 storm and a black hole, 8 logging processes stay within budget and lose nothing.
 
-The module runs ``scripts/outage_replay.py --quick`` once (a subprocess: 8 spawned worker
-processes and a loopback endpoint; ~20 s) and each test reads one of the issue's criteria
+The module runs ``python -m scripts.outage --quick`` once (a subprocess: 8 spawned worker
+processes and a loopback endpoint; ~20 s) and each test reads one of the replay's checks
 from the figures it writes. ``--quick`` keeps the scenario and scales its time constants
 down with the phases (healthy 3 s, 503 4 s, black hole 4 s, recovery 5 s; flush interval
 50 ms, breaker open 1-1.5 s, backoff cap 3 s), so the outage still spans several breaker
@@ -27,7 +27,8 @@ from nglogger import Config
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
-SCRIPT = ROOT / "scripts" / "outage_replay.py"
+#: The replay's entry point (``scripts/outage/``), run from the repository root.
+REPLAY = [sys.executable, "-m", "scripts.outage"]
 WORKERS = 8
 #: A log call may wait at most this long (the library's promise; drop_newest never waits).
 BLOCK_MS = Config().block_timeout * 1000
@@ -46,8 +47,7 @@ def replay(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """Run the quick replay once; its exit status, output, figures and report."""
     out = tmp_path_factory.mktemp("outage")
     command = [
-        sys.executable,
-        str(SCRIPT),
+        *REPLAY,
         "--quick",
         "--workers",
         str(WORKERS),
@@ -186,30 +186,16 @@ def test_the_report_holds_the_figures(replay: dict[str, Any]) -> None:
 def test_settings_that_break_the_bound_are_refused() -> None:
     """A breaker open period longer than the backoff cap is refused with exit status 2."""
     done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--backoff-cap", "2", "--breaker-max-open", "5"],
+        [*REPLAY, "--backoff-cap", "2", "--breaker-max-open", "5"],
         check=False,
         capture_output=True,
         text=True,
         timeout=60,
         env=_clean_env(),
+        cwd=ROOT,
     )
     assert done.returncode == 2
     assert "--breaker-max-open must not exceed --backoff-cap" in done.stderr
-
-
-def _script_module() -> Any:
-    """The replay script imported as a module (its top level only defines things)."""
-    import importlib.util
-
-    if "outage_replay" in sys.modules:
-        return sys.modules["outage_replay"]
-    spec = importlib.util.spec_from_file_location("outage_replay", SCRIPT)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["outage_replay"] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.parametrize(
@@ -226,7 +212,8 @@ def test_explicit_options_override_presets_which_override_defaults(
     argv: list[str], expected: dict[str, float]
 ) -> None:
     """Settings come from explicit options, then --phase-seconds or --quick, then the defaults."""
-    replay = _script_module()
+    from scripts.outage import cli as replay
+
     settings = replay.settings_from_args(replay.build_parser().parse_args(argv), argv)
     assert {k: getattr(settings, k) for k in expected} == expected
     assert replay.check_settings(settings) == []

@@ -1,9 +1,11 @@
-"""Specification of the vendor sinks, each checked against a loopback server the way its API documents requests.
+"""Each vendor sink sends the requests its API documents and reads the replies it defines.
 
 Datadog Logs API v2, Honeycomb batch events, Grafana Loki push (JSON) and
 Elasticsearch/OpenSearch ``_bulk``: method and path, headers (API key, content
 type, gzip), body shape, limits, per-event results, configuration from URIs and
-variables, and secrets kept out of reprs, names and errors.
+variables, and secrets kept out of reprs, names and errors. Requests go through
+the in-memory transport (``server``); sinks built from a URI, which open their
+own connections, go to a loopback server on 127.0.0.1 (``real_server``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from typing import Any
 
 import orjson
 import pytest
+from support.http import RecordingServer, Request
+from support.memory_http import InMemoryServer
 
 import nglogger
 from nglogger._batch import Batch
@@ -30,14 +34,19 @@ from nglogger.sinks.elasticsearch import ElasticsearchSink
 from nglogger.sinks.honeycomb import EU_API_HOST, HoneycombSink
 from nglogger.sinks.http import HttpSink
 from nglogger.sinks.loki import LokiSink
-from tests.httpfixtures import RecordingServer, Request
 
 WAIT = 5.0
 
 
 @pytest.fixture
-def server() -> Iterator[RecordingServer]:
-    """A recording HTTP server on 127.0.0.1."""
+def server() -> InMemoryServer:
+    """Requests recorded in memory: sinks built with ``transport=server.transport``."""
+    return InMemoryServer()
+
+
+@pytest.fixture
+def real_server() -> Iterator[RecordingServer]:
+    """A recording HTTP server on 127.0.0.1, for sinks that open their own connections."""
     with RecordingServer() as recording:
         yield recording
 
@@ -99,13 +108,15 @@ def rfc3339_ns(text: str) -> int:
 # ============================================================================ Datadog
 
 
-def datadog(server: RecordingServer, **options: Any) -> DatadogSink:
-    """A Datadog sink posting to the loopback server's /api/v2/logs."""
+def datadog(server: InMemoryServer, **options: Any) -> DatadogSink:
+    """A Datadog sink posting to the server's /api/v2/logs."""
     options.setdefault("hostname", "web-1")
-    return DatadogSink("dd-secret-key", url=f"{server.url}/api/v2/logs", **options)
+    return DatadogSink(
+        "dd-secret-key", url=f"{server.url}/api/v2/logs", transport=server.transport, **options
+    )
 
 
-def test_datadog_request_matches_the_logs_api_v2(server: RecordingServer) -> None:
+def test_datadog_request_matches_the_logs_api_v2(server: InMemoryServer) -> None:
     """POST /api/v2/logs, DD-API-KEY, JSON array gzip'd; each entry is the event plus ddsource/ddtags/hostname/service/status."""
     server.set_responder(lambda request: (202, {}, b"{}"))
     sink = datadog(server, service="checkout", env="prod", version="1.4.2", tags=["team:core"])
@@ -136,7 +147,7 @@ def test_datadog_request_matches_the_logs_api_v2(server: RecordingServer) -> Non
     }
 
 
-def test_datadog_never_duplicates_a_key_the_event_already_has(server: RecordingServer) -> None:
+def test_datadog_never_duplicates_a_key_the_event_already_has(server: InMemoryServer) -> None:
     """A top-level service (from the context) or status field wins over the sink's; nested ones do not count."""
     server.set_responder(lambda request: (202, {}, b"{}"))
     sink = datadog(server, service="from-sink")
@@ -165,7 +176,7 @@ def test_datadog_never_duplicates_a_key_the_event_already_has(server: RecordingS
     )
 
 
-def test_datadog_splits_a_batch_over_1000_entries(server: RecordingServer) -> None:
+def test_datadog_splits_a_batch_over_1000_entries(server: InMemoryServer) -> None:
     """2500 events go out as requests of 1000, 1000 and 500 entries (the documented array limit)."""
     server.set_responder(lambda request: (202, {}, b"{}"))
     sink = datadog(server)
@@ -177,7 +188,7 @@ def test_datadog_splits_a_batch_over_1000_entries(server: RecordingServer) -> No
 
 
 def test_datadog_drops_an_entry_over_1mb_and_keeps_every_payload_under_5mb(
-    server: RecordingServer,
+    server: InMemoryServer,
 ) -> None:
     """An entry over 1,000,000 bytes is dropped as too_large; requests stay under 5,000,000 bytes uncompressed."""
     server.set_responder(lambda request: (202, {}, b"{}"))
@@ -194,7 +205,7 @@ def test_datadog_drops_an_entry_over_1mb_and_keeps_every_payload_under_5mb(
 
 
 @pytest.mark.parametrize("status", [408, 429, 500, 503])
-def test_datadog_retries_408_429_and_5xx(server: RecordingServer, status: int) -> None:
+def test_datadog_retries_408_429_and_5xx(server: InMemoryServer, status: int) -> None:
     """A 408, 429 or 5xx answer is retried, and the retry delivers the batch."""
     answers = iter([status, 202])
     server.set_responder(lambda request: (next(answers), {}, b"{}"))
@@ -205,7 +216,7 @@ def test_datadog_retries_408_429_and_5xx(server: RecordingServer, status: int) -
 
 
 @pytest.mark.parametrize("status", [400, 401, 403])
-def test_datadog_never_retries_400_401_403(server: RecordingServer, status: int) -> None:
+def test_datadog_never_retries_400_401_403(server: InMemoryServer, status: int) -> None:
     """A 400, 401 or 403 answer drops the batch as rejected after a single request."""
     server.set_responder(lambda request: (status, {}, b"{}"))
     sink = datadog(server, retry=fast_retry(DATADOG_RETRYABLE))
@@ -269,10 +280,12 @@ def per_event_statuses(request: Request) -> tuple[int, dict[str, str], bytes]:
     return 200, {"Content-Type": "application/json"}, orjson.dumps(results)
 
 
-def test_honeycomb_request_matches_the_batch_api(server: RecordingServer) -> None:
+def test_honeycomb_request_matches_the_batch_api(server: InMemoryServer) -> None:
     """POST /1/batch/<dataset>, X-Honeycomb-Team, gzip'd array of {"time": <event timestamp>, "data": <event>}."""
     server.set_responder(per_event_statuses)
-    sink = HoneycombSink("hc-secret-key", "my dataset", api_host=server.url)
+    sink = HoneycombSink(
+        "hc-secret-key", "my dataset", api_host=server.url, transport=server.transport
+    )
     pipeline = nglogger.configure(sinks=[sink], flush_interval=0.05)
     nglogger.get_logger("app").info("hello", order=7)
     assert pipeline.flush(WAIT)
@@ -291,10 +304,10 @@ def test_honeycomb_request_matches_the_batch_api(server: RecordingServer) -> Non
     )
 
 
-def test_honeycomb_per_event_failures_are_counted_as_rejected(server: RecordingServer) -> None:
+def test_honeycomb_per_event_failures_are_counted_as_rejected(server: InMemoryServer) -> None:
     """Non-2xx entries of the reply's status array are dropped as rejected; the others exported."""
     server.set_responder(per_event_statuses)
-    sink = HoneycombSink("k", "ds", api_host=server.url)
+    sink = HoneycombSink("k", "ds", api_host=server.url, transport=server.transport)
     pipeline = nglogger.configure(sinks=[sink], flush_interval=0.05)
     log = nglogger.get_logger("app")
     log.info("good")
@@ -362,11 +375,12 @@ def test_honeycomb_without_variables_names_them() -> None:
 # ============================================================================ Loki
 
 
-def test_loki_request_matches_the_push_api(server: RecordingServer) -> None:
+def test_loki_request_matches_the_push_api(server: InMemoryServer) -> None:
     """POST /loki/api/v1/push, JSON gzip'd, X-Scope-OrgID, basic auth; values are [ns string, event JSON line]."""
     server.set_responder(lambda request: (204, {}, b""))
     sink = LokiSink(
         server.url,
+        transport=server.transport,
         labels={"service": "checkout", "env": "prod"},
         tenant_id="tenant-1",
         username="loki-user",
@@ -402,10 +416,10 @@ def test_loki_request_matches_the_push_api(server: RecordingServer) -> None:
     ]
 
 
-def test_loki_groups_events_into_one_stream_per_level(server: RecordingServer) -> None:
+def test_loki_groups_events_into_one_stream_per_level(server: InMemoryServer) -> None:
     """Events of one request are grouped by label set, keeping their order within each stream."""
     server.set_responder(lambda request: (204, {}, b""))
-    sink = LokiSink(server.url)
+    sink = LokiSink(server.url, transport=server.transport)
     batch = [event(1), event(2, level="error"), event(3), event(4, level="weird")]
     assert 4 == deliver(sink, batch).exported
     streams = server.requests[0].json()["streams"]
@@ -415,11 +429,11 @@ def test_loki_groups_events_into_one_stream_per_level(server: RecordingServer) -
 
 
 def test_loki_timestamps_are_unix_nanosecond_strings_for_any_rfc3339_offset(
-    server: RecordingServer,
+    server: InMemoryServer,
 ) -> None:
     """An event outside the fixed layout is parsed once; its offset timestamp becomes exact nanoseconds."""
     server.set_responder(lambda request: (204, {}, b""))
-    sink = LokiSink(server.url, level_label=False)
+    sink = LokiSink(server.url, level_label=False, transport=server.transport)
     other = b'{"message":"x","timestamp":"2026-01-02T03:04:05.5+01:00"}'
     deliver(sink, [other])
     [stream] = server.requests[0].json()["streams"]
@@ -437,28 +451,34 @@ def test_loki_timestamps_are_unix_nanosecond_strings_for_any_rfc3339_offset(
     ],
 )
 def test_loki_statuses(
-    server: RecordingServer, answers: list[int], expected: tuple[int, dict[str, int]]
+    server: InMemoryServer, answers: list[int], expected: tuple[int, dict[str, int]]
 ) -> None:
     """204 delivers; 260 (ingestion blocked) is rejected; 429 is retried; 400 is not."""
     replies = iter(answers)
     server.set_responder(lambda request: (next(replies), {}, b""))
-    sink = LokiSink(server.url, retry=fast_retry(frozenset({429, 500, 502, 503, 504})))
+    sink = LokiSink(
+        server.url,
+        retry=fast_retry(frozenset({429, 500, 502, 503, 504})),
+        transport=server.transport,
+    )
     outcome = deliver(sink, [event()])
     assert expected == (outcome.exported, dict(outcome.dropped))
     assert len(answers) == len(server.requests)
 
 
-def test_loki_drops_lines_over_the_default_max_line_size(server: RecordingServer) -> None:
+def test_loki_drops_lines_over_the_default_max_line_size(server: InMemoryServer) -> None:
     """A line over 256,000 bytes is dropped here as too_large instead of failing the whole push."""
     server.set_responder(lambda request: (204, {}, b""))
-    outcome = deliver(LokiSink(server.url), [event(1), event(2, pad=256_000)])
+    outcome = deliver(
+        LokiSink(server.url, transport=server.transport), [event(1), event(2, pad=256_000)]
+    )
     assert (1, {"too_large": 1}) == (outcome.exported, dict(outcome.dropped))
 
 
-def test_loki_uri_with_userinfo_and_variables(server: RecordingServer) -> None:
+def test_loki_uri_with_userinfo_and_variables(real_server: RecordingServer) -> None:
     """loki+http://user:password@host:port sends basic auth, LOKI_TENANT_ID the tenant; the name shows no password."""
-    server.set_responder(lambda request: (204, {}, b""))
-    port = server.url.rsplit(":", 1)[1]
+    real_server.set_responder(lambda request: (204, {}, b""))
+    port = real_server.url.rsplit(":", 1)[1]
     config = config_from_env(
         {
             "NGLOGGER_SINKS": f"loki+http://loki-user:loki%2Fsecret@127.0.0.1:{port}",
@@ -473,7 +493,7 @@ def test_loki_uri_with_userinfo_and_variables(server: RecordingServer) -> None:
     assert "secret" not in repr(sink)
     nglogger.get_logger("app").info("hello")
     assert pipeline.flush(WAIT)
-    [request] = server.wait_for(1, WAIT)
+    [request] = real_server.wait_for(1, WAIT)
     assert "tenant-1" == request.headers["x-scope-orgid"]
     credentials = base64.b64encode(b"loki-user:loki/secret").decode()
     assert f"Basic {credentials}" == request.headers["authorization"]
@@ -512,10 +532,10 @@ def bulk_reply(request: Request) -> tuple[int, dict[str, str], bytes]:
     return 200, {"Content-Type": "application/json"}, orjson.dumps(reply)
 
 
-def test_elasticsearch_request_matches_the_bulk_api(server: RecordingServer) -> None:
+def test_elasticsearch_request_matches_the_bulk_api(server: InMemoryServer) -> None:
     """POST /<index>/_bulk as NDJSON gzip'd: a create action line before each event, a final newline, ApiKey auth."""
     server.set_responder(bulk_reply)
-    sink = ElasticsearchSink(server.url, api_key="es-secret-key")
+    sink = ElasticsearchSink(server.url, api_key="es-secret-key", transport=server.transport)
     pipeline = nglogger.configure(sinks=[sink], flush_interval=0.05)
     log = nglogger.get_logger("app")
     log.info("hello", order=7)
@@ -538,11 +558,11 @@ def test_elasticsearch_request_matches_the_bulk_api(server: RecordingServer) -> 
 
 
 def test_elasticsearch_per_item_errors_and_429s_are_counted_as_rejected(
-    server: RecordingServer,
+    server: InMemoryServer,
 ) -> None:
     """Items answered 4xx or 429 in a 200 bulk reply are dropped as rejected; the others exported."""
     server.set_responder(bulk_reply)
-    sink = ElasticsearchSink(server.url)
+    sink = ElasticsearchSink(server.url, transport=server.transport)
     pipeline = nglogger.configure(sinks=[sink], flush_interval=0.05)
     log = nglogger.get_logger("app")
     for message in ("ok", "bad", "busy", "ok"):
@@ -580,23 +600,23 @@ def test_elasticsearch_full_and_truncated_replies_are_understood() -> None:
     assert 5 == sink.accept(HttpResponse(200, {}, b'{"errors":false,"items":[]}'), 5, dropped)
 
 
-def test_elasticsearch_index_op_and_uri(server: RecordingServer) -> None:
+def test_elasticsearch_index_op_and_uri(real_server: RecordingServer) -> None:
     """op='index' writes index actions; elasticsearch+http://user:password@host/<index> sets index and basic auth."""
-    server.set_responder(bulk_reply)
-    sink = ElasticsearchSink(server.url, index="app-logs", op="index")
+    real_server.set_responder(bulk_reply)
+    sink = ElasticsearchSink(real_server.url, index="app-logs", op="index")
     assert 1 == deliver(sink, [event()]).exported
-    assert server.requests[0].path.startswith("/app-logs/_bulk?")
-    assert b'{"index":{}}' == server.requests[0].body.splitlines()[0]
+    assert real_server.requests[0].path.startswith("/app-logs/_bulk?")
+    assert b'{"index":{}}' == real_server.requests[0].body.splitlines()[0]
 
     uri = (
-        server.url.replace("http://", "elasticsearch+http://elastic:es-password@")
+        real_server.url.replace("http://", "elasticsearch+http://elastic:es-password@")
         + "/proxy/app-logs"
     )
     from_uri = resolve_sink(uri, nglogger.Config(sinks=[uri]))
     assert "app-logs" == from_uri.index
     assert "es-password" not in repr(from_uri) + from_uri.name
     assert 1 == deliver(from_uri, [event()]).exported
-    request = server.requests[1]
+    request = real_server.requests[1]
     assert request.path.startswith("/proxy/app-logs/_bulk?")
     credentials = base64.b64encode(b"elastic:es-password").decode()
     assert f"Basic {credentials}" == request.headers["authorization"]
@@ -668,7 +688,7 @@ def test_secret_variables_stay_out_of_errors_and_config_reprs() -> None:
     assert SECRET not in str(caught.value)
 
 
-def test_bodies_are_gzipped_by_default_and_plain_on_request(server: RecordingServer) -> None:
+def test_bodies_are_gzipped_by_default_and_plain_on_request(server: InMemoryServer) -> None:
     """Bodies go out gzip'd (much smaller for repetitive logs); compress=False sends them as they are."""
     server.set_responder(lambda request: (202, {}, b"{}"))
     events = [event(i, message="same text " * 20) for i in range(200)]

@@ -45,8 +45,8 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from .._errors import ConfigError
+from ._vendor import check_secret, check_text, event_fields, event_head, renamed
 from .http import HttpSink
-from .loki import _check_secret, _check_text, _event_fields, _event_head, _renamed
 
 if TYPE_CHECKING:
     from .._config import Config
@@ -85,27 +85,27 @@ class DatadogSink(HttpSink):
         url: str | None = None,
         **http_options: Any,
     ) -> None:
-        key = _check_secret("api_key", api_key, "a Datadog API key (argument or DD_API_KEY)")
+        key = check_secret("api_key", api_key, "a Datadog API key (argument or DD_API_KEY)")
         if not isinstance(site, str) or not _SITE.fullmatch(site.strip().lower()):
             raise ConfigError("site", site, "a Datadog site such as datadoghq.com or datadoghq.eu")
         endpoint = url or f"https://http-intake.logs.{site.strip().lower()}/api/v2/logs"
         if isinstance(tags, str) or not isinstance(tags, (Sequence, type(None))):
             raise ConfigError("tags", tags, "a sequence of key:value strings such as ['team:x']")
-        all_tags = [_check_text("tags", tag, "key:value strings") for tag in tags or ()]
+        all_tags = [check_text("tags", tag, "key:value strings") for tag in tags or ()]
         for name, value in (("env", env), ("version", version)):
             if value is not None:
-                tag = f"{name}:{_check_text(name, value, 'a non-empty printable string')}"
+                tag = f"{name}:{check_text(name, value, 'a non-empty printable string')}"
                 if tag not in all_tags:
                     all_tags.append(tag)
         if hostname is None:
             hostname = socket.gethostname()
         elif hostname:
-            hostname = _check_text("hostname", hostname, "a host name ('' to leave it out)")
+            hostname = check_text("hostname", hostname, "a host name ('' to leave it out)")
         static: dict[str, str] = {
-            "ddsource": _check_text("source", source, "a non-empty printable string"),
+            "ddsource": check_text("source", source, "a non-empty printable string"),
             "ddtags": ",".join(all_tags),
             "hostname": hostname,
-            "service": "" if service is None else _check_text("service", service, "a service name"),
+            "service": "" if service is None else check_text("service", service, "a service name"),
         }
         #: (key, b'"key":"value"') for each attribute spliced into entries, in order.
         self._static = [
@@ -147,14 +147,14 @@ class DatadogSink(HttpSink):
         return b"[" + b",".join([self._entry(event) for event in events]) + b"]"
 
     def _entry(self, event: bytes) -> bytes:
-        head = _event_head(event)
+        head = event_head(event)
         if head is not None:
             level = head[1]
             present = _NONE
             if self._needle.search(event) is not None:
                 present = _top_level_keys(event)
         else:
-            document, _, level_text = _event_fields(event)
+            document, _, level_text = event_fields(event)
             if document is None:  # not a JSON object: ship its text as the message
                 text = event.decode("utf-8", "replace")
                 event = b'{"message":' + orjson.dumps(text) + b"}"
@@ -212,7 +212,7 @@ def from_config(config: Config) -> DatadogSink:
     try:
         return DatadogSink(env.get("DD_API_KEY"), **options)
     except ConfigError as error:
-        raise _renamed(
+        raise renamed(
             error,
             {
                 "api_key": "DD_API_KEY",

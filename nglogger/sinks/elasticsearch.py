@@ -39,8 +39,9 @@ import orjson
 
 from .._errors import ConfigError
 from .._http import HttpResponse
-from .http import HttpSink, _redact_url
-from .loki import _basic_auth, _check_secret, _check_text, _split_userinfo
+from .._secrets import safe_url
+from ._vendor import basic_auth, check_secret, check_text, split_userinfo
+from .http import HttpSink
 
 if TYPE_CHECKING:
     from .._config import Config
@@ -75,12 +76,12 @@ class ElasticsearchSink(HttpSink):
         **http_options: Any,
     ) -> None:
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-            shown = _redact_url(url) if isinstance(url, str) else url
+            shown = safe_url(url)
             raise ConfigError("url", shown, "an http:// or https:// URL of the cluster")
-        url, url_user, url_password = _split_userinfo(url)
+        url, url_user, url_password = split_userinfo(url)
         parts = urlsplit(url)
         if parts.query or parts.fragment:
-            raise ConfigError("url", _redact_url(url), "a cluster URL without query or fragment")
+            raise ConfigError("url", safe_url(url), "a cluster URL without query or fragment")
         if not isinstance(index, str) or index in (".", "..") or not _INDEX.fullmatch(index):
             raise ConfigError(
                 "index",
@@ -97,13 +98,13 @@ class ElasticsearchSink(HttpSink):
         if api_key is not None:
             if username is not None or password is not None:
                 raise ConfigError("api_key", "****", "either api_key or username/password")
-            headers["Authorization"] = "ApiKey " + _check_secret(
+            headers["Authorization"] = "ApiKey " + check_secret(
                 "api_key", api_key, "an encoded Elasticsearch API key"
             )
         elif username is not None or password is not None:
-            user = _check_text("username", username, "the basic-auth user name, with password")
-            secret = _check_secret("password", password, "the basic-auth password, with username")
-            headers["Authorization"] = _basic_auth(user, secret)
+            user = check_text("username", username, "the basic-auth user name, with password")
+            secret = check_secret("password", password, "the basic-auth password, with username")
+            headers["Authorization"] = basic_auth(user, secret)
 
         self.index = index
         self._action = b'{"%s":{}}\n' % op.encode()

@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Final, Literal
+from typing import Final
 
 from .._batch import Batch
 from .._errors import ConfigError
@@ -28,7 +28,7 @@ from ._base import Outcome
 
 __all__ = ["FileSink"]
 
-FsyncPolicy = Literal["never", "batch", "interval"]
+from .._sinkuri import FsyncPolicy
 
 _FSYNC_POLICIES: Final = ("never", "batch", "interval")
 _MAX_BACKUPS: Final = 1000

@@ -42,8 +42,9 @@ import orjson
 
 from .._errors import ConfigError
 from .._http import HttpResponse
+from .._secrets import safe_url
+from ._vendor import check_secret, event_fields, event_head, renamed
 from .http import HttpSink
-from .loki import _check_secret, _event_fields, _event_head, _renamed
 
 if TYPE_CHECKING:
     from .._config import Config
@@ -76,7 +77,7 @@ class HoneycombSink(HttpSink):
         eu: bool = False,
         **http_options: Any,
     ) -> None:
-        key = _check_secret(
+        key = check_secret(
             "api_key", api_key, "a Honeycomb API key (argument or HONEYCOMB_API_KEY)"
         )
         if not isinstance(dataset, str) or not dataset.strip() or not dataset.isprintable():
@@ -89,12 +90,12 @@ class HoneycombSink(HttpSink):
             raise ConfigError("eu", eu, "True or False")
         if api_host is not None and eu:
             raise ConfigError(
-                "api_host", _shown_url(api_host), "either api_host or eu=True, not both"
+                "api_host", safe_url(api_host), "either api_host or eu=True, not both"
             )
         host = api_host if api_host is not None else (EU_API_HOST if eu else US_API_HOST)
         if not isinstance(host, str) or not host.startswith(("http://", "https://")):
             raise ConfigError(
-                "api_host", _shown_url(host), "an https:// URL such as https://api.honeycomb.io"
+                "api_host", safe_url(host), "an https:// URL such as https://api.honeycomb.io"
             )
         url = f"{host.rstrip('/')}/1/batch/{quote(dataset.strip(), safe='')}"
         http_options.setdefault("max_request_bytes", BATCH_LIMIT)
@@ -125,10 +126,10 @@ class HoneycombSink(HttpSink):
 
 
 def _wrap(event: bytes) -> bytes:
-    head = _event_head(event)
+    head = event_head(event)
     if head is not None:
         return b'{"time":"' + head[0] + b'","data":' + event + b"}"
-    document, timestamp, _ = _event_fields(event)
+    document, timestamp, _ = event_fields(event)
     if document is None:  # not a JSON object: send its text as the message
         data = orjson.dumps({"message": event.decode("utf-8", "replace")})
         return b'{"data":' + data + b"}"
@@ -167,7 +168,7 @@ def from_config(config: Config) -> HoneycombSink:
             env.get("HONEYCOMB_API_KEY"), dataset, api_host=env.get("HONEYCOMB_API_ENDPOINT")
         )
     except ConfigError as error:
-        raise _renamed(
+        raise renamed(
             error,
             {
                 "api_key": "HONEYCOMB_API_KEY",
@@ -175,15 +176,3 @@ def from_config(config: Config) -> HoneycombSink:
                 "api_host": "HONEYCOMB_API_ENDPOINT",
             },
         ) from None
-
-
-def _shown_url(value: object) -> object:
-    """A URL fit for an error message: no user-info, no query."""
-    if not isinstance(value, str):
-        return value
-    from .http import _redact_url
-
-    try:
-        return _redact_url(value)
-    except ValueError:
-        return "****"

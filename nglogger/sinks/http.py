@@ -36,11 +36,13 @@ from typing import Any
 
 from .._batch import Batch
 from .._errors import ConfigError
-from .._http import HttpResponse, HttpTransport
-from .._retry import AttemptKind, CircuitBreaker, RetryBudget, RetryPolicy
+from .._http import HttpTransport
+from .._retry import AttemptKind, BreakerState, CircuitBreaker, RetryBudget, RetryPolicy
+from .._secrets import safe_url, safe_url_text
+from .._transport import HttpResponse, MockTransport, Request, Transport
 from ._base import Outcome
 
-__all__ = ["HttpSink", "JsonHttpSink"]
+__all__ = ["HttpResponse", "HttpSink", "JsonHttpSink", "MockTransport", "Request", "Transport"]
 
 MiB = 1024 * 1024
 
@@ -77,14 +79,14 @@ class HttpSink:
         retry: RetryPolicy | None = None,
         budget: RetryBudget | None = None,
         breaker: CircuitBreaker | None = None,
-        transport: Any = None,
+        transport: Transport | None = None,
         clock: Callable[[], float] = time.monotonic,
         rng: Callable[[], float] = random.random,
         verify: bool = True,
         concurrency: int = 1,
     ) -> None:
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-            shown = _redact_url(url) if isinstance(url, str) else url
+            shown = safe_url(url)
             raise ConfigError("url", shown, "an http:// or https:// URL")
         for setting, value in (
             ("max_request_bytes", max_request_bytes),
@@ -119,7 +121,7 @@ class HttpSink:
             ):
                 raise ConfigError(setting, seconds, "a number of seconds > 0")
         self.url = url
-        self.name = name or f"{self.kind}:{_redact_url(url)}"
+        self.name = name or f"{self.kind}:{safe_url_text(url)}"
         self._headers = dict(headers or {})
         self._compress = compress
         self._max_request_bytes = max_request_bytes
@@ -129,7 +131,7 @@ class HttpSink:
         self.retry = retry or RetryPolicy(retryable_statuses=self.default_retryable())
         self.budget = budget or RetryBudget(clock=clock)
         self.breaker = breaker or CircuitBreaker(clock=clock, rng=rng)
-        self._transport = transport or HttpTransport(
+        self._transport: Transport = transport or HttpTransport(
             connect_timeout=connect_timeout,
             read_timeout=timeout,
             verify=verify,
@@ -295,11 +297,13 @@ class HttpSink:
     # ---------------------------------------------------------------- plumbing
     def queue_full_reason(self) -> str:
         """Why a batch is dropped when this sink's queue is full."""
-        from .._retry import BreakerState
-
         return (
             "breaker_open" if self.breaker.state is not BreakerState.CLOSED else "sink_queue_full"
         )
+
+    def breaker_state(self) -> str:
+        """The circuit breaker's state: ``closed``, ``open`` or ``half_open``."""
+        return self.breaker.state.value
 
     def http_stats(self) -> dict[str, Any]:
         """Requests, retries, statuses, budget and breaker counters."""
@@ -312,17 +316,13 @@ class HttpSink:
     def close(self) -> None:
         """Interrupt waits and give up retries; close pooled connections."""
         self._stop.set()
-        close = getattr(self._transport, "close", None)
-        if close is not None:
-            close()
+        self._transport.close()
 
     def after_fork(self) -> None:
         """In a forked child: fresh connections, lock, and stop event."""
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        hook = getattr(self._transport, "after_fork", None)
-        if hook is not None:
-            hook()
+        self._transport.after_fork()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"
@@ -337,12 +337,3 @@ class JsonHttpSink(HttpSink):
     def encode(self, events: Sequence[bytes]) -> bytes:
         """``[e1,e2,...]``: a byte join, no re-serialization."""
         return b"[" + b",".join(events) + b"]"
-
-
-def _redact_url(url: str) -> str:
-    """The URL without userinfo or query (they may hold credentials)."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    netloc = parts.netloc.rpartition("@")[2]
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))

@@ -37,19 +37,29 @@ and Elasticsearch sinks.
 
 from __future__ import annotations
 
-import base64
 import calendar
 import re
 import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
 from .._errors import ConfigError
 from .._http import HttpResponse
-from .http import HttpSink, _redact_url
+from .._secrets import safe_url
+from ._vendor import (
+    LEVELS,
+    basic_auth,
+    check_secret,
+    check_text,
+    event_fields,
+    event_head,
+    renamed,
+    split_userinfo,
+)
+from .http import HttpSink
 
 if TYPE_CHECKING:
     from .._config import Config
@@ -66,106 +76,8 @@ MAX_REQUEST_BYTES = 1024 * 1024
 LOKI_RETRYABLE = frozenset({429, *range(500, 600)})
 _BLOCKED = 260  # block_ingestion_status_code's default: a 2xx meaning "discarded"
 
-LEVELS = frozenset({"debug", "info", "warning", "error", "critical"})
-_LEVEL_BYTES = frozenset(level.encode() for level in LEVELS)
 _LABEL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_LEVEL_TEXT = re.compile(r"[A-Za-z0-9_.\-]{1,32}")
 _MAX_STREAMS_RESERVED = 8  # stream headers budgeted per request (levels + "unknown")
-
-# ------------------------------------------------------------------ event head
-# nglogger's events start with a fixed byte layout (reserved keys are _renamed
-# when a caller uses them, so these are always the logger's own values):
-#     {"timestamp":"2026-11-26T13:47:50.800619Z","level":"info",...
-_TS_OPEN = b'{"timestamp":"'
-_TS_END = 14 + 27
-_LEVEL_OPEN = b'","level":"'
-_LEVEL_START = _TS_END + len(_LEVEL_OPEN)
-_TIMESTAMP = re.compile(rb"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z")
-_LOOSE_TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9:.]{8,18}(Z|[+-][0-9:]{4,5})?")
-
-
-def _event_head(event: bytes) -> tuple[bytes, bytes] | None:
-    """``(timestamp, level)`` read from the fixed layout without parsing, or None.
-
-    None when ``event`` does not start like an nglogger event; callers then use
-    :func:`_event_fields`. The timestamp is checked to be plain RFC 3339 UTC with
-    microseconds and the level to be one of :data:`LEVELS`.
-    """
-    if event[:14] != _TS_OPEN or event[_TS_END:_LEVEL_START] != _LEVEL_OPEN:
-        return None
-    end = event.find(b'"', _LEVEL_START, _LEVEL_START + 10)
-    if end < 0:
-        return None
-    timestamp = event[14:_TS_END]
-    level = event[_LEVEL_START:end]
-    if level not in _LEVEL_BYTES or _TIMESTAMP.fullmatch(timestamp) is None:
-        return None
-    return timestamp, level
-
-
-def _event_fields(event: bytes) -> tuple[dict[str, Any] | None, str | None, str | None]:
-    """The slow path: ``(parsed object or None, timestamp, level)`` via ``orjson.loads``.
-
-    ``timestamp`` is kept only when it looks like RFC 3339 (so it needs no JSON
-    escaping); ``level`` only when it is a short plain word. Invalid JSON or a
-    document that is not an object gives ``(None, None, None)``.
-    """
-    try:
-        document = orjson.loads(event)
-    except orjson.JSONDecodeError:
-        return None, None, None
-    if not isinstance(document, dict):
-        return None, None, None
-    timestamp = document.get("timestamp")
-    level = document.get("level")
-    return (
-        document,
-        timestamp if isinstance(timestamp, str) and _LOOSE_TIMESTAMP.fullmatch(timestamp) else None,
-        level if isinstance(level, str) and _LEVEL_TEXT.fullmatch(level) else None,
-    )
-
-
-def _check_secret(setting: str, value: object, accepted: str) -> str:
-    """``value`` stripped, or ConfigError naming ``setting`` (the value shown only as ****)."""
-    if value is None or (isinstance(value, str) and not value.strip()):
-        raise ConfigError(setting, None, accepted, "missing")
-    if not isinstance(value, str) or not value.strip().isprintable():
-        raise ConfigError(setting, "****", accepted, "must be printable text")
-    return value.strip()
-
-
-def _check_text(setting: str, value: object, accepted: str) -> str:
-    """A non-secret header or label value: printable text (shown in errors)."""
-    if not isinstance(value, str) or not value.strip() or not value.isprintable():
-        raise ConfigError(setting, value, accepted)
-    return value.strip()
-
-
-def _renamed(error: ConfigError, variables: Mapping[str, str]) -> ConfigError:
-    """``error`` restated with the environment variable that fed the bad setting."""
-    name = variables.get(error.setting)
-    if name is None:
-        return error
-    head = f"{error.setting}={error.value!r} is invalid; accepted: {error.accepted}"
-    hint = str(error)[len(head) :].removeprefix(" (").removesuffix(")")
-    return ConfigError(name, error.value, error.accepted, hint)
-
-
-def _basic_auth(username: str, password: str) -> str:
-    """An ``Authorization`` header value for HTTP basic auth."""
-    token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
-    return f"Basic {token}"
-
-
-def _split_userinfo(url: str) -> tuple[str, str | None, str | None]:
-    """``url`` without user-info, and the (percent-decoded) user name and password in it."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url, None, None
-    userinfo, _, host = parts.netloc.rpartition("@")
-    user, sep, password = userinfo.partition(":")
-    clean = urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
-    return clean, unquote(user) or None, unquote(password) if sep else None
 
 
 # ------------------------------------------------------------------ the sink
@@ -187,13 +99,13 @@ class LokiSink(HttpSink):
         **http_options: Any,
     ) -> None:
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-            raise ConfigError("url", _safe(url), "an http:// or https:// URL of Loki")
-        url, url_user, url_password = _split_userinfo(url)
+            raise ConfigError("url", safe_url(url), "an http:// or https:// URL of Loki")
+        url, url_user, url_password = split_userinfo(url)
         username = username if username is not None else url_user
         password = password if password is not None else url_password
         parts = urlsplit(url)
         if parts.query or parts.fragment:
-            raise ConfigError("url", _redact_url(url), "a Loki URL without query or fragment")
+            raise ConfigError("url", safe_url(url), "a Loki URL without query or fragment")
         path = parts.path.rstrip("/")
         if not path.endswith(PUSH_PATH):
             path += PUSH_PATH
@@ -207,7 +119,7 @@ class LokiSink(HttpSink):
         for name, value in chosen.items():
             if not isinstance(name, str) or not _LABEL_NAME.fullmatch(name):
                 raise ConfigError("labels", name, "label names matching [A-Za-z_][A-Za-z0-9_]*")
-            _check_text(f"labels[{name!r}]", value, "a non-empty printable string")
+            check_text(f"labels[{name!r}]", value, "a non-empty printable string")
         if level_label and "level" in chosen:
             raise ConfigError(
                 "labels", "level", "labels other than 'level'", "the event's level is the label"
@@ -219,13 +131,13 @@ class LokiSink(HttpSink):
 
         headers = dict(http_options.pop("headers", None) or {})
         if tenant_id is not None:
-            headers["X-Scope-OrgID"] = _check_text(
+            headers["X-Scope-OrgID"] = check_text(
                 "tenant_id", tenant_id, "a Loki tenant id (printable text)"
             )
         if username is not None or password is not None:
-            user = _check_text("username", username, "the basic-auth user name, with password")
-            secret = _check_secret("password", password, "the basic-auth password, with username")
-            headers["Authorization"] = _basic_auth(user, secret)
+            user = check_text("username", username, "the basic-auth user name, with password")
+            secret = check_secret("password", password, "the basic-auth password, with username")
+            headers["Authorization"] = basic_auth(user, secret)
 
         self._heads: dict[str, bytes] = {}
         headroom = _MAX_STREAMS_RESERVED * (len(self._stream_head("unknown")) + 2)
@@ -274,12 +186,12 @@ class LokiSink(HttpSink):
         )
 
     def _ns_and_level(self, event: bytes) -> tuple[bytes, str]:
-        head = _event_head(event)
+        head = event_head(event)
         if head is not None:
             ns = self._fast_ns(head[0])
             if ns is not None:
                 return ns, head[1].decode("ascii")
-        _, timestamp, level = _event_fields(event)
+        _, timestamp, level = event_fields(event)
         ns_value = _parse_ns(timestamp) if timestamp is not None else None
         if ns_value is None:
             ns_value = time.time_ns()  # no usable timestamp: the time it is sent
@@ -339,10 +251,6 @@ def _parse_ns(text: str) -> int | None:
     return seconds * 1_000_000_000 + int((fraction or "").ljust(9, "0"))
 
 
-def _safe(url: object) -> object:
-    return _redact_url(url) if isinstance(url, str) else url
-
-
 def from_config(url: str, config: Config) -> LokiSink:
     """The sink for ``loki+http(s)://[user:password@]host:port[/prefix]`` in NGLOGGER_SINKS.
 
@@ -352,7 +260,7 @@ def from_config(url: str, config: Config) -> LokiSink:
     """
     env = config.sink_env
     service = config.context.get("service")
-    _, url_user, url_password = _split_userinfo(url)
+    _, url_user, url_password = split_userinfo(url)
     options: dict[str, Any] = {
         "labels": {"service": service if isinstance(service, str) and service else "nglogger"},
         "tenant_id": (env.get("LOKI_TENANT_ID") or "").strip() or None,
@@ -363,7 +271,7 @@ def from_config(url: str, config: Config) -> LokiSink:
     try:
         return LokiSink(url, **options)
     except ConfigError as error:
-        raise _renamed(
+        raise renamed(
             error,
             {
                 "tenant_id": "LOKI_TENANT_ID",

@@ -1,48 +1,6 @@
-"""Test helpers for code that logs through nglogger: log capture and memory budgets.
+"""Memory budgets: what one call of a code path costs in traced memory, and where.
 
-Importable without pytest; :mod:`nglogger.pytest_plugin` turns both into fixtures.
-
-Capture what a code path logs, parsed::
-
-    from nglogger.testing import capture_logs
-
-    with capture_logs() as logs:
-        handle_request()
-    logs.assert_logged("request handled", level="info", status=200)
-    assert logs.count(level="error") == 0
-
-Fail when a code path's logging costs more memory than budgeted::
-
-    from nglogger.testing import check_budget
-
-    check_budget(handle_request, per_call_bytes=16_384, retained_bytes=65_536)
-
-The memory measures, exactly (tracemalloc traces every thread, so the
-pipeline's background work done meanwhile counts too):
-
-* ``per_call_peak``: the mean, over the measured calls, of
-  ``peak_i - before_i``, where ``before_i`` is the traced memory just before
-  call ``i`` and ``peak_i`` its high-water mark during the call
-  (``tracemalloc.reset_peak()`` before each call): the memory one call needs
-  on top of what was live, transient allocations and whatever it keeps.
-  ``per_call_peak_max`` is the largest ``peak_i - before_i``.
-* ``retained``: the traced memory after the run minus the traced memory
-  before it (after the warm-up), each read after ``flush()`` of the default
-  pipeline and ``gc.collect()``, less the growth of the pipeline's own
-  storage (buffer arenas, sink queues, sinks that keep events: bounded by
-  ``Config.memory_budget``, reported as ``pipeline_bytes``) and of these
-  helpers' bookkeeping. Storage is told apart by the innermost frame of each
-  allocation outside the standard library. ``retained_per_call`` is
-  ``retained / calls``.
-
-Both are measured on the default pipeline as configured; ``isolated=True``
-swaps in, for the run, a copy of its configuration whose only sink discards
-everything. pytest's capture of stdlib ``logging`` records (which keeps every
-record of a test) is paused while measuring.
-
-When a budget is exceeded, the code path is run again (up to 50 calls, with
-deep tracebacks) to name the lines that allocated what was kept and what was
-live at the peak of a call.
+See :mod:`nglogger.testing` for the exact definitions of the measures.
 """
 
 from __future__ import annotations
@@ -51,7 +9,6 @@ import dataclasses
 import gc
 import linecache
 import os
-import re
 import sys
 import sysconfig
 import threading
@@ -63,299 +20,23 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import orjson
-
-from . import _pipeline
-from ._config import Config
-from ._levels import level_name, parse_level
-from ._pipeline import Pipeline
-from .sinks.memory import MemorySink, NullSink
+from .. import _pipeline
+from .._config import Config
+from .._pipeline import Pipeline
+from ..sinks.memory import NullSink
+from ._swap import FLUSH_TIMEOUT as _FLUSH_TIMEOUT
+from ._swap import installed as _installed
 
 __all__ = [
     "AllocationSite",
-    "LogCapture",
     "MemoryBudget",
     "MemoryBudgetExceeded",
     "MemoryReport",
-    "MemorySink",
-    "NullSink",
-    "capture_logs",
     "check_budget",
     "locate",
     "measure",
     "memory_budget",
 ]
-
-#: How long a flush done by these helpers may take, in seconds.
-_FLUSH_TIMEOUT = 5.0
-#: How many non-matching events an assertion report lists.
-_CLOSEST = 5
-_MISSING: Any = object()
-
-
-# --------------------------------------------------------------------------
-# The default pipeline, swapped for the duration of a block.
-
-
-@contextmanager
-def _installed(pipeline: Pipeline) -> Iterator[None]:
-    """Make ``pipeline`` the default for the block, then put the previous one back as it was.
-
-    The previous default (a pipeline or the lazy stand-in) is not shut down. If
-    code inside the block configured another default, that one is shut down at
-    the end, as ``configure()`` would have done when replacing it.
-    """
-    with _pipeline._configure_lock:
-        previous = _pipeline.current
-        _pipeline.current = pipeline
-    try:
-        yield
-    finally:
-        with _pipeline._configure_lock:
-            replaced = _pipeline.current
-            _pipeline.current = previous
-        pipeline.shutdown(_FLUSH_TIMEOUT)
-        if replaced is not pipeline and isinstance(replaced, Pipeline):
-            replaced.shutdown()
-
-
-# --------------------------------------------------------------------------
-# Capture
-
-
-class LogCapture:
-    """The events logged while a :func:`capture_logs` block runs.
-
-    Reading ``events`` or ``lines`` first flushes the pipeline, so everything
-    logged before the read is there; both stay readable after the block ends.
-    Worst-case footprint: ``max_events`` event documents.
-    """
-
-    __slots__ = ("_active", "_pipeline", "_sink")
-
-    def __init__(self, pipeline: Pipeline, sink: MemorySink) -> None:
-        self._pipeline = pipeline
-        self._sink = sink
-        self._active = True
-
-    @property
-    def pipeline(self) -> Pipeline:
-        """The pipeline recording the events (for ``stats()``)."""
-        return self._pipeline
-
-    @property
-    def lines(self) -> list[bytes]:
-        """The events as raw JSON documents (bytes, no newline), oldest first."""
-        self._sync()
-        return self._sink.lines()
-
-    @property
-    def events(self) -> list[dict[str, Any]]:
-        """The events parsed, oldest first."""
-        self._sync()
-        return self._sink.events()
-
-    def clear(self) -> None:
-        """Forget every event logged so far (buffered ones included)."""
-        self._sync()
-        self._sink.clear()
-
-    def count(
-        self,
-        message: str | re.Pattern[str] | None = None,
-        *,
-        level: int | str | None = None,
-        logger: str | re.Pattern[str] | None = None,
-        **fields: Any,
-    ) -> int:
-        """How many events match (same criteria as :meth:`assert_logged`)."""
-        criteria = _criteria(message, level, logger, fields)
-        return sum(1 for event in self.events if not _mismatches(event, criteria))
-
-    def assert_logged(
-        self,
-        message: str | re.Pattern[str] | None = None,
-        *,
-        level: int | str | None = None,
-        logger: str | re.Pattern[str] | None = None,
-        **fields: Any,
-    ) -> dict[str, Any]:
-        """Return the first event matching every criterion given, or raise ``AssertionError``.
-
-        ``message`` and ``logger`` match by equality, or by ``search`` when given
-        a compiled ``re.Pattern``; ``level`` takes a name or number; every other
-        keyword names a field, compared with the logged JSON value (expected
-        values are passed through JSON first, so tuples equal lists and datetimes
-        their RFC 3339 text; ``unittest.mock.ANY`` matches anything present). A
-        field named like a parameter is logged with a trailing underscore:
-        ``message_=...``. The error lists the closest events and what differs.
-        """
-        __tracebackhide__ = True
-        criteria = _criteria(message, level, logger, fields)
-        events = self.events
-        for event in events:
-            if not _mismatches(event, criteria):
-                return event
-        raise AssertionError(self._missing_report(events, criteria))
-
-    def assert_not_logged(
-        self,
-        message: str | re.Pattern[str] | None = None,
-        *,
-        level: int | str | None = None,
-        logger: str | re.Pattern[str] | None = None,
-        **fields: Any,
-    ) -> None:
-        """Raise ``AssertionError`` listing the events that match, if any do."""
-        __tracebackhide__ = True
-        criteria = _criteria(message, level, logger, fields)
-        found = [
-            (i, event) for i, event in enumerate(self.events, 1) if not _mismatches(event, criteria)
-        ]
-        if found:
-            lines = [
-                (
-                    f"assert_not_logged({_describe(criteria)}): "
-                    f"{len(found)} captured event{'s' if len(found) != 1 else ''} match:"
-                )
-            ]
-            lines += [f"  #{i} {_show(event)}" for i, event in found[:_CLOSEST]]
-            if len(found) > _CLOSEST:
-                lines.append(f"  ... and {len(found) - _CLOSEST} more")
-            raise AssertionError("\n".join(lines))
-
-    def _sync(self) -> None:
-        if self._active:
-            self._pipeline.flush(_FLUSH_TIMEOUT)
-
-    def _close(self) -> None:
-        self._active = False
-
-    def _missing_report(self, events: list[dict[str, Any]], criteria: _Criteria) -> str:
-        head = f"assert_logged({_describe(criteria)}): no captured event matches."
-        notes = self._loss_notes()
-        if not events:
-            level = level_name(self._pipeline.min_level)
-            return "\n".join(
-                [
-                    head,
-                    (
-                        f"No events were captured (capture level: {level}; events below it, "
-                        "or logged before the capture started, are not seen)."
-                    ),
-                    *notes,
-                ]
-            )
-        ranked = sorted(
-            ((_mismatches(event, criteria), i, event) for i, event in enumerate(events, 1)),
-            key=lambda item: (len(item[0]), item[1]),
-        )
-        plural = "s" if len(events) != 1 else ""
-        lines = [head, f"{len(events)} event{plural} captured; closest first:"]
-        for differences, i, event in ranked[:_CLOSEST]:
-            lines.append(f"  #{i} {_show(event)}")
-            lines += [f"      {difference}" for difference in differences]
-        if len(events) > _CLOSEST:
-            lines.append(f"  ... and {len(events) - _CLOSEST} more")
-        lines += notes
-        return "\n".join(lines)
-
-    def _loss_notes(self) -> list[str]:
-        notes = []
-        if self._sink.overwritten:
-            notes.append(
-                f"Note: the {self._sink.overwritten} oldest events were evicted "
-                "(capture_logs(max_events=...) keeps more)."
-            )
-        dropped = self._pipeline.stats().total_dropped
-        if dropped:
-            notes.append(f"Note: the pipeline dropped {dropped} events (see .pipeline.stats()).")
-        return notes
-
-
-@contextmanager
-def capture_logs(
-    level: int | str = "debug", *, max_events: int = 100_000, **config: Any
-) -> Iterator[LogCapture]:
-    """Record every event logged in the block (any thread) into a :class:`LogCapture`.
-
-    A pipeline writing to a bounded :class:`~nglogger.sinks.MemorySink` becomes
-    the default for the block; the previous default (configured pipeline or
-    none) is put back exactly as it was afterwards, without being shut down.
-    The capture pipeline is built from the defaults and ``config`` (any
-    :class:`~nglogger.Config` setting except ``sinks``); the environment is not
-    read, so tests behave the same everywhere. Loggers bound before the block
-    keep the context they serialized then.
-    """
-    if "sinks" in config:
-        raise TypeError("capture_logs() records into its own MemorySink; 'sinks' is not accepted")
-    sink = MemorySink(max_events, name="nglogger-capture")
-    settings: dict[str, Any] = {"flush_interval": 0.05, **config}
-    pipeline = Pipeline(Config(level=level, sinks=(sink,), **settings))
-    capture = LogCapture(pipeline, sink)
-    try:
-        with _installed(pipeline):
-            yield capture
-    finally:
-        capture._close()
-
-
-# --------------------------------------------------------------------------
-# Matching and reports for the capture assertions.
-
-_Criteria = list[tuple[str, Any]]
-
-
-def _criteria(
-    message: object, level: int | str | None, logger: object, fields: dict[str, Any]
-) -> _Criteria:
-    out: _Criteria = []
-    if message is not None:
-        out.append(("message", _expected(message)))
-    if level is not None:
-        out.append(("level", level_name(parse_level(level))))
-    if logger is not None:
-        out.append(("logger", _expected(logger)))
-    out += [(key, _expected(value)) for key, value in fields.items()]
-    return out
-
-
-def _expected(value: object) -> object:
-    """The value as it reads back from JSON, when it is JSON data; otherwise itself."""
-    if isinstance(value, (str, int, float, bool, re.Pattern)) or value is None:
-        return value
-    try:
-        return orjson.loads(orjson.dumps(value, option=orjson.OPT_UTC_Z))
-    except TypeError:  # a matcher such as mock.ANY, or a type JSON has no form for
-        return value
-
-
-def _mismatches(event: dict[str, Any], criteria: _Criteria) -> list[str]:
-    out = []
-    for key, expected in criteria:
-        actual = event.get(key, _MISSING)
-        if actual is _MISSING:
-            out.append(f"{key}: missing")
-        elif isinstance(expected, re.Pattern):
-            if not (isinstance(actual, str) and expected.search(actual)):
-                out.append(f"{key}: expected a match for {expected.pattern!r}, got {actual!r}")
-        elif not expected == actual:  # noqa: SIM201 - the expected value's __eq__ decides (ANY)
-            out.append(f"{key}: expected {expected!r}, got {actual!r}")
-    return out
-
-
-def _describe(criteria: _Criteria) -> str:
-    return ", ".join(
-        f"{key}=re.compile({expected.pattern!r})"
-        if isinstance(expected, re.Pattern)
-        else f"{key}={expected!r}"
-        for key, expected in criteria
-    )
-
-
-def _show(event: dict[str, Any], limit: int = 300) -> str:
-    text = orjson.dumps(event).decode()
-    return text if len(text) <= limit else f"{text[:limit]}...({len(text) - limit} more chars)"
 
 
 # --------------------------------------------------------------------------
@@ -897,9 +578,14 @@ class _Places:
     _instance: _Places | None = None
 
     def __init__(self) -> None:
-        here = Path(__file__).absolute().parent
+        here = Path(__file__).absolute().parent.parent  # the nglogger package
         self.nglogger = f"{here}{os.sep}"
-        self.harness = frozenset({str(here / "testing.py"), str(here / "pytest_plugin.py")})
+        self.harness = frozenset(
+            {
+                *(str(path) for path in Path(__file__).absolute().parent.glob("*.py")),
+                str(here / "pytest_plugin.py"),
+            }
+        )
         self.storage = frozenset(str(here / name) for name in _STORAGE_MODULES)
         self.sinks = f"{here / 'sinks'}{os.sep}"
         paths = sysconfig.get_paths()

@@ -1,8 +1,8 @@
-"""Issue 4's proof: HttpSink in real pipelines against faulty loopback backends.
+"""Through 503s, 429s, resets and black holes, an HttpSink keeps the load low and delivers every event once.
 
 Every test runs a real :class:`nglogger.Pipeline` (built by ``nglogger.configure``)
 whose only sink is an :class:`HttpSink` posting gzip NDJSON to a real HTTP server
-on 127.0.0.1, directly or through :class:`faultproxy.FaultProxy`. Events carry an
+on 127.0.0.1, directly or through :class:`support.faultproxy.FaultProxy`. Events carry an
 ``id``; the server records the ids of every request it answered with a 2xx, so
 "delivered exactly once" is checked event by event, and :class:`RecordingSink`
 (HttpSink plus a record of each ``write``: ids, Outcome, start and end) ties the
@@ -28,10 +28,8 @@ server's, the sink's or the proxy's counters, always with a deadline.
 
 from __future__ import annotations
 
-import gzip
 import itertools
 import random
-import socket
 import threading
 import time
 import tracemalloc
@@ -40,12 +38,12 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from email.utils import formatdate
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import orjson
 import pytest
-from faultproxy import FaultProxy
+from support.faultproxy import FaultProxy
+from support.http import Answer, LoopbackServer, Request
 
 import nglogger
 from nglogger import Batch, Config, Outcome, SinkStats
@@ -116,155 +114,71 @@ def always(status: int, *headers: tuple[str, str]) -> Script:
     return lambda _arrival: reply
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive
-    server: _Server
-
-    def setup(self) -> None:
-        super().setup()
-        self.server.backend._connected(self.connection)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.server.backend._disconnected(self.connection)
-
-    def do_POST(self) -> None:
-        backend = self.server.backend
-        length = int(self.headers.get("Content-Length", "0"))
-        try:
-            body = self.rfile.read(length)
-        except OSError:
-            body = b""
-        if len(body) < length:  # the client (or the proxy) cut the request short
-            backend._incomplete()
-            self.close_connection = True
-            return
-        if self.headers.get("Content-Encoding") == "gzip":
-            body = gzip.decompress(body)
-        ids = tuple(orjson.loads(line)["id"] for line in body.splitlines() if line)
-        sent = self.headers.get(SENT_HEADER)
-        reply, healthy = backend._arrive(ids, None if sent is None else float(sent))
-        try:
-            if reply.delay:
-                backend.stop.wait(reply.delay)
-            backend._answering(healthy)  # before the client can see the answer
-            self.send_response(reply.status)
-            for name, value in reply.headers:
-                self.send_header(name, value)
-            if reply.stall:
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"{")
-                self.wfile.flush()
-                backend.stop.wait(reply.stall)
-                self.wfile.write(b"}")
-            else:
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-            self.wfile.flush()
-        except OSError:  # the client gave up (timeout) before the answer
-            self.close_connection = True
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        """Quiet: the tests read counters, not logs."""
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = False  # joined by server_close()
-    block_on_close = True
-    backend: Backend
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Count instead of printing a traceback (a reset client is part of the tests)."""
-        self.backend.handler_errors += 1
-
-
 class Backend:
     """A loopback HTTP ingest server with a switchable script and exact records.
 
     ``script(index, ids) -> Reply`` decides each answer. The backend records every
-    request (arrival, ids, status), the ids of 2xx answers (``delivered``),
-    accepted connections, truncated requests, and concurrency: ``max_inflight`` over
-    all requests and ``max_inflight_ok`` over those answered 2xx. A request is in
-    flight from its arrival until its answer starts (so a client's next request can
-    never overlap the previous one in these counts).
+    request (arrival, ids, status) and the ids of 2xx answers (``delivered``); the
+    shared loopback server (``support.http``) counts accepted connections, truncated
+    requests and concurrency: ``max_inflight`` over all requests and
+    ``max_inflight_ok`` over those answered 2xx. A request is in flight from its
+    arrival until its answer starts (so a client's next request can never overlap
+    the previous one in these counts).
     """
 
     def __init__(self, script: Script | None = None) -> None:
         self.script: Script = script or always(200)
-        self.stop = threading.Event()
         self._cond = threading.Condition()
         self.requests: list[Seen] = []
         self.delivered: list[int] = []
-        self.connections = 0
-        self.incomplete = 0
-        self.handler_errors = 0
-        self._live: set[Any] = set()
-        self._inflight = 0
-        self._inflight_ok = 0
-        self.max_inflight = 0
-        self.max_inflight_ok = 0
-        self._server = _Server((LOOPBACK, 0), _Handler)
-        self._server.backend = self
-        self.port: int = self._server.server_address[1]
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), name="backend", daemon=True
-        )
-        self._thread.start()
+        self._server = LoopbackServer(self._respond, join_handlers=True)
+        self.stop = self._server.closing
+        self.port: int = self._server.port
 
     def url(self, path: str = "/ingest") -> str:
-        return f"http://{LOOPBACK}:{self.port}{path}"
+        return f"{self._server.url}{path}"
 
     def set_script(self, script: Script) -> None:
         with self._cond:
             self.script = script
 
     def reset_concurrency(self) -> None:
-        with self._cond:
-            self.max_inflight = self._inflight
-            self.max_inflight_ok = self._inflight_ok
+        self._server.reset_concurrency()
 
-    # called by handler threads
-    def _connected(self, sock: Any) -> None:
-        with self._cond:
-            self.connections += 1
-            self._live.add(sock)
-            self._cond.notify_all()
+    @property
+    def connections(self) -> int:
+        return self._server.connections
 
-    def _disconnected(self, sock: Any) -> None:
-        with self._cond:
-            self._live.discard(sock)
-            self._cond.notify_all()
+    @property
+    def incomplete(self) -> int:
+        return self._server.incomplete
 
-    def _incomplete(self) -> None:
-        with self._cond:
-            self.incomplete += 1
-            self._cond.notify_all()
+    @property
+    def handler_errors(self) -> int:
+        return self._server.handler_errors
 
-    def _arrive(self, ids: tuple[int, ...], sent: float | None) -> tuple[Reply, bool]:
+    @property
+    def max_inflight(self) -> int:
+        return self._server.max_inflight
+
+    @property
+    def max_inflight_ok(self) -> int:
+        return self._server.max_inflight_ok
+
+    def _respond(self, request: Request) -> Answer:
         """Record a complete request and decide its answer (a 2xx counts as delivered now)."""
+        ids = tuple(orjson.loads(line)["id"] for line in request.body.splitlines() if line)
+        sent = request.headers.get(SENT_HEADER.lower())
         with self._cond:
-            reply = self.script(Arrival(len(self.requests), ids, sent))
-            healthy = 200 <= reply.status < 300
-            self._inflight += 1
-            self.max_inflight = max(self.max_inflight, self._inflight)
-            if healthy:
-                self._inflight_ok += 1
-                self.max_inflight_ok = max(self.max_inflight_ok, self._inflight_ok)
+            reply = self.script(
+                Arrival(len(self.requests), ids, None if sent is None else float(sent))
+            )
+            if 200 <= reply.status < 300:
                 self.delivered.extend(ids)
             self.requests.append(Seen(time.monotonic(), ids, reply.status))
             self._cond.notify_all()
-            return reply, healthy
-
-    def _answering(self, healthy: bool) -> None:
-        """The answer is about to be written: the request is no longer in flight."""
-        with self._cond:
-            self._inflight -= 1
-            if healthy:
-                self._inflight_ok -= 1
-            self._cond.notify_all()
+        body = b"{}" if reply.stall else b""
+        return Answer(reply.status, reply.headers, body, delay=reply.delay, stall=reply.stall)
 
     # for the test thread
     def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
@@ -287,17 +201,7 @@ class Backend:
             return list(self.delivered)
 
     def close(self) -> None:
-        self.stop.set()
-        self._server.shutdown()
-        with self._cond:
-            live = list(self._live)
-        for sock in live:  # wake handlers parked on idle keep-alive connections
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        self._server.server_close()
-        self._thread.join(5)
+        self._server.close()
 
 
 @dataclass(frozen=True)
@@ -376,6 +280,9 @@ class ObservingTransport:
 
     def close(self) -> None:
         self.inner.close()
+
+    def after_fork(self) -> None:
+        self.inner.after_fork()
 
 
 def fast_policy(**changes: Any) -> RetryPolicy:

@@ -1,0 +1,442 @@
+"""Settings from environment variables: the one place nglogger reads ``os.environ``.
+
+The variable table and parsers (derived from the settings' declarations on
+``Config``, see ``nglogger._settings``) and the precedence rules.
+``resolve(Config, environ, **arguments)`` builds the settings object and says
+where each value came from; it is given ``Config`` rather than importing
+it, so this module sits below ``nglogger._config`` (whose ``Config.from_env``
+calls it). ``nglogger._env`` has the shorthand functions.
+
+Precedence: explicit keyword arguments > environment > ``Config`` defaults. The only
+exception is ``context``, which is merged key by key (an argument key beats an
+environment key), so that ``OTEL_SERVICE_NAME`` set by operations survives an
+application's ``context={...}``.
+
+Rules shared by every variable
+------------------------------
+- An empty or all-whitespace value counts as unset (``NO_COLOR`` follows its own
+  spec: any non-empty value). Values are stripped; choice words ignore case.
+- Lists are comma-separated; empty items (``a,,b``, a trailing comma) are ignored.
+- A bad value raises :class:`~nglogger.ConfigError` naming the *variable*, the
+  value (secrets masked) and what is accepted, also when the check that failed
+  is ``Config``'s own (a range or a relation between two settings).
+- Any ``NGLOGGER_*`` name that is not known (case-insensitive prefix) raises
+  ``ConfigError`` suggesting the closest known name; its value is never shown,
+  since a misspelled name may hold a secret the masking rule cannot recognise.
+- :func:`describe_variables` lists every variable (README table, ``nglogger config``).
+
+Context keys (``NGLOGGER_CONTEXT``, ``OTEL_SERVICE_NAME``, ``OTEL_RESOURCE_ATTRIBUTES``)
+-------------------------------------------------------------------------------------
+Both key=value variables use the OTel/W3C Baggage form ``k1=v1,k2=v2``: whitespace
+around keys and values is trimmed, then keys and values are percent-decoded
+(``,`` ``=`` ``%`` are written ``%2C`` ``%3D`` ``%25``; ``+`` stays a plus).
+A value may contain a raw ``=`` (the first one splits). A later duplicate key
+wins, as in the OTel SDKs. An entry without ``=``, an empty key, a bad percent
+escape or percent-encoded bytes that are not UTF-8 raise ``ConfigError`` naming
+the entry; the OTel spec asks to discard the whole variable with an error, and
+a configuration error is the error nglogger reports.
+
+The service name goes to the key ``service`` (``OTEL_SERVICE_NAME`` wins over
+``service.name`` in ``OTEL_RESOURCE_ATTRIBUTES``, as the OTel spec says); every
+other resource attribute keeps its own name (``deployment.environment``,
+``service.version``). Why ``service`` and not ECS's ``service.name``: it is the
+reserved attribute Datadog, Loki/Grafana conventions and most log UIs facet on
+without remapping, it is a flat key that needs no dotted-path interpretation,
+and a sink that needs another shape (OTLP's ``service.name`` resource
+attribute, an ECS encoder) maps one well-known key. Merge order, later wins:
+``OTEL_RESOURCE_ATTRIBUTES`` < ``OTEL_SERVICE_NAME`` < ``NGLOGGER_CONTEXT`` <
+the ``context`` argument.
+
+Colours
+-------
+``NO_COLOR`` (any non-empty value) -> ``colors=False``; else ``FORCE_COLOR``
+(non-empty and not ``0``/``false``) -> ``colors=True``; else ``None`` (auto:
+colour on a TTY). NO_COLOR wins; a ``colors`` argument wins over both.
+
+Sampling (``NGLOGGER_SAMPLE``)
+------------------------------
+A comma list of rules::
+
+    sample  := rule ("," rule)*
+    rule    := level "=" probability        debug=0.1   keep 10% of debug events
+             | count "/" period             100/s       at most 100 events per second
+    level   := debug | info | warning | error | critical   (warn, fatal: aliases)
+    period  := s | m | h | ms | a duration such as 10s, 500ms (plain number: seconds)
+
+Examples: ``debug=0.1``; ``debug=0,info=0.25``; ``500/s``; ``debug=0.1,6000/m``.
+Each level appears at most once; unlisted levels keep every event; levels
+between the named ones use the named level below them (15 -> debug). At most one
+rate limit, and it is global to the pipeline: one token bucket (burst = count)
+shared by all loggers and levels, applied after the per-level draw. Global,
+because a budget on what the process ships is the guarantee users ask for, and
+because per-logger buckets would need state per logger name, unbounded memory
+for dynamic names. Drops are counted (reasons ``sampled`` and ``rate_limited``).
+
+Secrets
+-------
+:func:`mask_secret` is the one masking rule, for error messages, reprs and the
+sources report: a value whose variable name contains KEY, TOKEN, SECRET, PASS,
+AUTH, HEADERS, CREDENTIAL, COOKIE or DSN (any case) becomes ``****`` (nothing of
+it is kept, not even its length); in other values, URI user-info and
+secret-named query parameters, and ``k=v`` items with secret-named keys, are
+masked. ``NGLOGGER_REDACT_KEYS`` is the one exemption: it lists key names.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+
+from ._errors import ConfigError
+from ._levels import parse_level
+from ._sampling import Sampling
+from ._secrets import MASK, is_secret_name, mask_secret, shown_setting
+from ._settings import parse_redact_keys, spec_of
+from ._values import parse_pairs
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+    Built = TypeVar("Built", bound=DataclassInstance)
+
+__all__ = [
+    "MASK",
+    "Sampling",
+    "Variable",
+    "describe_variables",
+    "is_secret_name",
+    "mask_secret",
+    "parse_redact_keys",
+    "resolve",
+    "tables",
+]
+
+PREFIX = "NGLOGGER_"
+
+# Settings the environment parser understands but Config does not have yet: they
+# are parsed, validated and reported in the sources, and passed to Config as
+# soon as it has a field of that name.
+_PENDING_DEFAULTS: Mapping[str, object] = MappingProxyType({})
+
+
+class Variable(NamedTuple):
+    """One environment variable: the setting it feeds, what it does, what it accepts."""
+
+    field: str | None
+    description: str
+    accepted: str
+
+
+#: Prefixes of the variables captured whole into ``Config.sink_env`` for the sinks.
+SINK_ENV_PREFIXES = ("DD_", "HONEYCOMB_", "OTEL_EXPORTER_OTLP_", "NGLOGGER_HTTP_", "LOKI_")
+#: Single variables also captured for the sinks (the OTLP sink builds its Resource from them).
+SINK_ENV_NAMES = frozenset({"OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES", "OTEL_LOGS_EXPORTER"})
+
+
+@dataclass(frozen=True, slots=True)
+class _Tables:
+    """What the parser needs, derived from the settings' declarations (one per Config class)."""
+
+    fields: tuple[str, ...]
+    variables: Mapping[str, Variable]
+    parsers: Mapping[str, Callable[[str], object]]
+    explained: frozenset[str]
+    variable_of: Mapping[str, str]
+
+
+_TABLES: dict[type[DataclassInstance], _Tables] = {}
+
+
+def tables(build: type[DataclassInstance]) -> _Tables:
+    """The variable table, parsers and names of ``build``'s declared settings (cached)."""
+    cached = _TABLES.get(build)
+    if cached is not None:
+        return cached
+    fields = dataclasses.fields(build)
+    variables: dict[str, Variable] = {}
+    parsers: dict[str, Callable[[str], object]] = {}
+    explained: set[str] = set()
+    for f in fields:
+        for var in spec_of(f).env:
+            variables[var.name] = Variable(f.name, var.description, var.accepted)
+            if var.parse is not None:
+                parsers[var.name] = var.parse
+            if var.explains:
+                explained.add(var.name)
+    # The variable named in errors about a setting (a setting fed by several variables
+    # is named by its NGLOGGER_ one).
+    variable_of = {
+        var.field: name
+        for name, var in reversed(list(variables.items()))
+        if var.field is not None and name.startswith(PREFIX)
+    }
+    made = _Tables(
+        tuple(f.name for f in fields),
+        MappingProxyType(variables),
+        MappingProxyType(parsers),
+        frozenset(explained),
+        MappingProxyType(variable_of),
+    )
+    _TABLES[build] = made
+    return made
+
+
+def describe_variables(build: type[DataclassInstance]) -> list[tuple[str, str, str]]:
+    """``(name, description, accepted)`` for every variable, in documentation order."""
+    return [(name, var.description, var.accepted) for name, var in tables(build).variables.items()]
+
+
+# --------------------------------------------------------------------------- value parsers
+
+
+# --------------------------------------------------------------------------- resolution
+
+
+def resolve(
+    build: type[Built], environ: Mapping[str, str] | None, /, **explicit: Any
+) -> tuple[Built, dict[str, tuple[object, str]]]:
+    """The settings object ``build(**values)`` and, per setting, ``(value, source)``.
+
+    ``build`` is ``Config`` (passed in, so that this parser sits below it);
+    its dataclass fields are the settings. ``environ=None`` reads ``os.environ``.
+
+    ``source`` is ``"default"``, ``"argument"`` or ``"env:NAME"``; ``context``,
+    merged from several places, joins them with ``+`` (``"argument+env:OTEL_SERVICE_NAME"``).
+    Values are safe to print (:func:`mask_secret`); the Config holds the real ones.
+    Settings Config does not have yet (``redact_keys``, ``sample``) are reported too.
+    """
+    if environ is None:
+        environ = os.environ
+    table = tables(build)
+    fields = table.fields
+    _check_arguments(fields, explicit)
+    _check_names(table, environ)
+    values: dict[str, Any] = {}
+    env_source: dict[str, str] = {}  # setting -> variable it came from
+
+    for name, parser in table.parsers.items():
+        text = _get(environ, name)
+        if text is None:
+            continue
+        setting = table.variables[name].field
+        assert setting is not None
+        values[setting] = _parse(table, name, text, parser)
+        env_source[setting] = name
+    if "level" not in values:
+        text = _get(environ, "LOG_LEVEL")
+        if text is not None:
+            values["level"] = _parse(
+                table, "LOG_LEVEL", text, parse_level, "set NGLOGGER_LEVEL to override"
+            )
+            env_source["level"] = "LOG_LEVEL"
+    if environ.get("NO_COLOR", ""):
+        values["colors"] = False
+        env_source["colors"] = "NO_COLOR"
+    elif environ.get("FORCE_COLOR", "").strip().lower() not in ("", "0", "false"):
+        values["colors"] = True
+        env_source["colors"] = "FORCE_COLOR"
+
+    sink_env = {
+        k: v for k, v in environ.items() if k.startswith(SINK_ENV_PREFIXES) or k in SINK_ENV_NAMES
+    }
+    if sink_env:
+        values["sink_env"] = sink_env
+        env_source["sink_env"] = "+".join(sorted(sink_env)) if len(sink_env) < 4 else "*"
+    context, context_source = _context(table, environ, explicit)
+    sources: dict[str, str] = {}
+    for setting in (*fields, *_PENDING_DEFAULTS):
+        if setting in explicit:
+            sources[setting] = "argument"
+        elif setting in env_source:
+            sources[setting] = f"env:{env_source[setting]}"
+        else:
+            sources[setting] = "default"
+    values.update(explicit)
+    if context_source:
+        values["context"] = context
+        sources["context"] = context_source
+
+    pending = {
+        setting: values.pop(setting, default)
+        for setting, default in _PENDING_DEFAULTS.items()
+        if setting not in fields
+    }
+    try:
+        config = build(**values)
+    except ConfigError as error:
+        raise _translate(error, table, env_source, environ, explicit) from None
+
+    report: dict[str, tuple[object, str]] = {}
+    for setting in fields:
+        report[setting] = (shown_setting(setting, getattr(config, setting)), sources[setting])
+    for setting, value in pending.items():
+        report[setting] = (value, sources[setting])
+    return config, report
+
+
+def _get(environ: Mapping[str, str], name: str) -> str | None:
+    value = environ.get(name)
+    if value is None or not value.strip():
+        return None
+    return value
+
+
+def _parse(
+    table: _Tables, name: str, text: str, parser: Callable[[str], object], hint: str = ""
+) -> object:
+    try:
+        return parser(text)
+    except ValueError as exc:
+        if name in table.explained and exc.args and not isinstance(exc, ConfigError):
+            hint = str(exc.args[0])
+        raise ConfigError(
+            name, mask_secret(name, text), table.variables[name].accepted, hint
+        ) from None
+
+
+def _close_matches(word: str, known: Sequence[str]) -> list[str]:
+    """The closest known name, for a "did you mean" hint (difflib loads only on a mistake)."""
+    import difflib
+
+    return difflib.get_close_matches(word, known, n=1)
+
+
+def _check_arguments(fields: tuple[str, ...], explicit: Mapping[str, object]) -> None:
+    known = (*fields, *_PENDING_DEFAULTS)
+    for name in explicit:
+        if name not in known:
+            close = _close_matches(name, known)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise TypeError(f"unexpected keyword argument {name!r}{hint}")
+
+
+def _check_names(table: _Tables, environ: Mapping[str, str]) -> None:
+    known = [name for name in table.variables if name.startswith(PREFIX)]
+    unknown = sorted(
+        name for name in environ if name.upper().startswith(PREFIX) and name not in table.variables
+    )
+    if not unknown:
+        return
+    name = unknown[0]
+    suffix = name.upper().removeprefix(PREFIX)
+    close = _close_matches(suffix, [k.removeprefix(PREFIX) for k in known])
+    if close:
+        accepted = f"a known {PREFIX} variable"
+        hint = f"unknown variable; did you mean {PREFIX}{close[0]}?"
+    else:
+        accepted = f"a known {PREFIX} variable: {', '.join(sorted(known))}"
+        hint = "unknown variable"
+    raise ConfigError(name, MASK, accepted, hint)
+
+
+def _context(
+    table: _Tables, environ: Mapping[str, str], explicit: Mapping[str, object]
+) -> tuple[dict[str, object], str]:
+    """The merged context and its source ("" when nothing sets it)."""
+    origin: dict[str, str] = {}  # key -> source
+    merged: dict[str, object] = {}
+    text = _get(environ, "OTEL_RESOURCE_ATTRIBUTES")
+    if text is not None:
+        attributes = _parse_context(table, "OTEL_RESOURCE_ATTRIBUTES", text)
+        if "service.name" in attributes:
+            attributes["service"] = attributes.pop("service.name")
+        _merge(merged, origin, attributes, "env:OTEL_RESOURCE_ATTRIBUTES")
+    text = _get(environ, "OTEL_SERVICE_NAME")
+    if text is not None:
+        _merge(merged, origin, {"service": text.strip()}, "env:OTEL_SERVICE_NAME")
+    text = _get(environ, "NGLOGGER_CONTEXT")
+    if text is not None:
+        parsed = _parse_context(table, "NGLOGGER_CONTEXT", text)
+        _merge(merged, origin, parsed, "env:NGLOGGER_CONTEXT")
+    if "context" in explicit:
+        argument = explicit["context"]
+        if not isinstance(argument, Mapping) or not merged:
+            return {}, ""  # the argument alone (Config validates it)
+        _merge(merged, origin, argument, "argument")
+    order = (
+        "argument",
+        "env:NGLOGGER_CONTEXT",
+        "env:OTEL_SERVICE_NAME",
+        "env:OTEL_RESOURCE_ATTRIBUTES",
+    )
+    present = set(origin.values())
+    return merged, "+".join(source for source in order if source in present)
+
+
+def _merge(
+    merged: dict[str, object], origin: dict[str, str], new: Mapping[Any, object], source: str
+) -> None:
+    for key, value in new.items():
+        merged[key] = value
+        origin[key] = source
+
+
+def _parse_context(table: _Tables, name: str, text: str) -> dict[str, str]:
+    result = _parse(table, name, text, parse_pairs)
+    assert isinstance(result, dict)
+    return result
+
+
+_AT_MOST = re.compile(r"at most (\w+) \((\d+)\)")
+
+
+def _translate(
+    error: ConfigError,
+    table: _Tables,
+    env_source: Mapping[str, str],
+    environ: Mapping[str, str],
+    explicit: Mapping[str, object],
+) -> ConfigError:
+    """Config's error, restated in terms of the variables the values came from.
+
+    A relation broken by a default (``batch_max_bytes`` above a small
+    ``NGLOGGER_BUFFER_BYTES``) blames the variable the user set, turned around.
+    """
+    name = env_source.get(error.setting)
+    hint = _hint_of(error)
+    relation = _AT_MOST.fullmatch(error.accepted)
+    if (
+        name is None
+        and error.setting not in explicit
+        and relation is not None
+        and relation.group(1) in env_source
+    ):
+        other = env_source[relation.group(1)]
+        limit = table.variable_of.get(error.setting, error.setting)
+        accepted = f"at least {limit} ({error.value!r})"
+        return ConfigError(other, mask_secret(other, environ[other]), accepted, hint)
+
+    def rename(match: re.Match[str]) -> str:
+        setting = match.group(1)
+        if setting in env_source:
+            return env_source[setting]
+        return table.variable_of.get(setting, setting) if name is not None else setting
+
+    underscored = re.compile(r"\b(" + "|".join(n for n in table.fields if "_" in n) + r")\b")
+    accepted = underscored.sub(rename, error.accepted)
+    if name is None:
+        if accepted == error.accepted:
+            return error
+        return ConfigError(error.setting, error.value, accepted, hint)
+    if accepted == error.accepted:  # a check on this value alone: say it in env terms
+        accepted = table.variables[name].accepted
+    if error.setting == "sinks":
+        entry = f"entry {mask_secret(name, str(error.value))!r}"
+        hint = f"{entry}: {hint}" if hint else entry
+    return ConfigError(name, mask_secret(name, environ[name]), accepted, hint)
+
+
+def _hint_of(error: ConfigError) -> str:
+    hint = getattr(error, "hint", None)
+    if isinstance(hint, str):
+        return hint
+    head = f"{error.setting}={error.value!r} is invalid; accepted: {error.accepted} ("
+    message = str(error)
+    if message.startswith(head) and message.endswith(")"):
+        return message[len(head) : -1]
+    return ""

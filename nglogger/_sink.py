@@ -1,0 +1,197 @@
+"""The sink seam: what the pipeline asks of every destination, and what a sink may offer.
+
+A sink receives whole :class:`~nglogger.Batch` objects on its own worker thread.
+It encodes them for its wire format from the batch bytes (never re-serializing
+events) and reports what happened as a value. Exceptions raised by ``write`` are
+contained by the worker: the batch is counted as dropped with reason
+``sink_error`` and the sink keeps receiving later batches.
+
+``Sink`` is the required part (``name``, ``write``, ``close``). The optional
+capabilities are declared here too, each as a one-member Protocol the worker
+checks with ``isinstance`` (a plain object that has the member has the
+capability); :class:`SinkBase` implements all of them with their defaults, for
+sinks that want to state them explicitly:
+
+======================  ===============  ==================================================
+capability              default          used by
+======================  ===============  ==================================================
+``concurrency: int``    1                worker threads (requests in flight)
+``memory_copies: int``  1                ``Config.memory_budget`` (copies of a batch held
+                                         while writing: 3 for HTTP sinks)
+``last_error``          None             ``stats().sinks[name].last_error`` after drops
+``queue_full_reason()`` sink_queue_full  the drop reason when the sink's queue is full
+``after_fork()``        nothing          the forked child, before the worker restarts
+``http_stats()``        none             self-metrics (``nglogger.otel``): HTTP counters
+``breaker_state()``     none             self-metrics: circuit breaker state
+======================  ===============  ==================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from ._batch import Batch
+
+__all__ = [
+    "Concurrent",
+    "CopiesBatches",
+    "DescribesErrors",
+    "ForkAware",
+    "HasBreaker",
+    "HasHttpStats",
+    "NamesQueueFull",
+    "Outcome",
+    "Sink",
+    "SinkBase",
+    "concurrency_of",
+    "memory_copies_of",
+    "sink_name",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a sink did with one batch: events exported and events dropped by reason.
+
+    ``exported + sum(dropped.values())`` must equal the batch's ``count``; the
+    worker enforces it (any shortfall is counted as ``sink_error``).
+    """
+
+    exported: int
+    dropped: Mapping[str, int] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Sink(Protocol):
+    """A destination for batches. Implementations live in ``nglogger.sinks``.
+
+    ``write`` runs on the sink's own worker thread, one batch at a time (or
+    ``concurrency`` at a time); it returns ``None`` when every event was
+    delivered, or an :class:`Outcome`. ``close`` may be called from another
+    thread while ``write`` is running and must make it return promptly
+    (interrupt waits, give up retries).
+    """
+
+    name: str
+
+    def write(self, batch: Batch) -> Outcome | None:
+        """Deliver one batch."""
+        ...
+
+    def close(self) -> None:
+        """Release resources; interrupt a ``write`` in progress."""
+        ...
+
+
+@runtime_checkable
+class Concurrent(Protocol):
+    """A sink that takes ``concurrency`` batches at once (one worker thread each)."""
+
+    concurrency: int
+
+
+@runtime_checkable
+class CopiesBatches(Protocol):
+    """A sink that holds ``memory_copies`` batch-sized buffers per batch being written."""
+
+    memory_copies: int
+
+
+@runtime_checkable
+class DescribesErrors(Protocol):
+    """A sink that describes its latest failure (a short text, never an exception object)."""
+
+    @property
+    def last_error(self) -> str | None:
+        """The latest failure, or None."""
+        ...
+
+
+@runtime_checkable
+class NamesQueueFull(Protocol):
+    """A sink that names why its queue is full (an HTTP sink: ``breaker_open``)."""
+
+    def queue_full_reason(self) -> str:
+        """The drop reason for a batch its full queue cannot take."""
+        ...
+
+
+@runtime_checkable
+class ForkAware(Protocol):
+    """A sink that rebuilds its state (locks, connections) in a forked child."""
+
+    def after_fork(self) -> None:
+        """Called in the child, before its worker thread starts."""
+        ...
+
+
+@runtime_checkable
+class HasHttpStats(Protocol):
+    """A sink that counts requests, retries and statuses (HTTP sinks)."""
+
+    def http_stats(self) -> Mapping[str, object]:
+        """The counters, a fresh mapping."""
+        ...
+
+
+@runtime_checkable
+class HasBreaker(Protocol):
+    """A sink guarded by a circuit breaker (HTTP sinks)."""
+
+    def breaker_state(self) -> str:
+        """``closed``, ``open`` or ``half_open``."""
+        ...
+
+
+class SinkBase:
+    """A base class stating every optional capability with its default.
+
+    Subclasses implement ``write`` and usually ``close``; they override what
+    they offer (``concurrency``, ``memory_copies``, ``last_error``,
+    ``queue_full_reason``, ``after_fork``).
+    """
+
+    __slots__ = ()
+
+    name: str = "sink"
+    concurrency: int = 1
+    memory_copies: int = 1
+    last_error: str | None = None
+
+    def write(self, batch: Batch) -> Outcome | None:
+        """Deliver one batch."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release resources (nothing by default)."""
+
+    def queue_full_reason(self) -> str:
+        """The drop reason when the queue is full."""
+        return "sink_queue_full"
+
+    def after_fork(self) -> None:
+        """Nothing to rebuild by default."""
+
+
+@runtime_checkable
+class _Named(Protocol):
+    name: str
+
+
+def sink_name(sink: object) -> str:
+    """The sink's ``name``, or its type's name for an object without one."""
+    return str(sink.name) if isinstance(sink, _Named) else type(sink).__name__
+
+
+def concurrency_of(sink: object) -> int:
+    """Batches the sink takes at once (1 unless it declares a valid ``concurrency``)."""
+    value = sink.concurrency if isinstance(sink, Concurrent) else 1
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 1 else 1
+
+
+def memory_copies_of(sink: object) -> int:
+    """Batch-sized buffers per batch being written (1 unless declared)."""
+    value = sink.memory_copies if isinstance(sink, CopiesBatches) else 1
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 1

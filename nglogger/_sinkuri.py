@@ -1,0 +1,221 @@
+"""The sink-URI grammar: what ``sinks=[...]`` and ``NGLOGGER_SINKS`` accept (no I/O).
+
+``parse_sink_uri`` splits a URI into the kind of sink, its target (a path or a
+URL) and its typed options; ``check_sink_uri`` is what ``Config`` validates
+with. Building the sink from the result is ``nglogger.sinks.resolve_sink``'s
+job. Every error is a :class:`~nglogger.ConfigError` on ``sinks`` whose value
+is the URI without user-info or query (they may hold credentials).
+"""
+
+from __future__ import annotations
+
+from typing import Literal, NamedTuple, TypedDict, cast
+from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit, urlunsplit
+
+from ._errors import ConfigError
+from ._secrets import safe_url
+from ._units import parse_duration, parse_size
+
+__all__ = [
+    "SINK_URIS",
+    "FileOptions",
+    "OtlpOptions",
+    "SinkUri",
+    "check_sink_uri",
+    "parse_otlp_uri",
+    "parse_sink_uri",
+]
+
+SINK_URIS = (
+    "stdout, stderr, null, file:///absolute/path.jsonl[?max_bytes=..&backups=..&fsync=..], "
+    "http(s)://host/path (NDJSON), json+http(s)://host/path (JSON array), "
+    "datadog (DD_* variables), honeycomb (HONEYCOMB_* variables), "
+    "loki+http(s)://[user:password@]host:port[/prefix] (LOKI_* variables), "
+    "elasticsearch+http(s)://[user:password@]host:port[/prefix][/index], "
+    "otlp (OTEL_EXPORTER_OTLP_* variables), "
+    "otlp+http(s)://host:port[/path][?protocol=..&compression=..&timeout=ms]"
+)
+
+Kind = Literal[
+    "stdout",
+    "stderr",
+    "null",
+    "file",
+    "ndjson",
+    "json",
+    "datadog",
+    "honeycomb",
+    "loki",
+    "elasticsearch",
+    "otlp",
+]
+
+
+FsyncPolicy = Literal["never", "batch", "interval"]
+
+
+class FileOptions(TypedDict, total=False):
+    """Query options of a ``file://`` URI, typed."""
+
+    max_bytes: int
+    backups: int
+    fsync: FsyncPolicy
+    fsync_interval: float
+
+
+class OtlpOptions(TypedDict, total=False):
+    """Query options of an ``otlp+http(s)://`` URI, typed (timeout in seconds)."""
+
+    protocol: str
+    compression: str
+    timeout: float
+
+
+class SinkUri(NamedTuple):
+    """A parsed sink URI: the kind of sink, its path or URL, and its options."""
+
+    kind: Kind
+    target: str = ""
+    file: FileOptions = FileOptions()
+    otlp: OtlpOptions = OtlpOptions()
+
+
+_HTTP_SCHEMES: dict[str, Kind] = {
+    "http": "ndjson",
+    "https": "ndjson",
+    "json+http": "json",
+    "json+https": "json",
+}
+#: Vendor sinks: the words and schemes naming them, and the kind each resolves to.
+_WORDS: dict[str, Kind] = {
+    "stdout": "stdout",
+    "stderr": "stderr",
+    "null": "null",
+    "datadog": "datadog",
+    "honeycomb": "honeycomb",
+}
+_VENDOR_SCHEMES: dict[str, Kind] = {
+    "loki+http": "loki",
+    "loki+https": "loki",
+    "elasticsearch+http": "elasticsearch",
+    "elasticsearch+https": "elasticsearch",
+}
+
+
+def check_sink_uri(uri: str) -> None:
+    """Raise ConfigError if ``uri`` names no known sink (no I/O)."""
+    parse_sink_uri(uri)
+
+
+def parse_sink_uri(uri: str) -> SinkUri:
+    """The kind, target and options named by ``uri`` (see ``SINK_URIS``)."""
+    text = uri.strip()
+    if text in _WORDS:
+        return SinkUri(_WORDS[text])
+    if text == "otlp" or text.startswith(("otlp+http://", "otlp+https://")):
+        url, options = parse_otlp_uri(text)
+        return SinkUri("otlp", url, otlp=options)
+    parts = urlsplit(text)
+    if parts.scheme == "file":
+        if parts.netloc not in ("", "localhost"):
+            raise ConfigError("sinks", uri, SINK_URIS, "file URIs name a local path")
+        path = unquote(parts.path)
+        if not path:
+            raise ConfigError("sinks", uri, SINK_URIS, "missing path")
+        return SinkUri("file", path, file=_file_options(uri, parts.query))
+    if parts.scheme in _HTTP_SCHEMES:
+        _check_host(uri, parts)
+        url = text.split("+", 1)[1] if parts.scheme.startswith("json+") else text
+        return SinkUri(_HTTP_SCHEMES[parts.scheme], url)
+    if parts.scheme in _VENDOR_SCHEMES:
+        _check_host(uri, parts)
+        if parts.query or parts.fragment:
+            raise ConfigError("sinks", _safe(uri), SINK_URIS, "no query or fragment expected")
+        return SinkUri(_VENDOR_SCHEMES[parts.scheme], text.split("+", 1)[1])
+    raise ConfigError("sinks", _safe(uri), SINK_URIS)
+
+
+def _file_options(uri: str, query: str) -> FileOptions:
+    options = FileOptions()
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        if key not in ("max_bytes", "backups", "fsync", "fsync_interval"):
+            raise ConfigError("sinks", uri, SINK_URIS, f"unknown file option {key!r}")
+        _file_option(uri, options, key, value)
+    return options
+
+
+def _file_option(uri: str, options: FileOptions, key: str, value: str) -> None:
+    try:
+        if key == "max_bytes":
+            options["max_bytes"] = parse_size(value)
+        elif key == "backups":
+            options["backups"] = int(value)
+        elif key == "fsync_interval":
+            options["fsync_interval"] = parse_duration(value)
+        else:
+            options["fsync"] = cast("FsyncPolicy", value)  # FileSink checks the word
+    except ValueError:
+        raise ConfigError("sinks", uri, SINK_URIS, f"bad value for {key}") from None
+
+
+def _check_host(uri: str, parts: SplitResult) -> None:
+    """A network sink URI names a host and, if any, a valid port."""
+    if not parts.hostname:
+        raise ConfigError("sinks", _safe(uri), SINK_URIS, "missing host")
+    try:
+        parts.port  # noqa: B018 - validates the port
+    except ValueError:
+        raise ConfigError("sinks", _safe(uri), SINK_URIS, "bad port") from None
+
+
+def _safe(uri: str) -> object:
+    """A URI fit for an error message: no user-info, no query."""
+    return safe_url(uri) if "://" in uri else uri
+
+
+def parse_otlp_uri(uri: str) -> tuple[str, OtlpOptions]:
+    """``otlp`` or ``otlp+http(s)://...`` -> ``(endpoint or "", options)``; no I/O.
+
+    Options are ``protocol``, ``compression`` and ``timeout`` (milliseconds),
+    returned typed (timeout in seconds). Raises ConfigError (setting ``sinks``).
+    """
+    text = uri.strip()
+    if text == "otlp":
+        return "", OtlpOptions()
+    parts = urlsplit(text)
+    if parts.scheme not in ("otlp+http", "otlp+https"):
+        raise ConfigError("sinks", _safe(uri), SINK_URIS)
+    if not parts.hostname:
+        raise ConfigError("sinks", _safe(uri), SINK_URIS, "missing host")
+    if "@" in parts.netloc:
+        raise ConfigError(
+            "sinks", _safe(uri), SINK_URIS, "credentials go in OTEL_EXPORTER_OTLP_HEADERS"
+        )
+    try:
+        parts.port  # noqa: B018 - validates the port
+    except ValueError:
+        raise ConfigError("sinks", _safe(uri), SINK_URIS, "bad port") from None
+    options = OtlpOptions()
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key not in ("protocol", "compression", "timeout"):
+            raise ConfigError("sinks", _safe(uri), SINK_URIS, f"unknown otlp option {key!r}")
+        _otlp_option(uri, options, key, value)
+    scheme = parts.scheme.split("+", 1)[1]
+    path = parts.path if parts.path not in ("", "/") else "/v1/logs"
+    return urlunsplit((scheme, parts.netloc, path, "", "")), options
+
+
+def _otlp_option(uri: str, options: OtlpOptions, key: str, value: str) -> None:
+    """A URI option's typed value; a bad one is a ConfigError on ``sinks`` naming the option."""
+    from ._otlpconfig import check_compression, check_protocol, millis  # otlp URIs only
+
+    try:
+        if key == "protocol":
+            options["protocol"] = check_protocol(key, value)
+        elif key == "compression":
+            options["compression"] = check_compression(key, value)
+        else:
+            options["timeout"] = millis(key, value)
+    except ConfigError as error:
+        hint = f"{key}: accepted {error.accepted}"
+        raise ConfigError("sinks", _safe(uri), SINK_URIS, hint) from None

@@ -1,0 +1,5 @@
+"""The package version, in the lowest layer so every module may name it."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0.dev0"

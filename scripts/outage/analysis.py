@@ -1,0 +1,331 @@
+"""The figures and checks computed from a run's raw samples."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Any
+
+from .settings import OUTCOMES, MiB, Settings
+
+
+def dropped_of(counters: dict[str, Any]) -> dict[str, int]:
+    """Drops by reason, before the buffer and in the sink, as one mapping."""
+    total: dict[str, int] = {}
+    for part in (counters["pre_dropped"], counters["sink_dropped"]):
+        for reason, n in part.items():
+            total[reason] = total.get(reason, 0) + n
+    return total
+
+
+def sample_at(samples: list[dict[str, Any]], t: float) -> dict[str, Any]:
+    """The last sample taken at or before ``t`` (an empty one before the first)."""
+    best: dict[str, Any] = {"logged": 0, "exported": 0, "pre_dropped": {}, "sink_dropped": {}}
+    for sample in samples:
+        if sample["t"] <= t:
+            best = sample
+    return best
+
+
+def _cumulative(
+    samples: list[dict[str, Any]], final: dict[str, Any]
+) -> list[tuple[float, dict[str, int]]]:
+    """(time, counters) points of one worker: logged, exported and each drop reason."""
+
+    def point(m: dict[str, Any]) -> dict[str, int]:
+        return {"logged": m["logged"], "exported": m["exported"], **dropped_of(m)}
+
+    points = [(0.0, {"logged": 0, "exported": 0})]
+    points += [(m["t"], point(m)) for m in samples]
+    points.append((math.inf, point(final)))
+    return points
+
+
+def _interpolate(points: list[tuple[float, dict[str, int]]], t: float) -> dict[str, float]:
+    """Counters at time ``t``, linear between the two samples around it (exact at the end)."""
+    for (t1, v1), (t2, v2) in itertools.pairwise(points):
+        if t1 <= t <= t2:
+            if math.isinf(t2) or t2 == t1:
+                return dict(v1 if not math.isinf(t) else v2)
+            share = (t - t1) / (t2 - t1)
+            keys = set(v1) | set(v2)
+            return {k: v1.get(k, 0) + share * (v2.get(k, 0) - v1.get(k, 0)) for k in keys}
+    return dict(points[-1][1])
+
+
+def _percentile_us(hist: list[int], q: float) -> float:
+    """Upper edge (microseconds) of the histogram bucket holding quantile ``q``."""
+    total = sum(hist)
+    if not total:
+        return 0.0
+    rank = q * total
+    seen = 0
+    for k, n in enumerate(hist):
+        seen += n
+        if seen >= rank:
+            return float(2**k)
+    return float(2 ** (len(hist) - 1))
+
+
+def analyse(raw: dict[str, Any]) -> dict[str, Any]:
+    """Figures per phase and per worker, and every check with its verdict."""
+    s = Settings(**raw["settings"])
+    ep = raw["endpoint"]
+    finals: dict[int, dict[str, Any] | None] = {int(k): v for k, v in raw["final"].items()}
+    budgets = raw["budgets"]
+    limit = [b * (1 + s.memory_slack) + s.memory_allowance for b in budgets]
+    bounds = []
+    start = 0.0
+    for name, _mode, seconds in s.phases():
+        bounds.append((name, start, start + seconds))
+        start += seconds
+
+    # ---- per phase
+    phases = []
+    healthy_rate = 0.0
+    for name, begin, end in bounds:
+        counts = ep["phases"].get(name, {})
+        requests = {o: int(counts.get(o, 0)) for o in OUTCOMES}
+        total = sum(requests.values())
+        rate = total / (end - begin)
+        if name == "healthy":
+            healthy_rate = rate
+        logged = delivered_by_workers = 0.0
+        drops: dict[str, float] = {}
+        tm_peak = 0
+        call_ns = blocked_ns = 0
+        for i in range(s.workers):
+            samples = raw["samples"][i]
+            final = finals[i]
+            if final is not None:
+                points = _cumulative(samples, final)
+                a = _interpolate(points, begin)
+                b = _interpolate(points, end if name != "recovery" else math.inf)
+                logged += b["logged"] - a["logged"]
+                delivered_by_workers += b["exported"] - a["exported"]
+                for reason in set(a) | set(b):
+                    if reason not in ("logged", "exported"):
+                        drops[reason] = drops.get(reason, 0) + b.get(reason, 0) - a.get(reason, 0)
+            for sample in samples:
+                if begin < sample["t"] - 0.5 <= end:
+                    tm_peak = max(tm_peak, sample["tm_peak"])
+                    call_ns = max(call_ns, sample["max_call_ns"])
+                    blocked_ns = max(blocked_ns, sample["max_blocked_ns"])
+        rss_max = max(
+            (r for per in raw["rss"] for (t, r, _hwm) in per if begin < t <= end), default=0
+        )
+        phases.append(
+            {
+                "phase": name,
+                "start": begin,
+                "seconds": end - begin,
+                "requests": requests,
+                "requests_per_s": rate,
+                "events_logged": round(logged),
+                "events_received": int(counts.get("events", 0)),
+                "exported_by_workers": round(delivered_by_workers),
+                "dropped": {r: round(n) for r, n in sorted(drops.items()) if round(n)},
+                "max_latency_s": counts.get("max_latency"),
+                "wire_mib": counts.get("wire_bytes", 0) / MiB,
+                "tracemalloc_peak_max": tm_peak,
+                "rss_max": rss_max,
+                "max_call_ms": call_ns / 1e6,
+                "max_blocked_ms": blocked_ns / 1e6,
+            }
+        )
+    for p in phases:
+        p["rate_vs_healthy"] = p["requests_per_s"] / healthy_rate if healthy_rate else math.inf
+    outage = [p for p in phases if p["phase"] in ("503", "black hole")]
+    outage_requests = sum(sum(p["requests"].values()) for p in outage)
+    outage_seconds = sum(p["seconds"] for p in outage)
+    outage_rate = outage_requests / outage_seconds
+    recovery_series = [
+        sum(row.get(o, 0) for o in OUTCOMES)
+        for sec, row in ep["series"].items()
+        if bounds[3][1] <= int(sec) < bounds[3][2]
+    ]
+
+    # ---- per worker
+    workers = []
+    for i in range(s.workers):
+        fin = finals[i]
+        view = ep["workers"][i]
+        rss_series = raw["rss"][i]
+        rss_peak = max((hwm for (_t, _r, hwm) in rss_series), default=0)
+        row: dict[str, Any] = {
+            "worker": i,
+            "pid": raw["pids"][i],
+            "exitcode": raw["exitcodes"][i],
+            "reported": fin is not None,
+            "budget": budgets[i],
+            "memory_limit": limit[i],
+            "rss_start": raw["rss_start"][i],
+            "rss_peak": rss_peak,
+            "received": view["received"],
+            "duplicates": view["duplicates"],
+            "max_inflight": view["max_inflight"],
+            "first_after_recovery": view["first_after_recovery"],
+            "backlog_drained": view["backlog_drained"],
+            "max_lag": view["max_lag"],
+        }
+        if fin is not None:
+            dropped = dropped_of(fin)
+            expected = s.rate * fin["elapsed"]
+            row.update(
+                {
+                    "logged": fin["logged"],
+                    "rate_achieved": fin["logged"] / expected if expected else 0.0,
+                    "submitted": fin["submitted"],
+                    "exported": fin["exported"],
+                    "dropped": dict(sorted(dropped.items())),
+                    "dropped_total": sum(dropped.values()),
+                    "queued": fin["queued"] + fin["buffered"],
+                    "tracemalloc_peak": fin["tm_peak"],
+                    "queue_high_water_bytes": fin["queue_high_water_bytes"],
+                    "buffer_high_water_bytes": fin["buffer_high_water_bytes"],
+                    "max_call_ms": fin["max_call_ns"] / 1e6,
+                    "max_blocked_ms": fin["max_blocked_ns"] / 1e6,
+                    "schedstat": fin["schedstat"],
+                    "p99_call_us": _percentile_us(fin["hist"], 0.99),
+                    "p999_call_us": _percentile_us(fin["hist"], 0.999),
+                    "slow_calls": fin["slow_calls"],
+                    "late_max": fin["late_max"],
+                    "flushed": fin["flushed"],
+                    "sink_errors": fin["sink_errors"],
+                    "requests": fin["http"].get("requests", 0),
+                    "retries": fin["http"].get("retries", 0),
+                    "budget_denied": fin["http"].get("budget_denied", 0),
+                    "breaker": fin["http"]["breaker"],
+                    "retry_budget": fin["http"]["budget"],
+                    "pipeline_identity": fin["submitted"]
+                    == fin["dispatched"] + fin["buffered"] + sum(fin["pre_dropped"].values()),
+                    "sink_identity": fin["sink_accepted"]
+                    == fin["exported"] + sum(fin["sink_dropped"].values()) + fin["queued"],
+                }
+            )
+        workers.append(row)
+
+    # ---- checks
+    checks = []
+
+    def check(name: str, ok: bool, measured: str, limit_text: str) -> None:
+        checks.append({"check": name, "ok": bool(ok), "measured": measured, "limit": limit_text})
+
+    done = [w for w in workers if w["reported"]]
+    silent = [w["worker"] for w in workers if not w["reported"]]
+    unreported = f"; workers {silent} did not report" if silent else ""
+    everyone = not silent
+
+    def worst(key: str, pick: Any = max, default: float = 0.0) -> float:
+        return float(pick((w[key] for w in done), default=default))
+
+    check(
+        "memory within budget (tracemalloc peak, every worker)",
+        everyone and all(w["tracemalloc_peak"] <= w["memory_limit"] for w in done),
+        f"max {worst('tracemalloc_peak') / MiB:.2f} MiB{unreported}",
+        f"{budgets[0] / MiB:.2f} MiB x {1 + s.memory_slack:g} + "
+        f"{s.memory_allowance / MiB:g} MiB = {limit[0] / MiB:.2f} MiB",
+    )
+    ratio = outage_rate / healthy_rate if healthy_rate else math.inf
+    check(
+        "request rate during the outage <= 10% of healthy",
+        ratio <= s.max_outage_ratio and healthy_rate > 0,
+        f"{outage_rate:.2f}/s vs {healthy_rate:.2f}/s = {100 * ratio:.1f}%",
+        f"<= {100 * s.max_outage_ratio:g}%",
+    )
+    check(
+        "no worker crashed (exit 0, final report)",
+        everyone and all(w["exitcode"] == 0 for w in workers) and not raw["crashed_during_run"],
+        f"exit codes {sorted({w['exitcode'] for w in workers}, key=str)}{unreported}",
+        "all 0",
+    )
+    check(
+        "no log call blocked",
+        everyone and worst("max_blocked_ms") <= s.max_call_ms,
+        f"longest call {worst('max_call_ms'):.2f} ms; without waiting for a CPU "
+        f"{worst('max_blocked_ms'):.2f} ms{unreported}",
+        f"<= {s.max_call_ms:g} ms",
+    )
+    lowest = worst("rate_achieved", min, 0.0)
+    check(
+        "every worker kept its logging rate",
+        everyone and lowest >= s.min_rate_ratio,
+        f"lowest {100 * lowest:.1f}% of {s.rate:g}/s{unreported}",
+        f">= {100 * s.min_rate_ratio:g}%",
+    )
+    dups = sum(w["duplicates"] for w in workers)
+    check("no event delivered twice", dups == 0, f"{dups} duplicates", "0")
+    mismatched = [
+        w["worker"] for w in done if w["received"] != w["exported"] or w["received"] > w["logged"]
+    ]
+    check(
+        "endpoint received == sink exported (every worker)",
+        everyone and not mismatched,
+        (f"mismatch in workers {mismatched}" if mismatched else "equal") + unreported,
+        "equal",
+    )
+    missing_unexplained = [
+        w["worker"] for w in done if w["logged"] - w["received"] != w["dropped_total"] + w["queued"]
+    ]
+    check(
+        "every event not counted dropped was received",
+        everyone and not missing_unexplained,
+        (
+            f"unexplained in workers {missing_unexplained}"
+            if missing_unexplained
+            else "logged - received == dropped + queued"
+        )
+        + unreported,
+        "exact",
+    )
+    worst_lag = max((w["max_lag"] for w in workers), default=math.inf)
+    late = [w["worker"] for w in workers if w["first_after_recovery"] is None]
+    check(
+        "delivered within 2 flush intervals + 1 backoff cap after recovery",
+        worst_lag <= s.delivery_bound and not late,
+        f"max lag {worst_lag:.2f} s" + (f"; nothing from workers {late}" if late else ""),
+        f"<= {s.delivery_bound:g} s",
+    )
+    broken = [
+        w["worker"]
+        for w in done
+        if not (w["pipeline_identity"] and w["sink_identity"] and w["logged"] == w["submitted"])
+    ]
+    check(
+        "accounting exact (logged = exported + dropped + queued)",
+        everyone and not broken,
+        (f"broken in workers {broken}" if broken else "exact") + unreported,
+        "exact",
+    )
+    anomalies = {
+        k: v
+        for k, v in ep["counters"].items()
+        if k in ("answer_lost", "bad_requests", "foreign_events", "handler_errors") and v
+    }
+    check(
+        "endpoint: every 200 reached its client, every request well-formed",
+        not anomalies,
+        reasons_text(anomalies) if anomalies else "no anomaly",
+        "none",
+    )
+    check(
+        "endpoint cleaned up (threads, sockets)",
+        ep["threads_left"] == 0 and ep["sockets_left"] == 0,
+        f"{ep['threads_left']} threads, {ep['sockets_left']} sockets left",
+        "0, 0",
+    )
+    return {
+        "healthy_rate": healthy_rate,
+        "outage_rate": outage_rate,
+        "outage_ratio": ratio,
+        "recovery_peak_rate": max(recovery_series, default=0),
+        "delivery_bound": s.delivery_bound,
+        "phases": phases,
+        "workers": workers,
+        "checks": checks,
+        "ok": all(c["ok"] for c in checks),
+    }
+
+
+def reasons_text(drops: dict[str, int]) -> str:
+    return ", ".join(f"{r} {n}" for r, n in sorted(drops.items())) or "-"
