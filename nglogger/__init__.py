@@ -20,10 +20,11 @@ from ._context import (
     reset_contextvars,
     unbind_contextvars,
 )
+from ._default import configure, flush, get_pipeline, shutdown, stats
 from ._errors import ConfigError, EncodeError, NgloggerError, PipelineClosedError
 from ._levels import CRITICAL, DEBUG, ERROR, INFO, WARNING
 from ._logger import Logger, get_logger
-from ._pipeline import Pipeline, configure, flush, get_pipeline, shutdown, stats
+from ._pipeline import Pipeline
 from ._sampling import Sampling
 from ._sink import SinkBase
 from ._stats import SinkStats, Stats

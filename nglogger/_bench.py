@@ -24,12 +24,12 @@ from typing import Any
 
 import orjson
 
-from . import _pipeline
+from . import _pipeline, _target
 from ._batch import Batch
 from ._config import Config
 from ._keyscan import engine
 from ._logger import Logger
-from .sinks._base import Outcome
+from ._sink import Outcome
 from .sinks.memory import NullSink
 
 __all__ = ["Result", "run"]
@@ -247,13 +247,13 @@ class _Swap:
         self.pipeline: _pipeline.Pipeline | None = None
 
     def __enter__(self) -> _pipeline.Pipeline:
-        self.previous = _pipeline.current
+        self.previous = _target.current
         self.pipeline = _pipeline.Pipeline(self.config)
-        _pipeline.current = self.pipeline
+        _target.current = self.pipeline
         return self.pipeline
 
     def __exit__(self, *exc: object) -> None:
-        _pipeline.current = self.previous
+        _target.current = self.previous
         if self.pipeline is not None:
             self.pipeline.shutdown(2.0)
 
@@ -746,11 +746,11 @@ def fan_out(report: Report, *, quick: bool, progress: Callable[[str], None]) -> 
     progress("fan-out: 4 sinks against 1")
     one = _pipeline.Pipeline(Config(sinks=[NullSink(name="null0")]))
     four = _pipeline.Pipeline(Config(sinks=[NullSink(name=f"null{i}") for i in range(4)]))
-    previous = _pipeline.current
+    previous = _target.current
     log = Logger("bench")
 
     def switch(side: str) -> None:
-        _pipeline.current = four if side == "candidate" else one
+        _target.current = four if side == "candidate" else one
 
     try:
         measured = interleaved(
@@ -762,7 +762,7 @@ def fan_out(report: Report, *, quick: bool, progress: Callable[[str], None]) -> 
             switch=switch,
         )
     finally:
-        _pipeline.current = previous
+        _target.current = previous
         one.shutdown(2.0)
         four.shutdown(2.0)
     report.add(

@@ -15,11 +15,13 @@ from typing import Any
 
 import orjson
 
-from . import _pipeline
-from ._encode import RESERVED, compact
+from . import _target
+from ._encode import compact
 from ._errors import EncodeError
 from ._guard import CONTEXT, DELIVERING
+from ._layout import rename_reserved
 from ._redact import MARK, SCALARS
+from ._target import Target
 
 __all__ = [
     "bind_contextvars",
@@ -74,7 +76,7 @@ def empty_fragments() -> FragmentDict:
     return out
 
 
-def for_pipeline(ctx: FragmentDict, pipeline: Any) -> FragmentDict:
+def for_pipeline(ctx: FragmentDict, pipeline: Target) -> FragmentDict:
     """``ctx`` as checked by ``pipeline``'s redactor (re-redacted once, then cached)."""
     redactor = pipeline.redactor
     cached = ctx.rebound
@@ -89,10 +91,10 @@ def for_pipeline(ctx: FragmentDict, pipeline: Any) -> FragmentDict:
 
 
 def fragments(
-    values: dict[str, Any], base: FragmentDict | None = None, pipeline: Any = None
+    values: dict[str, Any], base: FragmentDict | None = None, pipeline: Target | None = None
 ) -> FragmentDict:
     """``base`` plus ``values`` serialized once each (reserved names renamed, secrets redacted)."""
-    current = pipeline if pipeline is not None else _pipeline.current
+    current = pipeline if pipeline is not None else _target.current
     encoder = current.encoder
     encode = encoder.encode_value
     redactor = current.redactor
@@ -109,7 +111,7 @@ def fragments(
         frags = {}
         raw = {}
     for key, given in values.items():
-        name = f"{key}_" if key in RESERVED else key
+        name = rename_reserved(key)
         try:
             if given.__class__ in _LEAVES:
                 value = given if key in safe else redact(key, given)  # a name check, no walk
@@ -160,7 +162,7 @@ def unbind_contextvars(*keys: str) -> None:
     if CONTEXT.get() is DELIVERING:
         return
     current = _current()
-    names = {f"{key}_" if key in RESERVED else key for key in keys}
+    names = {rename_reserved(key) for key in keys}
     if current is None or not names.intersection(current):
         return
     remaining = current.copy_without(names)

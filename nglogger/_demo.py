@@ -7,10 +7,10 @@ import sys
 
 import orjson
 
-from . import _pipeline
+from . import _default
 from ._context import bound_contextvars
+from ._default import configure
 from ._logger import get_logger
-from ._pipeline import configure
 
 __all__ = ["run_demo"]
 
@@ -48,7 +48,7 @@ def run_demo(requests: int = 20, seed: int = 7) -> int:
                     duration_ms=rng.randrange(5, 80),
                 )
     log.warning("shutting down", pending=0)
-    pipeline = _pipeline.get_pipeline()
+    pipeline = _default.get_pipeline()
     pipeline.flush(5.0)
     stats = pipeline.stats().as_dict()
     sys.stderr.write("nglogger stats: " + orjson.dumps(stats).decode() + "\n")

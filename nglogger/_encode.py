@@ -39,8 +39,9 @@ from typing import Any
 import orjson
 
 from ._errors import EncodeError
+from ._layout import FALLBACK_KEY, RESERVED, TRUNCATED_KEY
 
-__all__ = ["Encoder", "Limits", "compact"]
+__all__ = ["FALLBACK_KEY", "RESERVED", "TRUNCATED_KEY", "Encoder", "Limits", "compact"]
 
 _dumps = orjson.dumps
 _Fragment = orjson.Fragment
@@ -51,12 +52,8 @@ _VALUE_OPTIONS = orjson.OPT_UTC_Z
 _I64_MIN = -(2**63)
 _U64_MAX = 2**64 - 1
 
-FALLBACK_KEY = "nglogger_fallback"
 #: Room kept for "...[truncated N chars]" so a cut string stays within max_field_length.
 _MARKER_ROOM = 40
-RESERVED = frozenset({"timestamp", "level", "logger", "message", FALLBACK_KEY})
-#: What an oversize event says about the values it lost.
-TRUNCATED_KEY = "nglogger_truncated"
 _JSON_KINDS = {b"{": "object", b"[": "array", b'"': "string"}
 _KEEP_MESSAGE = 1024
 #: Room for nglogger_truncated and the markers when cutting an oversize event.

@@ -37,9 +37,10 @@ from typing import Any
 
 import orjson
 
-from ._encode import FALLBACK_KEY, TRUNCATED_KEY, Encoder, type_name
+from ._encode import Encoder, type_name
 from ._errors import EncodeError
 from ._keyscan import long_string_check
+from ._layout import FALLBACK_KEY, TRUNCATED_KEY
 from ._redact import MARK, SCALARS, Redactor
 
 __all__ = ["FieldPrep"]

@@ -12,7 +12,8 @@ spaces and camelCase humps: ``api``, ``key``), and a key is secret when it ends
 with those words in order, ignoring case, with any of ``-``, ``_``, ``.`` or a
 space (or nothing) between them and after them: ``apiKey``, ``X-Api-Key``,
 ``DB.API_KEY`` and ``api_key_`` match; ``api_keys`` and ``apikeyring`` do not.
-:func:`secret_name` applies the same rule to a Python string.
+That rule's home is ``_secrets.secret_name`` (for a Python string); this module
+compiles the same rule over bytes.
 
 Two engines, same answers (tests hold them to each other):
 
@@ -40,6 +41,8 @@ import re
 import threading
 from collections.abc import Callable, Iterable
 
+from ._secrets import secret_name, words
+
 __all__ = [
     "compile_secret_keys",
     "engine",
@@ -50,13 +53,6 @@ __all__ = [
 ]
 
 _SEP = "[-_. ]"
-_HUMP = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
-
-
-def words(name: str) -> tuple[str, ...]:
-    """``"X-Api_Key"`` -> ``("x", "api", "key")``; ``"apiKey"`` -> ``("api", "key")``."""
-    parts = re.split(_SEP, _HUMP.sub("_", name))
-    return tuple(p.lower() for p in parts if p)
 
 
 def _letter(c: str) -> bytes:
@@ -75,15 +71,6 @@ def _letter(c: str) -> bytes:
 
 def _names(names: Iterable[str]) -> list[tuple[str, ...]]:
     return sorted({w for w in (words(n) for n in names) if w})
-
-
-def secret_name(names: Iterable[str]) -> Callable[[str], bool]:
-    """A predicate: is a key (a Python string) secret under ``names``?"""
-    alts = [f"{_SEP}*".join(re.escape(word) for word in name) for name in _names(names)]
-    if not alts:
-        return lambda _key: False
-    search = re.compile(f"(?:{'|'.join(alts)}){_SEP}*\\Z", re.IGNORECASE).search
-    return lambda key: search(key) is not None
 
 
 def compile_secret_keys(

@@ -16,23 +16,29 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
-from . import _pipeline
+from . import _target
 from ._context import FragmentDict, empty_fragments, for_pipeline, fragments
-from ._encode import FALLBACK_KEY, RESERVED, exc_from_info
+from ._encode import exc_from_info
 from ._guard import CONTEXT, DELIVERING, count_recursion
+from ._layout import FALLBACK_KEY, RESERVED, free_name, rename_reserved, renamed_fields
 from ._levels import CRITICAL, DEBUG, ERROR, INFO, WARNING, level_name, parse_level
 from ._redact import SCALARS
+from ._target import Target
+from ._timestamp import MICROS_Z, MILLI, refresh_milli
 
 __all__ = ["Logger", "get_logger"]
 
 _time_ns = time.time_ns
 _cv_get = CONTEXT.get
-_SPECIAL = RESERVED | {"exc_info"}
+_EXC_INFO = frozenset({"exc_info"})
+_SPECIAL = RESERVED | _EXC_INFO
+_MILLI = MILLI
+_MICROS_Z = MICROS_Z
+_milli = refresh_milli
 _LEAVES = SCALARS
 _EMPTY = empty_fragments()
 _dumps = orjson.dumps
@@ -44,91 +50,22 @@ _VALUE_OPTIONS = orjson.OPT_UTC_Z
 _FLAT = 8
 
 
-#: (start of the current millisecond in epoch nanoseconds, "YYYY-MM-DDTHH:MM:SS.mmm").
-#: In a busy process many events share a millisecond, so the common case is one
-#: subtraction of small numbers, one table lookup and one concatenation.
-_MILLI: list[tuple[int, str]] = [(-(10**12), "")]
-#: "000Z".."999Z": the microsecond digits without any formatting call.
-_MICROS_Z = [f"{i:03d}Z" for i in range(1000)]
-
-
-def _milli_entry(micros: int) -> tuple[int, str]:
-    """(start in ns, "YYYY-MM-DDTHH:MM:SS.mmm") of the millisecond containing ``micros``."""
-    millis = micros // 1000
-    seconds, fraction = divmod(millis, 1000)
-    prefix = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(seconds)) + f"{fraction:03d}"
-    return (millis * 1_000_000, prefix)
-
-
-def _milli(micros: int) -> tuple[int, str]:
-    """Refresh the hot path's cached prefix for the millisecond containing ``micros``."""
-    entry = _MILLI[0] = _milli_entry(micros)
-    return entry
-
-
-def timestamp(ns: int | None = None) -> str:
-    """RFC 3339 UTC with microseconds, e.g. ``2026-11-26T13:47:50.800619Z``."""
-    if ns is None:
-        ns = time.time_ns()
-    milli = _MILLI[0]
-    offset = ns - milli[0]
-    if offset >= 1_000_000 or offset < 0:
-        milli = _milli(ns // 1000)
-        offset = ns - milli[0]
-    return milli[1] + _MICROS_Z[offset // 1000]
-
-
-def timestamp_formatter() -> Any:
-    """A ``timestamp(ns)`` function with its own millisecond cache.
-
-    For callers whose times are not monotonic with the hot path's (stdlib
-    records carry ``created`` from before they reach us), so the two caches do
-    not keep invalidating each other.
-    """
-    cache: list[tuple[int, str]] = [(-(10**12), "")]
-
-    def format_ns(ns: int) -> str:
-        milli = cache[0]
-        offset = ns - milli[0]
-        if offset >= 1_000_000 or offset < 0:
-            milli = cache[0] = _milli_entry(ns // 1000)
-            offset = ns - milli[0]
-        return milli[1] + _MICROS_Z[offset // 1000]
-
-    return format_ns
-
-
-def _free_name(name: str, taken: Mapping[str, Any], also: Mapping[str, Any]) -> str:
-    """``name`` with underscores appended until it is used by neither mapping."""
-    while name in taken or name in also:
-        name = f"{name}_"
-    return name
-
-
 def _special_fields(fields: dict[str, Any]) -> dict[str, Any]:
     """Resolve ``exc_info`` and rename fields that collide with reserved keys.
 
-    A renamed field never overwrites another (``level`` and ``level_`` given
-    together become ``level_`` and ``level__``), and a caller's own
+    A renamed field never overwrites another (see ``_layout``), and a caller's own
     ``exception`` field survives ``log.exception()`` as ``exception_``.
     """
-    out: dict[str, Any] = {}
-    exc = None
-    for key, value in fields.items():
-        if key == "exc_info":
-            exc = exc_from_info(value)
-        elif key in RESERVED or key in out:
-            out[_free_name(f"{key}_", out, fields)] = value
-        else:
-            out[key] = value
+    exc = exc_from_info(fields["exc_info"]) if "exc_info" in fields else None
+    out = renamed_fields(fields, _EXC_INFO)
     if exc is not None:
         if "exception" in out:
-            out[_free_name("exception_", out, fields)] = out.pop("exception")
-        out["exception"] = _pipeline.current.encoder.exception_fields(exc)
+            out[free_name("exception_", out, fields)] = out.pop("exception")
+        out["exception"] = _target.current.encoder.exception_fields(exc)
     return out
 
 
-def _message_text(message: object, pipeline: Any) -> str:
+def _message_text(message: object, pipeline: Target) -> str:
     try:
         return str(message)
     except BaseException:
@@ -142,7 +79,7 @@ def _message_text(message: object, pipeline: Any) -> str:
 def _make_method(level: int, lname: str) -> Any:
     def method(self: Logger, message: str, /, **fields: Any) -> None:
         # The hot path: kept inline (no helper calls) on purpose; see bench/.
-        pipeline = _pipeline.current
+        pipeline = _target.current
         if level < pipeline.min_level:
             return
         try:
@@ -245,7 +182,7 @@ def _make_method(level: int, lname: str) -> Any:
                 }
             pipeline.emit(event)
         except Exception:
-            if getattr(pipeline, "_strict", False):
+            if pipeline.strict:
                 raise
             try:
                 pipeline.count_dropped("encode_error")
@@ -297,14 +234,14 @@ class Logger:
         except ValueError:
             number = INFO
             fields.setdefault("level_", level)
-        if number < _pipeline.current.min_level:
+        if number < _target.current.min_level:
             return
         name = level_name(number)
         _BY_NAME[name](self, message, **fields)
 
     def is_enabled_for(self, level: int | str) -> bool:
         """True if an event at ``level`` would be recorded."""
-        return parse_level(level) >= _pipeline.current.min_level
+        return parse_level(level) >= _target.current.min_level
 
     def bind(self, **values: Any) -> Logger:
         """A new logger with more context (serialized now, once)."""
@@ -316,7 +253,7 @@ class Logger:
 
     def unbind(self, *keys: str) -> Logger:
         """A new logger without ``keys`` in its context (missing keys are ignored)."""
-        names = {f"{key}_" if key in RESERVED else key for key in keys}
+        names = {rename_reserved(key) for key in keys}
         return Logger(self._name, self._ctx.copy_without(names))
 
     @property

@@ -13,7 +13,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -21,23 +21,20 @@ import orjson
 from ._batch import Batch
 from ._buffer import Buffer
 from ._config import Config
-from ._encode import OPTIONS, RESERVED, Encoder, Limits
+from ._encode import OPTIONS, Encoder, Limits
+from ._errors import ConfigError
 from ._fields import FieldPrep
 from ._guard import enter_delivery
+from ._layout import rename_reserved
 from ._redact import Redactor
+from ._sampling import Sampler
+from ._sink import Sink, resolve_sink, sink_name
 from ._stats import SinkStats, Stats
+from ._timestamp import timestamp
+from ._trace import correlate
 from ._worker import SinkWorker
-from .sinks import resolve_sink
 
-__all__ = [
-    "Pipeline",
-    "configure",
-    "current",
-    "flush",
-    "get_pipeline",
-    "shutdown",
-    "stats",
-]
+__all__ = ["Pipeline"]
 
 _dumps = orjson.dumps
 _JSONEncodeError = orjson.JSONEncodeError
@@ -87,18 +84,16 @@ class Pipeline:
         self.scan_keys: Callable[[bytes], bool] | None = self.redactor.scan
         self.long_string_in: Callable[[bytes], bool] = self.field_prep.has_long
         self.max_value_bytes = config.max_event_bytes
-        self._strict = config.strict
+        self.strict = self._strict = config.strict
         self.static: dict[str, orjson.Fragment] = {
-            _rename_reserved(k): self.encoder.fragment(self.redactor.value(k, v))
+            rename_reserved(k): self.encoder.fragment(self.redactor.value(k, v))
             for k, v in config.context.items()
         }
         sinks = [resolve_sink(spec, config) for spec in config.sinks]
         names: set[str] = set()
         for sink in sinks:
-            name = str(getattr(sink, "name", type(sink).__name__))
+            name = sink_name(sink)
             if name in names:
-                from ._errors import ConfigError
-
                 raise ConfigError("sinks", name, "each sink configured once (names must differ)")
             names.add(name)
         self.workers = [
@@ -182,14 +177,10 @@ class Pipeline:
             if offer(data):
                 after_offer()
 
-        from .otel import correlate
-
         traced = correlate(emit, self.config.trace_context)  # emit itself when off
         sampling = self.config.sample
         if sampling is None:
             return traced
-        from ._sampling import Sampler
-
         keep = Sampler(sampling).keep
         count = self._count_pre
 
@@ -276,8 +267,6 @@ class Pipeline:
         self._reported = totals
         if not delta:
             return
-        from ._logger import timestamp
-
         reasons = ", ".join(f"{n} {r}" for r, n in sorted(delta.items()))
         event = {
             "timestamp": timestamp(),
@@ -480,19 +469,16 @@ def _weak_counter(ref: weakref.ReferenceType[Pipeline]) -> Callable[[str], None]
     return count
 
 
-def _close_all_within(sinks: list[object], deadline: float, count: Callable[[str], None]) -> None:
+def _close_all_within(sinks: list[Sink], deadline: float, count: Callable[[str], None]) -> None:
     """Call every ``sink.close()`` concurrently; return by ``deadline`` whatever they do."""
     threads = []
     for sink in sinks:
-        close = getattr(sink, "close", None)
-        if close is None:
-            continue
 
-        def run(close: Callable[[], object] = close) -> None:
+        def run(sink: Sink = sink) -> None:
             enter_delivery(count)  # a sink logging from close() must not loop either
             try:
-                close()
-            except BaseException:
+                sink.close()
+            except BaseException:  # including a duck-typed sink without close()
                 pass
 
         thread = threading.Thread(target=run, name="nglogger-close", daemon=True)
@@ -502,161 +488,18 @@ def _close_all_within(sinks: list[object], deadline: float, count: Callable[[str
         thread.join(max(0.0, deadline - _monotonic()))
 
 
-def _rename_reserved(key: str) -> str:
-    return f"{key}_" if key in RESERVED else key
-
-
 # ---------------------------------------------------------------------------
-# The default pipeline (the one global) and process hooks.
+# Process hooks: fork and interpreter exit, for every live pipeline.
 
-
-class _Lazy:
-    """Stands in for the default pipeline until the first event needs it."""
-
-    min_level: int = Config.__dataclass_fields__["level"].default  # type: ignore[assignment]
-    static: Mapping[str, orjson.Fragment] = {}
-
-    def emit(self, event: dict[str, Any]) -> None:
-        get_pipeline().emit(event)
-
-    def emit_bytes(self, data: bytes) -> None:
-        get_pipeline().emit_bytes(data)
-
-    def count_dropped(self, reason: str) -> None:
-        """Nothing was configured: nothing to count on (and nothing is built)."""
-
-    @property
-    def encoder(self) -> Encoder:
-        """The encoder the default pipeline will use (no pipeline is built for it)."""
-        return _default_parts()[0]
-
-    @property
-    def redactor(self) -> Redactor:
-        """The redactor the default pipeline will use (no pipeline is built for it)."""
-        return _default_parts()[1]
-
-    @property
-    def redact_known(self) -> Callable[[Any], bool] | None:
-        """Redaction fast check of the default configuration (see Pipeline)."""
-        redactor = _default_parts()[1]
-        return redactor.safe_names.issuperset if redactor.names else None
-
-    long_string: int = Config.__dataclass_fields__["max_field_length"].default  # type: ignore[assignment]
-
-    @property
-    def scan_keys(self) -> Callable[[bytes], bool] | None:
-        """The default configuration's secret-key scan (see Pipeline)."""
-        return _default_parts()[1].scan
-
-    @property
-    def long_string_in(self) -> Callable[[bytes], bool]:
-        """The default configuration's long-string check (see Pipeline)."""
-        return _default_parts()[2].has_long
-
-    max_value_bytes: int = Config.__dataclass_fields__["max_event_bytes"].default  # type: ignore[assignment]
-
-    @property
-    def field_prep(self) -> FieldPrep:
-        """The field checks the default pipeline will use (no pipeline is built for them)."""
-        return _default_parts()[2]
-
-    def prepare_fields(self, fields: dict[str, Any]) -> dict[str, Any]:
-        """Prepare call fields with the default configuration (nothing is built)."""
-        return _default_parts()[2].fields(fields)
-
-
-_DEFAULT_PARTS: list[tuple[Encoder, Redactor, FieldPrep]] = []
-
-
-def _default_parts() -> tuple[Encoder, Redactor, FieldPrep]:
-    """Encoder, redactor and field checks of a default Config, before any pipeline exists."""
-    if not _DEFAULT_PARTS:
-        config = Config()
-        encoder = Encoder(Limits(max_depth=config.max_depth))
-        redactor = Redactor(config.redact_keys, max_depth=config.max_depth, count=encoder.count)
-        _DEFAULT_PARTS.append((encoder, redactor, FieldPrep(encoder, redactor)))
-    return _DEFAULT_PARTS[0]
-
-
-_LAZY = _Lazy()
 #: Every started pipeline that is still referenced (for fork and exit hooks).
 _LIVE: weakref.WeakSet[Pipeline] = weakref.WeakSet()
-#: The default pipeline (or the lazy stand-in). Read by every log call.
-current: Pipeline | _Lazy = _LAZY
-_configure_lock = threading.RLock()
 _hooks_registered = False
 _at_exit_done = False
 #: None: the first exit phase did not run; True/False: whether it delivered everything.
 _exit_flushed: bool | None = None
 
 
-def get_pipeline() -> Pipeline:
-    """The default pipeline, built with default settings if none is configured."""
-    global current
-    pipeline = current
-    if isinstance(pipeline, Pipeline):
-        return pipeline
-    with _configure_lock:
-        if not isinstance(current, Pipeline):
-            current = Pipeline(Config())
-        return current
-
-
-def configure(config: Config | None = None, /, **settings: Any) -> Pipeline:
-    """Replace the default pipeline with one built from ``config`` or settings.
-
-    Without a ``config``, settings come from the keyword arguments, then the
-    environment (``NGLOGGER_*``, ``LOG_LEVEL``, ``NO_COLOR``, ``OTEL_SERVICE_NAME``...),
-    then the defaults. The previous pipeline is shut down (flushed within its shutdown timeout).
-    Invalid settings raise :class:`~nglogger.ConfigError` and leave the current
-    pipeline in place.
-    """
-    global current
-    if config is None:
-        from ._env import config_from_env
-
-        config = config_from_env(None, **settings)
-    elif settings:
-        config = config.replace(**settings)
-    new = Pipeline(config)
-    with _configure_lock:
-        old = current
-        current = new
-    if isinstance(old, Pipeline):
-        old.shutdown()
-    return new
-
-
-def flush(timeout: float | None = None) -> bool:
-    """Flush the default pipeline; True if everything was delivered in time."""
-    pipeline = current
-    if isinstance(pipeline, Pipeline):
-        return pipeline.flush(timeout)
-    return True
-
-
-def shutdown(timeout: float | None = None) -> bool:
-    """Shut the default pipeline down; the next event starts a fresh default one."""
-    global current
-    with _configure_lock:
-        pipeline = current
-        current = _LAZY
-    if isinstance(pipeline, Pipeline):
-        return pipeline.shutdown(timeout)
-    return True
-
-
-def stats() -> Stats:
-    """Counters of the default pipeline (zeros if nothing was logged yet)."""
-    pipeline = current
-    if isinstance(pipeline, Pipeline):
-        return pipeline.stats()
-    return Stats.empty()
-
-
 def _after_fork_in_child() -> None:
-    global _configure_lock
-    _configure_lock = threading.RLock()
     for pipeline in list(_LIVE):
         pipeline._after_fork_child()
 

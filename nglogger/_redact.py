@@ -32,30 +32,12 @@ from typing import Any
 
 import orjson
 
-from ._keyscan import compile_secret_keys, secret_name
+from ._keyscan import compile_secret_keys
+from ._secrets import DEFAULT_REDACT_KEYS, REDACTED, normalize, secret_name
 
 __all__ = ["DEFAULT_REDACT_KEYS", "MARK", "SCALARS", "Redactor"]
 
-MARK = "[REDACTED]"
-
-DEFAULT_REDACT_KEYS: tuple[str, ...] = (
-    "password",
-    "passwd",
-    "secret",
-    "token",
-    "api_key",
-    "apikey",
-    "authorization",
-    "cookie",
-    "set-cookie",
-    "session",
-    "session_id",
-    "private_key",
-    "card_number",
-    "credit_card",
-    "cc_number",
-    "cvv",
-)
+MARK = REDACTED
 
 _MEMO_LIMIT = 4096
 #: How deep the redactor looks: past orjson's own limit (254), so nothing it can write
@@ -65,7 +47,6 @@ _WALK_LIMIT = 256
 #: Values with nothing inside to redact (shared by the logger, bind and stdlib checks).
 SCALARS = frozenset({str, int, float, bool, type(None), bytes})
 _LEAVES = SCALARS | {orjson.Fragment}  # fragments were redacted when bound
-_NORMALIZE = str.maketrans("", "", "-_. ")
 
 _VALUE_PATTERNS = re.compile(
     rb"(?i:bearer)\s+[A-Za-z0-9\-._~+/]{8,}=*"  # Authorization: Bearer <token>
@@ -90,11 +71,6 @@ def _key_text(key: object) -> str | None:
         return str(key)
     except Exception:
         return None
-
-
-def normalize(name: str) -> str:
-    """``"X-Api-Key"`` -> ``"xapikey"``: a name without case and separators."""
-    return name.lower().translate(_NORMALIZE)
 
 
 class Redactor:

@@ -6,9 +6,12 @@ sink names:
 * :func:`is_secret_name`: a variable (or key) whose name contains KEY, TOKEN,
   SECRET, PASS, AUTH, HEADERS, CREDENTIAL, COOKIE or DSN (any case) holds a
   secret; ``NGLOGGER_REDACT_KEYS`` is the one exemption (it lists key names);
-* :func:`is_secret_key`: a field name the default redaction names cover
-  (normalized: lower case, without ``-``, ``_``, ``.`` and spaces; equal to or
-  ending with a default name), so ``DB_PASSWORD`` and ``X-Api-Key`` are secret;
+* :func:`secret_name`: the redaction rule for field names: a name is secret when it
+  ends with the words of a configured name in order, ignoring case, with ``-``,
+  ``_``, ``.``, a space or nothing between and after them (:func:`words` splits a
+  configured name at those separators and at camelCase humps); so ``DB_PASSWORD``,
+  ``X-Api-Key`` and ``apiKey`` are secret, ``token_count`` is not;
+* :func:`is_secret_key`: that rule for the default redaction names;
 * :func:`mask_secret`: ``****`` for a secret variable (nothing of it kept, not
   even its length), else the value with URI user-info, secret-named query
   parameters and secret-named ``k=v`` items masked;
@@ -19,7 +22,8 @@ sink names:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 from urllib.parse import urlsplit, urlunsplit
 
@@ -33,7 +37,9 @@ __all__ = [
     "mask_uri",
     "normalize",
     "safe_url",
+    "secret_name",
     "shown_setting",
+    "words",
 ]
 
 #: What a masked setting shows.
@@ -77,17 +83,32 @@ _NORMALIZE = str.maketrans("", "", "-_. ")
 
 
 def normalize(name: str) -> str:
-    """``"X-Api-Key"`` -> ``"xapikey"``: the form field names are compared in."""
+    """``"X-Api-Key"`` -> ``"xapikey"``: a name without case and separators."""
     return name.lower().translate(_NORMALIZE)
 
 
-_DEFAULT_NAMES = tuple(sorted({normalize(k) for k in DEFAULT_REDACT_KEYS}))
+_SEPARATOR = "[-_. ]"
+_HUMP = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 
-def is_secret_key(name: str) -> bool:
-    """True if a field called ``name`` is redacted by the default names."""
-    key = normalize(name)
-    return any(key == n or key.endswith(n) for n in _DEFAULT_NAMES)
+def words(name: str) -> tuple[str, ...]:
+    """``"X-Api_Key"`` -> ``("x", "api", "key")``; ``"apiKey"`` -> ``("api", "key")``."""
+    parts = re.split(_SEPARATOR, _HUMP.sub("_", name))
+    return tuple(p.lower() for p in parts if p)
+
+
+def secret_name(names: Iterable[str]) -> Callable[[str], bool]:
+    """The redaction rule for ``names``: a predicate on a field name (see module doc)."""
+    alternatives = sorted({w for w in (words(n) for n in names) if w})
+    if not alternatives:
+        return lambda _key: False
+    pattern = "|".join(f"{_SEPARATOR}*".join(re.escape(w) for w in name) for name in alternatives)
+    search = re.compile(f"(?:{pattern}){_SEPARATOR}*\\Z", re.IGNORECASE).search
+    return lambda key: search(key) is not None
+
+
+is_secret_key: Callable[[str], bool] = secret_name(DEFAULT_REDACT_KEYS)
+"""True if a field called ``name`` is redacted by the default names."""
 
 
 def is_secret_name(name: str) -> bool:

@@ -7,6 +7,6 @@ raises :class:`nglogger.ConfigError` at import, naming the variable.
 
 from __future__ import annotations
 
-from ._pipeline import configure
+from ._default import configure
 
 configure()

@@ -37,14 +37,17 @@ from dataclasses import dataclass, field
 from itertools import islice as _islice
 from typing import Any
 
-from . import _pipeline
+from . import _default, _target
 from ._context import for_pipeline
-from ._encode import FALLBACK_KEY, RESERVED, exc_from_info
+from ._encode import exc_from_info
 from ._errors import ConfigError
 from ._guard import CONTEXT, DELIVERING, count_recursion
+from ._layout import FALLBACK_KEY, RESERVED, free_name, renamed_fields
 from ._levels import ACCEPTED_LEVELS, LEVEL_NAMES, level_name, parse_level
-from ._logger import timestamp_formatter
+from ._pipeline import Pipeline
 from ._redact import SCALARS
+from ._target import Target
+from ._timestamp import timestamp_formatter
 
 __all__ = ["LoggingHandler", "install", "uninstall"]
 
@@ -80,7 +83,7 @@ class LoggingHandler(logging.Handler):
         level: int | str = logging.NOTSET,
         *,
         source: bool = False,
-        pipeline: _pipeline.Pipeline | None = None,
+        pipeline: Pipeline | None = None,
     ) -> None:
         super().__init__(_to_level(level))
         self.source = bool(source)
@@ -96,8 +99,8 @@ class LoggingHandler(logging.Handler):
             try:
                 rv: object = self.filter(record)
             except Exception:
-                pipeline = self.pipeline or _pipeline.current
-                if getattr(pipeline, "_strict", False):
+                pipeline = self.pipeline or _target.current
+                if pipeline.strict:
                     raise
                 _count(pipeline, "filter_error")
                 return False
@@ -110,7 +113,7 @@ class LoggingHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         """Turn ``record`` into an event and hand it to the pipeline. Never raises."""
-        pipeline = self.pipeline or _pipeline.current
+        pipeline = self.pipeline or _target.current
         try:
             cv = _cv_get()
             if cv is DELIVERING:
@@ -157,7 +160,7 @@ class LoggingHandler(logging.Handler):
                 event[FALLBACK_KEY] = ["format_error"]
             pipeline.emit(event)
         except Exception:
-            if getattr(pipeline, "_strict", False):
+            if pipeline.strict:
                 raise
             _count(pipeline, "encode_error")
 
@@ -166,7 +169,7 @@ class LoggingHandler(logging.Handler):
         event: dict[str, Any],
         extras: dict[str, Any],
         record: logging.LogRecord,
-        pipeline: Any,
+        pipeline: Target,
         custom_level: bool,
     ) -> None:
         """Add level_number, exception, stack and source (the rarer fields)."""
@@ -189,7 +192,7 @@ class LoggingHandler(logging.Handler):
             }
         for key, value in values.items():
             if key in extras:  # keep the caller's field, renamed like a reserved key
-                event[f"{key}_"] = event.pop(key)
+                event[free_name(f"{key}_", event)] = event.pop(key)
             event[key] = value
 
     def flush(self) -> None:
@@ -203,7 +206,7 @@ class LoggingHandler(logging.Handler):
             if self.pipeline is not None:
                 self.pipeline.flush(0)
             else:
-                _pipeline.flush(0)
+                _default.flush(0)
         except Exception:
             pass
 
@@ -221,24 +224,11 @@ class LoggingHandler(logging.Handler):
 
 
 def _clean_extras(extras: dict[str, Any]) -> dict[str, Any]:
-    """Drop standard attributes, rename reserved keys (``level`` -> ``level_``).
-
-    A renamed key never overwrites another field (``level_`` taken: ``level__``).
-    """
-    out: dict[str, Any] = {}
-    for key, value in extras.items():
-        if key in _STANDARD:
-            continue
-        name = key
-        if key in RESERVED or key in out:
-            name = f"{key}_"
-            while name in out or name in extras:
-                name = f"{name}_"
-        out[name] = value
-    return out
+    """Drop standard attributes, rename reserved keys (``level`` -> ``level_``, see ``_layout``)."""
+    return renamed_fields(extras, _STANDARD)
 
 
-def _count(pipeline: Any, reason: str) -> None:
+def _count(pipeline: Target, reason: str) -> None:
     try:
         pipeline.count_dropped(reason)
     except Exception:
@@ -249,22 +239,22 @@ _timestamp = timestamp_formatter()
 _LEAVES = SCALARS
 
 
-def _prepared(extras: dict[str, Any], pipeline: Any) -> dict[str, Any]:
+def _prepared(extras: dict[str, Any], pipeline: Target) -> dict[str, Any]:
     """``extras`` after the same checks as a native call's fields (see ``Logger``)."""
     known_safe = pipeline.redact_known
     if known_safe is not None and not known_safe(extras):
-        return pipeline.prepare_fields(extras)  # type: ignore[no-any-return]
+        return pipeline.prepare_fields(extras)
     long = pipeline.long_string
     for value in extras.values():
         cls = value.__class__
         if (cls is str and len(value) > long) or (
             cls is not str and (cls not in _LEAVES or (cls is float and value - value != 0))
         ):
-            return pipeline.prepare_fields(extras)  # type: ignore[no-any-return]
+            return pipeline.prepare_fields(extras)
     return extras
 
 
-def _unformatted(record: logging.LogRecord, pipeline: Any) -> str:
+def _unformatted(record: logging.LogRecord, pipeline: Target) -> str:
     """The message when ``msg % args`` failed: the raw text and the args' repr."""
     try:
         text = str(record.msg)
@@ -348,8 +338,8 @@ def install(
     if configure_kwargs:
         if level is not None:
             configure_kwargs["level"] = level
-        _pipeline.configure(**configure_kwargs)
-    number = _pipeline.current.min_level if level is None else _to_level(level)
+        _default.configure(**configure_kwargs)
+    number = _target.current.min_level if level is None else _to_level(level)
     root = logging.getLogger()
     with _install_lock:
         state = _installed

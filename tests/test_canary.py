@@ -31,6 +31,7 @@ import orjson
 import pytest
 from google.protobuf import json_format
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from support.http import RecordingServer, Request
 
 import nglogger
 from nglogger import Config, ConfigError
@@ -42,7 +43,6 @@ from nglogger.sinks.honeycomb import HoneycombSink
 from nglogger.sinks.http import HttpSink, JsonHttpSink
 from nglogger.sinks.loki import LokiSink
 from nglogger.sinks.otlp import OtlpLogsSink
-from tests.httpfixtures import RecordingServer, Request
 
 #: 16 characters of [0-9A-Z]: alone it matches no value pattern, so name redaction is tested
 #: on its own; "AKIA" + CANARY is an AWS key id, and it fits Bearer, JWT and URL passwords.

@@ -38,7 +38,7 @@ SIZES = {"100B": nested(1), "10KB": nested(90), "100KB": nested(900)}
 
 
 #: Refreshing the cached timestamp prefix once a millisecond: depends on the clock, not the data.
-CLOCK = {"_milli", "_milli_entry"}
+CLOCK = {"refresh_milli", "_milli_entry"}
 
 
 def python_calls(call: Callable[[], object]) -> int:

@@ -12,27 +12,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from support.imports import LAYERS, PACKAGE, Edge, cycles, edges, layer_of, modules, upward
+from support.imports import LAYERS, PACKAGE, cycles, edges, layer_of, modules, upward
 
 ROOT = Path(__file__).resolve().parent.parent / PACKAGE
-
-#: Edges in modules being rewritten for the caller-side redesign (the logger,
-#: context and pipeline); each goes away with that change, and this list with it.
-PENDING_CALLER_SIDE: frozenset[tuple[str, str]] = frozenset(
-    {
-        ("nglogger._logger", "nglogger._pipeline"),  # the logger reaches the default pipeline
-        ("nglogger._context", "nglogger._pipeline"),  # context binding asks the pipeline
-        ("nglogger._pipeline", "nglogger._logger"),  # the timestamp cache lives in _logger
-        ("nglogger._pipeline", "nglogger.sinks"),  # resolve_sink: build sinks above the runtime
-        ("nglogger._pipeline", "nglogger.otel"),  # trace correlation hook
-    }
-)
 
 #: Function-level imports of our own modules that load an optional feature on first
 #: use, so ``import nglogger`` stays light. Anything else is imported at the top.
 LAZY_FEATURES: frozenset[tuple[str, str]] = frozenset(
     {
         ("nglogger._config", "nglogger._environ"),  # Config.from_env: the environment parser
+        ("nglogger._default", "nglogger._env"),  # configure(): the same
         ("nglogger._sinkuri", "nglogger._otlpconfig"),  # options of an otlp+http(s):// URI
         ("nglogger.cli", "nglogger._bench"),  # `nglogger bench`
         ("nglogger.cli", "nglogger._demo"),  # `nglogger demo`
@@ -46,18 +35,8 @@ LAZY_FEATURES: frozenset[tuple[str, str]] = frozenset(
         ("nglogger.sinks", "nglogger.sinks.otlp"),
         ("nglogger.sinks.stream", "nglogger._console"),  # format=console only
         ("nglogger._bench", "nglogger.stdlib"),  # the stdlib benchmark scenario
-        # caller-side redesign pending (see PENDING_CALLER_SIDE):
-        ("nglogger._pipeline", "nglogger._errors"),
-        ("nglogger._pipeline", "nglogger._sampling"),
-        ("nglogger._pipeline", "nglogger._env"),
-        ("nglogger._pipeline", "nglogger._logger"),
-        ("nglogger._pipeline", "nglogger.otel"),
     }
 )
-
-
-def _pending(edge: Edge) -> bool:
-    return (edge.source, edge.target) in PENDING_CALLER_SIDE
 
 
 def test_every_module_belongs_to_a_layer() -> None:
@@ -75,13 +54,12 @@ def test_every_module_belongs_to_a_layer() -> None:
 
 def test_no_import_cycles() -> None:
     """No module imports, directly or through others, a module that imports it."""
-    found = [e for e in edges(ROOT) if not _pending(e)]
-    assert cycles(found) == []
+    assert cycles(edges(ROOT)) == []
 
 
 def test_no_upward_imports() -> None:
     """No module imports one of a higher layer (settings never import sinks...)."""
-    found = [f"{e.source}:{e.line} -> {e.target}" for e in upward(edges(ROOT)) if not _pending(e)]
+    found = [f"{e.source}:{e.line} -> {e.target}" for e in upward(edges(ROOT))]
     assert found == []
 
 
@@ -98,7 +76,6 @@ def test_function_level_imports_only_load_optional_features() -> None:
 def test_allow_lists_hold_only_edges_that_exist() -> None:
     """An allowed edge that no longer exists is removed from the lists (they only shrink)."""
     present = {(e.source, e.target) for e in edges(ROOT)}
-    assert sorted(PENDING_CALLER_SIDE - present) == []
     assert sorted(LAZY_FEATURES - present) == []
 
 

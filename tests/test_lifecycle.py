@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 import nglogger
-from nglogger import _pipeline
+from nglogger import _default, _target
 from nglogger.sinks import MemorySink
 
 # Slack over a deadline the library promises; generous so a loaded machine does not flake.
@@ -303,7 +303,7 @@ def test_logging_to_a_configured_pipeline_after_its_own_shutdown_is_counted(
     log.info("late")
     log.error("late too", exc_info=True)
 
-    assert _pipeline.current is pipeline
+    assert _target.current is pipeline
     assert {"after_shutdown": 2} == dict(pipeline.stats().dropped)
     assert ["kept"] == messages(memory_sink)
 
@@ -321,7 +321,7 @@ def test_module_shutdown_lets_the_next_log_call_start_a_fresh_default_pipeline(
 
     log.info("after")
 
-    new = _pipeline.current
+    new = _target.current
     assert isinstance(new, nglogger.Pipeline)
     assert new is not old
     assert not new.closed
@@ -401,7 +401,7 @@ def test_a_sink_that_logs_from_close_does_not_start_a_new_default_pipeline() -> 
 
     nglogger.configure(sinks=[CloseLogger()])
     assert nglogger.shutdown(5.0) is True
-    assert _pipeline.current is _pipeline._LAZY
+    assert _target.current is _default._LAZY
 
 
 def test_recursion_in_an_explicit_pipeline_is_counted_there_and_builds_nothing() -> None:
@@ -411,7 +411,7 @@ def test_recursion_in_an_explicit_pipeline_is_counted_there_and_builds_nothing()
     try:
         pipeline.emit({"message": "m"})
         assert pipeline.flush(5.0) is True
-        built = _pipeline.current is not _pipeline._LAZY
+        built = _target.current is not _default._LAZY
         counted = pipeline.stats().dropped.get("recursion", 0)
     finally:
         pipeline.shutdown(2.0)

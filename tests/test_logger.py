@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 import nglogger
-from nglogger import _logger
+from nglogger import _timestamp
 from nglogger.sinks import MemorySink
 
 TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
@@ -55,7 +55,7 @@ def test_timestamp_is_rfc3339_utc_with_microseconds(capture: MemorySink) -> None
 )
 def test_timestamp_formatting_table(ns: int, expected: str) -> None:
     """timestamp(ns) always prints six fraction digits, including exact seconds."""
-    assert _logger.timestamp(ns) == expected
+    assert _timestamp.timestamp(ns) == expected
 
 
 def test_levels_and_names(capture: MemorySink) -> None:

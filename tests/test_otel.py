@@ -17,7 +17,7 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 from support.http import RecordingServer
 
 import nglogger
-from nglogger import Config, ConfigError, otel
+from nglogger import Config, ConfigError, _trace, otel
 from nglogger._retry import RetryPolicy
 from nglogger._sampling import Sampling
 from nglogger.sinks import MemorySink
@@ -53,7 +53,7 @@ def trace_part(event: dict[str, Any]) -> dict[str, Any]:
 def lookup(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Both span lookups: OTel's context variable read directly, and get_current_span()."""
     if request.param == "public":
-        monkeypatch.setattr(otel, "_span_lookup", lambda: None)
+        monkeypatch.setattr(_trace, "_span_lookup", lambda: None)
     return str(request.param)
 
 

@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 import nglogger
-from nglogger import _pipeline
+from nglogger import _default, _target
 from nglogger.sinks import MemorySink
 from nglogger.testing import (
     LogCapture,
@@ -92,9 +92,9 @@ def test_capture_restores_the_configured_pipeline_without_shutting_it_down() -> 
     sink = MemorySink()
     previous = nglogger.configure(sinks=[sink], level="info")
     with capture_logs():
-        assert _pipeline.current is not previous
+        assert _target.current is not previous
         log.info("captured")
-    assert _pipeline.current is previous
+    assert _target.current is previous
     log.info("after")
     nglogger.flush()
     assert [e["message"] for e in sink.events()] == ["after"]
@@ -104,7 +104,7 @@ def test_capture_restores_the_unconfigured_default() -> None:
     """With nothing configured before, nothing is configured after (no pipeline is built)."""
     with capture_logs():
         log.info("captured")
-    assert _pipeline.current is _pipeline._LAZY
+    assert _target.current is _default._LAZY
 
 
 def test_configure_inside_capture_is_undone() -> None:
@@ -112,7 +112,7 @@ def test_configure_inside_capture_is_undone() -> None:
     previous = nglogger.configure(sinks=["null"])
     with capture_logs():
         inner = nglogger.configure(sinks=["null"])
-    assert _pipeline.current is previous
+    assert _target.current is previous
     assert inner._closed
 
 
@@ -269,7 +269,7 @@ def test_measure_isolated_uses_a_discarding_copy_of_the_pipeline() -> None:
     previous = nglogger.configure(sinks=[sink], level="info")
     report = measure(handle_normally, calls=20, warmup=5, isolated=True)
     assert report.calls == 20
-    assert _pipeline.current is previous
+    assert _target.current is previous
     nglogger.flush()
     assert sink.received == 0
 

@@ -26,8 +26,8 @@ from nglogger._batch import Batch
 from nglogger._env import config_from_env
 from nglogger._errors import ConfigError
 from nglogger._http import HttpResponse
-from nglogger._logger import timestamp
 from nglogger._retry import RetryPolicy
+from nglogger._timestamp import timestamp
 from nglogger.sinks import Outcome, resolve_sink
 from nglogger.sinks.datadog import DATADOG_RETRYABLE, DatadogSink
 from nglogger.sinks.elasticsearch import ElasticsearchSink

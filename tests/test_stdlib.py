@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 import nglogger
-from nglogger import _pipeline
+from nglogger import _target
 from nglogger.sinks import MemorySink
 from nglogger.stdlib import LoggingHandler, install, uninstall
 
@@ -681,7 +681,7 @@ def test_sink_logging_during_shutdown_does_not_revive_a_pipeline(
 
     assert nglogger.shutdown(timeout=DEADLINE)
 
-    assert not isinstance(_pipeline.current, nglogger.Pipeline)
+    assert not isinstance(_target.current, nglogger.Pipeline)
 
 
 def test_no_reference_to_record_values_survives(sink: MemorySink) -> None:

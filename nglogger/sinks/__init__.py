@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, cast
 
 from .._errors import ConfigError
-from .._sink import Outcome, Sink, SinkBase
+from .._sink import Outcome, Sink, SinkBase, use_sink_resolver
 from .._sinkuri import SINK_URIS, check_sink_uri, parse_sink_uri
 from .._values import parse_pairs
 from .memory import MemorySink, NullSink
@@ -96,3 +96,6 @@ def resolve_sink(spec: object, config: Config) -> Sink:
     if callable(getattr(spec, "write", None)):
         return cast("Sink", spec)  # duck-typed: the worker supplies what a plain object lacks
     raise ConfigError("sinks", spec, f"{SINK_URIS}, or an object with write(batch) and close()")
+
+
+use_sink_resolver(resolve_sink)  # the pipeline builds its sinks through this

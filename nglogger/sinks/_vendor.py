@@ -16,6 +16,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 import orjson
 
 from .._errors import ConfigError
+from .._layout import LEVEL_OPEN, LEVEL_START, TIMESTAMP_END, TIMESTAMP_OPEN
 
 __all__ = [
     "LEVELS",
@@ -36,10 +37,8 @@ _LEVEL_TEXT = re.compile(r"[A-Za-z0-9_.\-]{1,32}")
 # nglogger's events start with a fixed byte layout (reserved keys are renamed
 # when a caller uses them, so these are always the logger's own values):
 #     {"timestamp":"2026-11-26T13:47:50.800619Z","level":"info",...
-_TS_OPEN = b'{"timestamp":"'
-_TS_END = 14 + 27
-_LEVEL_OPEN = b'","level":"'
-_LEVEL_START = _TS_END + len(_LEVEL_OPEN)
+_TS_OPEN = TIMESTAMP_OPEN
+_TS_END = TIMESTAMP_END
 _TIMESTAMP = re.compile(rb"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z")
 _LOOSE_TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9:.]{8,18}(Z|[+-][0-9:]{4,5})?")
 
@@ -51,13 +50,13 @@ def event_head(event: bytes) -> tuple[bytes, bytes] | None:
     :func:`event_fields`. The timestamp is checked to be plain RFC 3339 UTC with
     microseconds and the level to be one of :data:`LEVELS`.
     """
-    if event[:14] != _TS_OPEN or event[_TS_END:_LEVEL_START] != _LEVEL_OPEN:
+    if event[: len(_TS_OPEN)] != _TS_OPEN or event[_TS_END:LEVEL_START] != LEVEL_OPEN:
         return None
-    end = event.find(b'"', _LEVEL_START, _LEVEL_START + 10)
+    end = event.find(b'"', LEVEL_START, LEVEL_START + 10)
     if end < 0:
         return None
-    timestamp = event[14:_TS_END]
-    level = event[_LEVEL_START:end]
+    timestamp = event[len(_TS_OPEN) : _TS_END]
+    level = event[LEVEL_START:end]
     if level not in _LEVEL_BYTES or _TIMESTAMP.fullmatch(timestamp) is None:
         return None
     return timestamp, level

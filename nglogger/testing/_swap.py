@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from .. import _pipeline
+from .. import _default, _target
 from .._pipeline import Pipeline
 
 __all__ = ["FLUSH_TIMEOUT", "installed"]
@@ -26,15 +26,15 @@ def installed(pipeline: Pipeline) -> Iterator[None]:
     code inside the block configured another default, that one is shut down at
     the end, as ``configure()`` would have done when replacing it.
     """
-    with _pipeline._configure_lock:
-        previous = _pipeline.current
-        _pipeline.current = pipeline
+    with _default._configure_lock:
+        previous = _target.current
+        _target.current = pipeline
     try:
         yield
     finally:
-        with _pipeline._configure_lock:
-            replaced = _pipeline.current
-            _pipeline.current = previous
+        with _default._configure_lock:
+            replaced = _target.current
+            _target.current = previous
         pipeline.shutdown(FLUSH_TIMEOUT)
         if replaced is not pipeline and isinstance(replaced, Pipeline):
             replaced.shutdown()

@@ -20,7 +20,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from .. import _pipeline
+from .. import _target
 from .._config import Config
 from .._pipeline import Pipeline
 from ..sinks.memory import NullSink
@@ -186,7 +186,7 @@ class _Session:
     def open(self) -> None:
         try:
             if self._isolated:
-                current = _pipeline.current
+                current = _target.current
                 base = current.config if isinstance(current, Pipeline) else Config()
                 sink = NullSink(name="nglogger-budget")
                 self._stack.enter_context(_installed(Pipeline(base.replace(sinks=(sink,)))))
@@ -249,7 +249,7 @@ def _pytest_log_capture_paused() -> Iterator[None]:
 
 def _settle() -> None:
     """Deliver what the default pipeline buffered, then collect garbage."""
-    current = _pipeline.current
+    current = _target.current
     if isinstance(current, Pipeline):
         current.flush(_FLUSH_TIMEOUT)
     del current

@@ -1,0 +1,174 @@
+"""The default pipeline: the one global, its stand-in, and the functions that replace it.
+
+``configure()`` builds a pipeline from arguments, the environment and the defaults and
+puts it in the slot every log call reads (``_target.current``); ``shutdown()`` puts the
+stand-in back; ``get_pipeline()``, ``flush()`` and ``stats()`` act on whatever is there.
+Until something is configured, the stand-in (``_Lazy``) answers the caller side's
+questions from a default configuration without building anything, and builds the
+default pipeline (NDJSON to stdout at INFO) on the first event. The fork and exit hooks
+of every live pipeline are the runtime's (``_pipeline``); this module resets its own
+lock in a forked child.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import orjson
+
+from . import _target
+from ._config import Config
+from ._encode import Encoder, Limits
+from ._fields import FieldPrep
+from ._pipeline import Pipeline
+from ._redact import Redactor
+from ._stats import Stats
+
+__all__ = ["configure", "flush", "get_pipeline", "shutdown", "stats"]
+
+
+class _Lazy:
+    """Stands in for the default pipeline until the first event needs it."""
+
+    min_level: int = Config.__dataclass_fields__["level"].default  # type: ignore[assignment]
+    static: Mapping[str, orjson.Fragment] = {}
+    strict = False
+
+    def emit(self, event: dict[str, Any]) -> None:
+        get_pipeline().emit(event)
+
+    def emit_bytes(self, data: bytes) -> None:
+        get_pipeline().emit_bytes(data)
+
+    def count_dropped(self, reason: str) -> None:
+        """Nothing was configured: nothing to count on (and nothing is built)."""
+
+    @property
+    def encoder(self) -> Encoder:
+        """The encoder the default pipeline will use (no pipeline is built for it)."""
+        return _default_parts()[0]
+
+    @property
+    def redactor(self) -> Redactor:
+        """The redactor the default pipeline will use (no pipeline is built for it)."""
+        return _default_parts()[1]
+
+    @property
+    def redact_known(self) -> Callable[[Any], bool] | None:
+        """Redaction fast check of the default configuration (see Pipeline)."""
+        redactor = _default_parts()[1]
+        return redactor.safe_names.issuperset if redactor.names else None
+
+    long_string: int = Config.__dataclass_fields__["max_field_length"].default  # type: ignore[assignment]
+
+    @property
+    def scan_keys(self) -> Callable[[bytes], bool] | None:
+        """The default configuration's secret-key scan (see Pipeline)."""
+        return _default_parts()[1].scan
+
+    @property
+    def long_string_in(self) -> Callable[[bytes], bool]:
+        """The default configuration's long-string check (see Pipeline)."""
+        return _default_parts()[2].has_long
+
+    max_value_bytes: int = Config.__dataclass_fields__["max_event_bytes"].default  # type: ignore[assignment]
+
+    @property
+    def field_prep(self) -> FieldPrep:
+        """The field checks the default pipeline will use (no pipeline is built for them)."""
+        return _default_parts()[2]
+
+    def prepare_fields(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """Prepare call fields with the default configuration (nothing is built)."""
+        return _default_parts()[2].fields(fields)
+
+
+_DEFAULT_PARTS: list[tuple[Encoder, Redactor, FieldPrep]] = []
+
+
+def _default_parts() -> tuple[Encoder, Redactor, FieldPrep]:
+    """Encoder, redactor and field checks of a default Config, before any pipeline exists."""
+    if not _DEFAULT_PARTS:
+        config = Config()
+        encoder = Encoder(Limits(max_depth=config.max_depth))
+        redactor = Redactor(config.redact_keys, max_depth=config.max_depth, count=encoder.count)
+        _DEFAULT_PARTS.append((encoder, redactor, FieldPrep(encoder, redactor)))
+    return _DEFAULT_PARTS[0]
+
+
+_LAZY = _Lazy()
+_target.current = _LAZY
+_configure_lock = threading.RLock()
+
+
+def _reset_lock_in_child() -> None:
+    global _configure_lock
+    _configure_lock = threading.RLock()
+
+
+os.register_at_fork(after_in_child=_reset_lock_in_child)
+
+
+def get_pipeline() -> Pipeline:
+    """The default pipeline, built with default settings if none is configured."""
+    pipeline = _target.current
+    if isinstance(pipeline, Pipeline):
+        return pipeline
+    with _configure_lock:
+        pipeline = _target.current
+        if not isinstance(pipeline, Pipeline):
+            pipeline = _target.current = Pipeline(Config())
+        return pipeline
+
+
+def configure(config: Config | None = None, /, **settings: Any) -> Pipeline:
+    """Replace the default pipeline with one built from ``config`` or settings.
+
+    Without a ``config``, settings come from the keyword arguments, then the
+    environment (``NGLOGGER_*``, ``LOG_LEVEL``, ``NO_COLOR``, ``OTEL_SERVICE_NAME``...),
+    then the defaults. The previous pipeline is shut down (flushed within its shutdown timeout).
+    Invalid settings raise :class:`~nglogger.ConfigError` and leave the current
+    pipeline in place.
+    """
+    if config is None:
+        from ._env import config_from_env  # the environment parser: loaded when first used
+
+        config = config_from_env(None, **settings)
+    elif settings:
+        config = config.replace(**settings)
+    new = Pipeline(config)
+    with _configure_lock:
+        old = _target.current
+        _target.current = new
+    if isinstance(old, Pipeline):
+        old.shutdown()
+    return new
+
+
+def flush(timeout: float | None = None) -> bool:
+    """Flush the default pipeline; True if everything was delivered in time."""
+    pipeline = _target.current
+    if isinstance(pipeline, Pipeline):
+        return pipeline.flush(timeout)
+    return True
+
+
+def shutdown(timeout: float | None = None) -> bool:
+    """Shut the default pipeline down; the next event starts a fresh default one."""
+    with _configure_lock:
+        pipeline = _target.current
+        _target.current = _LAZY
+    if isinstance(pipeline, Pipeline):
+        return pipeline.shutdown(timeout)
+    return True
+
+
+def stats() -> Stats:
+    """Counters of the default pipeline (zeros if nothing was logged yet)."""
+    pipeline = _target.current
+    if isinstance(pipeline, Pipeline):
+        return pipeline.stats()
+    return Stats.empty()
