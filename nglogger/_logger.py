@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -65,6 +66,39 @@ def _special_fields(fields: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _formatted(
+    message: object, args: tuple[object, ...], pipeline: Target
+) -> tuple[str, str | None]:
+    """``message % args`` as ``logging`` does it (one mapping argument: named fields).
+
+    A mismatch never raises: the message stays as given and the note ``format_error``
+    says so (the arguments are logged as ``message_args``), counted in the fallbacks.
+    """
+    values: object = args
+    if len(args) == 1 and isinstance(args[0], Mapping) and args[0]:
+        values = args[0]
+    try:
+        return str(message) % values, None
+    except Exception:
+        try:
+            pipeline.encoder.count("format_error")
+        except Exception:
+            pass
+        return _message_text(message, pipeline), "format_error"
+
+
+def _note_args(args: tuple[object, ...]) -> list[str]:
+    """The arguments of a message that could not be formatted, as bounded reprs."""
+    out = []
+    for arg in args[:16]:
+        try:
+            text = repr(arg)
+        except Exception as exc:
+            text = f"<repr() raised {type(exc).__name__}>"
+        out.append(text[:1000])
+    return out
+
+
 def _message_text(message: object, pipeline: Target) -> str:
     try:
         return str(message)
@@ -77,7 +111,7 @@ def _message_text(message: object, pipeline: Target) -> str:
 
 
 def _make_method(level: int, lname: str) -> Any:
-    def method(self: Logger, message: str, /, **fields: Any) -> None:
+    def method(self: Logger, message: str, /, *args: object, **fields: Any) -> None:
         # The hot path: kept inline (no helper calls) on purpose; see bench/.
         pipeline = _target.current
         if level < pipeline.min_level:
@@ -138,6 +172,10 @@ def _make_method(level: int, lname: str) -> Any:
                         else:
                             fields = pipeline.prepare_fields(fields)
                             break
+            if args:  # stdlib style: "user %s logged in", name (formatted once, enabled only)
+                message, note = _formatted(message, args, pipeline)
+                if note is not None:
+                    fields = {**fields, FALLBACK_KEY: [note], "message_args": _note_args(args)}
             if message.__class__ is not str:
                 message = _message_text(message, pipeline)
             if len(message) > pipeline.long_string:
@@ -217,7 +255,7 @@ class Logger:
     fatal = critical
     _error = error
 
-    def exception(self, message: str, /, **fields: Any) -> None:
+    def exception(self, message: str, /, *args: object, **fields: Any) -> None:
         """Log at ERROR with the active exception as structured fields.
 
         The ``exception`` field holds ``type``, ``message`` and a bounded
@@ -225,9 +263,9 @@ class Logger:
         another exception.
         """
         fields.setdefault("exc_info", True)
-        self._error(message, **fields)
+        self._error(message, *args, **fields)
 
-    def log(self, level: int | str, message: str, /, **fields: Any) -> None:
+    def log(self, level: int | str, message: str, /, *args: object, **fields: Any) -> None:
         """Log at a level given by number or name."""
         try:
             number = parse_level(level)
@@ -237,7 +275,7 @@ class Logger:
         if number < _target.current.min_level:
             return
         name = level_name(number)
-        _BY_NAME[name](self, message, **fields)
+        _BY_NAME[name](self, message, *args, **fields)
 
     def is_enabled_for(self, level: int | str) -> bool:
         """True if an event at ``level`` would be recorded."""

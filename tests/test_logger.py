@@ -355,3 +355,75 @@ def test_zero_config_writes_ndjson_to_stdout(capfd: pytest.CaptureFixture[str]) 
     event = orjson.loads(out[0])
     assert event["message"] == "hi"
     assert event["n"] == 1
+
+
+# -- positional arguments: stdlib-style messages ------------------------------------
+
+
+class _Watched:
+    """An argument that records whether it was formatted."""
+
+    def __init__(self) -> None:
+        self.formatted = 0
+
+    def __str__(self) -> str:
+        self.formatted += 1
+        return "watched"
+
+
+def test_positional_arguments_format_the_message_like_logging(
+    memory_sink: nglogger.sinks.MemorySink,
+) -> None:
+    """``log.info("user %s logged in", name)`` formats %-style, a single mapping by name."""
+    nglogger.configure(sinks=[memory_sink])
+    log = nglogger.get_logger("fmt")
+    log.info("user %s logged in", "bob", request_id="r-1")
+    log.warning("%(a)s-%(b)d", {"a": "x", "b": 2})
+    log.log("error", "code %d", 7)
+    log.info("100%% done")  # no arguments: the message is left as it is, as logging does
+    assert nglogger.flush(5)
+    events = memory_sink.events()
+    assert [e["message"] for e in events] == ["user bob logged in", "x-2", "code 7", "100%% done"]
+    assert events[0]["request_id"] == "r-1"
+    assert nglogger.stats().fallbacks == {}
+
+
+def test_a_format_mismatch_keeps_the_raw_message_and_never_raises(
+    memory_sink: nglogger.sinks.MemorySink,
+) -> None:
+    """Wrong arguments: the raw message, the arguments as reprs, a marker and a counter."""
+    nglogger.configure(sinks=[memory_sink])
+    log = nglogger.get_logger("fmt")
+    log.info("bad %d", "not a number", k=1)
+    log.info("too few %s %s", 1)  # noqa: PLE1206 - the mismatch is the point
+    assert nglogger.flush(5)
+    first, second = memory_sink.events()
+    assert first["message"] == "bad %d"
+    assert first["message_args"] == ["'not a number'"]
+    assert first["nglogger_fallback"] == ["format_error"]
+    assert first["k"] == 1
+    assert second["message"] == "too few %s %s"
+    assert nglogger.stats().fallbacks == {"format_error": 2}
+    assert nglogger.stats().dropped == {}
+
+
+def test_arguments_are_formatted_only_when_the_level_is_enabled(
+    memory_sink: nglogger.sinks.MemorySink,
+) -> None:
+    """A disabled call formats nothing: the argument's __str__ is never called."""
+    nglogger.configure(sinks=[memory_sink], level="info")
+    watched = _Watched()
+    log = nglogger.get_logger("fmt")
+    log.debug("skipped %s", watched)
+    assert watched.formatted == 0
+    log.info("kept %s", watched)
+    assert watched.formatted == 1
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        log.exception("failed %s", "op")
+    assert nglogger.flush(5)
+    kept, failed = memory_sink.events()
+    assert kept["message"] == "kept watched"
+    assert failed["message"] == "failed op"
+    assert failed["exception"]["type"] == "ValueError"
