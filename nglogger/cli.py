@@ -19,6 +19,7 @@ from ._env import (
     variables_table,
 )
 from ._errors import ConfigError
+from ._version import __version__
 
 __all__ = ["main"]
 
@@ -233,6 +234,9 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``nglogger`` command."""
     parser = argparse.ArgumentParser(
         prog="nglogger", description="Memory-safe structured logging: tools."
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"nglogger {__version__}", help="print the version"
     )
     sub = parser.add_subparsers(dest="command", required=True)
     bench = sub.add_parser(

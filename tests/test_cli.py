@@ -9,6 +9,8 @@ import sys
 import orjson
 import pytest
 
+import nglogger
+
 
 def run(
     *args: str, env: dict[str, str] | None = None, timeout: float = 120
@@ -152,3 +154,10 @@ def test_bench_quick_json_report() -> None:
     assert {"floor", "basic", "disabled", "buffered", "stalled_sink"} <= names
     stalled = next(r for r in report["results"] if r["scenario"] == "stalled_sink")
     assert stalled["ratio"] <= 1.2  # peak within 1.2x the configured budget
+
+
+def test_version() -> None:
+    """`nglogger --version` prints the package version and exits 0."""
+    out = run("--version")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == f"nglogger {nglogger.__version__}"
