@@ -326,9 +326,12 @@ def install(
     """Make nglogger the backend of the root logger; return its handler.
 
     With ``configure_kwargs``, ``nglogger.configure(**configure_kwargs)`` runs
-    first (``level`` is passed on too). The root logger's handlers are removed
-    (and remembered), one :class:`LoggingHandler` is added, the root level is
-    set to ``level`` (default: the pipeline's level) and ``warnings`` are
+    first (``level`` is passed on too); without them, if no pipeline was configured
+    yet, ``nglogger.configure()`` reads the environment, exactly as it does when
+    called directly (a pipeline configured explicitly before is kept). The root
+    logger's handlers are removed (and remembered), one :class:`LoggingHandler` is
+    added, the root level is set to ``level`` (default: the pipeline's level) and
+    ``warnings`` are
     routed to ``logging`` (``capture_warnings=False`` leaves them as they were
     before the first ``install``). Idempotent: calling it again keeps one
     handler (taking over root handlers added meanwhile) and updates the level.
@@ -339,6 +342,10 @@ def install(
         if level is not None:
             configure_kwargs["level"] = level
         _default.configure(**configure_kwargs)
+    elif not isinstance(_target.current, Pipeline):
+        # Nothing configured yet: configure from the environment, as configure() does
+        # (NGLOGGER_SINKS, NGLOGGER_CONTEXT, LOG_LEVEL...); an explicit pipeline is kept.
+        _default.configure()
     number = _target.current.min_level if level is None else _to_level(level)
     root = logging.getLogger()
     with _install_lock:

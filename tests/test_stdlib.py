@@ -6,6 +6,8 @@ import gc
 import io
 import logging
 import logging.config
+import os
+import subprocess
 import sys
 import threading
 import time
@@ -14,8 +16,10 @@ import warnings
 import weakref
 from collections.abc import Iterator
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 import nglogger
@@ -865,3 +869,37 @@ def test_explicit_pipeline(sink: MemorySink) -> None:
         assert _events(sink) == []
     finally:
         pipeline.shutdown(DEADLINE)
+
+
+def test_install_configures_from_the_environment(tmp_path: Path) -> None:
+    """In a fresh process, install() alone honours NGLOGGER_SINKS and NGLOGGER_CONTEXT."""
+    out = tmp_path / "app.jsonl"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NGLOGGER_", "OTEL_"))}
+    env.update({"NGLOGGER_SINKS": f"file://{out}", "NGLOGGER_CONTEXT": "service=checkout"})
+    code = (
+        "import logging, nglogger\n"
+        "nglogger.install()\n"
+        "logging.getLogger('app').warning('hello %s', 'world')\n"
+        "nglogger.shutdown(5)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""  # nothing went to stdout: the configured file sink got it
+    events = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    assert [(e["message"], e["service"], e["logger"]) for e in events] == [
+        ("hello world", "checkout", "app")
+    ]
+
+
+def test_install_keeps_an_explicitly_configured_pipeline(sink: MemorySink) -> None:
+    """install() after configure() does not reconfigure: the configured sink still gets events."""
+    install()
+    _logger().warning("kept")
+    assert [e["message"] for e in _events(sink)] == ["kept"]
