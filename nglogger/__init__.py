@@ -33,6 +33,7 @@ from .sinks import Outcome, Sink
 
 if TYPE_CHECKING:
     from ._retry import CircuitBreaker, RetryBudget, RetryPolicy
+    from ._signals import handle_signals
     from ._transport import HttpResponse, MockTransport, Transport
     from .stdlib import LoggingHandler, install, uninstall
 
@@ -43,6 +44,7 @@ _LAZY = {
     "LoggingHandler": "stdlib",
     "install": "stdlib",
     "uninstall": "stdlib",
+    "handle_signals": "_signals",
     "CircuitBreaker": "_retry",
     "RetryBudget": "_retry",
     "RetryPolicy": "_retry",
@@ -100,6 +102,7 @@ __all__ = [
     "get_contextvars",
     "get_logger",
     "get_pipeline",
+    "handle_signals",
     "install",
     "reset_contextvars",
     "shutdown",

@@ -57,6 +57,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "integrations",
         (
             "stdlib",
+            "_signals",
             "otel",
             "testing",
             "pytest_plugin",
