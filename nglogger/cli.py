@@ -59,18 +59,33 @@ def _bench(args: argparse.Namespace) -> int:
         except (OSError, orjson.JSONDecodeError) as exc:
             print(f"nglogger bench: cannot read baseline {args.compare}: {exc}", file=sys.stderr)
             return 2
-    quiet = args.json or not sys.stderr.isatty()
+    if args.plot:
+        import importlib.util
+
+        try:
+            found = importlib.util.find_spec("matplotlib") is not None
+        except (ImportError, ValueError):  # a broken or blocked installation
+            found = False
+        if not found:  # say so before a long run, not after it
+            print(
+                "nglogger bench: --plot needs matplotlib (pip install 'nglogger[plot]')",
+                file=sys.stderr,
+            )
+            return 2
+    terminal = sys.stderr.isatty()
     step = [0]
 
     def progress(text: str) -> None:
+        """One line per step on stderr: rewritten in place on a terminal, appended when piped."""
         step[0] += 1
-        if quiet:
-            return
-        sys.stderr.write(f"\r\x1b[K[{step[0]:2d}] {text}")
+        if terminal:
+            sys.stderr.write(f"\r\x1b[K[{step[0]:2d}] {text}")
+        else:
+            sys.stderr.write(f"nglogger bench [{step[0]:2d}] {text}\n")
         sys.stderr.flush()
 
     report = run(quick=args.quick, progress=progress)
-    if not quiet:
+    if terminal:
         sys.stderr.write("\r\x1b[K")
     data = report.as_dict()
     if args.save_baseline:
@@ -106,12 +121,17 @@ def _bench(args: argparse.Namespace) -> int:
         "ratio: to the floor with the same fields (median of interleaved rounds, median over "
         f"{env.get('speed_processes', 1)} processes); band: quartiles of the rounds, all processes"
     )
-    print(f"{'scenario':<22} {'metric':<26} {'value':>16} {'ratio':>8} {'band':>11}  note")
+    header = f"{'scenario':<22} {'metric':<26} {'value':>16} {'of':>13} {'ratio':>8} {'band':>11}"
+    print(f"{header}  note")
     for r in report.results:
         ratio = "" if r.ratio is None else f"{r.ratio:.2f}x"
         band = "" if r.low is None or r.high is None else f"{r.low:.2f}-{r.high:.2f}"
         value = f"{_amount(r.value, r.unit)}"
-        print(f"{r.scenario:<22} {r.metric:<26} {value:>16} {ratio:>8} {band:>11}  {r.note}")
+        # the denominator of the ratio (the floor, the budget, the deep clone...)
+        of = "" if not r.ratio else _amount(r.value / r.ratio, r.unit)
+        print(
+            f"{r.scenario:<22} {r.metric:<26} {value:>16} {of:>13} {ratio:>8} {band:>11}  {r.note}"
+        )
     if baseline is not None:
         print()
         print(f"compared with {args.compare} (ratios where available, else values):")

@@ -161,3 +161,17 @@ def test_version() -> None:
     out = run("--version")
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == f"nglogger {nglogger.__version__}"
+
+
+def test_bench_plot_without_matplotlib_fails_before_running() -> None:
+    """`--plot` without matplotlib exits 2 with the install hint, before any scenario runs."""
+    code = (
+        "import sys; sys.modules['matplotlib'] = None; "  # as if it were not installed
+        "from nglogger.cli import main; raise SystemExit(main(['bench', '--quick', '--plot', 'x.png']))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert out.returncode == 2
+    assert "needs matplotlib" in out.stderr
+    assert "speed" not in out.stderr  # no progress: nothing was measured
