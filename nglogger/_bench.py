@@ -105,6 +105,21 @@ class Rounds:
     high: float
 
 
+def speed_result(scenario: str, measured: Rounds, note: str, gate: str = "baseline") -> Result:
+    """The report row of one timed pair: ns per call, ratio, noise band."""
+    return Result(
+        scenario,
+        "ns_per_call",
+        round(measured.ns, 1),
+        "ns",
+        round(measured.ratio, 3),
+        note,
+        round(measured.low, 3),
+        round(measured.high, 3),
+        gate,
+    )
+
+
 def _loop(fn: Callable[[], object], calls: int) -> float:
     """Seconds for ``calls`` calls of ``fn``."""
     start = time.perf_counter()
@@ -445,15 +460,8 @@ def speed(report: Report, *, quick: bool, progress: Callable[[str], None]) -> No
                     )
                 )
             report.add(
-                Result(
-                    name,
-                    "ns_per_call",
-                    round(measured.ns, 1),
-                    "ns",
-                    round(measured.ratio, 3),
-                    notes[name] or "against the floor with the same fields",
-                    round(measured.low, 3),
-                    round(measured.high, 3),
+                speed_result(
+                    name, measured, notes[name] or "against the floor with the same fields"
                 )
             )
         progress("speed: child_creation")
@@ -465,16 +473,7 @@ def speed(report: Report, *, quick: bool, progress: Callable[[str], None]) -> No
             round_seconds=seconds,
         )
         report.add(
-            Result(
-                "child_creation",
-                "ns_per_call",
-                round(measured.ns, 1),
-                "ns",
-                round(measured.ratio, 3),
-                "bind(2 fields) against orjson.dumps of them",
-                round(measured.low, 3),
-                round(measured.high, 3),
-            )
+            speed_result("child_creation", measured, "bind(2 fields) against orjson.dumps of them")
         )
         _compare_structlog(report, progress, rounds, seconds, nested["10kb"])
         progress("memory: allocation per call")
@@ -532,15 +531,10 @@ def _compare_structlog(
                 progress(f"speed: {name}")
                 measured = interleaved(candidate, floor, rounds=rounds, round_seconds=seconds)
                 report.add(
-                    Result(
+                    speed_result(
                         name,
-                        "ns_per_call",
-                        round(measured.ns, 1),
-                        "ns",
-                        round(measured.ratio, 3),
+                        measured,
                         "structlog (orjson renderer, BytesLogger), for comparison",
-                        round(measured.low, 3),
-                        round(measured.high, 3),
                         gate="none",
                     )
                 )
@@ -765,18 +759,7 @@ def fan_out(report: Report, *, quick: bool, progress: Callable[[str], None]) -> 
         _target.current = previous
         one.shutdown(2.0)
         four.shutdown(2.0)
-    report.add(
-        Result(
-            "fan_out_4",
-            "ns_per_call",
-            round(measured.ns, 1),
-            "ns",
-            round(measured.ratio, 3),
-            "4 NullSinks against 1, same event",
-            round(measured.low, 3),
-            round(measured.high, 3),
-        )
-    )
+    report.add(speed_result("fan_out_4", measured, "4 NullSinks against 1, same event"))
 
 
 def file_throughput(report: Report, *, quick: bool, progress: Callable[[str], None]) -> None:
