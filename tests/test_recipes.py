@@ -1,0 +1,158 @@
+"""The README's recipes, run for real: gunicorn, uvicorn and Django logging through nglogger.
+
+Each recipe (``tests/recipes/``) configures nglogger from the environment, the way a
+deployment would (``NGLOGGER_SINKS`` pointing at a file here), runs the server or the
+framework in a subprocess on 127.0.0.1, and the test reads the file: the framework's
+own log lines and the application's are nglogger events there, and nothing went to
+stdout.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+
+RECIPES = Path(__file__).resolve().parent / "recipes"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def environment(out: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NGLOGGER_", "OTEL_"))}
+    env["NGLOGGER_SINKS"] = f"file://{out}"
+    env["NGLOGGER_FLUSH_INTERVAL"] = "50ms"
+    env["PYTHONPATH"] = os.pathsep.join([str(RECIPES), env.get("PYTHONPATH", "")])
+    return env
+
+
+def events(out: Path) -> list[dict[str, object]]:
+    return [orjson.loads(line) for line in out.read_bytes().splitlines()] if out.exists() else []
+
+
+def get(port: int, path: str, deadline: float) -> int:
+    """GET ``path`` once the server answers (retrying connection refusals until ``deadline``)."""
+    while True:
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            connection.request("GET", path)
+            status = connection.getresponse().status
+            connection.close()
+            return status
+        except (ConnectionRefusedError, ConnectionResetError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def wait_for(predicate, timeout: float = 30.0) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return bool(predicate())
+
+
+def test_gunicorn_logconfig_dict_routes_gunicorn_logs_through_nglogger(tmp_path: Path) -> None:
+    """gunicorn's error and access logs and the app's own are nglogger events in the file."""
+    out = tmp_path / "gunicorn.jsonl"
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "-c",
+        str(RECIPES / "gunicorn_conf.py"),
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        "1",
+        "wsgi_app:app",
+    ]
+    with subprocess.Popen(
+        command, env=environment(out), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as server:
+        try:
+            deadline = time.monotonic() + 60
+            assert get(port, "/one", deadline) == 200
+            assert get(port, "/two", deadline) == 200
+        finally:
+            server.send_signal(signal.SIGTERM)
+            stdout, stderr = server.communicate(timeout=60)
+    assert server.returncode == 0, stderr
+    assert stdout == ""
+    logged = events(out)
+    loggers = {e["logger"] for e in logged}
+    assert {"gunicorn.error", "gunicorn.access", "app"} <= loggers, logged
+    assert any("Booting worker" in str(e["message"]) for e in logged)
+    handled = [e for e in logged if e["logger"] == "app"]
+    assert [(e["message"], e["method"]) for e in handled] == [
+        ("handled /one", "GET"),
+        ("handled /two", "GET"),
+    ]
+    access = [e for e in logged if e["logger"] == "gunicorn.access"]
+    assert len(access) == 2
+    assert all('"GET /' in str(e["message"]) for e in access)
+
+
+def test_uvicorn_log_config_routes_uvicorn_logs_through_nglogger(tmp_path: Path) -> None:
+    """uvicorn's startup and access lines and the app's own are nglogger events in the file."""
+    pytest.importorskip("uvicorn", reason="the uvicorn recipe needs uvicorn (test extra)")
+    out = tmp_path / "uvicorn.jsonl"
+    port = free_port()
+    with subprocess.Popen(
+        [sys.executable, str(RECIPES / "uvicorn_app.py"), str(port)],
+        env=environment(out),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as server:
+        try:
+            assert get(port, "/hello", time.monotonic() + 60) == 200
+            assert wait_for(lambda: any(e["logger"] == "uvicorn.access" for e in events(out)))
+        finally:
+            server.send_signal(signal.SIGTERM)
+            stdout, stderr = server.communicate(timeout=60)
+    assert stdout == ""
+    logged = events(out)
+    by_logger = {str(e["logger"]) for e in logged}
+    assert {"uvicorn.error", "uvicorn.access", "app"} <= by_logger, (logged, stderr)
+    assert any("Uvicorn running" in str(e["message"]) for e in logged)
+    assert [e["message"] for e in logged if e["logger"] == "app"] == ["handled /hello"]
+    # the shutdown lines logged while handling SIGTERM were flushed at exit
+    assert any("Finished server process" in str(e["message"]) for e in logged)
+
+
+def test_django_logging_setting_routes_django_logs_through_nglogger(tmp_path: Path) -> None:
+    """Django's request logging (a 404) and a view's own log are nglogger events."""
+    pytest.importorskip("django", reason="the Django recipe needs Django (test extra)")
+    out = tmp_path / "django.jsonl"
+    done = subprocess.run(
+        [sys.executable, str(RECIPES / "django_app.py")],
+        env=environment(out),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""
+    logged = events(out)
+    view = [e for e in logged if e["logger"] == "app"]
+    assert [(e["message"], e["user"]) for e in view] == [("handled /hello", "bob")]
+    not_found = [e for e in logged if e["logger"] == "django.request"]
+    assert [(e["level"], e["message"]) for e in not_found] == [("warning", "Not Found: /missing")]
