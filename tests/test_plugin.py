@@ -551,3 +551,13 @@ def test_log_capture_type_is_exported() -> None:
     with capture_logs() as logs:
         pass
     assert isinstance(logs, LogCapture)
+
+
+def test_capture_sees_stdlib_records_without_install(nglogger_capture: LogCapture) -> None:
+    """The capture fixture records stdlib logging too, though install() was never called."""
+    import logging
+
+    logging.getLogger("plain.stdlib").info("from logging %s", "too", extra={"order_id": 7})
+    nglogger.get_logger("native").info("native")
+    nglogger_capture.assert_logged("from logging too", level="info", order_id=7)
+    nglogger_capture.assert_logged("native")

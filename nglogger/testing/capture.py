@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,6 +14,7 @@ from .._config import Config
 from .._levels import level_name, parse_level
 from .._pipeline import Pipeline
 from ..sinks.memory import MemorySink
+from ..stdlib import LoggingHandler
 from ._swap import FLUSH_TIMEOUT as _FLUSH_TIMEOUT
 from ._swap import installed as _installed
 
@@ -188,7 +190,9 @@ def capture_logs(
     none) is put back exactly as it was afterwards, without being shut down.
     The capture pipeline is built from the defaults and ``config`` (any
     :class:`~nglogger.Config` setting except ``sinks``); the environment is not
-    read, so tests behave the same everywhere. Loggers bound before the block
+    read, so tests behave the same everywhere. Records of the stdlib ``logging``
+    propagating to the root logger are captured too, with or without
+    ``nglogger.install()``. Loggers bound before the block
     keep the context they serialized then.
     """
     if "sinks" in config:
@@ -198,10 +202,34 @@ def capture_logs(
     pipeline = Pipeline(Config(level=level, sinks=(sink,), **settings))
     capture = LogCapture(pipeline, sink)
     try:
-        with _installed(pipeline):
+        with _installed(pipeline), _stdlib_routed(pipeline.min_level):
             yield capture
     finally:
         capture._close()
+
+
+@contextmanager
+def _stdlib_routed(level: int) -> Iterator[None]:
+    """Records of the stdlib ``logging`` reach the capture too, ``install()`` or not.
+
+    Unless a :class:`~nglogger.LoggingHandler` is on the root logger already, one is
+    added for the block and the root level lowered to ``level`` if it is higher;
+    both are put back afterwards.
+    """
+    root = logging.getLogger()
+    if any(isinstance(handler, LoggingHandler) for handler in root.handlers):
+        yield
+        return
+    handler = LoggingHandler()
+    previous = root.level
+    root.addHandler(handler)
+    if previous == logging.NOTSET or previous > level:
+        root.setLevel(max(level, 1))
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(previous)
 
 
 # --------------------------------------------------------------------------
