@@ -101,8 +101,10 @@ def nglogger_memory_budget(request: pytest.FixtureRequest) -> Callable[..., Memo
         unknown = sorted(set(overrides) - set(_SETTINGS))
         if unknown:
             raise TypeError(f"unknown argument(s) {', '.join(unknown)}; accepted: {_SETTINGS}")
+        # isolated by default: the configured limits, a NullSink, so the ~1,100 calls do
+        # not print into the test's captured output (isolated=False measures real sinks)
         try:
-            return check_budget(fn, **{**defaults, **overrides})
+            return check_budget(fn, **{"isolated": True, **defaults, **overrides})
         except MemoryBudgetExceeded as exc:
             message = str(exc)
         pytest.fail(message, pytrace=False)  # outside the except: no chained traceback

@@ -7,7 +7,7 @@ import logging
 import re
 import threading
 import tracemalloc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from unittest import mock
 
@@ -20,6 +20,7 @@ from nglogger.sinks import MemorySink
 from nglogger.testing import (
     LogCapture,
     MemoryBudgetExceeded,
+    MemoryReport,
     capture_logs,
     check_budget,
     measure,
@@ -561,3 +562,18 @@ def test_capture_sees_stdlib_records_without_install(nglogger_capture: LogCaptur
     nglogger.get_logger("native").info("native")
     nglogger_capture.assert_logged("from logging too", level="info", order_id=7)
     nglogger_capture.assert_logged("native")
+
+
+def test_memory_budget_fixture_writes_nothing_to_the_configured_sinks(
+    nglogger_memory_budget: Callable[..., MemoryReport],
+) -> None:
+    """By default the budget measures an isolated copy: the ~1,100 calls print nothing."""
+    sink = MemorySink()
+    nglogger.configure(sinks=[sink])
+    log = nglogger.get_logger("budgeted")
+    nglogger_memory_budget(lambda: log.info("measured"), retained_bytes=1 << 20)
+    nglogger_memory_budget(
+        lambda: log.info("real"), retained_bytes=1 << 20, calls=5, warmup=1, isolated=False
+    )
+    assert nglogger.flush(5)
+    assert {e["message"] for e in sink.events()} == {"real"}
