@@ -36,7 +36,7 @@ from ._settings import (
     setting,
     spec_of,
 )
-from ._sink import concurrency_of, memory_copies_of
+from ._sink import concurrency_of, memory_copies_of, request_bytes_of
 from ._sinkuri import SINK_URIS, check_sink_uri
 from ._units import DURATION_ACCEPTED, SIZE_ACCEPTED, parse_duration, parse_size
 
@@ -194,10 +194,13 @@ class Config:
         buffer_max_bytes                      (events waiting for the batcher)
       + 3 * batch_max_bytes                   (open arena, recycled arena, batch being copied)
       + len(sinks) * sink_queue_max_bytes     (each sink's queue)
-      + sum over sinks of concurrency * copies * batch_max_bytes   (batches being written)
+      + sum over sinks of concurrency * copies * size   (batches being written)
 
     where ``copies`` is 1 for stream, file and memory sinks and 3 for HTTP sinks
-    (the batch, its encoded body, its gzip copy).
+    (the batch, its encoded body, its gzip copy), and ``size`` is
+    ``batch_max_bytes`` for local sinks and ``max(batch_max_bytes,
+    max_request_bytes)`` for HTTP sinks (they merge queued batches into full
+    requests; 5 MiB for a sink named by URI).
 
     A batch shared by several sinks is counted in each queue but held once.
     """
@@ -373,8 +376,9 @@ class Config:
         unit="bytes",
     )
     sink_queue_overflow: SinkOverflow = setting(
-        "drop_newest",
-        doc="`drop_newest` or `drop_oldest`: what a full sink queue does with a new batch",
+        "drop_oldest",
+        doc="`drop_oldest` or `drop_newest`: what a full sink queue does with a new batch "
+        "(`drop_oldest` keeps the events logged after an outage ends)",
         env=(
             _env(
                 "NGLOGGER_SINK_QUEUE_OVERFLOW",
@@ -384,6 +388,21 @@ class Config:
             ),
         ),
         check=choice(*_SINK_OVERFLOWS),
+    )
+
+    sink_max_age: float = setting(
+        900.0,
+        doc="an HTTP sink drops a queued batch older than this (counted `expired`)",
+        env=(
+            _env(
+                "NGLOGGER_SINK_MAX_AGE",
+                "how long an HTTP sink keeps undelivered events queued",
+                _SECONDS,
+                parse_duration,
+            ),
+        ),
+        check=positive_seconds,
+        unit="s",
     )
 
     shutdown_timeout: float = setting(
@@ -658,7 +677,7 @@ class Config:
         """Worst-case bytes held by a pipeline built from this config (see class doc)."""
         arenas = 3 * self.batch_max_bytes  # open arena, recycled arena, batch being copied
         sinks = self.sinks or ("stdout",)
-        in_flight = sum(_in_flight_batches(spec) for spec in sinks) * self.batch_max_bytes
+        in_flight = sum(_in_flight_bytes(spec, self.batch_max_bytes) for spec in sinks)
         return self.buffer_max_bytes + arenas + len(sinks) * self.sink_queue_max_bytes + in_flight
 
 
@@ -676,9 +695,22 @@ def _not_above(name: str, value: int, other: str, limit: int) -> None:
 _LOCAL_SINKS = ("stdout", "stderr", "null", "file:")
 
 
-def _in_flight_batches(spec: object) -> int:
-    """How many batch-sized buffers a sink can hold while writing (see memory_budget)."""
+#: The largest request any HTTP sink named by URI sends (its ``max_request_bytes``,
+#: 5 MiB for the generic sink; every vendor's is at most this; tested).
+HTTP_REQUEST_BYTES = 5 * 1024 * 1024
+
+
+def _in_flight_bytes(spec: object, batch_max_bytes: int) -> int:
+    """Bytes a sink can hold while writing, besides its queue (see memory_budget).
+
+    An HTTP sink merges queued batches into one request of up to its
+    ``max_request_bytes``: each of its ``concurrency`` writes holds ``copies``
+    buffers of that size (the merged batch, its encoded body, its gzip copy).
+    """
     if isinstance(spec, str):
         text = spec.strip()
-        return 1 if text.startswith(_LOCAL_SINKS) else 3
-    return concurrency_of(spec) * memory_copies_of(spec)
+        if text.startswith(_LOCAL_SINKS):
+            return batch_max_bytes
+        return 3 * max(batch_max_bytes, HTTP_REQUEST_BYTES)
+    size = max(batch_max_bytes, request_bytes_of(spec))
+    return concurrency_of(spec) * memory_copies_of(spec) * size

@@ -9,8 +9,9 @@ contained by the worker: the batch is counted as dropped with reason
 ``Sink`` is the required part (``name``, ``write``, ``close``). The optional
 capabilities are declared here too, each as a one-member Protocol the worker
 checks with ``isinstance`` (a plain object that has the member has the
-capability); :class:`SinkBase` implements all of them with their defaults, for
-sinks that want to state them explicitly:
+capability); :class:`SinkBase` implements the first seven with their defaults, for
+sinks that want to state them explicitly (not the last three: having one changes how
+the worker feeds the sink):
 
 ======================  ===============  ==================================================
 capability              default          used by
@@ -23,7 +24,18 @@ capability              default          used by
 ``after_fork()``        nothing          the forked child, before the worker restarts
 ``http_stats()``        none             self-metrics (``nglogger.otel``): HTTP counters
 ``breaker_state()``     none             self-metrics: circuit breaker state
+``request_limits()``    none             the worker coalesces queued batches into one
+                                         ``write`` up to ``(events, bytes)``; the batches
+                                         it holds count against the queue's limits
+``ready_in()``          0                seconds the worker waits before the next ``write``
+                                         (an open breaker, a backoff), batches stay queued
+``max_age``             none             seconds a batch may wait in the queue before it
+                                         is dropped as ``expired``
 ======================  ===============  ==================================================
+
+A ``write`` may hand events back: ``Outcome.requeue`` is a batch of the events it
+could not deliver *yet* (a retryable failure); the worker puts it back at the head
+of the queue, where it waits for ``ready_in()``.
 """
 
 from __future__ import annotations
@@ -35,34 +47,45 @@ from typing import Any, Protocol, runtime_checkable
 from ._batch import Batch
 
 __all__ = [
+    "Coalesces",
     "Concurrent",
     "CopiesBatches",
     "DescribesErrors",
+    "Expires",
     "ForkAware",
     "HasBreaker",
     "HasHttpStats",
     "NamesQueueFull",
     "Outcome",
+    "Paced",
     "Sink",
     "SinkBase",
     "concurrency_of",
     "memory_copies_of",
+    "request_bytes_of",
     "resolve_sink",
     "sink_name",
     "use_sink_resolver",
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class Outcome:
     """What a sink did with one batch: events exported and events dropped by reason.
 
-    ``exported + sum(dropped.values())`` must equal the batch's ``count``; the
-    worker enforces it (any shortfall is counted as ``sink_error``).
+    ``exported + sum(dropped.values()) + requeue.count`` must equal the batch's
+    ``count``; the worker enforces it (any shortfall is counted as ``sink_error``).
+    ``requeue``: the events not delivered yet, to be written again later (they go
+    back to the head of the sink's queue and stay counted as queued).
     """
 
     exported: int
     dropped: Mapping[str, int] = field(default_factory=dict)
+    requeue: Batch | None = None
+
+    def __repr__(self) -> str:
+        back = "" if self.requeue is None else f", requeue={self.requeue!r}"
+        return f"Outcome(exported={self.exported!r}, dropped={self.dropped!r}{back})"
 
 
 @runtime_checkable
@@ -147,6 +170,31 @@ class HasBreaker(Protocol):
         ...
 
 
+@runtime_checkable
+class Coalesces(Protocol):
+    """A sink whose worker merges queued batches into one write, up to its request limits."""
+
+    def request_limits(self) -> tuple[int, int]:
+        """``(events, bytes)`` one write may carry (one request, for an HTTP sink)."""
+        ...
+
+
+@runtime_checkable
+class Paced(Protocol):
+    """A sink that says how long its worker should wait before the next write."""
+
+    def ready_in(self) -> float:
+        """Seconds until a write may be sent (0: now)."""
+        ...
+
+
+@runtime_checkable
+class Expires(Protocol):
+    """A sink whose queued batches expire: dropped as ``expired`` past ``max_age`` seconds."""
+
+    max_age: float | None
+
+
 class SinkBase:
     """A base class stating every optional capability with its default.
 
@@ -219,3 +267,14 @@ def resolve_sink(spec: object, config: Any) -> Sink:
             return spec  # type: ignore[return-value]
         raise TypeError("nglogger.sinks is not loaded: cannot resolve a sink URI")
     return _resolver(spec, config)
+
+
+def request_bytes_of(sink: object) -> int:
+    """Bytes of one coalesced write (0 for a sink that does not coalesce)."""
+    if not isinstance(sink, Coalesces):
+        return 0
+    try:
+        value = sink.request_limits()[1]
+    except Exception:
+        return 0
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0

@@ -382,14 +382,6 @@ def test_a_refusing_collector_costs_no_more_than_the_queue_limit(
     assert n - len(delivered) == sum(stats.dropped.values())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "nglogger bug: a batch whose retry the retry budget denies is dropped "
-        "(retries_exhausted) instead of waiting, so a few seconds of collector refusal lose "
-        "events while the sink queue had room (nglogger/sinks/http.py, _deliver)"
-    ),
-)
 def test_memory_limiter_refusal_loses_nothing_once_the_collector_recovers(
     collector: Collector, backend: Capture
 ) -> None:
@@ -467,14 +459,6 @@ def test_collector_killed_mid_stream_every_event_delivered_or_counted(
     assert stats.exported <= len(delivered)  # acknowledged => at the backend (duplicates aside)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "nglogger bug: batches sent while the collector is down are dropped "
-        "(retries_exhausted) once the retry budget denies a retry, though the sink queue "
-        "has room (nglogger/sinks/http.py, _deliver)"
-    ),
-)
 def test_collector_killed_mid_stream_loses_nothing(collector: Collector, backend: Capture) -> None:
     """A collector restart within seconds, with room in the queue, loses no event."""
     n, stats = _stream_through_a_kill(collector, backend)

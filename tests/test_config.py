@@ -28,7 +28,10 @@ def test_defaults_are_valid_and_documented_values() -> None:
         http.buffer_max_bytes
         + 3 * http.batch_max_bytes
         + 2 * http.sink_queue_max_bytes
-        + (1 + 3) * http.batch_max_bytes  # an HTTP request holds up to 3 batch-sized copies
+        + http.batch_max_bytes  # stdout: the batch being written
+        # an HTTP request merges queued batches up to its max_request_bytes (5 MiB for a
+        # URI-named sink) and holds up to 3 copies of that
+        + 3 * max(http.batch_max_bytes, 5 * 1024 * 1024)
     )
 
 

@@ -42,7 +42,13 @@ def test_requests_in_flight_never_exceed_concurrency(concurrency: int) -> None:
     with RecordingServer() as server:
         gate = InFlight(server)
         server.set_responder(gate)
-        sink = HttpSink(f"{server.url}/ingest", concurrency=concurrency, compress=False)
+        # one batch per request (queued batches would otherwise merge into one request)
+        sink = HttpSink(
+            f"{server.url}/ingest",
+            concurrency=concurrency,
+            compress=False,
+            max_request_events=5,
+        )
         pipeline = nglogger.Pipeline(
             nglogger.Config(sinks=[sink], batch_max_events=5, flush_interval=0.01)
         )

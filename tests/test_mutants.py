@@ -152,7 +152,7 @@ def shared_batches(pipeline: Pipeline, sinks: list[StalledSink]) -> bool:
     held = []
     for worker, sink in zip(pipeline.workers, sinks):
         with worker._lock:
-            held.append([sink.first_batch, *worker._queue])
+            held.append([sink.first_batch, *(batch for batch, _ in worker._queue)])
     first = held[0]
     return len(first) > 1 and all(
         len(other) == len(first) and all(a is b for a, b in zip(other, first)) for other in held[1:]

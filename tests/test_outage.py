@@ -33,7 +33,7 @@ WORKERS = 8
 #: A log call may wait at most this long (the library's promise; drop_newest never waits).
 BLOCK_MS = Config().block_timeout * 1000
 #: What an outage may cost, by reason; anything else would be a bug.
-OUTAGE_REASONS = {"breaker_open", "retries_exhausted", "sink_queue_full", "shutdown_deadline"}
+OUTAGE_REASONS = {"breaker_open", "sink_queue_full", "shutdown_deadline"}
 
 
 def _clean_env() -> dict[str, str]:

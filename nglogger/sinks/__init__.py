@@ -49,6 +49,13 @@ def _http_headers(config: Config) -> dict[str, str]:
 
 def _from_uri(spec: str, config: Config) -> Sink:
     """The sink a URI names; vendor and network sinks are imported when first named."""
+    sink = _build(spec, config)
+    if hasattr(sink, "max_age"):  # HTTP sinks: how long undelivered events stay queued
+        sink.max_age = config.sink_max_age
+    return sink
+
+
+def _build(spec: str, config: Config) -> Sink:
     uri = parse_sink_uri(spec)
     kind = uri.kind
     if kind in ("stdout", "stderr"):

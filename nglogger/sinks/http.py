@@ -8,36 +8,59 @@ is dropped as ``too_large``), gzips them, and delivers each with:
 * exponential backoff with full jitter and ``Retry-After`` (``RetryPolicy``);
 * a retry budget: retries stay under a fixed share of first attempts, so a total
   outage costs about 1.1 wire attempts per request (``RetryBudget``);
-* a circuit breaker: while open nothing is sent and the worker waits (batches
-  queue in the bounded sink queue; when it is full they drop as
-  ``breaker_open``); one probe at a time when it half-opens;
-* a per-batch deadline; every wait is on an ``Event`` that ``close()`` sets.
+* a circuit breaker: while open nothing is sent; one probe per open period
+  (jittered, growing to its cap) when it half-opens;
+* a per-write deadline; every wait is on an ``Event`` that ``close()`` sets.
+
+**An outage costs probes, not data.** When the attempts, the retry budget or the
+write's deadline are used up, or the breaker is open, ``write`` hands the events
+not delivered yet back to its worker (``Outcome.requeue``): they go back to the
+head of the sink's queue and wait there (``ready_in()``: the open period or the
+backoff). While they wait, new batches queue behind them; only the queue's own
+limits (``sink_queue_overflow``), a permanent rejection (4xx other than
+408/429), ``max_age`` (``expired``) or the shutdown deadline lose events.
+
+**Recovery drains in full requests.** The worker merges queued batches, oldest
+first, into one write of up to ``request_limits()`` (the sink's
+``max_request_events`` and ``max_request_bytes``), ``concurrency`` writes at a
+time: a backlog of B bytes costs about B / ``max_request_bytes`` requests.
 
 A 413 splits the request in two once; a second 413 drops it (``too_large``).
-Other 4xx are never retried (``rejected``). Requests go out ``concurrency`` at a
-time per sink (default one): after an outage the queued batches are sent back to
-back with that many in flight, so the request rate while draining can exceed the
-healthy rate, but never the concurrency (with more than one, batches may complete
-out of order). Drop reasons: ``too_large``, ``rejected``, ``retries_exhausted``,
-``breaker_open``, ``shutdown_deadline``, ``encode_error``.
+Other 4xx are never retried (``rejected``). Drop reasons: ``too_large``,
+``rejected``, ``expired``, ``breaker_open`` / ``sink_queue_full`` (the queue was
+full), ``shutdown_deadline``, ``encode_error``.
 
-Worst-case footprint: the batch being sent, its encoded body, its gzip copy and
-one bounded response (64 KiB).
+The sink says when it is failing: a rate-limited line on stderr (and the stdlib
+logger ``nglogger``) when it starts failing, when its breaker opens and when it
+recovers (``nglogger._notice``).
+
+Worst-case footprint: the merged batch being sent (at most
+``max_request_bytes``), its encoded body, its gzip copy and one bounded
+response (64 KiB).
 """
 
 from __future__ import annotations
 
 import gzip
+import math
 import random
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from .. import _notice
 from .._batch import Batch
 from .._errors import ConfigError
 from .._http import HttpTransport
-from .._retry import AttemptKind, BreakerState, CircuitBreaker, RetryBudget, RetryPolicy
+from .._retry import (
+    AttemptKind,
+    AttemptResult,
+    BreakerState,
+    CircuitBreaker,
+    RetryBudget,
+    RetryPolicy,
+)
 from .._secrets import safe_url, safe_url_text
 from .._transport import HttpResponse, MockTransport, Request, Transport
 from ._base import Outcome
@@ -84,6 +107,8 @@ class HttpSink:
         rng: Callable[[], float] = random.random,
         verify: bool = True,
         concurrency: int = 1,
+        max_age: float | None = 900.0,
+        sleep: Callable[[float], bool] | None = None,
     ) -> None:
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             shown = safe_url(url)
@@ -120,6 +145,15 @@ class HttpSink:
                 or not seconds > 0
             ):
                 raise ConfigError(setting, seconds, "a number of seconds > 0")
+        if max_age is not None and (
+            isinstance(max_age, bool)
+            or not isinstance(max_age, (int, float))
+            or not 0 < max_age < float("inf")
+        ):
+            raise ConfigError("max_age", max_age, "a number of seconds > 0, or None (never)")
+        #: How long a queued batch may wait before it is dropped as ``expired``.
+        self.max_age: float | None = None if max_age is None else float(max_age)
+        self._sleep = sleep
         self.url = url
         self.name = name or f"{self.kind}:{safe_url_text(url)}"
         self._headers = dict(headers or {})
@@ -142,6 +176,10 @@ class HttpSink:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._counters: dict[str, int] = {}
+        self._not_before = 0.0  # a backoff after a write handed events back
+        self._requeues = 0  # consecutive writes that handed events back
+        self._failing = False  # since the first failure after a success (for the warnings)
+        self._warned_open = False
         #: The latest failure, as short text (shown in the sink's stats).
         self.last_error: str | None = None
 
@@ -167,20 +205,37 @@ class HttpSink:
         """Events delivered by a 2xx response (default: all of them)."""
         return count
 
+    # --------------------------------------------------- what the worker asks
+    def request_limits(self) -> tuple[int, int]:
+        """``(events, bytes)`` of queued batches the worker merges into one write."""
+        return self._max_request_events, self._max_request_bytes - 64
+
+    def ready_in(self) -> float:
+        """Seconds before the next write may send: the breaker's open period, a backoff."""
+        wait = self._not_before - self._clock()
+        if self.breaker.state is not BreakerState.CLOSED:
+            wait = max(wait, self.breaker.time_until_probe())
+        return max(0.0, wait)
+
     # ----------------------------------------------------------------- sending
     def write(self, batch: Batch) -> Outcome:
-        """Deliver one batch; every event ends up exported or dropped with a reason."""
+        """Deliver one batch; every event ends up exported, dropped with a reason, or handed back.
+
+        Events handed back (``Outcome.requeue``) were not delivered because the
+        backend is failing for now; the worker queues them again.
+        """
         dropped: dict[str, int] = {}
         exported = 0
         deadline = self._clock() + self._deadline
         if (
             type(self).encode is HttpSink.encode
             and batch.count <= self._max_request_events
-            and batch.nbytes <= min(self._max_request_bytes - 64, self._max_event_bytes)
+            and batch.nbytes <= self._max_request_bytes - 64
+            and _longest_event_fits(batch.data, self._max_event_bytes)
         ):
             # NDJSON that fits one request: the batch's bytes are the body (no copy).
-            exported = self._deliver(batch, deadline, dropped, may_split=True)
-            return Outcome(exported, dropped)
+            exported, pending = self._deliver(batch, deadline, dropped, may_split=True)
+            return Outcome(exported, dropped, self._requeue(batch, pending))
         events = batch.events()
         kept: list[bytes] = []
         for event in events:
@@ -188,9 +243,30 @@ class HttpSink:
                 dropped["too_large"] = dropped.get("too_large", 0) + 1
             else:
                 kept.append(event)
-        for chunk in self._chunks(kept):
-            exported += self._deliver(chunk, deadline, dropped, may_split=True)
-        return Outcome(exported, dropped)
+        del events
+        chunks = self._chunks(kept)
+        del kept
+        rest: list[bytes] = []
+        for i, chunk in enumerate(chunks):
+            n, pending = self._deliver(chunk, deadline, dropped, may_split=True)
+            exported += n
+            if pending is not None:
+                rest = _as_events(pending)
+                for later in chunks[i + 1 :]:
+                    rest.extend(later)
+                break
+        del chunks
+        return Outcome(exported, dropped, self._requeue(batch, rest or None))
+
+    def _requeue(self, batch: Batch, pending: Sequence[bytes] | Batch | None) -> Batch | None:
+        """The batch to hand back for ``pending`` events (the same object when it is all)."""
+        if pending is None:
+            return None
+        if isinstance(pending, Batch):
+            return pending
+        if len(pending) == batch.count:
+            return batch
+        return Batch(b"\n".join(pending) + b"\n", len(pending), batch.seq)
 
     def _chunks(self, events: list[bytes]) -> list[list[bytes]]:
         """Split events into requests within the event and (uncompressed) byte limits."""
@@ -224,13 +300,23 @@ class HttpSink:
         dropped: dict[str, int],
         *,
         may_split: bool,
-    ) -> int:
+    ) -> tuple[int, list[bytes] | Batch | None]:
+        """Send one request's events: ``(exported, events handed back or None)``."""
         n = len(events)
 
-        def drop(reason: str) -> int:
+        def drop(reason: str) -> tuple[int, None]:
             dropped[reason] = dropped.get(reason, 0) + n
-            return 0
+            return 0, None
 
+        def later(delay: float) -> tuple[int, list[bytes] | Batch]:
+            """Hand the events back; the next write waits ``delay`` (or the breaker)."""
+            self._requeues += 1
+            self._not_before = self._clock() + delay
+            self._count("requeued")
+            return 0, events
+
+        if self._stop.is_set():
+            return drop("shutdown_deadline")
         try:
             body = events.data if isinstance(events, Batch) else self.encode(events)
         except Exception:
@@ -243,8 +329,8 @@ class HttpSink:
         while True:
             if self._stop.is_set():
                 return drop("shutdown_deadline")
-            if not self._wait_for_breaker(deadline):
-                return drop("shutdown_deadline" if self._stop.is_set() else "breaker_open")
+            if not self.breaker.allow_request():
+                return later(0.0)  # the worker waits for the breaker's next probe
             if attempt == 0:
                 self.budget.record_attempt()
             else:
@@ -254,7 +340,8 @@ class HttpSink:
             result = response.attempt(self.retry)
             self.breaker.record_result(result)
             if result.kind is AttemptKind.OK:
-                return self.accept(response, n, dropped)
+                self._recovered()
+                return self.accept(response, n, dropped), None
             self._count(f"status_{response.status}" if response.status else str(result.kind.value))
             self.last_error = (
                 f"HTTP {response.status}"
@@ -262,37 +349,77 @@ class HttpSink:
                 else (result.error or result.kind.value)
             )
             if response.status == 413:
+                self._recovered()  # the backend answered: it is up
                 if may_split and n > 1:
                     items = events.events() if isinstance(events, Batch) else events
                     half = n // 2
                     del body
-                    return self._deliver(
-                        items[:half], deadline, dropped, may_split=False
-                    ) + self._deliver(items[half:], deadline, dropped, may_split=False)
+                    first, pending = self._deliver(items[:half], deadline, dropped, may_split=False)
+                    if pending is not None:
+                        return first, _as_events(pending) + list(items[half:])
+                    second, pending = self._deliver(
+                        items[half:], deadline, dropped, may_split=False
+                    )
+                    return first + second, pending
                 return drop("too_large")
+            if not self.retry.is_retryable(result):
+                if self.breaker.state is BreakerState.CLOSED:
+                    self._recovered()
+                return drop("rejected")
+            self._failed()
             delay = self.retry.next_delay(
                 attempt, result, self._rng, time_left=deadline - self._clock()
             )
-            if delay is None:
-                retryable = self.retry.is_retryable(result)
-                return drop("retries_exhausted" if retryable else "rejected")
+            if delay is None:  # attempts or the write's time used up: wait in the queue
+                return later(self._backoff(result))
             if not self.budget.try_acquire_retry():
                 self._count("budget_denied")
-                return drop("retries_exhausted")
-            if self._stop.wait(delay):
+                return later(max(delay, self._backoff(result)))
+            if self._wait(delay):
                 return drop("shutdown_deadline")
             attempt += 1
 
-    def _wait_for_breaker(self, deadline: float) -> bool:
-        """Wait (interruptibly) until the breaker lets a request through, or give up."""
-        while not self.breaker.allow_request():
-            wait = self.breaker.time_until_probe()
-            remaining = deadline - self._clock()
-            if remaining <= 0:
-                return False
-            if self._stop.wait(min(max(wait, 0.01), remaining)):
-                return False
-        return True
+    def _backoff(self, result: AttemptResult) -> float:
+        """The wait before a handed-back batch is sent again: Retry-After, else backoff."""
+        retry_after = result.retry_after
+        if retry_after is not None and not math.isnan(retry_after):
+            return min(max(retry_after, 0.0), self.retry.retry_after_cap)
+        return self.retry.backoff(min(self._requeues, 64), self._rng)
+
+    def _wait(self, seconds: float) -> bool:
+        """Wait ``seconds`` (interrupted by ``close()``); True if the sink was closed."""
+        if self._sleep is not None:
+            return self._sleep(seconds) or self._stop.is_set()
+        return self._stop.wait(seconds)
+
+    # ------------------------------------------------------------ warnings
+    def _failed(self) -> None:
+        """A retryable failure: warn once when the sink starts failing and when it opens."""
+        text: str | None = None
+        with self._lock:
+            state = self.breaker.state
+            if not self._failing:
+                self._failing = True
+                text = f"sink {self.name} is failing ({self.last_error}); events are kept queued"
+            if state is BreakerState.OPEN and not self._warned_open:
+                self._warned_open = True
+                text = (
+                    f"sink {self.name}: circuit breaker open after repeated failures "
+                    f"({self.last_error}); sending one probe per open period, events kept queued"
+                )
+        if text is not None:
+            _notice.warn(text)
+
+    def _recovered(self) -> None:
+        """A request the backend handled: warn once if the sink was failing."""
+        self._requeues = 0
+        self._not_before = 0.0
+        if not self._failing:
+            return
+        with self._lock:
+            was, self._failing, self._warned_open = self._failing, False, False
+        if was:
+            _notice.warn(f"sink {self.name} recovered; delivering the queued events")
 
     # ---------------------------------------------------------------- plumbing
     def queue_full_reason(self) -> str:
@@ -337,3 +464,24 @@ class JsonHttpSink(HttpSink):
     def encode(self, events: Sequence[bytes]) -> bytes:
         """``[e1,e2,...]``: a byte join, no re-serialization."""
         return b"[" + b",".join(events) + b"]"
+
+
+def _longest_event_fits(data: bytes, limit: int) -> bool:
+    """Whether every newline-terminated event in ``data`` is at most ``limit`` bytes."""
+    if len(data) <= limit + 1:
+        return True
+    start = 0
+    find = data.find
+    end = len(data)
+    while start < end:
+        nl = find(b"\n", start)
+        if nl < 0:
+            nl = end
+        if nl - start > limit:
+            return False
+        start = nl + 1
+    return True
+
+
+def _as_events(events: list[bytes] | Batch) -> list[bytes]:
+    return events.events() if isinstance(events, Batch) else list(events)

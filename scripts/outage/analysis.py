@@ -8,6 +8,9 @@ from typing import Any
 
 from .settings import OUTCOMES, MiB, Settings
 
+#: Drop reasons of a full sink queue: the only loss allowed while the endpoint is down.
+QUEUE_OVERFLOW = frozenset({"breaker_open", "sink_queue_full"})
+
 
 def dropped_of(counters: dict[str, Any]) -> dict[str, int]:
     """Drops by reason, before the buffer and in the sink, as one mapping."""
@@ -197,6 +200,15 @@ def analyse(raw: dict[str, Any]) -> dict[str, Any]:
                     "budget_denied": fin["http"].get("budget_denied", 0),
                     "breaker": fin["http"]["breaker"],
                     "retry_budget": fin["http"]["budget"],
+                    # lost although the queue had room: any reason but the queue's overflow
+                    "lost_with_room": sum(n for r, n in dropped.items() if r not in QUEUE_OVERFLOW),
+                    # events logged after recovery (an upper bound: see _WorkerView) not received
+                    "lost_after_recovery": fin["logged"]
+                    - (view["last_before_recovery"] + 1)
+                    - view["received_after_recovery"],
+                    "backlog_bytes": sample_at(raw["samples"][i], bounds[3][1]).get(
+                        "queued_bytes", 0
+                    ),
                     "pipeline_identity": fin["submitted"]
                     == fin["dispatched"] + fin["buffered"] + sum(fin["pre_dropped"].values()),
                     "sink_identity": fin["sink_accepted"]
@@ -302,6 +314,33 @@ def analyse(raw: dict[str, Any]) -> dict[str, Any]:
         for k, v in ep["counters"].items()
         if k in ("answer_lost", "bad_requests", "foreign_events", "handler_errors") and v
     }
+    with_room = [w["worker"] for w in done if w["lost_with_room"]]
+    check(
+        "events lost while the sink queue had room = 0 (only queue overflow loses events)",
+        everyone and not with_room,
+        (
+            f"{sum(w['lost_with_room'] for w in done)} lost in workers {with_room}"
+            if with_room
+            else "0"
+        )
+        + unreported,
+        "0",
+    )
+    after = sum(max(0, w["lost_after_recovery"]) for w in done)
+    check(
+        "events logged after recovery lost = 0",
+        everyone and after == 0,
+        f"{after}{unreported}",
+        "0",
+    )
+    peak = max(recovery_series, default=0)
+    drain_limit = 2 * healthy_rate + s.workers  # one request in flight per worker
+    check(
+        "drain request rate <= 2x healthy + concurrency",
+        peak <= drain_limit,
+        f"peak {peak}/s after recovery (healthy {healthy_rate:.1f}/s)",
+        f"<= {drain_limit:.1f}/s",
+    )
     check(
         "endpoint: every 200 reached its client, every request well-formed",
         not anomalies,
@@ -319,6 +358,8 @@ def analyse(raw: dict[str, Any]) -> dict[str, Any]:
         "outage_rate": outage_rate,
         "outage_ratio": ratio,
         "recovery_peak_rate": max(recovery_series, default=0),
+        "backlog_bytes_at_recovery": sum(w.get("backlog_bytes", 0) for w in done),
+        "recovery_requests": sum(phases[3]["requests"].values()),
         "delivery_bound": s.delivery_bound,
         "phases": phases,
         "workers": workers,

@@ -96,6 +96,13 @@ class _WorkerView:
     first_after_recovery: float | None = None  # seconds after recovery started
     backlog_drained: float | None = None  # last arrival of an event logged before recovery
     max_lag: float = 0.0  # max over arrivals after recovery of arrival - max(t, recovery)
+    last_before: int = -1  # the highest rid received that was logged before recovery
+
+    def received_after(self) -> int:
+        """Events received whose rid is above ``last_before`` (logged after recovery, or in
+        the gap just before it: counting the gap as "after" makes the loss an upper bound)."""
+        seen = self.seen
+        return len(seen) - (self.last_before + 1) - seen.count(0, self.last_before + 1)
 
 
 class Endpoint:
@@ -224,6 +231,8 @@ class Endpoint:
                     seen[rid] = 1
                     view.received += 1
                 view.max_rid = max(view.max_rid, rid)
+                if recovered is None or t < recovered:
+                    view.last_before = max(view.last_before, rid)
                 latency = now - t
                 phase["max_latency"] = max(phase.get("max_latency", 0.0), latency)
                 if recovered is not None and now >= recovered:

@@ -210,7 +210,7 @@ def markdown(raw: dict[str, Any], figures: dict[str, Any], command: str, chart: 
                 [
                     "`Config.memory_budget`",
                     f"{_mib(budget)} MiB",
-                    "buffer + 3 x batch + (sink queue + batch)",
+                    "buffer + 3 x batch + sink queue + 3 x merged request",
                 ],
                 [
                     "HTTP timeouts",
@@ -492,8 +492,12 @@ def _observations(s: Settings, figures: dict[str, Any]) -> list[str]:
     done = [w for w in figures["workers"] if w["reported"]]
     if not done:
         return ["No worker reported: nothing to observe.", ""]
-    recovery = phases["recovery"]
-    lost_after = sum(recovery["dropped"].values())
+    outage_drops: dict[str, int] = {}
+    for name in ("503", "black hole", "recovery"):
+        for reason, n in phases[name]["dropped"].items():
+            outage_drops[reason] = outage_drops.get(reason, 0) + n
+    with_room = sum(w["lost_with_room"] for w in done)
+    lost_after = sum(max(0, w["lost_after_recovery"]) for w in done)
     healthy = figures["healthy_rate"]
     drained = max(w["backlog_drained"] or 0.0 for w in done)
     first = max(w["first_after_recovery"] or 0.0 for w in done)
@@ -501,31 +505,41 @@ def _observations(s: Settings, figures: dict[str, Any]) -> list[str]:
     buffer_hw = max(w["buffer_high_water_bytes"] for w in done)
     requests = sum(w["requests"] for w in done)
     retries = sum(w["retries"] for w in done)
-    batches = s.sink_queue_max_bytes // max(1, int(s.rate * s.flush_interval * s.event_bytes))
+    backlog = max(w.get("backlog_bytes", 0) for w in done)
+    per_request = 5 * MiB  # the generic sink's max_request_bytes
     burst = figures["recovery_peak_rate"] / max(healthy, 1e-9)
+    outage_requests = sum(sum(phases[n]["requests"].values()) for n in ("503", "black hole"))
+    outage_seconds = phases["503"]["seconds"] + phases["black hole"]["seconds"]
+    opened = max(w["breaker"]["opened"] for w in done)
     return [
         (
             f"* **Where the outage's cost lands.** The sink queues filled to their byte limit "
-            f"({_mib(queue_hw)} of {_mib(s.sink_queue_max_bytes)} MiB) and from then on each new "
-            "batch was dropped and counted (`breaker_open` while the breaker was open, "
-            "`retries_exhausted` for the batch of each failed probe once the retry budget said "
-            f"no). The buffer never held more than {buffer_hw / KiB:.0f} KiB: the batcher keeps "
-            "moving events to the sink queue, so the buffer limit is not what bounds an outage."
+            f"({_mib(queue_hw)} of {_mib(s.sink_queue_max_bytes)} MiB); from then on the "
+            "oldest queued batches made room for new ones and were counted "
+            f"({reasons_text(outage_drops) or 'none'}; `sink_queue_overflow='drop_oldest'`, the "
+            f"default). Events lost while a queue had room: **{with_room}**. The buffer never "
+            f"held more than {buffer_hw / KiB:.0f} KiB: the batcher keeps moving events to the "
+            "sink queue, so the buffer limit is not what bounds an outage."
         ),
         (
-            f"* **Recovery is not free.** The first request after recovery succeeded only when "
-            f"the breaker's open period ended ({first:.2f} s at worst); until then the full "
-            f"queue kept dropping new events: {lost_after:,} events logged after the endpoint "
-            f"had recovered were lost ({reasons_text(recovery['dropped'])}). The queue keeps the "
-            "oldest events (`sink_queue_overflow='drop_newest'`); `drop_oldest` would keep the "
-            "freshest instead."
+            f"* **The wire stays quiet.** {outage_requests} requests in {outage_seconds:g} s of "
+            f"outage from {len(done)} workers: one probe per open period per worker (at most "
+            f"{opened} openings each); a batch whose retry the budget denied went back to its "
+            "queue instead of being dropped."
         ),
         (
-            "* **The drain is a burst, one request at a time.** Each worker's backlog "
-            f"(about {batches} batches, one request each) went out back to back within "
-            f"{drained:.2f} s of recovery: {figures['recovery_peak_rate']} requests in the "
-            f"busiest second against {healthy:.1f}/s when healthy ({burst:.1f}x), never more "
-            "than one in flight per worker. Queued batches are not merged into larger requests."
+            f"* **Fresh events survive the recovery.** The first request after recovery "
+            f"succeeded within {first:.2f} s (a probe, when the breaker's open period ended); "
+            "meanwhile new events pushed out the oldest queued ones, so events logged after "
+            f"the endpoint had recovered that were lost: **{lost_after}**."
+        ),
+        (
+            "* **The drain goes out in full requests.** Each worker's backlog at recovery "
+            f"(at most {_mib(backlog)} MiB) is merged, oldest first, into requests of up to "
+            f"{_mib(per_request)} MiB: about {max(1, math.ceil(backlog / per_request))} "
+            f"request(s) per worker, sent within {drained:.2f} s of recovery; the busiest "
+            f"second saw {figures['recovery_peak_rate']} requests against {healthy:.1f}/s when "
+            f"healthy ({burst:.1f}x), never more than one in flight per worker."
         ),
         (
             f"* **Retries stayed within the budget.** {retries} retries for {requests} requests "

@@ -122,6 +122,8 @@ def run(s: Settings, echo: Any = sys.stdout.write) -> dict[str, Any]:
                     "first_after_recovery": v.first_after_recovery,
                     "backlog_drained": v.backlog_drained,
                     "max_lag": v.max_lag,
+                    "last_before_recovery": v.last_before,
+                    "received_after_recovery": v.received_after(),
                 }
                 for v in endpoint.workers
             ],

@@ -75,7 +75,7 @@ QUICK = {
     "flush_interval": 0.05,
     "batch_max_bytes": 64 * KiB,
     "buffer_max_bytes": 512 * KiB,
-    "sink_queue_max_bytes": 256 * KiB,
+    "sink_queue_max_bytes": 1 * MiB,  # ~5 s of events: longer than a probe + an open period
     "timeout": 1.0,
     "connect_timeout": 0.5,
     "batch_deadline": 5.0,

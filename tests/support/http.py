@@ -29,6 +29,7 @@ keep-alive connections and, with ``join_handlers=True``, waits for them.
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import socket
@@ -203,10 +204,17 @@ class _Server(ThreadingHTTPServer):
 class LoopbackServer:
     """A threaded HTTP server on 127.0.0.1 that records requests; use as a context manager."""
 
-    def __init__(self, responder: Responder | None = None, *, join_handlers: bool = False) -> None:
+    def __init__(
+        self,
+        responder: Responder | None = None,
+        *,
+        join_handlers: bool = False,
+        keep_bodies: bool = True,
+    ) -> None:
         self._responder: Responder = responder or _ok
         self._cond = threading.Condition()
         self._requests: list[Request] = []
+        self._keep_bodies = keep_bodies  # False: recorded requests drop their bodies
         self._live: set[socket.socket] = set()
         self._inflight = 0
         self._inflight_ok = 0
@@ -290,6 +298,8 @@ class LoopbackServer:
             self._notify()
 
     def _record(self, request: Request) -> None:
+        if not self._keep_bodies:
+            request = dataclasses.replace(request, body=b"")
         with self._cond:
             self._requests.append(request)
             self._notify()

@@ -50,7 +50,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "_logger",
         ),
     ),
-    ("background", ("_buffer", "_worker", "_pipeline", "_default")),
+    ("background", ("_buffer", "_notice", "_worker", "_pipeline", "_default")),
     ("transport", ("_http", "_retry", "_transport")),
     ("sinks", ("sinks", "_console")),
     (
