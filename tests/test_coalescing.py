@@ -21,8 +21,8 @@ from support.http import Request
 from support.memory_http import InMemoryServer
 
 from nglogger import Batch
-from nglogger._logger import timestamp
 from nglogger._retry import CircuitBreaker, RetryPolicy
+from nglogger._timestamp import timestamp
 from nglogger._worker import SinkWorker
 from nglogger.sinks.datadog import DatadogSink
 from nglogger.sinks.elasticsearch import ElasticsearchSink
