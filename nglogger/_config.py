@@ -131,13 +131,33 @@ _SINK_VARIABLES = (
     ),
     _env(
         "OTEL_EXPORTER_OTLP_PROTOCOL",
-        "encoding of the otlp sink (grpc is not supported)",
-        "http/protobuf, http/json; default http/protobuf",
+        "protocol of the otlp sink (grpc needs nglogger[grpc]; its endpoint is used as-is)",
+        "http/protobuf, http/json, grpc; default http/protobuf",
     ),
     _env(
         "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL",
-        "encoding of the otlp sink (wins)",
-        "http/protobuf, http/json",
+        "protocol of the otlp sink (wins)",
+        "http/protobuf, http/json, grpc",
+    ),
+    _env(
+        "OTEL_EXPORTER_OTLP_INSECURE",
+        "OTLP/gRPC to an http:// endpoint: plaintext (true) or TLS (false); ..._LOGS_INSECURE wins",
+        "true, false; default true for http://, https:// is always TLS",
+    ),
+    _env(
+        "OTEL_EXPORTER_OTLP_CERTIFICATE",
+        "OTLP/gRPC: CA bundle verifying the collector (..._LOGS_CERTIFICATE wins)",
+        "a PEM file path; default the system roots",
+    ),
+    _env(
+        "OTEL_EXPORTER_OTLP_CLIENT_KEY",
+        "OTLP/gRPC mTLS: client private key (..._LOGS_CLIENT_KEY wins)",
+        "a PEM file path (with ..._CLIENT_CERTIFICATE)",
+    ),
+    _env(
+        "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+        "OTLP/gRPC mTLS: client certificate chain (..._LOGS_CLIENT_CERTIFICATE wins)",
+        "a PEM file path (with ..._CLIENT_KEY)",
     ),
     _env("DD_API_KEY", "API key of the datadog sink (secret: never shown)", "a Datadog API key"),
     _env(
@@ -173,6 +193,11 @@ _SINK_VARIABLES = (
         "LOKI_USERNAME",
         "basic-auth user of loki+http(s):// sinks (user-info in the URI wins)",
         "a user name (with LOKI_PASSWORD)",
+    ),
+    _env(
+        "LOKI_STRUCTURED_METADATA",
+        "event fields loki+http(s):// sinks send as Loki 3 structured metadata (never labels)",
+        "comma-separated top-level field names such as trace_id,span_id",
     ),
     _env(
         "LOKI_PASSWORD",
@@ -225,6 +250,12 @@ class Config:
                 f"comma-separated sink URIs: {SINK_URIS}; percent-encode ',' in a URI",
                 parse_sinks,
                 explains=True,
+            ),
+            _env(
+                "OTEL_LOGS_EXPORTER",
+                "adds sinks as the OpenTelemetry SDKs do (otlp: the otlp sink, console: "
+                "stdout, none: nothing); ignored when sinks is an argument",
+                "otlp, console, none (comma-separated)",
             ),
         ),
     )

@@ -29,7 +29,7 @@ from ._environ import (
 )
 from ._environ import describe_variables as _describe_variables
 from ._errors import ConfigError
-from ._otlpconfig import resolve_settings
+from ._otlpconfig import resolve_for_uri
 from ._secrets import safe_url_text
 from ._settings import shown_default, spec_of
 from ._sinkuri import OtlpOptions, parse_otlp_uri
@@ -121,9 +121,7 @@ def describe_otel(config: Config) -> dict[str, tuple[object, str]] | None:
     try:
         if uris:
             url, options = parse_otlp_uri(uris[0])
-        settings = resolve_settings(
-            config.sink_env, endpoint=url or None, context=config.context, **options
-        )
+        settings = resolve_for_uri(config.sink_env, url, options, config.context)
     except ConfigError as error:
         if uris:
             raise

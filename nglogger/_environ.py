@@ -234,6 +234,15 @@ def resolve(
                 table, "LOG_LEVEL", text, parse_level, "set NGLOGGER_LEVEL to override"
             )
             env_source["level"] = "LOG_LEVEL"
+    exporters = _get(environ, "OTEL_LOGS_EXPORTER")
+    if exporters is not None and "sinks" not in explicit:
+        default = next(f.default for f in dataclasses.fields(build) if f.name == "sinks")
+        sinks = values.get("sinks", default)
+        added = _logs_exporter_sinks(exporters, sinks)
+        if added:
+            values["sinks"] = (*sinks, *added)
+            used = env_source.get("sinks")
+            env_source["sinks"] = f"{used}+env:OTEL_LOGS_EXPORTER" if used else "OTEL_LOGS_EXPORTER"
     if environ.get("NO_COLOR", ""):
         values["colors"] = False
         env_source["colors"] = "NO_COLOR"
@@ -277,6 +286,40 @@ def resolve(
     for setting, value in pending.items():
         report[setting] = (value, sources[setting])
     return config, report
+
+
+#: ``OTEL_LOGS_EXPORTER`` values (the OpenTelemetry SDKs' names) -> the sink URI each adds.
+LOGS_EXPORTERS: Mapping[str, str | None] = MappingProxyType(
+    {"otlp": "otlp", "console": "stdout", "none": None}
+)
+
+
+def _logs_exporter_sinks(text: str, sinks: object) -> tuple[str, ...]:
+    """The sinks ``OTEL_LOGS_EXPORTER`` adds to ``sinks`` (none already there twice).
+
+    ``otlp`` adds the ``otlp`` sink (all from ``OTEL_EXPORTER_OTLP_*``) unless an otlp
+    sink is configured, ``console`` adds ``stdout`` unless there, ``none`` adds
+    nothing; several are comma-separated, as in the SDKs.
+    """
+    names = [word.strip().lower() for word in text.split(",") if word.strip()]
+    unknown = [name for name in names if name not in LOGS_EXPORTERS]
+    if unknown or (len(names) > 1 and "none" in names):
+        raise ConfigError(
+            "OTEL_LOGS_EXPORTER",
+            text,
+            "otlp, console or none (comma-separated; none alone)",
+            "nglogger adds the otlp sink for otlp and stdout for console",
+        )
+    have = [s.strip() for s in sinks if isinstance(s, str)] if isinstance(sinks, Sequence) else []
+    added: list[str] = []
+    for name in names:
+        uri = LOGS_EXPORTERS[name]
+        if uri is None:
+            continue
+        present = any(s == uri or (uri == "otlp" and s.startswith("otlp+")) for s in have)
+        if not present and uri not in added:
+            added.append(uri)
+    return tuple(added)
 
 
 def _get(environ: Mapping[str, str], name: str) -> str | None:

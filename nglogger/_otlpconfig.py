@@ -6,10 +6,15 @@ the specification's default): endpoint (``..._LOGS_ENDPOINT`` as-is, else
 headers (``k=v,k2=v2``, percent-decoded; the logs variable replaces the general
 one), timeout (milliseconds, default 10000: the read timeout of each request;
 connect timeout ``min(timeout, 5 s)``), compression (``gzip`` or ``none``,
-default ``none``), protocol (``http/protobuf`` or ``http/json``; ``grpc`` is not
-supported). In ``NGLOGGER_SINKS``: ``otlp`` (all from the environment) or
-``otlp+http(s)://host:port[/path][?protocol=..&compression=..&timeout=ms]``: without a
-path, ``/v1/logs`` is appended; with one, it is used as-is.
+default ``none``), protocol (``http/protobuf``, ``http/json`` or ``grpc``). With ``grpc``
+the endpoint is used as-is (``http://localhost:4317`` by default; gRPC has no path), and
+the transport security follows the OTLP exporter specification: an ``https://`` endpoint
+uses TLS, an ``http://`` one plaintext unless ``..._INSECURE=false``; ``..._CERTIFICATE``
+(CA bundle), ``..._CLIENT_KEY`` and ``..._CLIENT_CERTIFICATE`` (mTLS) are PEM files read
+when the sink is built. In ``NGLOGGER_SINKS``: ``otlp`` (all from the environment),
+``otlp+http(s)://host:port[/path][?protocol=..&compression=..&timeout=ms]`` (without a
+path, ``/v1/logs`` is appended; with one, it is used as-is) or
+``otlp+grpc(s)://host:port[?compression=..&timeout=ms]`` (plaintext / TLS).
 
 ``resolve_settings`` is pure: it reads ``Config.sink_env`` (never ``os.environ``)
 and returns a frozen :class:`OtlpSettings`; the sink (``nglogger.sinks.otlp``)
@@ -22,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any
 from urllib.parse import urlsplit
 
 from ._errors import ConfigError
@@ -33,28 +39,32 @@ __all__ = [
     "COMPRESSIONS",
     "CONTENT_TYPES",
     "DEFAULT_ENDPOINT",
+    "DEFAULT_GRPC_ENDPOINT",
     "DEFAULT_TIMEOUT",
     "PROTOCOLS",
     "OtlpSettings",
     "check_compression",
     "check_protocol",
     "millis",
+    "resolve_for_uri",
     "resolve_settings",
 ]
 
 DEFAULT_ENDPOINT = "http://localhost:4318/v1/logs"
-PROTOCOLS = ("http/protobuf", "http/json")
+DEFAULT_GRPC_ENDPOINT = "http://localhost:4317"
+PROTOCOLS = ("http/protobuf", "http/json", "grpc")
 COMPRESSIONS = ("gzip", "none")
 DEFAULT_TIMEOUT = 10.0
-CONTENT_TYPES = {"http/protobuf": "application/x-protobuf", "http/json": "application/json"}
+CONTENT_TYPES = {
+    "http/protobuf": "application/x-protobuf",
+    "http/json": "application/json",
+    "grpc": "application/grpc",
+}
 
 _PREFIX = "OTEL_EXPORTER_OTLP_"
 _LOGS_PREFIX = "OTEL_EXPORTER_OTLP_LOGS_"
-_PROTOCOL_ACCEPTED = "http/protobuf, http/json"
-_GRPC_HINT = (
-    "grpc is not supported; use http/protobuf, or set OTEL_EXPORTER_OTLP_LOGS_PROTOCOL="
-    "http/protobuf to keep grpc for other signals"
-)
+_PROTOCOL_ACCEPTED = "http/protobuf, http/json, grpc"
+_BOOLEANS = {"true": True, "false": False}
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +78,13 @@ class OtlpSettings:
     compression: str = "none"
     resource: Mapping[str, object] = field(default_factory=dict)
     sources: Mapping[str, str] = field(default_factory=dict)
+    #: gRPC only: plaintext (True) or TLS (False); from the endpoint's scheme and
+    #: ``..._INSECURE``.
+    insecure: bool = True
+    #: gRPC only: PEM file paths (CA bundle, client key, client certificate), or "".
+    certificate: str = ""
+    client_key: str = ""
+    client_certificate: str = ""
 
     def describe(self) -> dict[str, tuple[object, str]]:
         """``{"otel.<setting>": (value safe to print, source)}``; header values are masked."""
@@ -81,6 +98,11 @@ class OtlpSettings:
             "compression": self.compression,
             "resource": resource,
         }
+        if self.protocol == "grpc":
+            shown["insecure"] = self.insecure
+            for name in ("certificate", "client_key", "client_certificate"):
+                if getattr(self, name):
+                    shown[name] = getattr(self, name)
         return {
             f"otel.{name}": (value, self.sources.get(name.removesuffix("_ms"), "default"))
             for name, value in shown.items()
@@ -112,8 +134,6 @@ def check_endpoint(setting: str, url: object) -> str:
 
 def check_protocol(setting: str, value: object) -> str:
     text = value.strip().lower() if isinstance(value, str) else value
-    if text == "grpc":
-        raise ConfigError(setting, value, _PROTOCOL_ACCEPTED, _GRPC_HINT)
     if text not in PROTOCOLS:
         raise ConfigError(setting, value, _PROTOCOL_ACCEPTED)
     assert isinstance(text, str)
@@ -179,20 +199,6 @@ def resolve_settings(
     ``OTEL_*`` variable does. Raises ConfigError naming the variable or argument.
     """
     sources: dict[str, str] = {}
-    if endpoint is not None:
-        url = check_endpoint("endpoint", endpoint)
-        sources["endpoint"] = "argument"
-    else:
-        logs = env.get(_LOGS_PREFIX + "ENDPOINT", "").strip()
-        base = env.get(_PREFIX + "ENDPOINT", "").strip()
-        if logs:
-            url = check_endpoint(_LOGS_PREFIX + "ENDPOINT", logs)
-            sources["endpoint"] = f"env:{_LOGS_PREFIX}ENDPOINT"
-        elif base:
-            url = check_endpoint(_PREFIX + "ENDPOINT", base).rstrip("/") + "/v1/logs"
-            sources["endpoint"] = f"env:{_PREFIX}ENDPOINT"
-        else:
-            url = DEFAULT_ENDPOINT
 
     def setting(
         name: str, explicit: object, parse: Callable[[str, object], str], default: str
@@ -207,6 +213,23 @@ def resolve_settings(
         return parse(variable, text)
 
     chosen_protocol: str = setting("protocol", protocol, check_protocol, "http/protobuf")
+    grpc = chosen_protocol == "grpc"
+    if endpoint is not None:
+        url = check_endpoint("endpoint", endpoint)
+        sources["endpoint"] = "argument"
+    else:
+        logs = env.get(_LOGS_PREFIX + "ENDPOINT", "").strip()
+        base = env.get(_PREFIX + "ENDPOINT", "").strip()
+        if logs:
+            url = check_endpoint(_LOGS_PREFIX + "ENDPOINT", logs)
+            sources["endpoint"] = f"env:{_LOGS_PREFIX}ENDPOINT"
+        elif base:
+            url = check_endpoint(_PREFIX + "ENDPOINT", base)
+            if not grpc:  # OTLP/HTTP appends the signal's path; gRPC has none
+                url = url.rstrip("/") + "/v1/logs"
+            sources["endpoint"] = f"env:{_PREFIX}ENDPOINT"
+        else:
+            url = DEFAULT_GRPC_ENDPOINT if grpc else DEFAULT_ENDPOINT
     chosen_compression: str = setting("compression", compression, check_compression, "none")
     if timeout is not None:
         seconds = check_timeout("timeout", timeout)
@@ -231,6 +254,19 @@ def resolve_settings(
     attributes, resource_source = _resource(env, resource, context)
     if resource_source:
         sources["resource"] = resource_source
+    insecure = not url.lower().startswith("https://")
+    text, variable = _pick(env, "INSECURE")
+    if text is not None and insecure:
+        if text.lower() not in _BOOLEANS:
+            raise ConfigError(variable, text, "true, false")
+        insecure = _BOOLEANS[text.lower()]
+        sources["insecure"] = f"env:{variable}"
+    files: dict[str, str] = {}
+    for name in ("certificate", "client_key", "client_certificate"):
+        text, variable = _pick(env, name.upper())
+        files[name] = text or ""
+        if text is not None:
+            sources[name] = f"env:{variable}"
     return OtlpSettings(
         endpoint=url,
         protocol=chosen_protocol,
@@ -239,7 +275,27 @@ def resolve_settings(
         compression=chosen_compression,
         resource=MappingProxyType(_redacted_resource(attributes)),
         sources=MappingProxyType(sources),
+        insecure=insecure,
+        **files,
     )
+
+
+def resolve_for_uri(
+    env: Mapping[str, str],
+    url: str,
+    options: Mapping[str, Any],
+    context: Mapping[str, object] | None = None,
+) -> OtlpSettings:
+    """The settings of an ``otlp`` sink URI (``url`` and ``options`` from ``parse_otlp_uri``).
+
+    An ``otlp+http(s)://`` URI speaks OTLP/HTTP even when ``OTEL_EXPORTER_OTLP_PROTOCOL``
+    says ``grpc`` (meant for the other signals, or for the ``otlp`` URI).
+    """
+    settings = resolve_settings(env, endpoint=url or None, context=context, **options)
+    if url and settings.protocol == "grpc" and "protocol" not in options:
+        chosen = {**options, "protocol": "http/protobuf"}
+        settings = resolve_settings(env, endpoint=url, context=context, **chosen)
+    return settings
 
 
 def _redacted_resource(attributes: dict[str, object]) -> dict[str, object]:

@@ -33,7 +33,8 @@ SINK_URIS = (
     "loki+http(s)://[user:password@]host:port[/prefix] (LOKI_* variables), "
     "elasticsearch+http(s)://[user:password@]host:port[/prefix][/index], "
     "otlp (OTEL_EXPORTER_OTLP_* variables), "
-    "otlp+http(s)://host:port[/path][?protocol=..&compression=..&timeout=ms]"
+    "otlp+http(s)://host:port[/path][?protocol=..&compression=..&timeout=ms], "
+    "otlp+grpc(s)://host:port[?compression=..&timeout=ms] (OTLP/gRPC: plaintext / TLS)"
 )
 
 Kind = Literal[
@@ -102,6 +103,10 @@ _VENDOR_SCHEMES: dict[str, Kind] = {
 }
 
 
+_OTLP_PREFIXES = ("otlp+http://", "otlp+https://", "otlp+grpc://", "otlp+grpcs://")
+_GRPC_SCHEMES = {"otlp+grpc": "http", "otlp+grpcs": "https"}
+
+
 def check_sink_uri(uri: str) -> None:
     """Raise ConfigError if ``uri`` names no known sink (no I/O)."""
     parse_sink_uri(uri)
@@ -112,7 +117,7 @@ def parse_sink_uri(uri: str) -> SinkUri:
     text = uri.strip()
     if text in _WORDS:
         return SinkUri(_WORDS[text])
-    if text == "otlp" or text.startswith(("otlp+http://", "otlp+https://")):
+    if text == "otlp" or text.startswith(_OTLP_PREFIXES):
         url, options = parse_otlp_uri(text)
         return SinkUri("otlp", url, otlp=options)
     parts = urlsplit(text)
@@ -174,16 +179,20 @@ def _safe(uri: str) -> object:
 
 
 def parse_otlp_uri(uri: str) -> tuple[str, OtlpOptions]:
-    """``otlp`` or ``otlp+http(s)://...`` -> ``(endpoint or "", options)``; no I/O.
+    """``otlp``, ``otlp+http(s)://...`` or ``otlp+grpc(s)://...`` -> ``(endpoint or "", options)``.
 
     Options are ``protocol``, ``compression`` and ``timeout`` (milliseconds),
-    returned typed (timeout in seconds). Raises ConfigError (setting ``sinks``).
+    returned typed (timeout in seconds). An ``otlp+http(s)`` URI always speaks
+    OTLP/HTTP (``protocol`` picks its encoding); an ``otlp+grpc`` URI is
+    ``protocol=grpc`` on ``http://host:port`` (``otlp+grpcs``: ``https://``, TLS).
+    No I/O; raises ConfigError (setting ``sinks``).
     """
     text = uri.strip()
     if text == "otlp":
         return "", OtlpOptions()
     parts = urlsplit(text)
-    if parts.scheme not in ("otlp+http", "otlp+https"):
+    grpc = parts.scheme in _GRPC_SCHEMES
+    if parts.scheme not in ("otlp+http", "otlp+https") and not grpc:
         raise ConfigError("sinks", _safe(uri), SINK_URIS)
     if not parts.hostname:
         raise ConfigError("sinks", _safe(uri), SINK_URIS, "missing host")
@@ -200,6 +209,20 @@ def parse_otlp_uri(uri: str) -> tuple[str, OtlpOptions]:
         if key not in ("protocol", "compression", "timeout"):
             raise ConfigError("sinks", _safe(uri), SINK_URIS, f"unknown otlp option {key!r}")
         _otlp_option(uri, options, key, value)
+    if grpc:
+        if parts.path not in ("", "/"):
+            raise ConfigError("sinks", _safe(uri), SINK_URIS, "OTLP/gRPC takes no path")
+        if options.get("protocol", "grpc") != "grpc":
+            raise ConfigError("sinks", _safe(uri), SINK_URIS, "use otlp+http(s):// for OTLP/HTTP")
+        options["protocol"] = "grpc"
+        return urlunsplit((_GRPC_SCHEMES[parts.scheme], parts.netloc, "", "", "")), options
+    if options.get("protocol") == "grpc":
+        raise ConfigError(
+            "sinks",
+            _safe(uri),
+            SINK_URIS,
+            "protocol: accepted http/protobuf, http/json (OTLP/gRPC is otlp+grpc://host:4317)",
+        )
     scheme = parts.scheme.split("+", 1)[1]
     path = parts.path if parts.path not in ("", "/") else "/v1/logs"
     return urlunsplit((scheme, parts.netloc, path, "", "")), options

@@ -31,7 +31,8 @@ def test_import_is_light() -> None:
     code = (
         "import sys; import nglogger; "
         "heavy = ['asyncio', 'logging', 'urllib3', 'ssl', 'http.client', 'opentelemetry', "
-        "'decimal', 'traceback', 'email', 'socket', 'difflib', 'gzip']; "
+        "'decimal', 'traceback', 'email', 'socket', 'difflib', 'gzip', 'grpc', "
+        "'nglogger.sinks.otlp_grpc']; "
         "print(','.join(m for m in heavy if m in sys.modules))"
     )
     out = subprocess.run(

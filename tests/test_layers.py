@@ -33,6 +33,7 @@ LAZY_FEATURES: frozenset[tuple[str, str]] = frozenset(
         ("nglogger.sinks", "nglogger.sinks.loki"),
         ("nglogger.sinks", "nglogger.sinks.elasticsearch"),
         ("nglogger.sinks", "nglogger.sinks.otlp"),
+        ("nglogger.sinks", "nglogger.sinks.otlp_grpc"),
         ("nglogger.sinks.stream", "nglogger._console"),  # format=console only
         ("nglogger._bench", "nglogger.stdlib"),  # the stdlib benchmark scenario
     }

@@ -517,7 +517,6 @@ def test_settings_from_environment_and_their_precedence() -> None:
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, "grpc is not supported; use http/protobuf"),
         ({"OTEL_EXPORTER_OTLP_LOGS_PROTOCOL": "thrift"}, "accepted: http/protobuf, http/json"),
         ({"OTEL_EXPORTER_OTLP_TIMEOUT": "soon"}, "OTEL_EXPORTER_OTLP_TIMEOUT='soon'"),
         ({"OTEL_EXPORTER_OTLP_LOGS_TIMEOUT": "0"}, "milliseconds > 0"),
@@ -548,6 +547,12 @@ def test_bad_settings_name_the_variable(env: dict[str, str], message: str) -> No
             "http://h:1/v1/logs",
             {"protocol": "http/json", "compression": "gzip", "timeout": 1.5},
         ),
+        ("otlp+grpc://127.0.0.1:4317", "http://127.0.0.1:4317", {"protocol": "grpc"}),
+        (
+            "otlp+grpcs://collector:4317/?timeout=500",
+            "https://collector:4317",
+            {"protocol": "grpc", "timeout": 0.5},
+        ),
     ],
 )
 def test_sink_uris(uri: str, endpoint: str, options: dict[str, Any]) -> None:
@@ -563,7 +568,7 @@ def test_sink_uris(uri: str, endpoint: str, options: dict[str, Any]) -> None:
         ("otlp+http://h:1?color=red", "unknown otlp option 'color'"),
         ("otlp+http://user:pw@h:1", "credentials go in OTEL_EXPORTER_OTLP_HEADERS"),
         ("otlp+http://h:port", "bad port"),
-        ("otlp+grpc://h:4317", "accepted: stdout"),
+        ("otlp+grpcx://h:4317", "accepted: stdout"),
     ],
 )
 def test_bad_sink_uris(uri: str, hint: str) -> None:
@@ -889,12 +894,21 @@ def test_nglogger_config_shows_resolved_otel_settings() -> None:
 
 
 def test_nglogger_config_without_otel_and_with_grpc() -> None:
-    """No OTel section without OTel settings; grpc with an otlp sink is an exit-2 error."""
+    """No OTel section without OTel settings; grpc for an otlp+http URI is left to other signals."""
     plain = _config_cli({"NGLOGGER_SINKS": "stdout"})
     assert 0 == plain.returncode
     assert not [k for k in orjson.loads(plain.stdout) if k.startswith("otel.")]
-    grpc = _config_cli(
+    http = _config_cli(
         {"NGLOGGER_SINKS": "otlp+http://h:4318", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}
     )
-    assert 2 == grpc.returncode
-    assert "grpc is not supported; use http/protobuf" in grpc.stderr
+    assert 0 == http.returncode, http.stderr
+    assert "http/protobuf" == orjson.loads(http.stdout)["otel.protocol"]["value"]
+    grpc = _config_cli({"NGLOGGER_SINKS": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"})
+    assert 0 == grpc.returncode, grpc.stderr
+    shown = orjson.loads(grpc.stdout)
+    assert "grpc" == shown["otel.protocol"]["value"]
+    assert "http://localhost:4317" == shown["otel.endpoint"]["value"]
+    assert shown["otel.insecure"]["value"] is True
+    bad = _config_cli({"NGLOGGER_SINKS": "otlp", "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL": "thrift"})
+    assert 2 == bad.returncode
+    assert "accepted: http/protobuf, http/json, grpc" in bad.stderr

@@ -89,7 +89,12 @@ def _build(spec: str, config: Config) -> Sink:
     if kind == "otlp":
         from . import otlp
 
-        return otlp.from_config(uri.target, uri.otlp, config)
+        settings = otlp.settings_for(uri.target, uri.otlp, config)
+        if settings.protocol == "grpc":
+            from .otlp_grpc import OtlpGrpcSink  # grpcio: only for OTLP/gRPC
+
+            return OtlpGrpcSink.from_settings(settings)
+        return otlp.OtlpLogsSink.from_settings(settings)
     from .http import HttpSink, JsonHttpSink
 
     cls = JsonHttpSink if kind == "json" else HttpSink

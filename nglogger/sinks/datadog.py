@@ -19,6 +19,20 @@ value wins, so no entry has duplicate keys. (So an application field named
 search per attribute; only when one of them occurs somewhere in the event is the
 event parsed (``orjson.loads``) to see whether it is a top-level key.
 
+Two more attributes are derived from the event, for Datadog's own views:
+
+* an ``exception`` field (``{"type","message","stacktrace"}``, as ``log.exception`` writes
+  it) is also sent as ``error.kind``, ``error.message`` and ``error.stack``, the standard
+  attributes Error Tracking groups by (the ``exception`` field stays);
+* ``trace_id`` / ``span_id`` (W3C hex, from ``trace_context``) are also sent as
+  ``dd.trace_id`` / ``dd.span_id``: the lower 64 bits as a decimal string, what Datadog
+  correlates traces and logs by (an id that is not hex of the right length, or is all
+  zeros, is left alone).
+
+They are added only when the event has such a field (a substring test; then one
+``orjson.loads``), never over a key the event already has, and ``error.*`` is left out
+when it would push the entry over the per-entry limit.
+
 Limits, from the API reference ("maximum content size per payload
 (uncompressed): 5MB; maximum size for a single log: 1MB; maximum array size if
 sending multiple logs in an array: 1000 entries"): requests carry at most 1000
@@ -124,6 +138,7 @@ class DatadogSink(HttpSink):
             raise ConfigError("max_event_bytes", entry_limit, "an integer number of bytes")
         if entry_limit <= self._reserve:
             raise ConfigError("max_event_bytes", entry_limit, f"an integer > {self._reserve}")
+        self._entry_limit = entry_limit
         http_options.setdefault("max_request_bytes", PAYLOAD_LIMIT)
         http_options.setdefault("max_request_events", ENTRIES_LIMIT)
         headers = {**(http_options.pop("headers", None) or {}), "DD-API-KEY": key}
@@ -138,9 +153,15 @@ class DatadogSink(HttpSink):
         """408, 429 and every 5xx, as the API reference says."""
         return DATADOG_RETRYABLE
 
-    def per_event_overhead(self, event: bytes) -> int:  # noqa: ARG002 - a bound, not per event
-        """The spliced attributes (an upper bound) and the array's comma."""
-        return self._reserve + 1
+    def per_event_overhead(self, event: bytes) -> int:
+        """The spliced attributes (an upper bound) and the array's comma.
+
+        An event with an exception or trace ids may get ``error.*`` (at most the event's
+        size again) and ``dd.*`` (under 80 bytes) too.
+        """
+        if _DERIVED.search(event) is None:
+            return self._reserve + 1
+        return self._reserve + 1 + len(event) + 80
 
     def encode(self, events: Sequence[bytes]) -> bytes:
         """``[entry,entry,...]``: each entry is the event with attributes spliced in."""
@@ -163,6 +184,15 @@ class DatadogSink(HttpSink):
                 present = frozenset(document)
                 level = level_text.encode() if level_text else b""
         prefix = self._prefix(level, present)
+        if _DERIVED.search(event) is not None:
+            derived = _derived(event)
+            if derived:
+                joined = b",".join(derived)
+                if len(event) + len(prefix) + len(joined) + 2 > self._entry_limit:
+                    derived = [frag for frag in derived if not frag.startswith(b'"error.')]
+                    joined = b",".join(derived)
+                if joined:
+                    prefix = prefix + b"," + joined if prefix else joined
         if not prefix:
             return event
         if event == b"{}":
@@ -182,6 +212,45 @@ class DatadogSink(HttpSink):
             if len(self._prefixes) < _CACHE_LIMIT:
                 self._prefixes[key] = prefix
         return prefix
+
+
+_DERIVED = re.compile(rb'"(?:exception|trace_id)":')
+_HEX32 = re.compile(r"[0-9a-fA-F]{32}")
+_HEX16 = re.compile(r"[0-9a-fA-F]{16}")
+_ERROR_KEYS = (("type", "error.kind"), ("message", "error.message"), ("stacktrace", "error.stack"))
+
+
+def dd_id(value: object, pattern: re.Pattern[str]) -> str | None:
+    """A W3C trace or span id (hex) as Datadog's: its lower 64 bits in decimal; else None."""
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        return None
+    number = int(value[-16:], 16)
+    return str(number) if int(value, 16) else None
+
+
+def _derived(event: bytes) -> list[bytes]:
+    """``error.*`` from ``exception`` and ``dd.*`` from the trace ids, as JSON fragments."""
+    try:
+        document = orjson.loads(event)
+    except orjson.JSONDecodeError:
+        return []
+    if not isinstance(document, dict):
+        return []
+    out: list[bytes] = []
+    trace = dd_id(document.get("trace_id"), _HEX32)
+    if trace is not None:
+        if "dd.trace_id" not in document:
+            out.append(b'"dd.trace_id":"' + trace.encode() + b'"')
+        span = dd_id(document.get("span_id"), _HEX16)
+        if span is not None and "dd.span_id" not in document:
+            out.append(b'"dd.span_id":"' + span.encode() + b'"')
+    exception = document.get("exception")
+    if isinstance(exception, dict):
+        for source, target in _ERROR_KEYS:
+            value = exception.get(source)
+            if isinstance(value, str) and target not in document:
+                out.append(b'"%s":%s' % (target.encode(), orjson.dumps(value)))
+    return out
 
 
 def _top_level_keys(event: bytes) -> frozenset[str]:

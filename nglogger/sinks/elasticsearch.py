@@ -13,6 +13,20 @@ index goes in the path, so action lines stay two constant bytes of metadata.
 The default index ``logs-nglogger-default`` follows the ``logs-*-*`` data
 stream naming the built-in templates of Elasticsearch match.
 
+Every document has ``@timestamp``, the field data streams require (a data stream
+without an ingest pipeline rejects a document without it) and Kibana sorts by: the
+event's own ``timestamp``, spliced in front of the event without re-serializing it
+(``{"@timestamp":"<timestamp>",...}``; the ``timestamp`` field stays). An event that
+already has ``@timestamp`` is sent as it is; one without a usable ``timestamp`` gets
+the time it is sent.
+
+Data stream naming (Elastic's documented scheme ``<type>-<dataset>-<namespace>``):
+``ElasticsearchSink(url, dataset="checkout", namespace="prod")`` writes to
+``logs-checkout-prod``, which the built-in ``logs-*-*`` template turns into a data
+stream; ``dataset`` and ``namespace`` are checked as the docs say (lower case, no
+``-``, ``\\ / * ? " < > | , # :`` or spaces, at most 100 bytes for the whole name).
+``index=`` still names any index, alias or data stream directly.
+
 Results: a bulk reply is 200 even when items fail; its ``errors`` flag says
 whether any did. The request asks ``filter_path=errors,items.*.status`` so the
 reply is about 26 bytes per item (1000 items per request keep it far below the
@@ -46,7 +60,7 @@ from .http import HttpSink
 if TYPE_CHECKING:
     from .._config import Config
 
-__all__ = ["DEFAULT_INDEX", "ElasticsearchSink", "from_config"]
+__all__ = ["DEFAULT_INDEX", "ElasticsearchSink", "data_stream_name", "from_config"]
 
 DEFAULT_INDEX = "logs-nglogger-default"
 EVENTS_PER_REQUEST = 1000
@@ -68,7 +82,9 @@ class ElasticsearchSink(HttpSink):
         self,
         url: str,
         *,
-        index: str = DEFAULT_INDEX,
+        index: str | None = None,
+        dataset: str | None = None,
+        namespace: str | None = None,
         op: str = "create",
         api_key: str | None = None,
         username: str | None = None,
@@ -82,6 +98,12 @@ class ElasticsearchSink(HttpSink):
         parts = urlsplit(url)
         if parts.query or parts.fragment:
             raise ConfigError("url", safe_url(url), "a cluster URL without query or fragment")
+        if dataset is not None or namespace is not None:
+            if index is not None:
+                raise ConfigError("index", index, "either index or dataset/namespace")
+            index = data_stream_name(dataset or "nglogger", namespace or "default")
+        elif index is None:
+            index = DEFAULT_INDEX
         if not isinstance(index, str) or index in (".", "..") or not _INDEX.fullmatch(index):
             raise ConfigError(
                 "index",
@@ -119,13 +141,13 @@ class ElasticsearchSink(HttpSink):
         return ELASTICSEARCH_RETRYABLE
 
     def per_event_overhead(self, event: bytes) -> int:  # noqa: ARG002 - constant per event
-        """The action line and the event's newline."""
-        return len(self._action) + 1
+        """The action line, the spliced ``@timestamp`` and the event's newline."""
+        return len(self._action) + 1 + _STAMP_RESERVE
 
     def encode(self, events: Sequence[bytes]) -> bytes:
-        """Action line, event, action line, event... each ending with a newline."""
+        """Action line, document, action line, document... each ending with a newline."""
         action = self._action
-        return b"".join([action + event + b"\n" for event in events])
+        return b"".join([action + _with_timestamp(event) + b"\n" for event in events])
 
     def accept(self, response: HttpResponse, count: int, dropped: dict[str, int]) -> int:
         """Count the items whose status is not 2xx as ``rejected``."""
@@ -134,6 +156,57 @@ class ElasticsearchSink(HttpSink):
             dropped["rejected"] = dropped.get("rejected", 0) + failed
             self._count("item_errors", failed)
         return count - failed
+
+
+_STAMP_RESERVE = 64  # b'"@timestamp":"<at most 48 bytes>",'
+_DATA_STREAM_PART = re.compile(r"[a-z0-9][^A-Z\\/*?\"<>|,# :\-]*")
+
+
+def data_stream_name(dataset: str, namespace: str, kind: str = "logs") -> str:
+    """``<kind>-<dataset>-<namespace>``, checked as Elastic's data stream naming scheme says."""
+    for setting, value in (("dataset", dataset), ("namespace", namespace)):
+        if not isinstance(value, str) or not _DATA_STREAM_PART.fullmatch(value):
+            raise ConfigError(
+                setting,
+                value,
+                'lower case, without - \\ / * ? " < > | , # : or spaces, not starting with _ +',
+            )
+    name = f"{kind}-{dataset}-{namespace}"
+    if len(name.encode()) > 100:
+        raise ConfigError("dataset", dataset, "a data stream name of at most 100 bytes", name)
+    return name
+
+
+def _with_timestamp(event: bytes) -> bytes:
+    """The event with ``"@timestamp"`` first: a splice of its own ``timestamp`` when it leads."""
+    if b'"@timestamp":' in event:
+        if _top_level_has(event, "@timestamp"):
+            return event
+    elif event.startswith(b'{"timestamp":"'):
+        end = event.find(b'"', 14)
+        if 14 < end <= 14 + 48 and b"\\" not in event[14:end]:
+            return b'{"@timestamp":"' + event[14:end] + b'",' + event[1:]
+    try:
+        document = orjson.loads(event)
+    except orjson.JSONDecodeError:
+        document = None
+    if not isinstance(document, dict):  # not an object: its text becomes the message
+        text = event.decode("utf-8", "replace")
+        document = {"message": text}
+    stamp = document.get("timestamp")
+    if not isinstance(stamp, str) or not stamp:
+        import datetime
+
+        stamp = datetime.datetime.now(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
+    return orjson.dumps({"@timestamp": stamp, **document})
+
+
+def _top_level_has(event: bytes, key: str) -> bool:
+    try:
+        document = orjson.loads(event)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(document, dict) and key in document
 
 
 def _failures(body: bytes, count: int) -> int:

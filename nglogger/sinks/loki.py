@@ -15,6 +15,14 @@ timestamp as a string of Unix nanoseconds (Loki's push endpoint takes strings,
 not numbers) and the event document itself as the log line, escaped once into a
 JSON string (``orjson.dumps(event.decode())``); query it with ``| json``.
 
+Structured metadata (Loki 3; off by default, since an older Loki or one with
+``allow_structured_metadata: false`` rejects the push): ``structured_metadata=["trace_id",
+"span_id"]`` (or ``LOKI_STRUCTURED_METADATA=trace_id,span_id``) sends those top-level
+fields of each event as the value's third element, ``["<ns>", "<line>", {"trace_id":
+"..."}]``: indexed per line, queryable as ``{service="checkout"} | trace_id="..."``, and
+never labels, so high-cardinality values do not multiply streams. A field that is absent,
+null, or not a string, number or boolean is left out; the line keeps every field.
+
 Auth: ``X-Scope-OrgID: <tenant_id>`` for multi-tenant Loki, HTTP basic auth with
 ``username``/``password`` (Grafana Cloud: instance id and token). Both are sent
 only when set.
@@ -96,6 +104,7 @@ class LokiSink(HttpSink):
         tenant_id: str | None = None,
         username: str | None = None,
         password: str | None = None,
+        structured_metadata: Sequence[str] | None = None,
         **http_options: Any,
     ) -> None:
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
@@ -128,6 +137,18 @@ class LokiSink(HttpSink):
             raise ConfigError("labels", {}, "at least one label (Loki needs one per stream)")
         self._labels = {name: value.strip() for name, value in chosen.items()}
         self._level_label = level_label
+        metadata = _metadata_names(structured_metadata)
+        clash = sorted(set(metadata) & {*self._labels, *(("level",) if level_label else ())})
+        if clash:
+            raise ConfigError(
+                "structured_metadata", clash[0], "fields that are not labels", "a label already"
+            )
+        self.structured_metadata = metadata
+        self._metadata_needle = (
+            re.compile(b'"(?:' + b"|".join(re.escape(n.encode()) for n in metadata) + b')":')
+            if metadata
+            else None
+        )
 
         headers = dict(http_options.pop("headers", None) or {})
         if tenant_id is not None:
@@ -160,7 +181,11 @@ class LokiSink(HttpSink):
     # ----------------------------------------------------------------- encoding
     def per_event_overhead(self, event: bytes) -> int:
         """``["<ns>",`` ... ``"],`` plus one byte per quote or backslash escaped in the line."""
-        return 30 + event.count(b'"') + event.count(b"\\")
+        escaped = 30 + event.count(b'"') + event.count(b"\\")
+        needle = self._metadata_needle
+        if needle is None or needle.search(event) is None:
+            return escaped
+        return escaped + len(event) + 4  # the metadata object: at most the event again
 
     def _stream_head(self, level: str) -> bytes:
         head = self._heads.get(level)
@@ -178,12 +203,34 @@ class LokiSink(HttpSink):
         for event in events:
             ns, level = self._ns_and_level(event)
             line = orjson.dumps(event.decode("utf-8", "replace"))
+            needle = self._metadata_needle
+            if needle is not None and needle.search(event) is not None:
+                metadata = self._metadata(event)
+                if metadata:
+                    line += b"," + metadata
             streams.setdefault(level, []).append(b'["' + ns + b'",' + line + b"]")
         return (
             b'{"streams":['
             + b",".join(self._stream_head(lv) + b",".join(vs) + b"]}" for lv, vs in streams.items())
             + b"]}"
         )
+
+    def _metadata(self, event: bytes) -> bytes:
+        """The configured fields of the event as a JSON object of strings (b"" if none)."""
+        try:
+            document = orjson.loads(event)
+        except orjson.JSONDecodeError:
+            return b""
+        if not isinstance(document, dict):
+            return b""
+        found: dict[str, str] = {}
+        for name in self.structured_metadata:
+            value = document.get(name)
+            if isinstance(value, str):
+                found[name] = value
+            elif isinstance(value, (bool, int, float)):
+                found[name] = orjson.dumps(value).decode()
+        return orjson.dumps(found) if found else b""
 
     def _ns_and_level(self, event: bytes) -> tuple[bytes, str]:
         head = event_head(event)
@@ -233,6 +280,23 @@ _RFC3339 = re.compile(
 )
 
 
+def _metadata_names(names: object) -> tuple[str, ...]:
+    """Structured metadata field names, checked (Loki's label-name rule applies to them)."""
+    if names is None:
+        return ()
+    if isinstance(names, str) or not isinstance(names, Sequence):
+        raise ConfigError("structured_metadata", names, "a sequence of field names")
+    out: list[str] = []
+    for name in names:
+        if not isinstance(name, str) or not _LABEL_NAME.fullmatch(name):
+            raise ConfigError(
+                "structured_metadata", name, "field names matching [A-Za-z_][A-Za-z0-9_]*"
+            )
+        if name not in out:
+            out.append(name)
+    return tuple(out)
+
+
 def _parse_ns(text: str) -> int | None:
     """Unix nanoseconds of an RFC 3339 text (no offset means UTC), or None."""
     match = _RFC3339.fullmatch(text)
@@ -265,6 +329,9 @@ def from_config(url: str, config: Config) -> LokiSink:
         "labels": {"service": service if isinstance(service, str) and service else "nglogger"},
         "tenant_id": (env.get("LOKI_TENANT_ID") or "").strip() or None,
     }
+    metadata = [n.strip() for n in env.get("LOKI_STRUCTURED_METADATA", "").split(",") if n.strip()]
+    if metadata:
+        options["structured_metadata"] = metadata
     if url_user is None and url_password is None:
         options["username"] = (env.get("LOKI_USERNAME") or "").strip() or None
         options["password"] = (env.get("LOKI_PASSWORD") or "").strip() or None
@@ -277,5 +344,6 @@ def from_config(url: str, config: Config) -> LokiSink:
                 "tenant_id": "LOKI_TENANT_ID",
                 "username": "LOKI_USERNAME",
                 "password": "LOKI_PASSWORD",
+                "structured_metadata": "LOKI_STRUCTURED_METADATA",
             },
         ) from None

@@ -94,6 +94,7 @@ from .._otlpconfig import (
     DEFAULT_ENDPOINT,
     DEFAULT_TIMEOUT,
     OtlpSettings,
+    resolve_for_uri,
     resolve_settings,
 )
 from .._sinkuri import OtlpOptions
@@ -112,6 +113,7 @@ __all__ = [
     "from_config",
     "parse_sink_uri",
     "resolve_settings",
+    "settings_for",
     "severity",
 ]
 
@@ -152,12 +154,15 @@ def severity(level: object, number: object = None) -> tuple[int, str]:
     return 0, text
 
 
+def settings_for(url: str, options: OtlpOptions, config: Config) -> OtlpSettings:
+    """The settings of an ``otlp`` URI, from ``config.sink_env`` and the context."""
+    return resolve_for_uri(config.sink_env, url, options, config.context)
+
+
 def from_config(url: str, options: OtlpOptions, config: Config) -> OtlpLogsSink:
-    """The sink for an ``otlp`` URI, from ``config.sink_env`` and the context."""
-    settings = resolve_settings(
-        config.sink_env, endpoint=url or None, context=config.context, **options
-    )
-    return OtlpLogsSink.from_settings(settings)
+    """The OTLP/HTTP sink for an ``otlp`` URI (``nglogger.sinks.resolve_sink`` builds
+    :class:`~nglogger.sinks.otlp_grpc.OtlpGrpcSink` when the settings say ``grpc``)."""
+    return OtlpLogsSink.from_settings(settings_for(url, options, config))
 
 
 # --------------------------------------------------------------------------- the sink
@@ -167,6 +172,10 @@ class OtlpLogsSink(HttpSink):
     """OTLP/HTTP logs exporter (see the module docstring for the mapping and settings)."""
 
     kind = "otlp"
+    #: Batch-sized buffers while writing (measured with tracemalloc in tests/test_memory_copies.py):
+    #: the batch, its parsed events, the request message, the encoded body, its gzip copy.
+    memory_copies = 5
+    _grpc = False
 
     def __init__(
         self,
@@ -210,6 +219,13 @@ class OtlpLogsSink(HttpSink):
         return cls.from_settings(resolve_settings(env, **chosen), **explicit)
 
     def _init_from(self, settings: OtlpSettings, http_options: dict[str, Any]) -> None:
+        if settings.protocol == "grpc" and not self._grpc:
+            raise ConfigError(
+                "protocol",
+                "grpc",
+                "http/protobuf, http/json",
+                "OtlpLogsSink speaks OTLP/HTTP; use nglogger.sinks.otlp_grpc.OtlpGrpcSink",
+            )
         self._pb = _load_proto()
         self.settings = settings
         self.protocol = settings.protocol
@@ -218,10 +234,11 @@ class OtlpLogsSink(HttpSink):
         self._instance_id_generated = "service.instance.id" not in settings.resource
         self._instance_id = str(settings.resource.get("service.instance.id", ""))
         http_options.setdefault("connect_timeout", min(settings.timeout, 5.0))
+        compress = http_options.pop("compress", settings.compression == "gzip")
         super().__init__(
             settings.endpoint,
             headers=settings.headers,
-            compress=settings.compression == "gzip",
+            compress=compress,
             timeout=settings.timeout,
             **http_options,
         )
