@@ -37,7 +37,7 @@ from ._settings import (
     spec_of,
 )
 from ._sink import concurrency_of, memory_copies_of, request_bytes_of
-from ._sinkuri import SINK_URIS, check_sink_uri
+from ._sinkuri import SINK_URIS, check_sink_uri, uri_memory_copies
 from ._units import DURATION_ACCEPTED, SIZE_ACCEPTED, parse_duration, parse_size
 
 REDACT_ACCEPTED = "a sequence of field names such as ('password', 'authorization'), or ()"
@@ -221,9 +221,12 @@ class Config:
       + len(sinks) * sink_queue_max_bytes     (each sink's queue)
       + sum over sinks of concurrency * copies * size   (batches being written)
 
-    where ``copies`` is 1 for stream, file and memory sinks and 3 for HTTP sinks
-    (the batch, its encoded body, its gzip copy), and ``size`` is
-    ``batch_max_bytes`` for local sinks and ``max(batch_max_bytes,
+    where ``copies`` is what each sink declares as ``memory_copies`` (for a URI:
+    ``nglogger._sinkuri.MEMORY_COPIES``, measured with tracemalloc): 1 for stream, file
+    and memory sinks, 3 for generic HTTP (the batch, its encoded body, its gzip copy),
+    5 for Datadog, Elasticsearch, Loki and OTLP/protobuf, 6 for OTLP/gRPC and 10 for
+    OTLP/JSON (their encodings hold the events as a list and re-encoded); and ``size``
+    is ``batch_max_bytes`` for local sinks and ``max(batch_max_bytes,
     max_request_bytes)`` for HTTP sinks (they merge queued batches into full
     requests; 5 MiB for a sink named by URI).
 
@@ -708,7 +711,7 @@ class Config:
         """Worst-case bytes held by a pipeline built from this config (see class doc)."""
         arenas = 3 * self.batch_max_bytes  # open arena, recycled arena, batch being copied
         sinks = self.sinks or ("stdout",)
-        in_flight = sum(_in_flight_bytes(spec, self.batch_max_bytes) for spec in sinks)
+        in_flight = sum(_in_flight_bytes(s, self.batch_max_bytes, self.sink_env) for s in sinks)
         return self.buffer_max_bytes + arenas + len(sinks) * self.sink_queue_max_bytes + in_flight
 
 
@@ -731,17 +734,17 @@ _LOCAL_SINKS = ("stdout", "stderr", "null", "file:")
 HTTP_REQUEST_BYTES = 5 * 1024 * 1024
 
 
-def _in_flight_bytes(spec: object, batch_max_bytes: int) -> int:
+def _in_flight_bytes(spec: object, batch_max_bytes: int, env: Mapping[str, str]) -> int:
     """Bytes a sink can hold while writing, besides its queue (see memory_budget).
 
     An HTTP sink merges queued batches into one request of up to its
     ``max_request_bytes``: each of its ``concurrency`` writes holds ``copies``
-    buffers of that size (the merged batch, its encoded body, its gzip copy).
+    buffers of that size (``memory_copies``; for a URI ``_sinkuri.MEMORY_COPIES``).
     """
     if isinstance(spec, str):
         text = spec.strip()
         if text.startswith(_LOCAL_SINKS):
             return batch_max_bytes
-        return 3 * max(batch_max_bytes, HTTP_REQUEST_BYTES)
+        return uri_memory_copies(spec, env) * max(batch_max_bytes, HTTP_REQUEST_BYTES)
     size = max(batch_max_bytes, request_bytes_of(spec))
     return concurrency_of(spec) * memory_copies_of(spec) * size

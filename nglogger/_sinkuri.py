@@ -9,6 +9,7 @@ is the URI without user-info or query (they may hold credentials).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal, NamedTuple, TypedDict, cast
 from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit, urlunsplit
 
@@ -24,6 +25,7 @@ __all__ = [
     "check_sink_uri",
     "parse_otlp_uri",
     "parse_sink_uri",
+    "uri_memory_copies",
 ]
 
 SINK_URIS = (
@@ -105,6 +107,46 @@ _VENDOR_SCHEMES: dict[str, Kind] = {
 
 _OTLP_PREFIXES = ("otlp+http://", "otlp+https://", "otlp+grpc://", "otlp+grpcs://")
 _GRPC_SCHEMES = {"otlp+grpc": "http", "otlp+grpcs": "https"}
+
+
+#: Batch-sized buffers a sink of each kind holds while writing one batch, for
+#: ``Config.memory_budget`` (the sink classes declare the same as ``memory_copies``;
+#: tests/test_memory_copies.py measures them with tracemalloc). OTLP by protocol.
+MEMORY_COPIES: dict[str, int] = {
+    "stdout": 1,
+    "stderr": 1,
+    "null": 1,
+    "file": 1,
+    "ndjson": 3,
+    "json": 3,
+    "datadog": 5,
+    "honeycomb": 3,
+    "loki": 5,
+    "elasticsearch": 5,
+    "http/protobuf": 5,
+    "http/json": 10,
+    "grpc": 6,
+}
+
+
+def uri_memory_copies(uri: str, env: Mapping[str, str]) -> int:
+    """``MEMORY_COPIES`` of the sink ``uri`` names (OTLP: its protocol, from ``env`` too)."""
+    try:
+        parsed = parse_sink_uri(uri)
+    except ConfigError:
+        return 3
+    if parsed.kind != "otlp":
+        return MEMORY_COPIES[parsed.kind]
+    protocol = parsed.otlp.get("protocol")
+    if protocol is None:
+        for name in ("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"):
+            text = env.get(name, "").strip().lower()
+            if text:
+                protocol = text
+                break
+        if protocol == "grpc" and parsed.target:  # an otlp+http(s) URI speaks OTLP/HTTP
+            protocol = "http/protobuf"
+    return MEMORY_COPIES.get(protocol or "http/protobuf", MEMORY_COPIES["http/json"])
 
 
 def check_sink_uri(uri: str) -> None:

@@ -94,6 +94,11 @@ class LokiSink(HttpSink):
 
     content_type = "application/json"
     kind = "loki"
+    #: Batch-sized buffers held while writing a batch (``Config.memory_budget``): the batch, its
+    #: events as a list, each line escaped into a JSON string and its value, the joined body and
+    #: its gzip copy (measured at most 4.3x for 1 MiB batches); tests/test_memory_copies.py
+    #: measures it with tracemalloc.
+    memory_copies = 5
 
     def __init__(
         self,

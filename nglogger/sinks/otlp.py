@@ -68,9 +68,10 @@ other status is not. A 2xx whose ``ExportLogsServiceResponse`` reports a
 ``partial_success`` with ``rejected_log_records`` > 0 counts exactly that many
 events as dropped ``rejected`` and is never retried.
 
-Worst-case footprint: the batch's parsed events and their request message
-(about 3-5x the batch bytes), the encoded body and its gzip copy, plus one
-bounded reply (64 KiB).
+Worst-case footprint: the batch and its events as a list, one parsed event and its
+record at a time, the serialized records (protobuf: about the batch's size; OTLP/JSON:
+about 2-3x), the joined body and its gzip copy, plus one bounded reply (64 KiB); see
+``memory_copies`` (measured in tests/test_memory_copies.py).
 """
 
 from __future__ import annotations
@@ -117,6 +118,10 @@ __all__ = [
     "severity",
 ]
 
+#: ``memory_copies`` per protocol (the same figures as ``nglogger._sinkuri.MEMORY_COPIES``).
+OTLP_MEMORY_COPIES: Mapping[str, int] = MappingProxyType(
+    {"http/protobuf": 5, "http/json": 10, "grpc": 6}
+)
 #: The statuses the OTLP specification says to retry.
 OTLP_RETRYABLE = frozenset({429, 502, 503, 504})
 _I64_MIN = -(2**63)
@@ -172,9 +177,6 @@ class OtlpLogsSink(HttpSink):
     """OTLP/HTTP logs exporter (see the module docstring for the mapping and settings)."""
 
     kind = "otlp"
-    #: Batch-sized buffers while writing (measured with tracemalloc in tests/test_memory_copies.py):
-    #: the batch, its parsed events, the request message, the encoded body, its gzip copy.
-    memory_copies = 5
     _grpc = False
 
     def __init__(
@@ -231,6 +233,12 @@ class OtlpLogsSink(HttpSink):
         self.protocol = settings.protocol
         self.content_type = CONTENT_TYPES[settings.protocol]
         self._json = settings.protocol == "http/json"
+        #: Batch-sized buffers held while writing a batch (``Config.memory_budget``): the
+        #: batch, its events as a list, the records' encoding, the joined body and its gzip
+        #: copy. Measured with tracemalloc (tests/test_memory_copies.py): at most 4.2x the
+        #: batch for protobuf, 9.2x for OTLP/JSON (records 2-3x the events' JSON): 5 and
+        #: 10; gRPC 6 (grpcio holds its own copy of the message while sending).
+        self.memory_copies = OTLP_MEMORY_COPIES[settings.protocol]
         self._instance_id_generated = "service.instance.id" not in settings.resource
         self._instance_id = str(settings.resource.get("service.instance.id", ""))
         http_options.setdefault("connect_timeout", min(settings.timeout, 5.0))
@@ -257,6 +265,10 @@ class OtlpLogsSink(HttpSink):
             kv.key = key
             _set_any(kv.value, value)
         self._resource = resource
+        self._resource_bytes: bytes = resource.SerializeToString()
+        self._resource_json = orjson.dumps(
+            self._pb.json_format.MessageToDict(resource, use_integers_for_enums=True)
+        )
         self._resource_items = {
             (key, value) for key, value in attributes.items() if isinstance(value, str)
         }
@@ -286,29 +298,96 @@ class OtlpLogsSink(HttpSink):
     def request_message(self, events: Sequence[bytes], now_ns: int | None = None) -> Any:
         """The ``ExportLogsServiceRequest`` for these events (one resource, a scope per logger)."""
         now = time.time_ns() if now_ns is None else now_ns
-        groups: dict[str, list[dict[str, Any]]] = {}
+        return self._pb.ExportLogsServiceRequest.FromString(self._encode_protobuf(events, now))
+
+    def encode(self, events: Sequence[bytes]) -> bytes:
+        """The request body: protobuf bytes, or OTLP/JSON (hex ids, integer enums).
+
+        Built one record at a time: each event is parsed, mapped onto one reused
+        ``LogRecord`` and serialized before the next, so what the encoding holds is the
+        records' bytes (about the batch's size), never every event parsed at once. The
+        enclosing ``ExportLogsServiceRequest``, ``ResourceLogs`` and ``ScopeLogs``
+        framing is written around them (the same bytes protobuf writes; decoded with
+        the official messages in the tests).
+        """
+        now = time.time_ns()
+        if self._json:
+            return self._encode_json(events, now)
+        return self._encode_protobuf(events, now)
+
+    def _scopes(self, events: Sequence[bytes], now: int) -> dict[str, bytearray]:
+        """Per logger name (in order of first appearance), its records' encoding, appended.
+
+        Protobuf: each record as a ``ScopeLogs.log_records`` field; OTLP/JSON: the
+        records' objects separated by commas. Appending to one buffer per scope frees
+        each record's own bytes at once (orjson's output buffers are kilobytes each).
+        """
+        groups: dict[str, bytearray] = {}
+        new_record = self._pb.LogRecord
+        as_json = self._json
         for raw in events:
             event = _parse_event(raw)
             logger = event.pop("logger", "")
-            groups.setdefault(logger if isinstance(logger, str) else str(logger), []).append(event)
-        request = self._pb.ExportLogsServiceRequest()
-        resource_logs = request.resource_logs.add()
-        resource_logs.resource.CopyFrom(self._resource)
-        for name, group in groups.items():
-            scope_logs = resource_logs.scope_logs.add()
-            scope_logs.scope.name = name
-            add = scope_logs.log_records.add
-            for event in group:
-                self._fill(add(), event, now)
-        return request
+            name = logger if isinstance(logger, str) else str(logger)
+            record = new_record()
+            self._fill(record, event, now)
+            buf = groups.get(name)
+            if buf is None:
+                buf = groups[name] = bytearray()
+            if as_json:
+                if buf:
+                    buf += b","
+                buf += self._record_json(record)
+            else:
+                data = record.SerializeToString()
+                buf += _tag_len(2, len(data))
+                buf += data
+        return groups
 
-    def encode(self, events: Sequence[bytes]) -> bytes:
-        """The request body: protobuf bytes, or OTLP/JSON (hex ids, integer enums)."""
-        request = self.request_message(events)
-        if not self._json:
-            data: bytes = request.SerializeToString()
-            return data
-        return otlp_json(request, self._pb.json_format)
+    def _encode_protobuf(self, events: Sequence[bytes], now: int) -> bytes:
+        groups = self._scopes(events, now)
+        resource = self._resource_bytes
+        head = [_tag_len(1, len(resource)), resource]
+        resource_logs_size = sum(map(len, head))
+        scopes: list[tuple[int, list[bytes | bytearray]]] = []
+        for name, records in groups.items():
+            scope = self._pb.InstrumentationScope(name=name).SerializeToString()
+            parts: list[bytes | bytearray] = [_tag_len(1, len(scope)), scope, records]
+            size = sum(map(len, parts))
+            scopes.append((size, parts))
+            resource_logs_size += len(_tag_len(2, size)) + size
+        pieces: list[bytes | bytearray] = [_tag_len(1, resource_logs_size), *head]
+        for size, parts in scopes:
+            pieces.append(_tag_len(2, size))
+            pieces.extend(parts)
+        del groups, scopes
+        return b"".join(pieces)
+
+    def _encode_json(self, events: Sequence[bytes], now: int) -> bytes:
+        groups = self._scopes(events, now)
+        pieces: list[bytes | bytearray] = [
+            b'{"resourceLogs":[{"resource":',
+            self._resource_json,
+            b',"scopeLogs":[',
+        ]
+        for i, (name, records) in enumerate(groups.items()):
+            pieces.append(b'{"scope":' if i == 0 else b',{"scope":')
+            pieces.append(orjson.dumps({"name": name} if name else {}))
+            pieces.append(b',"logRecords":[')
+            pieces.append(records)
+            pieces.append(b"]}")
+        pieces.append(b"]}]}")
+        del groups
+        return b"".join(pieces)
+
+    def _record_json(self, record: Any) -> bytes:
+        """One LogRecord in OTLP/JSON (integer enums, 64-bit integers as strings, hex ids)."""
+        data = self._pb.json_format.MessageToDict(record, use_integers_for_enums=True)
+        for key in ("traceId", "spanId"):
+            value = data.get(key)
+            if value:
+                data[key] = base64.b64decode(value).hex()
+        return orjson.dumps(data)
 
     def _fill(self, record: Any, event: dict[str, Any], now: int) -> None:
         """Map one parsed event onto an empty LogRecord (see the module table)."""
@@ -422,11 +501,15 @@ class _Proto:
         import importlib
 
         from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
+        from opentelemetry.proto.common.v1 import common_pb2
+        from opentelemetry.proto.logs.v1 import logs_pb2
         from opentelemetry.proto.resource.v1 import resource_pb2
 
         self.ExportLogsServiceRequest = logs_service_pb2.ExportLogsServiceRequest
         self.ExportLogsServiceResponse = logs_service_pb2.ExportLogsServiceResponse
         self.Resource = resource_pb2.Resource
+        self.LogRecord = logs_pb2.LogRecord
+        self.InstrumentationScope = common_pb2.InstrumentationScope
         self.json_format: Any = importlib.import_module("google.protobuf.json_format")
 
 
@@ -463,6 +546,16 @@ def otlp_json(request: Any, json_format: Any) -> bytes:
                     if value:
                         record[key] = base64.b64decode(value).hex()
     return orjson.dumps(data)
+
+
+def _tag_len(field: int, size: int) -> bytes:
+    """A length-delimited field's key and length (protobuf wire format)."""
+    out = bytearray([field << 3 | 2])
+    while size > 0x7F:
+        out.append(size & 0x7F | 0x80)
+        size >>= 7
+    out.append(size)
+    return bytes(out)
 
 
 def _parse_event(raw: bytes) -> dict[str, Any]:
