@@ -183,7 +183,8 @@ class ByteCounter:
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = self._listener.getsockname()[1]
         self._stop = False
-        threading.Thread(target=self._accept, daemon=True).start()
+        self._acceptor = threading.Thread(target=self._accept, daemon=True)
+        self._acceptor.start()
 
     def _accept(self) -> None:
         while not self._stop:
@@ -213,7 +214,13 @@ class ByteCounter:
 
     def close(self) -> None:
         self._stop = True
+        try:
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
+        except OSError:
+            pass
         self._listener.close()
+        self._acceptor.join(DEADLINE)
+        assert not self._acceptor.is_alive()
 
 
 @pytest.mark.parametrize("compression", ["gzip", "none"])
@@ -590,3 +597,36 @@ def test_grpc_sink_without_grpcio_is_a_clear_config_error() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert "pip install 'nglogger[grpc]'" in out.stdout
+
+
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_a_forked_child_exports_over_its_own_channel(server: Server) -> None:
+    """After fork the child opens a new channel and a new service.instance.id; both export."""
+    import os
+
+    nglogger.configure(sinks=[f"otlp+grpc://127.0.0.1:{server.port}"], flush_interval=0.05)
+    log = nglogger.get_logger("fork")
+    log.info("parent before")
+    assert nglogger.flush(DEADLINE)
+    pid = os.fork()
+    if pid == 0:  # the child: report through the exit code only
+        code = 1
+        try:
+            log.info("child")
+            code = 0 if nglogger.flush(DEADLINE) else 3
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert 0 == os.waitstatus_to_exitcode(status)
+    log.info("parent after")
+    assert nglogger.flush(DEADLINE)
+    server.wait_calls(3)
+    by_body: dict[str, str] = {}
+    for call in server.calls:
+        for resource_logs in call.request.resource_logs:
+            attrs = {kv.key: kv.value.string_value for kv in resource_logs.resource.attributes}
+            for scope_logs in resource_logs.scope_logs:
+                for record in scope_logs.log_records:
+                    by_body[record.body.string_value] = attrs["service.instance.id"]
+    assert {"parent before", "child", "parent after"} == set(by_body)
+    assert by_body["parent before"] == by_body["parent after"] != by_body["child"]
