@@ -448,7 +448,7 @@ def test_503_storm_memory_stays_within_the_configured_limits(backend: Backend) -
         "sink_queue_max_events": 1_000,
         "sink_queue_max_bytes": 64 * KiB,
     }
-    total = 40_000
+    total = 50_000
     with running(sink, **settings) as pipeline:
         limits = pipeline.config
         tracemalloc.start()
@@ -465,7 +465,10 @@ def test_503_storm_memory_stays_within_the_configured_limits(backend: Backend) -
         st = check_accounting(pipeline, sink, backend)
     emitted = total * 190
     budget = limits.memory_budget  # buffer + batch + (sink queue + batch in flight)
-    slack = 768 * KiB  # threads, sockets, urllib3, http.server, the test's own objects
+    # threads, sockets, urllib3, the in-process http.server and the test's own objects:
+    # on a loaded 2-core machine the server's share grew past 768 KiB (3 runs in 8 peaked
+    # ~30 KB over), so 1 MiB, with enough events (9.5 MB) that an unbounded queue still shows
+    slack = 1024 * KiB
     assert peak <= budget + slack, (peak, budget)
     assert emitted >= 5 * (budget + slack)  # an unbounded queue could not hide
     assert st.high_water_bytes <= limits.sink_queue_max_bytes
