@@ -105,10 +105,7 @@ SINKS: dict[str, Callable[[], Any]] = {
 }
 #: Sinks whose declared copies (in modules of the HTTP delivery path, not changed here)
 #: are below what they hold: measured figures in the reason.
-UNDER_DECLARED = {
-    "json": "JsonHttpSink holds ~4.2 batch copies (events list, join, '[...]' concat, gzip); declares 3",
-    "honeycomb": "HoneycombSink holds ~3.3 batch copies; declares 3",
-}
+UNDER_DECLARED: dict[str, str] = {}  # every sink declares at least what it holds
 
 SHAPES = ("plain", "text", "unicode", "many")
 

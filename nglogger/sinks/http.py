@@ -458,6 +458,10 @@ class HttpSink:
 class JsonHttpSink(HttpSink):
     """Generic sink sending a JSON array of events per request."""
 
+    #: measured ~4.2 batch copies while writing (events list, join, "[...]", gzip;
+    #: tests/test_memory_copies.py)
+    memory_copies = 5
+
     content_type = "application/json"
     kind = "json+http"
 
