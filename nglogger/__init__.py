@@ -21,7 +21,7 @@ from ._context import (
     unbind_contextvars,
 )
 from ._default import configure, flush, get_pipeline, shutdown, stats
-from ._errors import ConfigError, EncodeError, NgloggerError, PipelineClosedError
+from ._errors import ConfigError, ConfigWarning, EncodeError, NgloggerError, PipelineClosedError
 from ._levels import CRITICAL, DEBUG, ERROR, INFO, WARNING
 from ._logger import Logger, get_logger
 from ._pipeline import Pipeline
@@ -76,6 +76,7 @@ __all__ = [
     "CircuitBreaker",
     "Config",
     "ConfigError",
+    "ConfigWarning",
     "EncodeError",
     "HttpResponse",
     "Logger",

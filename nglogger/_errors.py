@@ -7,12 +7,14 @@
     ├── EncodeError      a value could not be serialized (strict mode only)
     └── PipelineClosedError  submitting to a pipeline after shutdown (strict mode only)
 
+    ConfigWarning (UserWarning)  a setting nglogger ignored, or a handler install() removed
+
 Log calls never raise (unless ``strict=True`` is configured).
 """
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "EncodeError", "NgloggerError", "PipelineClosedError"]
+__all__ = ["ConfigError", "ConfigWarning", "EncodeError", "NgloggerError", "PipelineClosedError"]
 
 
 class NgloggerError(Exception):
@@ -42,3 +44,14 @@ class PipelineClosedError(NgloggerError, RuntimeError):
 
 class EncodeError(NgloggerError, ValueError):
     """A value could not be serialized and ``strict=True`` asked to raise."""
+
+
+class ConfigWarning(UserWarning):
+    """A configuration problem nglogger worked around instead of raising.
+
+    With ``config_errors="warn"`` (the default for settings read from the
+    environment) a bad or unknown variable is reported with this warning and
+    its setting keeps its default; ``install(keep_handlers=False)`` uses it to
+    name the handlers it removed. Filter it like any warning
+    (``warnings.simplefilter("error", nglogger.ConfigWarning)`` turns it into an error).
+    """

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import warnings
 from dataclasses import dataclass, field
 from itertools import islice as _islice
 from typing import Any
@@ -40,7 +41,7 @@ from typing import Any
 from . import _default, _target
 from ._context import for_pipeline
 from ._encode import exc_from_info
-from ._errors import ConfigError
+from ._errors import ConfigError, ConfigWarning
 from ._guard import CONTEXT, DELIVERING, count_recursion
 from ._layout import FALLBACK_KEY, RESERVED, free_name, renamed_fields
 from ._levels import ACCEPTED_LEVELS, LEVEL_NAMES, level_name, parse_level
@@ -305,7 +306,8 @@ class _Installed:
     handler: LoggingHandler
     level: int
     capturing: bool
-    handlers: list[logging.Handler] = field(default_factory=list)
+    handlers: list[logging.Handler] = field(default_factory=list)  # removed by install
+    order: list[logging.Handler] = field(default_factory=list)  # every handler seen, in order
 
 
 _install_lock = threading.Lock()
@@ -321,6 +323,7 @@ def install(
     level: int | str | None = None,
     *,
     capture_warnings: bool = True,
+    keep_handlers: bool | None = None,
     **configure_kwargs: Any,
 ) -> LoggingHandler:
     """Make nglogger the backend of the root logger; return its handler.
@@ -328,14 +331,26 @@ def install(
     With ``configure_kwargs``, ``nglogger.configure(**configure_kwargs)`` runs
     first (``level`` is passed on too); without them, if no pipeline was configured
     yet, ``nglogger.configure()`` reads the environment, exactly as it does when
-    called directly (a pipeline configured explicitly before is kept). The root
-    logger's handlers are removed (and remembered), one :class:`LoggingHandler` is
-    added, the root level is set to ``level`` (default: the pipeline's level) and
-    ``warnings`` are
-    routed to ``logging`` (``capture_warnings=False`` leaves them as they were
-    before the first ``install``). Idempotent: calling it again keeps one
-    handler (taking over root handlers added meanwhile) and updates the level.
-    :func:`uninstall` restores what was there.
+    called directly (a pipeline configured explicitly before is kept). One
+    :class:`LoggingHandler` is added to the root logger, the root level is set to
+    ``level`` (default: the pipeline's level) and ``warnings`` are routed to
+    ``logging`` (``capture_warnings=False`` leaves them as they were before the
+    first ``install``).
+
+    The root's existing handlers (remembered for :func:`uninstall`):
+
+    * ``keep_handlers=None`` (default): console handlers (a ``StreamHandler``
+      that is not a ``FileHandler``, such as ``logging.basicConfig``'s) and other
+      nglogger handlers are removed, since nglogger writes the console now and
+      they would print every record twice; every other handler (an
+      OpenTelemetry ``LoggingHandler``, a ``FileHandler``, Sentry's, a
+      ``QueueHandler``...) is kept and keeps receiving every record;
+    * ``keep_handlers=False``: all are removed, and a :class:`~nglogger.ConfigWarning`
+      names those that were not console handlers (their records stop);
+    * ``keep_handlers=True``: all are kept.
+
+    Idempotent: calling it again keeps one handler (applying the same rule to
+    root handlers added meanwhile) and updates the level.
     """
     global _installed
     if configure_kwargs:
@@ -348,27 +363,59 @@ def install(
         _default.configure()
     number = _target.current.min_level if level is None else _to_level(level)
     root = logging.getLogger()
+    removed_others: list[logging.Handler] = []
     with _install_lock:
         state = _installed
         if state is None:
             state = _Installed(LoggingHandler(), root.level, _capturing_warnings())
             _installed = state
         for handler in list(root.handlers):
-            if handler is not state.handler:
-                root.removeHandler(handler)
-                if handler not in state.handlers:
-                    state.handlers.append(handler)
+            if handler is state.handler:
+                continue
+            if handler not in state.order:
+                state.order.append(handler)
+            replaced = _duplicates_console(handler)
+            if keep_handlers or (keep_handlers is None and not replaced):
+                continue
+            root.removeHandler(handler)
+            if handler not in state.handlers:
+                state.handlers.append(handler)
+            if not replaced:
+                removed_others.append(handler)
         root.addHandler(state.handler)
         root.setLevel(number)
         logging.captureWarnings(capture_warnings or state.capturing)
-        return state.handler
+    if removed_others:
+        names = ", ".join(_handler_name(h) for h in removed_others)
+        warnings.warn(
+            f"nglogger.install(keep_handlers=False) removed the root handler(s) {names}: "
+            "their records now go only to nglogger (uninstall() restores them)",
+            ConfigWarning,
+            stacklevel=2,
+        )
+    return state.handler
+
+
+def _duplicates_console(handler: logging.Handler) -> bool:
+    """True for a handler that would print what nglogger already prints (removed by default)."""
+    if isinstance(handler, LoggingHandler):
+        return True
+    return isinstance(handler, logging.StreamHandler) and not isinstance(
+        handler, logging.FileHandler
+    )
+
+
+def _handler_name(handler: logging.Handler) -> str:
+    kind = type(handler)
+    name = f"{kind.__module__}.{kind.__qualname__}"
+    return f"{name}({handler.name!r})" if handler.name else name
 
 
 def uninstall() -> bool:
     """Undo :func:`install`: previous root handlers, level and warnings capture.
 
-    Handlers added to the root logger since ``install`` are kept (after the
-    restored ones). Returns False if nglogger was not installed.
+    The root's handlers come back in their original order; handlers added since
+    ``install`` are kept (last). Returns False if nglogger was not installed.
     """
     global _installed
     root = logging.getLogger()
@@ -378,10 +425,12 @@ def uninstall() -> bool:
             return False
         _installed = None
         root.removeHandler(state.handler)
-        later = [h for h in root.handlers if h not in state.handlers]
-        for handler in later:
+        present = root.handlers[:]
+        restored = [h for h in state.order if h in state.handlers or h in present]
+        restored += [h for h in present if h not in restored]
+        for handler in present:
             root.removeHandler(handler)
-        for handler in [*state.handlers, *later]:
+        for handler in restored:  # in their original order, later additions last
             root.addHandler(handler)
         root.setLevel(state.level)
         logging.captureWarnings(state.capturing)

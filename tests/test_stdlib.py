@@ -567,6 +567,92 @@ def test_uninstall_keeps_handlers_added_after_install(sink: MemorySink) -> None:
     assert root.handlers == [before, after]
 
 
+class _OtelLikeHandler(logging.Handler):
+    """Stands for an OpenTelemetry SDK ``LoggingHandler``: not a console handler."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_install_keeps_non_console_handlers_by_default(sink: MemorySink, tmp_path: Path) -> None:
+    """An OTel-style handler and a FileHandler keep their records; the console handler goes."""
+    root = logging.getLogger()
+    console = logging.StreamHandler(io.StringIO())
+    other = _OtelLikeHandler()
+    path = tmp_path / "app.log"
+    file_handler = logging.FileHandler(path)
+    stale = LoggingHandler()  # a second nglogger handler would emit every record twice
+    root.handlers[:] = [console, other, file_handler, stale]
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the default keeps them: nothing to warn about
+        handler = install()
+
+    assert root.handlers == [other, file_handler, handler]
+    _logger().warning("to everyone")
+    assert [e["message"] for e in _events(sink)] == ["to everyone"]
+    assert [r.getMessage() for r in other.records] == ["to everyone"]
+    file_handler.flush()
+    assert path.read_text().splitlines() == ["to everyone"]
+    assert console.stream.getvalue() == ""  # type: ignore[attr-defined]
+
+    uninstall()
+    assert root.handlers == [console, other, file_handler, stale]  # the original order
+    file_handler.close()
+
+
+def test_install_keep_handlers_false_removes_all_and_names_them(sink: MemorySink) -> None:
+    """keep_handlers=False removes every handler; a ConfigWarning names the non-console ones."""
+    root = logging.getLogger()
+    console = logging.StreamHandler(io.StringIO())
+    other = _OtelLikeHandler()
+    other.set_name("otel")
+    root.handlers[:] = [console, other]
+
+    with pytest.warns(nglogger.ConfigWarning, match=r"_OtelLikeHandler\('otel'\)") as caught:
+        handler = install(keep_handlers=False, capture_warnings=False)
+
+    assert root.handlers == [handler]
+    assert "StreamHandler" not in str(caught[0].message)  # console handlers are expected to go
+    _logger().warning("only nglogger")
+    assert other.records == []
+    uninstall()
+    assert root.handlers == [console, other]
+
+
+def test_install_warning_reaches_the_log_when_warnings_are_captured(sink: MemorySink) -> None:
+    """With warnings captured (the default), the removal warning is itself a log event."""
+    root = logging.getLogger()
+    root.handlers[:] = [_OtelLikeHandler()]
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")  # the suite turns warnings into errors
+        install(keep_handlers=False)
+
+    (event,) = _events(sink)
+    assert event["logger"] == "py.warnings"
+    assert event["level"] == "warning"
+    assert "ConfigWarning: nglogger.install(keep_handlers=False) removed" in event["message"]
+
+
+def test_install_keep_handlers_true_keeps_even_console_handlers(sink: MemorySink) -> None:
+    """keep_handlers=True adds nglogger's handler and removes nothing."""
+    root = logging.getLogger()
+    console = logging.StreamHandler(io.StringIO())
+    root.handlers[:] = [console]
+
+    handler = install(keep_handlers=True)
+
+    assert root.handlers == [console, handler]
+    _logger().warning("twice")
+    assert console.stream.getvalue() == "twice\n"  # type: ignore[attr-defined]
+    assert [e["message"] for e in _events(sink)] == ["twice"]
+
+
 def test_install_with_configure_kwargs() -> None:
     """install(level, **kwargs) configures the default pipeline first, at that level."""
     memory = MemorySink()
