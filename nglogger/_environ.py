@@ -465,13 +465,19 @@ def _translate(
     if name is None:
         if accepted == error.accepted:
             return error
-        return ConfigError(error.setting, error.value, accepted, hint)
+        return ConfigError(error.setting, error.value, accepted, hint, reason=error.reason)
+    value = mask_secret(name, environ[name])
+    if error.setting == "sinks" and error.reason:  # the entry, what is wrong, what it accepts
+        entry = mask_secret(name, str(error.value))
+        several = len([item for item in environ[name].split(",") if item.strip()]) > 1
+        reason = f"entry {entry!r}: {error.reason}" if several else error.reason
+        return ConfigError(name, value, error.accepted, hint, reason=reason)
     if accepted == error.accepted:  # a check on this value alone: say it in env terms
         accepted = table.variables[name].accepted
     if error.setting == "sinks":
         entry = f"entry {mask_secret(name, str(error.value))!r}"
         hint = f"{entry}: {hint}" if hint else entry
-    return ConfigError(name, mask_secret(name, environ[name]), accepted, hint)
+    return ConfigError(name, value, accepted, hint, reason=error.reason)
 
 
 def _hint_of(error: ConfigError) -> str:

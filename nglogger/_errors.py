@@ -28,11 +28,18 @@ class ConfigError(NgloggerError, ValueError):
     value (masked when it is a secret) and what is accepted.
     """
 
-    def __init__(self, setting: str, value: object, accepted: str, hint: str = "") -> None:
+    def __init__(
+        self, setting: str, value: object, accepted: str, hint: str = "", *, reason: str = ""
+    ) -> None:
         self.setting = setting
         self.value = value
         self.accepted = accepted
-        message = f"{setting}={value!r} is invalid; accepted: {accepted}"
+        self.hint = hint
+        self.reason = reason
+        if reason:  # what is wrong first, then what would be right
+            message = f"{setting}={value!r}: {reason}; accepted: {accepted}"
+        else:
+            message = f"{setting}={value!r} is invalid; accepted: {accepted}"
         if hint:
             message = f"{message} ({hint})"
         super().__init__(message)

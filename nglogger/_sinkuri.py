@@ -18,6 +18,8 @@ from ._secrets import safe_url
 from ._units import parse_duration, parse_size
 
 __all__ = [
+    "OPTION_VALUES",
+    "SINK_SCHEMES",
     "SINK_URIS",
     "FileOptions",
     "OtlpOptions",
@@ -38,6 +40,23 @@ SINK_URIS = (
     "otlp+http(s)://host:port[/path][?protocol=..&compression=..&timeout=ms], "
     "otlp+grpc(s)://host:port[?compression=..&timeout=ms] (OTLP/gRPC: plaintext / TLS)"
 )
+
+#: The sink kinds by how a URI starts, for "unknown sink" errors (``SINK_URIS`` has the forms).
+SINK_SCHEMES = (
+    "stdout, stderr, null, file://, http(s)://, json+http(s)://, datadog, honeycomb, "
+    "loki+http(s)://, elasticsearch+http(s)://, otlp, otlp+http(s)://, otlp+grpc(s)://"
+)
+
+#: What each URI option accepts, for "bad value" errors.
+OPTION_VALUES: Mapping[str, str] = {
+    "max_bytes": "a size such as 100MB or 1048576",
+    "backups": "a whole number of rotated files, 0 or more",
+    "fsync": "never, batch or interval",
+    "fsync_interval": "a duration such as 1s or 500ms",
+}
+_FILE_OPTIONS = ("max_bytes", "backups", "fsync", "fsync_interval")
+_OTLP_OPTIONS = ("protocol", "compression", "timeout")
+_HOST_FORM = "scheme://host[:port][/path] with a host name or address"
 
 Kind = Literal[
     "stdout",
@@ -165,10 +184,14 @@ def parse_sink_uri(uri: str) -> SinkUri:
     parts = urlsplit(text)
     if parts.scheme == "file":
         if parts.netloc not in ("", "localhost"):
-            raise ConfigError("sinks", uri, SINK_URIS, "file URIs name a local path")
+            raise _bad(
+                uri,
+                "a file URI names a local path",
+                "file:///absolute/path or file://localhost/path",
+            )
         path = unquote(parts.path)
         if not path:
-            raise ConfigError("sinks", uri, SINK_URIS, "missing path")
+            raise _bad(uri, "missing path", "file:///absolute/path")
         return SinkUri("file", path, file=_file_options(uri, parts.query))
     if parts.scheme in _HTTP_SCHEMES:
         _check_host(uri, parts)
@@ -177,16 +200,18 @@ def parse_sink_uri(uri: str) -> SinkUri:
     if parts.scheme in _VENDOR_SCHEMES:
         _check_host(uri, parts)
         if parts.query or parts.fragment:
-            raise ConfigError("sinks", _safe(uri), SINK_URIS, "no query or fragment expected")
+            raise _bad(uri, "no query or fragment expected", "the URI without ?query or #fragment")
         return SinkUri(_VENDOR_SCHEMES[parts.scheme], text.split("+", 1)[1])
-    raise ConfigError("sinks", _safe(uri), SINK_URIS)
+    raise _bad(uri, _unknown_sink(text), SINK_SCHEMES)
 
 
 def _file_options(uri: str, query: str) -> FileOptions:
     options = FileOptions()
     for key, value in parse_qsl(query, keep_blank_values=True):
-        if key not in ("max_bytes", "backups", "fsync", "fsync_interval"):
-            raise ConfigError("sinks", uri, SINK_URIS, f"unknown file option {key!r}")
+        if key not in _FILE_OPTIONS:
+            raise _bad(
+                uri, f"unknown file option {key!r}", f"file options {', '.join(_FILE_OPTIONS)}"
+            )
         _file_option(uri, options, key, value)
     return options
 
@@ -202,17 +227,34 @@ def _file_option(uri: str, options: FileOptions, key: str, value: str) -> None:
         else:
             options["fsync"] = cast("FsyncPolicy", value)  # FileSink checks the word
     except ValueError:
-        raise ConfigError("sinks", uri, SINK_URIS, f"bad value for {key}") from None
+        raise _bad(uri, f"bad value for {key}: {value!r}", f"{key}={OPTION_VALUES[key]}") from None
 
 
 def _check_host(uri: str, parts: SplitResult) -> None:
     """A network sink URI names a host and, if any, a valid port."""
     if not parts.hostname:
-        raise ConfigError("sinks", _safe(uri), SINK_URIS, "missing host")
+        raise _bad(uri, "missing host", _HOST_FORM)
     try:
         parts.port  # noqa: B018 - validates the port
     except ValueError:
-        raise ConfigError("sinks", _safe(uri), SINK_URIS, "bad port") from None
+        raise _bad(uri, "bad port", "a port number from 1 to 65535") from None
+
+
+def _bad(uri: str, reason: str, accepted: str) -> ConfigError:
+    """The error for ``uri``: what is wrong with it first, then what that part accepts."""
+    return ConfigError("sinks", _safe(uri), accepted, reason=reason)
+
+
+def _unknown_sink(text: str) -> str:
+    """Why ``text`` names no sink, with the closest known scheme or word."""
+    import difflib  # loaded only on a mistake
+
+    head = text.split("://", 1)[0] if "://" in text else text
+    known = [*_WORDS, *_HTTP_SCHEMES, *_VENDOR_SCHEMES, "file", "otlp", *_GRPC_SCHEMES]
+    known += ["otlp+http", "otlp+https"]
+    close = difflib.get_close_matches(head.lower(), known, n=1)
+    what = f"unknown scheme {head!r}" if "://" in text else f"unknown sink {head!r}"
+    return f"{what} (did you mean {close[0]!r}?)" if close else what
 
 
 def _safe(uri: str) -> object:
@@ -235,35 +277,36 @@ def parse_otlp_uri(uri: str) -> tuple[str, OtlpOptions]:
     parts = urlsplit(text)
     grpc = parts.scheme in _GRPC_SCHEMES
     if parts.scheme not in ("otlp+http", "otlp+https") and not grpc:
-        raise ConfigError("sinks", _safe(uri), SINK_URIS)
-    if not parts.hostname:
-        raise ConfigError("sinks", _safe(uri), SINK_URIS, "missing host")
-    if "@" in parts.netloc:
-        raise ConfigError(
-            "sinks", _safe(uri), SINK_URIS, "credentials go in OTEL_EXPORTER_OTLP_HEADERS"
+        raise _bad(
+            uri, _unknown_sink(text), "otlp, otlp+http(s)://host:port, otlp+grpc(s)://host:port"
         )
+    if not parts.hostname:
+        raise _bad(uri, "missing host", _HOST_FORM)
+    if "@" in parts.netloc:
+        raise _bad(uri, "credentials in the URI", "headers in OTEL_EXPORTER_OTLP_HEADERS")
     try:
         parts.port  # noqa: B018 - validates the port
     except ValueError:
-        raise ConfigError("sinks", _safe(uri), SINK_URIS, "bad port") from None
+        raise _bad(uri, "bad port", "a port number from 1 to 65535") from None
     options = OtlpOptions()
     for key, value in parse_qsl(parts.query, keep_blank_values=True):
-        if key not in ("protocol", "compression", "timeout"):
-            raise ConfigError("sinks", _safe(uri), SINK_URIS, f"unknown otlp option {key!r}")
+        if key not in _OTLP_OPTIONS:
+            raise _bad(
+                uri, f"unknown otlp option {key!r}", f"otlp options {', '.join(_OTLP_OPTIONS)}"
+            )
         _otlp_option(uri, options, key, value)
     if grpc:
         if parts.path not in ("", "/"):
-            raise ConfigError("sinks", _safe(uri), SINK_URIS, "OTLP/gRPC takes no path")
+            raise _bad(uri, "OTLP/gRPC takes no path", "otlp+grpc(s)://host:port")
         if options.get("protocol", "grpc") != "grpc":
-            raise ConfigError("sinks", _safe(uri), SINK_URIS, "use otlp+http(s):// for OTLP/HTTP")
+            raise _bad(uri, "OTLP/HTTP on a gRPC URI", "otlp+http(s):// for OTLP/HTTP")
         options["protocol"] = "grpc"
         return urlunsplit((_GRPC_SCHEMES[parts.scheme], parts.netloc, "", "", "")), options
     if options.get("protocol") == "grpc":
-        raise ConfigError(
-            "sinks",
-            _safe(uri),
-            SINK_URIS,
-            "protocol: accepted http/protobuf, http/json (OTLP/gRPC is otlp+grpc://host:4317)",
+        raise _bad(
+            uri,
+            "protocol=grpc on an otlp+http(s) URI",
+            "protocol=http/protobuf or http/json (OTLP/gRPC is otlp+grpc://host:4317)",
         )
     scheme = parts.scheme.split("+", 1)[1]
     path = parts.path if parts.path not in ("", "/") else "/v1/logs"
@@ -282,5 +325,4 @@ def _otlp_option(uri: str, options: OtlpOptions, key: str, value: str) -> None:
         else:
             options["timeout"] = millis(key, value)
     except ConfigError as error:
-        hint = f"{key}: accepted {error.accepted}"
-        raise ConfigError("sinks", _safe(uri), SINK_URIS, hint) from None
+        raise _bad(uri, f"bad value for {key}: {value!r}", f"{key}={error.accepted}") from None

@@ -59,7 +59,7 @@ def test_config_is_frozen() -> None:
         ({"shutdown_timeout": "5"}, "shutdown_timeout", "a finite number of seconds > 0"),
         ({"max_depth": 300}, "max_depth", "an integer from 1 to 250"),
         ({"oversize": "explode"}, "oversize", "truncate, drop"),
-        ({"sinks": ["ftp://x"]}, "sinks", "stdout, stderr, null, file:///"),
+        ({"sinks": ["ftp://x"]}, "sinks", "stdout, stderr, null, file://"),
         ({"sinks": [42]}, "sinks", "a sink URI or an object with write(batch) and close()"),
         ({"sinks": ["file:///tmp/x?color=red"]}, "sinks", "unknown file option"),
         ({"max_event_bytes": 2 * 1024 * 1024}, "max_event_bytes", "at most batch_max_bytes"),

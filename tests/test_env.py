@@ -201,15 +201,20 @@ def test_known_variables_are_not_themselves_treated_as_secrets() -> None:
         ("NGLOGGER_LEVEL", "101", "an integer 0-100", ""),
         ("LOG_LEVEL", "trace", "debug, info, warning", "set NGLOGGER_LEVEL to override"),
         ("NGLOGGER_FORMAT", "xml", "json, console, auto", ""),
-        ("NGLOGGER_SINKS", "stdout,ftp://x", "comma-separated sink URIs: stdout", "'ftp://x'"),
+        (
+            "NGLOGGER_SINKS",
+            "stdout,ftp://x",
+            "accepted: stdout, stderr, null, file://",
+            "entry 'ftp://x': unknown scheme 'ftp'",
+        ),
         ("NGLOGGER_SINKS", ",", "comma-separated sink URIs", "no sink URI (use null"),
         (
             "NGLOGGER_SINKS",
             "file:///tmp/x.jsonl?color=red",
-            "file:///absolute/path.jsonl",
+            "accepted: file options max_bytes, backups",
             "unknown file option 'color'",
         ),
-        ("NGLOGGER_SINKS", "file://host/x", "sink URIs", "file URIs name a local path"),
+        ("NGLOGGER_SINKS", "file://host/x", "file:///absolute/path", "names a local path"),
         ("NGLOGGER_BUFFER_EVENTS", "lots", "an integer >= 1", ""),
         ("NGLOGGER_BUFFER_EVENTS", "-5", "an integer >= 1", ""),
         ("NGLOGGER_BUFFER_EVENTS", "1e5", "an integer >= 1", ""),
@@ -267,7 +272,10 @@ def test_bad_values_name_the_variable_the_value_and_what_is_accepted(
     """Each bad value raises ConfigError naming the variable, the value and the accepted forms."""
     error = error_of({name: text})
     message = str(error)
-    assert message.startswith(f"{name}={text!r} is invalid; accepted: ")
+    if error.reason:  # sink URIs: what is wrong with the entry first
+        assert message.startswith(f"{name}={text!r}: {error.reason}; accepted: ")
+    else:
+        assert message.startswith(f"{name}={text!r} is invalid; accepted: ")
     assert accepted in message
     assert hint in message
     assert name == error.setting
@@ -674,3 +682,37 @@ def test_sources_cover_every_setting_and_the_pending_ones() -> None:
     for name in fields:
         if name not in ("sinks", "context"):
             assert getattr(config, name) == sources[name][0]
+
+
+@pytest.mark.parametrize(
+    ("text", "reason", "accepted"),
+    [
+        ("htp://collector:4318", "unknown scheme 'htp' (did you mean 'http'?)", "stdout, stderr"),
+        ("stdot", "unknown sink 'stdot' (did you mean 'stdout'?)", "http(s)://"),
+        ("file:///tmp/a?backups=many", "bad value for backups: 'many'", "backups=a whole number"),
+        ("https://", "missing host", "scheme://host[:port]"),
+        (
+            "otlp+http://h:1?timeout=soon",
+            "bad value for timeout: 'soon'",
+            "timeout=a number of milliseconds",
+        ),
+    ],
+)
+def test_sink_uri_errors_lead_with_the_reason(text: str, reason: str, accepted: str) -> None:
+    """A bad sink URI says what is wrong first, then what that part accepts, briefly."""
+    with pytest.raises(ConfigError) as info:
+        config_from_env({"NGLOGGER_SINKS": text})
+    message = str(info.value)
+    assert message.startswith(f"NGLOGGER_SINKS={text!r}: {reason}; accepted: "), message
+    assert accepted in message.split("; accepted: ", 1)[1]
+    assert len(message) < 300, message  # was ~700, the list first
+
+
+def test_sink_uri_error_in_a_list_names_the_entry() -> None:
+    """With several sinks, the error names the entry that is wrong."""
+    with pytest.raises(ConfigError) as info:
+        config_from_env({"NGLOGGER_SINKS": "stdout,file:///tmp/x?max_bytes=lots"})
+    assert str(info.value).startswith(
+        "NGLOGGER_SINKS='stdout,file:///tmp/x?max_bytes=lots': entry 'file:///tmp/x': "
+        "bad value for max_bytes: 'lots'; accepted: max_bytes=a size such as 100MB"
+    )

@@ -564,9 +564,9 @@ def test_sink_uris(uri: str, endpoint: str, options: dict[str, Any]) -> None:
 @pytest.mark.parametrize(
     ("uri", "hint"),
     [
-        ("otlp+http://h:1?protocol=grpc", "protocol: accepted"),
+        ("otlp+http://h:1?protocol=grpc", "protocol=grpc on an otlp+http(s) URI; accepted"),
         ("otlp+http://h:1?color=red", "unknown otlp option 'color'"),
-        ("otlp+http://user:pw@h:1", "credentials go in OTEL_EXPORTER_OTLP_HEADERS"),
+        ("otlp+http://user:pw@h:1", "credentials in the URI; accepted: headers in OTEL_EXPORTER"),
         ("otlp+http://h:port", "bad port"),
         ("otlp+grpcx://h:4317", "accepted: stdout"),
     ],
