@@ -590,6 +590,21 @@ class Config:
         ),
         check=boolean,
     )
+    config_errors: str = setting(
+        "warn",
+        doc="what a bad or unknown environment variable does when configuring: `warn` (a "
+        "`ConfigWarning`, and that setting keeps its default) or `raise` (`ConfigError`); "
+        "keyword arguments always raise",
+        env=(
+            _env(
+                "NGLOGGER_CONFIG_ERRORS",
+                "what a bad or unknown variable does: warn and use the default, or raise",
+                "warn, raise",
+                parse_choice("warn", "raise"),
+            ),
+        ),
+        check=choice("warn", "raise"),
+    )
     #: Add trace_id/span_id/trace_flags of the active OpenTelemetry span to events.
     #: None (auto): on when the application has already imported opentelemetry.trace.
     trace_context: bool | None = setting(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import threading
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -22,9 +23,11 @@ import orjson
 from . import _target
 from ._config import Config
 from ._encode import Encoder, Limits
+from ._errors import ConfigError, ConfigWarning
 from ._fields import FieldPrep
 from ._pipeline import Pipeline
 from ._redact import Redactor
+from ._sink import resolve_sink
 from ._stats import Stats
 
 __all__ = ["configure", "flush", "get_pipeline", "shutdown", "stats"]
@@ -130,22 +133,58 @@ def configure(config: Config | None = None, /, **settings: Any) -> Pipeline:
     Without a ``config``, settings come from the keyword arguments, then the
     environment (``NGLOGGER_*``, ``LOG_LEVEL``, ``NO_COLOR``, ``OTEL_SERVICE_NAME``...),
     then the defaults. The previous pipeline is shut down (flushed within its shutdown timeout).
-    Invalid settings raise :class:`~nglogger.ConfigError` and leave the current
-    pipeline in place.
+    Invalid arguments raise :class:`~nglogger.ConfigError` and leave the current
+    pipeline in place. An invalid or unknown environment variable does too with
+    ``config_errors="raise"`` (``NGLOGGER_CONFIG_ERRORS=raise``); with ``"warn"``,
+    the default, it is reported as a :class:`~nglogger.ConfigWarning` and its
+    setting keeps its default, and a sink from the environment that cannot be
+    built is left out: a misconfigured logger does not stop a service booting.
     """
     if config is None:
         from ._env import config_from_env  # the environment parser: loaded when first used
 
         config = config_from_env(None, **settings)
-    elif settings:
-        config = config.replace(**settings)
-    new = Pipeline(config)
+        new = _pipeline_leaving_out_bad_sinks(config, sinks_given="sinks" in settings)
+    else:
+        if settings:
+            config = config.replace(**settings)
+        new = Pipeline(config)
     with _configure_lock:
         old = _target.current
         _target.current = new
     if isinstance(old, Pipeline):
         old.shutdown()
     return new
+
+
+def _pipeline_leaving_out_bad_sinks(config: Config, *, sinks_given: bool) -> Pipeline:
+    """``Pipeline(config)``; with ``config_errors="warn"``, sinks from the environment
+    that cannot be built (``NGLOGGER_SINKS=datadog`` without ``DD_API_KEY``) are left
+    out with a ConfigWarning (``stdout`` if none is left) instead of failing the boot."""
+    try:
+        return Pipeline(config)
+    except ConfigError:
+        if config.config_errors != "warn" or sinks_given:
+            raise
+        kept: list[object] = []
+        problems: list[ConfigError] = []
+        for spec in config.sinks:
+            if isinstance(spec, str):
+                try:
+                    resolve_sink(spec, config).close()
+                except ConfigError as bad:
+                    problems.append(bad)
+                    continue
+            kept.append(spec)
+        if not problems:
+            raise  # not a sink of the environment's: the error stands
+    for problem in problems:
+        warnings.warn(
+            f"{problem}; that sink is left out (NGLOGGER_CONFIG_ERRORS=raise: an error)",
+            ConfigWarning,
+            stacklevel=3,
+        )
+    return Pipeline(config.replace(sinks=tuple(kept) or ("stdout",)))
 
 
 def flush(timeout: float | None = None) -> bool:

@@ -87,12 +87,15 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import sys
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
-from ._errors import ConfigError
+from ._errors import ConfigError, ConfigWarning
 from ._levels import parse_level
 from ._sampling import Sampling
 from ._secrets import MASK, is_secret_name, mask_secret, shown_setting
@@ -100,6 +103,8 @@ from ._settings import parse_redact_keys, spec_of
 from ._values import parse_pairs
 
 if TYPE_CHECKING:
+    from types import FrameType
+
     from _typeshed import DataclassInstance
 
     Built = TypeVar("Built", bound=DataclassInstance)
@@ -147,6 +152,7 @@ class _Tables:
     parsers: Mapping[str, Callable[[str], object]]
     explained: frozenset[str]
     variable_of: Mapping[str, str]
+    seconds: frozenset[str]  # duration variables, where a bare number means seconds
 
 
 _TABLES: dict[type[DataclassInstance], _Tables] = {}
@@ -161,6 +167,7 @@ def tables(build: type[DataclassInstance]) -> _Tables:
     variables: dict[str, Variable] = {}
     parsers: dict[str, Callable[[str], object]] = {}
     explained: set[str] = set()
+    seconds: set[str] = set()
     for f in fields:
         for var in spec_of(f).env:
             variables[var.name] = Variable(f.name, var.description, var.accepted)
@@ -168,6 +175,8 @@ def tables(build: type[DataclassInstance]) -> _Tables:
                 parsers[var.name] = var.parse
             if var.explains:
                 explained.add(var.name)
+            if spec_of(f).unit == "s" and var.name.startswith(PREFIX):
+                seconds.add(var.name)
     # The variable named in errors about a setting (a setting fed by several variables
     # is named by its NGLOGGER_ one).
     variable_of = {
@@ -181,6 +190,7 @@ def tables(build: type[DataclassInstance]) -> _Tables:
         MappingProxyType(parsers),
         frozenset(explained),
         MappingProxyType(variable_of),
+        frozenset(seconds),
     )
     _TABLES[build] = made
     return made
@@ -209,13 +219,27 @@ def resolve(
     merged from several places, joins them with ``+`` (``"argument+env:OTEL_SERVICE_NAME"``).
     Values are safe to print (:func:`mask_secret`); the Config holds the real ones.
     Settings Config does not have yet (``redact_keys``, ``sample``) are reported too.
+
+    A bad or unknown *variable* raises :class:`ConfigError` when ``config_errors`` is
+    ``"raise"``; with ``"warn"`` (the default) it is reported as a
+    :class:`ConfigWarning` and ignored: its setting keeps its default (source
+    ``"default (NAME ignored)"``). A bad *argument* always raises.
     """
     if environ is None:
         environ = os.environ
     table = tables(build)
     fields = table.fields
     _check_arguments(fields, explicit)
-    _check_names(table, environ)
+    problems: list[ConfigError] = []
+    raises = _raises(table, environ, explicit)
+
+    def report(error: ConfigError) -> None:
+        if raises:
+            raise error
+        problems.append(error)
+
+    for error in _unknown_names(table, environ):
+        report(error)
     values: dict[str, Any] = {}
     env_source: dict[str, str] = {}  # setting -> variable it came from
 
@@ -225,20 +249,31 @@ def resolve(
             continue
         setting = table.variables[name].field
         assert setting is not None
-        values[setting] = _parse(table, name, text, parser)
+        try:
+            values[setting] = _parse(table, name, text, parser)
+        except ConfigError as error:
+            report(error)
+            continue
         env_source[setting] = name
     if "level" not in values:
         text = _get(environ, "LOG_LEVEL")
         if text is not None:
-            values["level"] = _parse(
-                table, "LOG_LEVEL", text, parse_level, "set NGLOGGER_LEVEL to override"
-            )
-            env_source["level"] = "LOG_LEVEL"
+            try:
+                values["level"] = _parse(
+                    table, "LOG_LEVEL", text, parse_level, "set NGLOGGER_LEVEL to override"
+                )
+                env_source["level"] = "LOG_LEVEL"
+            except ConfigError as error:
+                report(error)
     exporters = _get(environ, "OTEL_LOGS_EXPORTER")
     if exporters is not None and "sinks" not in explicit:
         default = next(f.default for f in dataclasses.fields(build) if f.name == "sinks")
         sinks = values.get("sinks", default)
-        added = _logs_exporter_sinks(exporters, sinks)
+        try:
+            added = _logs_exporter_sinks(exporters, sinks)
+        except ConfigError as error:
+            report(error)
+            added = ()
         if added:
             values["sinks"] = (*sinks, *added)
             used = env_source.get("sinks")
@@ -256,36 +291,107 @@ def resolve(
     if sink_env:
         values["sink_env"] = sink_env
         env_source["sink_env"] = "+".join(sorted(sink_env)) if len(sink_env) < 4 else "*"
-    context, context_source = _context(table, environ, explicit)
-    sources: dict[str, str] = {}
-    for setting in (*fields, *_PENDING_DEFAULTS):
-        if setting in explicit:
-            sources[setting] = "argument"
-        elif setting in env_source:
-            sources[setting] = f"env:{env_source[setting]}"
-        else:
-            sources[setting] = "default"
+    context, context_source = _context(table, environ, explicit, report)
     values.update(explicit)
     if context_source:
         values["context"] = context
-        sources["context"] = context_source
+    ignored: dict[str, str] = {}  # setting -> variable whose value was set aside
 
     pending = {
         setting: values.pop(setting, default)
         for setting, default in _PENDING_DEFAULTS.items()
         if setting not in fields
     }
-    try:
-        config = build(**values)
-    except ConfigError as error:
-        raise _translate(error, table, env_source, environ, explicit) from None
+    while True:
+        try:
+            config = build(**values)
+            break
+        except ConfigError as failed:
+            translated = _translate(failed, table, env_source, environ, explicit)
+            setting = _env_setting_of(translated, env_source, explicit)
+            if raises or setting is None:
+                raise translated from None
+            report(translated)  # set that variable aside and build again
+            ignored[setting] = env_source.pop(setting)
+            del values[setting]
 
-    report: dict[str, tuple[object, str]] = {}
+    sources: dict[str, str] = {}
+    for setting in (*fields, *_PENDING_DEFAULTS):
+        if setting in explicit:
+            sources[setting] = "argument"
+        elif setting in env_source:
+            sources[setting] = f"env:{env_source[setting]}"
+        elif setting in ignored:
+            sources[setting] = f"default ({ignored[setting]} ignored)"
+        else:
+            sources[setting] = "default"
+    if context_source:
+        sources["context"] = context_source
+    for problem in problems:
+        for name in _variables_in(problem, table):
+            setting = table.variables[name].field if name in table.variables else None
+            if setting is not None and sources.get(setting) == "default":
+                sources[setting] = f"default ({name} ignored)"
+    _warn(problems)
+
+    report_: dict[str, tuple[object, str]] = {}
     for setting in fields:
-        report[setting] = (shown_setting(setting, getattr(config, setting)), sources[setting])
+        report_[setting] = (shown_setting(setting, getattr(config, setting)), sources[setting])
     for setting, value in pending.items():
-        report[setting] = (value, sources[setting])
-    return config, report
+        report_[setting] = (value, sources[setting])
+    return config, report_
+
+
+def _raises(table: _Tables, environ: Mapping[str, str], explicit: Mapping[str, object]) -> bool:
+    """True when bad variables raise (``config_errors="raise"``), read before anything else."""
+    if "config_errors" in explicit:
+        return explicit["config_errors"] == "raise"  # Config checks the word itself
+    name = "NGLOGGER_CONFIG_ERRORS"
+    text = _get(environ, name)
+    if text is None or name not in table.parsers:
+        return False
+    try:
+        return _parse(table, name, text, table.parsers[name]) == "raise"
+    except ConfigError:
+        return False  # the switch itself is bad: the default (warn) applies, and says so
+
+
+def _env_setting_of(
+    error: ConfigError, env_source: Mapping[str, str], explicit: Mapping[str, object]
+) -> str | None:
+    """The setting whose environment value ``error`` blames (None: an argument or a default)."""
+    for setting, name in env_source.items():
+        if setting not in explicit and error.setting in name.split("+env:"):
+            return setting
+    return None
+
+
+def _variables_in(error: ConfigError, table: _Tables) -> list[str]:
+    return [error.setting] if error.setting in table.variables else []
+
+
+def _warn(problems: Sequence[ConfigError]) -> None:
+    """One ConfigWarning per bad variable, pointing at the caller outside nglogger."""
+    if not problems:
+        return
+    level = _outside_stacklevel()
+    for error in problems:
+        warnings.warn(
+            f"{error}; ignored, the default applies (NGLOGGER_CONFIG_ERRORS=raise: an error)",
+            ConfigWarning,
+            stacklevel=level,
+        )
+
+
+def _outside_stacklevel() -> int:
+    """``stacklevel`` of the first frame outside this package (the application's call)."""
+    package = str(Path(__file__).resolve().parent) + os.sep
+    frame: FrameType | None = sys._getframe(1)
+    level = 1
+    while frame is not None and str(Path(frame.f_code.co_filename).resolve()).startswith(package):
+        frame = frame.f_back
+        level += 1
+    return level
 
 
 #: ``OTEL_LOGS_EXPORTER`` values (the OpenTelemetry SDKs' names) -> the sink URI each adds.
@@ -329,9 +435,26 @@ def _get(environ: Mapping[str, str], name: str) -> str | None:
     return value
 
 
+#: The largest number without a unit a duration variable takes as seconds: above it, a
+#: bare number is more likely milliseconds (``NGLOGGER_FLUSH_INTERVAL=200``) and is refused.
+BARE_SECONDS_MAX = 60.0
+
+_BARE_NUMBER = re.compile(r"\s*\d+(\.\d+)?\s*")
+
+
 def _parse(
     table: _Tables, name: str, text: str, parser: Callable[[str], object], hint: str = ""
 ) -> object:
+    if name in table.seconds and _BARE_NUMBER.fullmatch(text) and float(text) > BARE_SECONDS_MAX:
+        number = text.strip()
+        raise ConfigError(
+            name,
+            text,
+            table.variables[name].accepted,
+            f"write {number}ms or {number}s; a number without a unit above "
+            f"{BARE_SECONDS_MAX:g} is refused as ambiguous",
+            reason=f"no unit: {number} seconds or {number} milliseconds?",
+        )
     try:
         return parser(text)
     except ValueError as exc:
@@ -358,34 +481,47 @@ def _check_arguments(fields: tuple[str, ...], explicit: Mapping[str, object]) ->
             raise TypeError(f"unexpected keyword argument {name!r}{hint}")
 
 
-def _check_names(table: _Tables, environ: Mapping[str, str]) -> None:
+def _unknown_names(table: _Tables, environ: Mapping[str, str]) -> list[ConfigError]:
+    """One error per ``NGLOGGER_*`` name nglogger does not know, with the closest known name.
+
+    The value is shown unless the name, or the name it is closest to, is a secret's
+    (a misspelled ``NGLOGGER_HTTP_HEADRS`` may hold credentials).
+    """
     known = [name for name in table.variables if name.startswith(PREFIX)]
     unknown = sorted(
         name for name in environ if name.upper().startswith(PREFIX) and name not in table.variables
     )
-    if not unknown:
-        return
-    name = unknown[0]
-    suffix = name.upper().removeprefix(PREFIX)
-    close = _close_matches(suffix, [k.removeprefix(PREFIX) for k in known])
-    if close:
-        accepted = f"a known {PREFIX} variable"
-        hint = f"unknown variable; did you mean {PREFIX}{close[0]}?"
-    else:
-        accepted = f"a known {PREFIX} variable: {', '.join(sorted(known))}"
-        hint = "unknown variable"
-    raise ConfigError(name, MASK, accepted, hint)
+    errors: list[ConfigError] = []
+    for name in unknown:
+        suffix = name.upper().removeprefix(PREFIX)
+        close = _close_matches(suffix, [k.removeprefix(PREFIX) for k in known])
+        if close:
+            accepted = f"a known {PREFIX} variable"
+            hint = f"unknown variable; did you mean {PREFIX}{close[0]}?"
+        else:
+            accepted = f"a known {PREFIX} variable: {', '.join(sorted(known))}"
+            hint = "unknown variable"
+        secret = is_secret_name(name) or bool(close and is_secret_name(PREFIX + close[0]))
+        value = MASK if secret else mask_secret(name, environ[name])
+        errors.append(ConfigError(name, value, accepted, hint))
+    return errors
 
 
 def _context(
-    table: _Tables, environ: Mapping[str, str], explicit: Mapping[str, object]
+    table: _Tables,
+    environ: Mapping[str, str],
+    explicit: Mapping[str, object],
+    report: Callable[[ConfigError], None],
 ) -> tuple[dict[str, object], str]:
-    """The merged context and its source ("" when nothing sets it)."""
+    """The merged context and its source ("" when nothing sets it).
+
+    A variable that does not parse is reported and left out of the merge.
+    """
     origin: dict[str, str] = {}  # key -> source
     merged: dict[str, object] = {}
     text = _get(environ, "OTEL_RESOURCE_ATTRIBUTES")
-    if text is not None:
-        attributes = _parse_context(table, "OTEL_RESOURCE_ATTRIBUTES", text)
+    attributes = _parse_context(table, "OTEL_RESOURCE_ATTRIBUTES", text, report)
+    if attributes is not None:
         if "service.name" in attributes:
             attributes["service"] = attributes.pop("service.name")
         _merge(merged, origin, attributes, "env:OTEL_RESOURCE_ATTRIBUTES")
@@ -393,8 +529,8 @@ def _context(
     if text is not None:
         _merge(merged, origin, {"service": text.strip()}, "env:OTEL_SERVICE_NAME")
     text = _get(environ, "NGLOGGER_CONTEXT")
-    if text is not None:
-        parsed = _parse_context(table, "NGLOGGER_CONTEXT", text)
+    parsed = _parse_context(table, "NGLOGGER_CONTEXT", text, report)
+    if parsed is not None:
         _merge(merged, origin, parsed, "env:NGLOGGER_CONTEXT")
     if "context" in explicit:
         argument = explicit["context"]
@@ -419,8 +555,16 @@ def _merge(
         origin[key] = source
 
 
-def _parse_context(table: _Tables, name: str, text: str) -> dict[str, str]:
-    result = _parse(table, name, text, parse_pairs)
+def _parse_context(
+    table: _Tables, name: str, text: str | None, report: Callable[[ConfigError], None]
+) -> dict[str, str] | None:
+    if text is None:
+        return None
+    try:
+        result = _parse(table, name, text, parse_pairs)
+    except ConfigError as error:
+        report(error)
+        return None
     assert isinstance(result, dict)
     return result
 
@@ -441,6 +585,8 @@ def _translate(
     ``NGLOGGER_BUFFER_BYTES``) blames the variable the user set, turned around.
     """
     name = env_source.get(error.setting)
+    if name is not None:
+        name = name.split("+env:")[0]  # sinks from NGLOGGER_SINKS and OTEL_LOGS_EXPORTER
     hint = _hint_of(error)
     relation = _AT_MOST.fullmatch(error.accepted)
     if (

@@ -18,7 +18,7 @@ from ._env import (
     settings_table,
     variables_table,
 )
-from ._errors import ConfigError
+from ._errors import ConfigError, ConfigWarning
 from ._version import __version__
 
 __all__ = ["main"]
@@ -204,8 +204,12 @@ def _config(args: argparse.Namespace) -> int:
         for name, description, accepted in describe_variables():
             print(f"{name}\n    {description}\n    accepted: {accepted}")
         return 0
+    import warnings
+
     try:
-        config_value, sources = resolve_with_sources(os.environ)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ConfigWarning)
+            config_value, sources = resolve_with_sources(os.environ)
         sources.update(describe_otel(config_value) or {})  # resolved OTel settings
     except ConfigError as error:
         print(f"nglogger: invalid configuration: {error}", file=sys.stderr)
@@ -216,11 +220,16 @@ def _config(args: argparse.Namespace) -> int:
             for name, (value, source) in sources.items()
         }
         sys.stdout.write(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() + "\n")
-        return 0
-    width = max(len(name) for name in sources)
-    for name, (value, source) in sources.items():
-        print(f"{name:<{width}}  {_shown(value):<40}  ({source})")
-    return 0
+    else:
+        width = max(len(name) for name in sources)
+        for name, (value, source) in sources.items():
+            print(f"{name:<{width}}  {_shown(value):<40}  ({source})")
+    # What a running pipeline would warn about and ignore (NGLOGGER_CONFIG_ERRORS=warn):
+    # shown, and exit 2, so that `nglogger config` is a check a CI job can run.
+    problems = [w for w in caught if issubclass(w.category, ConfigWarning)]
+    for problem in problems:
+        print(f"nglogger: invalid configuration: {problem.message}", file=sys.stderr)
+    return 2 if problems else 0
 
 
 def _plain(value: object) -> object:

@@ -137,12 +137,21 @@ def test_environment_configuration_is_explicit() -> None:
         [sys.executable, "-c", "import nglogger.auto"],
         capture_output=True,
         text=True,
-        env={**base, "NGLOGGER_LEVEL": "loud"},
+        env={**base, "NGLOGGER_LEVEL": "loud", "NGLOGGER_CONFIG_ERRORS": "raise"},
         timeout=60,
         check=False,
     )
     assert bad.returncode == 1
     assert "ConfigError: NGLOGGER_LEVEL='loud' is invalid" in bad.stderr
+    warned = subprocess.run(  # the default: a warning, and the default level
+        [sys.executable, "-c", "import nglogger.auto"],
+        capture_output=True,
+        text=True,
+        env={**base, "NGLOGGER_LEVEL": "loud"},
+        timeout=60,
+        check=True,
+    )
+    assert "ConfigWarning: NGLOGGER_LEVEL='loud' is invalid" in warned.stderr
 
 
 def test_bench_quick_json_report() -> None:

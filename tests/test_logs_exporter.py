@@ -51,7 +51,7 @@ def test_an_explicit_sinks_argument_wins() -> None:
 @pytest.mark.parametrize("value", ["zipkin", "otlp,logging", "none,otlp"])
 def test_bad_values_are_a_config_error_naming_the_variable(value: str) -> None:
     with pytest.raises(ConfigError) as info:
-        config_from_env({"OTEL_LOGS_EXPORTER": value})
+        config_from_env({"OTEL_LOGS_EXPORTER": value, "NGLOGGER_CONFIG_ERRORS": "raise"})
     text = str(info.value)
     assert f"OTEL_LOGS_EXPORTER={value!r}" in text
     assert "otlp, console or none" in text

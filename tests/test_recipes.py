@@ -156,3 +156,55 @@ def test_django_logging_setting_routes_django_logs_through_nglogger(tmp_path: Pa
     assert [(e["message"], e["user"]) for e in view] == [("handled /hello", "bob")]
     not_found = [e for e in logged if e["logger"] == "django.request"]
     assert [(e["level"], e["message"]) for e in not_found] == [("warning", "Not Found: /missing")]
+
+
+def _gunicorn(port: int, workers: int = 2) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "-c",
+        str(RECIPES / "gunicorn_conf.py"),
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        "wsgi_app:app",
+    ]
+
+
+def test_gunicorn_boots_with_a_misspelled_variable_and_says_so(tmp_path: Path) -> None:
+    """A typo'd NGLOGGER_ variable and a bad value warn; both workers boot and log (production)."""
+    out = tmp_path / "gunicorn.jsonl"
+    port = free_port()
+    env = {**environment(out), "NGLOGGER_LEVL": "debug", "NGLOGGER_BATCH_EVENTS": "lots"}
+    with subprocess.Popen(
+        _gunicorn(port), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as server:
+        try:
+            deadline = time.monotonic() + 60
+            assert get(port, "/one", deadline) == 200
+            assert wait_for(
+                lambda: sum("Booting worker" in str(e["message"]) for e in events(out)) == 2
+            )
+        finally:
+            server.send_signal(signal.SIGTERM)
+            _, stderr = server.communicate(timeout=60)
+    assert server.returncode == 0, stderr
+    assert "ConfigWarning: NGLOGGER_LEVL='debug' is invalid" in stderr
+    assert "did you mean NGLOGGER_LEVEL?" in stderr
+    assert "ConfigWarning: NGLOGGER_BATCH_EVENTS='lots' is invalid" in stderr
+    assert "Worker failed to boot" not in stderr
+    assert [e["message"] for e in events(out) if e["logger"] == "app"] == ["handled /one"]
+
+
+def test_gunicorn_refuses_to_start_on_a_misspelled_variable_when_asked(tmp_path: Path) -> None:
+    """With NGLOGGER_CONFIG_ERRORS=raise (development, CI) the same typo stops the server."""
+    out = tmp_path / "gunicorn.jsonl"
+    env = {**environment(out), "NGLOGGER_LEVL": "debug", "NGLOGGER_CONFIG_ERRORS": "raise"}
+    done = subprocess.run(
+        _gunicorn(free_port()), env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode != 0
+    assert "NGLOGGER_LEVL='debug' is invalid" in done.stderr
+    assert not out.exists()
