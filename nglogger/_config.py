@@ -590,6 +590,20 @@ class Config:
         ),
         check=boolean,
     )
+    handle_sigterm: bool = setting(
+        default=False,
+        doc="`configure()` installs `nglogger.handle_signals()`: on SIGTERM, deliver what is "
+        "buffered within `shutdown_timeout`, then the previous handler or the default action",
+        env=(
+            _env(
+                "NGLOGGER_HANDLE_SIGTERM",
+                "flush on SIGTERM (what a container stop sends), then die by it as before",
+                _BOOL,
+                parse_bool,
+            ),
+        ),
+        check=boolean,
+    )
     config_errors: str = setting(
         "warn",
         doc="what a bad or unknown environment variable does when configuring: `warn` (a "

@@ -27,6 +27,7 @@ from ._errors import ConfigError, ConfigWarning
 from ._fields import FieldPrep
 from ._pipeline import Pipeline
 from ._redact import Redactor
+from ._signals import handle_signals
 from ._sink import resolve_sink
 from ._stats import Stats
 
@@ -154,6 +155,13 @@ def configure(config: Config | None = None, /, **settings: Any) -> Pipeline:
         _target.current = new
     if isinstance(old, Pipeline):
         old.shutdown()
+    if new.config.handle_sigterm and not handle_signals():
+        warnings.warn(
+            "handle_sigterm needs configure() on the main thread (Python allows signal "
+            "handlers there only): no SIGTERM handler was installed",
+            ConfigWarning,
+            stacklevel=2,
+        )
     return new
 
 

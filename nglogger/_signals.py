@@ -2,11 +2,17 @@
 
 Without a handler, SIGTERM kills the process at once: neither ``atexit`` nor
 ``threading``'s exit hooks run, and whatever was buffered is lost.
-:func:`handle_signals` installs a handler (opt-in) that shuts the default pipeline down
-within ``shutdown_timeout`` and then lets the signal do what it would have done: it
-calls the handler that was installed before, or, if that was the default action,
-restores it and sends the signal again, so the process ends with the same status
-(``-SIGTERM``) as without nglogger. An ignored signal stays ignored (after the flush).
+:func:`handle_signals` installs a handler (opt-in; ``NGLOGGER_HANDLE_SIGTERM=1``, or
+``handle_sigterm=True``, makes ``configure()`` install it) that delivers what the default
+pipeline holds within ``shutdown_timeout`` and then lets the signal do what it would
+have done:
+
+* the handler installed before is called after a *flush*: the application (gunicorn,
+  uvicorn, a graceful-stop handler) goes on shutting down and its last lines still go
+  to the same pipeline, flushed again at exit;
+* the default action: the pipeline is shut down, the default restored and the signal
+  sent again, so the process ends with the same status (``-SIGTERM``) as without nglogger;
+* an ignored signal stays ignored (after the flush).
 
 The flush runs on a helper thread that the handler waits for, bounded by the deadline:
 a signal can arrive while the main thread is inside a log call holding a buffer lock,
@@ -22,7 +28,7 @@ from collections.abc import Callable, Iterable
 from types import FrameType
 from typing import Any
 
-from . import _default, _target
+from . import _target
 from ._pipeline import Pipeline
 
 __all__ = ["handle_signals"]
@@ -49,17 +55,20 @@ def handle_signals(signals: Iterable[int] = (signal.SIGTERM,)) -> bool:
 
 
 def _on_signal(number: int, frame: FrameType | None) -> None:
-    pipeline = _target.current
-    timeout = pipeline.config.shutdown_timeout if isinstance(pipeline, Pipeline) else 0.0
-    flusher = threading.Thread(
-        target=_default.shutdown, args=(timeout,), name="nglogger-signal-flush", daemon=True
-    )
-    flusher.start()
-    flusher.join(timeout + 0.5)
     previous = _previous.get(number, signal.SIG_DFL)
+    dies = previous == signal.SIG_DFL
+    pipeline = _target.current
+    if isinstance(pipeline, Pipeline):
+        timeout = pipeline.config.shutdown_timeout
+        work = pipeline.shutdown if dies else pipeline.flush
+        flusher = threading.Thread(
+            target=work, args=(timeout,), name="nglogger-signal-flush", daemon=True
+        )
+        flusher.start()
+        flusher.join(timeout + 0.5)
     if callable(previous):
         previous(number, frame)
-    elif previous == signal.SIG_DFL:
+    elif dies:
         signal.signal(number, signal.SIG_DFL)
         os.kill(os.getpid(), number)
     # SIG_IGN (or None: installed outside Python): the signal stays ignored

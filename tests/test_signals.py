@@ -25,7 +25,7 @@ if mode == "chained":
         print("previous handler ran", flush=True)
         sys.exit(3)
     signal.signal(signal.SIGTERM, previous)
-if mode != "unhandled":
+if mode not in ("unhandled", "env"):
     assert nglogger.handle_signals()
 log = nglogger.get_logger("svc")
 for i in range(1000):
@@ -35,10 +35,13 @@ time.sleep(60)
 """
 
 
-def stopped(tmp_path: Path, mode: str) -> tuple[subprocess.CompletedProcess[str], list[int]]:
+def stopped(
+    tmp_path: Path, mode: str, **extra: str
+) -> tuple[subprocess.CompletedProcess[str], list[int]]:
     """Run the child until it has logged 1000 events, SIGTERM it, return its end and events."""
     out = tmp_path / "out.jsonl"
     env = {k: v for k, v in os.environ.items() if not k.startswith("NGLOGGER_")}
+    env.update(extra)
     with subprocess.Popen(
         [sys.executable, "-c", CHILD, f"file://{out}", mode],
         stdout=subprocess.PIPE,
@@ -69,12 +72,55 @@ def test_handle_signals_flushes_then_dies_by_the_signal(tmp_path: Path) -> None:
     assert events == list(range(1000))
 
 
+def test_nglogger_handle_sigterm_makes_configure_install_the_handler(tmp_path: Path) -> None:
+    """NGLOGGER_HANDLE_SIGTERM=1: configure() alone installs it; 1000 of 1000 written."""
+    done, events = stopped(tmp_path, "env", NGLOGGER_HANDLE_SIGTERM="1")
+    assert done.returncode == -signal.SIGTERM, done.stderr
+    assert events == list(range(1000))
+
+
 def test_handle_signals_chains_to_the_previous_handler(tmp_path: Path) -> None:
     """An application's own SIGTERM handler still runs, after the flush."""
     done, events = stopped(tmp_path, "chained")
     assert done.returncode == 3, done.stderr
     assert "previous handler ran" in done.stdout
     assert events == list(range(1000))
+
+
+CHAINED_THEN_LOGS = """
+import signal, sys, time
+import nglogger
+nglogger.configure(sinks=[sys.argv[1]], flush_interval=3600, batch_max_events=10_000)
+stopping = []
+signal.signal(signal.SIGTERM, lambda number, frame: stopping.append(number))
+assert nglogger.handle_signals()
+log = nglogger.get_logger("svc")
+log.info("before")
+print("ready", flush=True)
+while not stopping:
+    time.sleep(0.01)
+log.info("graceful stop")  # after the signal: the same pipeline, flushed at exit
+"""
+
+
+def test_a_graceful_stop_after_the_signal_still_logs_to_the_same_pipeline(tmp_path: Path) -> None:
+    """When the previous handler lets the application go on, its last lines are not lost."""
+    out = tmp_path / "out.jsonl"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NGLOGGER_")}
+    with subprocess.Popen(
+        [sys.executable, "-c", CHAINED_THEN_LOGS, f"file://{out}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    ) as child:
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "ready"
+        child.send_signal(signal.SIGTERM)
+        _, stderr = child.communicate(timeout=60)
+    assert child.returncode == 0, stderr
+    messages = [orjson.loads(line)["message"] for line in out.read_bytes().splitlines()]
+    assert messages == ["before", "graceful stop"]
 
 
 def test_handle_signals_outside_the_main_thread_installs_nothing() -> None:

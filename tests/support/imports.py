@@ -50,14 +50,13 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "_logger",
         ),
     ),
-    ("background", ("_buffer", "_notice", "_worker", "_pipeline", "_default")),
+    ("background", ("_buffer", "_notice", "_worker", "_pipeline", "_signals", "_default")),
     ("transport", ("_http", "_retry", "_transport")),
     ("sinks", ("sinks", "_console")),
     (
         "integrations",
         (
             "stdlib",
-            "_signals",
             "otel",
             "testing",
             "pytest_plugin",
