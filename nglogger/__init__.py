@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._batch import Batch
-from ._config import Config
+from ._config import Config, Settings
 from ._context import (
     bind_contextvars,
     bound_contextvars,
@@ -89,6 +89,7 @@ __all__ = [
     "RetryBudget",
     "RetryPolicy",
     "Sampling",
+    "Settings",
     "Sink",
     "SinkBase",
     "SinkStats",

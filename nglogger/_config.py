@@ -13,7 +13,7 @@ import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 from ._errors import ConfigError
 from ._levels import ACCEPTED_LEVELS, INFO, parse_level
@@ -42,9 +42,12 @@ from ._units import DURATION_ACCEPTED, SIZE_ACCEPTED, parse_duration, parse_size
 
 REDACT_ACCEPTED = "a sequence of field names such as ('password', 'authorization'), or ()"
 
-SAMPLE_ACCEPTED = "None or a Sampling, e.g. Sampling.parse('debug=0.1,1000/s')"
+SAMPLE_ACCEPTED = (
+    "None, a Sampling such as Sampling.parse('debug=0.1,1000/s'), or that string "
+    "(the NGLOGGER_SAMPLE form)"
+)
 
-__all__ = ["Config"]
+__all__ = ["Config", "Settings"]
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -53,6 +56,7 @@ Overflow = Literal["drop_newest", "drop_oldest", "block"]
 SinkOverflow = Literal["drop_newest", "drop_oldest"]
 Oversize = Literal["truncate", "drop"]
 Format = Literal["json", "console", "auto"]
+ConfigErrors = Literal["warn", "raise"]
 
 _OVERFLOWS = ("drop_newest", "drop_oldest", "block")
 _SINK_OVERFLOWS = ("drop_newest", "drop_oldest")
@@ -539,8 +543,8 @@ class Config:
 
     sample: Sampling | None = setting(
         None,
-        doc='`Sampling.parse("debug=0.1,1000/s")`: per-level probability and a global rate '
-        "limit; drops counted `sampled`/`rate_limited`",
+        doc='`"debug=0.1,1000/s"` or `Sampling.parse(...)` of it: per-level probability and a '
+        "global rate limit; drops counted `sampled`/`rate_limited`",
         env=(
             _env(
                 "NGLOGGER_SAMPLE",
@@ -604,7 +608,7 @@ class Config:
         ),
         check=boolean,
     )
-    config_errors: str = setting(
+    config_errors: ConfigErrors = setting(
         "warn",
         doc="what a bad or unknown environment variable does when configuring: `warn` (a "
         "`ConfigWarning`, and that setting keeps its default) or `raise` (`ConfigError`); "
@@ -675,6 +679,13 @@ class Config:
         object.__setattr__(self, "sink_env", MappingProxyType(dict(self.sink_env)))
         for name, check in _CHECKS:  # the checks declared with each setting
             check(name, getattr(self, name))
+        sample: object = self.sample
+        if isinstance(sample, str):  # the NGLOGGER_SAMPLE form: "debug=0.1,1000/s"
+            try:
+                object.__setattr__(self, "sample", Sampling.parse(sample))
+            except ValueError as exc:
+                hint = str(exc.args[0]) if exc.args and not isinstance(exc, ConfigError) else ""
+                raise ConfigError("sample", sample, SAMPLE_ACCEPTED, hint) from None
         if self.sample is not None and not isinstance(self.sample, Sampling):
             raise ConfigError("sample", self.sample, SAMPLE_ACCEPTED)
         keys = self.redact_keys
@@ -777,3 +788,45 @@ def _in_flight_bytes(spec: object, batch_max_bytes: int, env: Mapping[str, str])
         return uri_memory_copies(spec, env) * max(batch_max_bytes, HTTP_REQUEST_BYTES)
     size = max(batch_max_bytes, request_bytes_of(spec))
     return concurrency_of(spec) * memory_copies_of(spec) * size
+
+
+class Settings(TypedDict, total=False):
+    """The keyword arguments of ``configure()`` and ``install()``: one per :class:`Config` field.
+
+    Declared for type checkers and IDE completion (``**settings: Unpack[Settings]``); the
+    values are checked by ``Config`` itself. tests/test_api.py keeps it equal to Config's
+    fields (``sample`` also takes its ``NGLOGGER_SAMPLE`` text).
+    """
+
+    level: int | str
+    sinks: Sequence[Any]
+    format: Format
+    colors: bool | None
+    context: Mapping[str, object]
+    buffer_max_events: int
+    buffer_max_bytes: int
+    overflow: Overflow
+    block_timeout: float
+    batch_max_events: int
+    batch_max_bytes: int
+    flush_interval: float
+    sink_queue_max_events: int
+    sink_queue_max_bytes: int
+    sink_queue_overflow: SinkOverflow
+    sink_max_age: float
+    shutdown_timeout: float
+    report_interval: float
+    max_event_bytes: int
+    oversize: Oversize
+    max_field_length: int
+    max_depth: int
+    max_repr_length: int
+    max_traceback_bytes: int
+    sample: Sampling | str | None
+    redact_keys: Sequence[str]
+    redact_values: bool
+    strict: bool
+    handle_sigterm: bool
+    config_errors: ConfigErrors
+    trace_context: bool | None
+    sink_env: Mapping[str, str]

@@ -16,12 +16,12 @@ import os
 import threading
 import warnings
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from . import _target
-from ._config import Config
+from ._config import Config, Settings
 from ._encode import Encoder, Limits
 from ._errors import ConfigError, ConfigWarning
 from ._fields import FieldPrep
@@ -30,6 +30,9 @@ from ._redact import Redactor
 from ._signals import handle_signals
 from ._sink import resolve_sink
 from ._stats import Stats
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing.Unpack for **kwargs is Python 3.12+
 
 __all__ = ["configure", "flush", "get_pipeline", "shutdown", "stats"]
 
@@ -128,7 +131,7 @@ def get_pipeline() -> Pipeline:
         return pipeline
 
 
-def configure(config: Config | None = None, /, **settings: Any) -> Pipeline:
+def configure(config: Config | None = None, /, **settings: Unpack[Settings]) -> Pipeline:
     """Replace the default pipeline with one built from ``config`` or settings.
 
     Without a ``config``, settings come from the keyword arguments, then the

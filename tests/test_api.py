@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
+from pathlib import Path
+from typing import get_type_hints
+
+import pytest
 
 import nglogger
 
@@ -44,3 +49,37 @@ def test_import_is_light() -> None:
 def test_version_is_a_string() -> None:
     """The package exposes its version."""
     assert isinstance(nglogger.__version__, str)
+
+
+def test_settings_type_lists_every_config_field_with_its_type() -> None:
+    """configure(**settings) is typed by nglogger.Settings: one key per Config field."""
+    fields = {f.name: f.type for f in dataclasses.fields(nglogger.Config)}
+    declared = nglogger.Settings.__annotations__
+    assert list(declared) == list(fields)  # same names, same (documentation) order
+    widened = {"sample": "Sampling | str | None"}  # sample= also takes its NGLOGGER_SAMPLE text
+    assert {k: widened.get(k, v) for k, v in fields.items()} == {
+        k: getattr(v, "__forward_arg__", v) for k, v in declared.items()
+    }
+    assert get_type_hints(nglogger.Settings)  # the names resolve at run time too
+
+
+def test_a_misspelled_keyword_is_a_type_error_for_mypy(tmp_path: Path) -> None:
+    """An IDE or type checker sees configure()'s keywords: mypy rejects a typo and a bad type."""
+    pytest.importorskip("mypy")  # the dev extra has it; a plain install cannot run this check
+    code = tmp_path / "app.py"
+    code.write_text(
+        "import nglogger\n"
+        "nglogger.configure(level='info', flush_interval=0.5)\n"
+        "nglogger.configure(flush_intervall=0.5)\n"
+        "nglogger.configure(batch_max_events='many')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", str(code)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    errors = [line for line in done.stdout.splitlines() if ": error:" in line]
+    assert [line.split(":")[1] for line in errors] == ["3", "4"], done.stdout
+    assert '"flush_intervall"' in errors[0]

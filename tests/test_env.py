@@ -583,10 +583,16 @@ def test_sampling_values_are_validated(settings: dict[str, Any]) -> None:
     assert "sample" == info.value.setting
 
 
-def test_sample_argument_must_be_a_sampling_value() -> None:
-    """The sample argument takes a Sampling (one shape), not its text."""
+def test_sample_argument_takes_a_sampling_or_its_text() -> None:
+    """sample= takes a Sampling or the NGLOGGER_SAMPLE string, parsed the same way."""
     assert (Sampling(limit=5), "argument") == sources_of({}, sample=Sampling(limit=5))["sample"]
-    assert "sample" == error_of({}, sample="debug=0.1").setting
+    from_text = config_from_env({}, sample="debug=0.5,100/s").sample
+    assert from_text == Sampling.parse("debug=0.5,100/s")
+    assert from_text == config_from_env({"NGLOGGER_SAMPLE": "debug=0.5,100/s"}).sample
+    error = error_of({}, sample="debug=2")
+    assert "sample" == error.setting
+    assert "probability must be a number from 0 to 1" in str(error)
+    assert "sample" == error_of({}, sample=0.5).setting
 
 
 # --------------------------------------------------------------------------- redaction keys
