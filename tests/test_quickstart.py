@@ -19,7 +19,8 @@ def blocks_after(marker: str) -> tuple[str, str]:
     rest = README[README.index(marker) :]
     python = re.search(r"```python\n(.*?)```", rest, re.S)
     shell = re.search(r"```sh\n(.*?)```", rest, re.S)
-    assert python is not None and shell is not None
+    assert python is not None
+    assert shell is not None
     return python.group(1), shell.group(1)
 
 
