@@ -23,6 +23,7 @@ import logging
 import os
 import subprocess
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -464,12 +465,22 @@ def assert_error_masked(error: ConfigError) -> None:
 def test_config_errors_never_show_a_secret(
     env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """ConfigError for a bad secret (or a bad value next to one) masks it."""
+    """ConfigError for a bad secret (or a bad value next to one) masks it, and so does the
+    ConfigWarning that reports it in the default (warn) mode."""
     for name, value in env.items():
         monkeypatch.setenv(name, value)
+    monkeypatch.setenv("NGLOGGER_CONFIG_ERRORS", "raise")
     with pytest.raises(ConfigError) as caught:
         nglogger.configure()
     assert_error_masked(caught.value)
+    monkeypatch.setenv("NGLOGGER_CONFIG_ERRORS", "warn")
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        nglogger.configure()
+    nglogger.shutdown(5)
+    assert seen, "the bad variable was reported"
+    for warning in seen:
+        assert CANARY not in str(warning.message), warning.message
 
 
 SINK_URL_ERRORS: list[Any] = [

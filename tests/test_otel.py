@@ -192,7 +192,7 @@ def test_trace_context_setting_is_validated_and_read_from_the_environment() -> N
     assert Config.from_env({"NGLOGGER_TRACE_CONTEXT": "1"}).trace_context is True
     assert Config.from_env({"NGLOGGER_TRACE_CONTEXT": "auto"}).trace_context is None
     with pytest.raises(ConfigError, match="NGLOGGER_TRACE_CONTEXT"):
-        Config.from_env({"NGLOGGER_TRACE_CONTEXT": "sometimes"})
+        Config.from_env({"NGLOGGER_TRACE_CONTEXT": "sometimes", "NGLOGGER_CONFIG_ERRORS": "raise"})
 
 
 def test_trace_fields_helper(tracer: trace.Tracer) -> None:

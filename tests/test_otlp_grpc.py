@@ -573,9 +573,12 @@ def test_bad_grpc_settings_name_the_variable(env: dict[str, str], uri: str, mess
     ("uri", "hint"),
     [
         ("otlp+grpc://h:4317/v1/logs", "OTLP/gRPC takes no path"),
-        ("otlp+grpc://h:4317?protocol=http/json", "use otlp+http(s):// for OTLP/HTTP"),
+        (
+            "otlp+grpc://h:4317?protocol=http/json",
+            "OTLP/HTTP on a gRPC URI; accepted: otlp+http(s)",
+        ),
         ("otlp+http://h:1?protocol=grpc", "OTLP/gRPC is otlp+grpc://host:4317"),
-        ("otlp+grpc://user:pw@h:1", "credentials go in OTEL_EXPORTER_OTLP_HEADERS"),
+        ("otlp+grpc://user:pw@h:1", "credentials in the URI; accepted: headers in OTEL_EXPORTER"),
     ],
 )
 def test_bad_grpc_uris(uri: str, hint: str) -> None:
