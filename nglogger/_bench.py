@@ -28,7 +28,7 @@ from . import _pipeline, _target
 from ._batch import Batch
 from ._config import Config
 from ._keyscan import engine
-from ._logger import Logger
+from ._logger import Logger, relevel
 from ._sink import Outcome
 from .sinks.memory import NullSink
 
@@ -265,10 +265,12 @@ class _Swap:
         self.previous = _target.current
         self.pipeline = _pipeline.Pipeline(self.config)
         _target.current = self.pipeline
+        relevel()
         return self.pipeline
 
     def __exit__(self, *exc: object) -> None:
         _target.current = self.previous
+        relevel()
         if self.pipeline is not None:
             self.pipeline.shutdown(2.0)
 
@@ -745,6 +747,7 @@ def fan_out(report: Report, *, quick: bool, progress: Callable[[str], None]) -> 
 
     def switch(side: str) -> None:
         _target.current = four if side == "candidate" else one
+        relevel()
 
     try:
         measured = interleaved(
@@ -757,6 +760,7 @@ def fan_out(report: Report, *, quick: bool, progress: Callable[[str], None]) -> 
         )
     finally:
         _target.current = previous
+        relevel()
         one.shutdown(2.0)
         four.shutdown(2.0)
     report.add(speed_result("fan_out_4", measured, "4 NullSinks against 1, same event"))

@@ -16,7 +16,15 @@ from types import MappingProxyType
 from typing import Any, Literal, TypedDict
 
 from ._errors import ConfigError
-from ._levels import ACCEPTED_LEVELS, INFO, parse_level
+from ._levels import (
+    ACCEPTED_LEVELS,
+    INFO,
+    LEVELS_TEXT_ACCEPTED,
+    check_logger_levels,
+    parse_level,
+    parse_logger_levels,
+)
+from ._processors import PROCESSORS_TEXT_ACCEPTED, Processor, check_processors, import_processors
 from ._sampling import Sampling
 from ._secrets import DEFAULT_REDACT_KEYS, shown_setting
 from ._settings import (
@@ -36,8 +44,14 @@ from ._settings import (
     setting,
     spec_of,
 )
-from ._sink import concurrency_of, memory_copies_of, request_bytes_of
-from ._sinkuri import SINK_URIS, check_sink_uri, uri_memory_copies
+from ._sink import (
+    SELECTION_EVENT_OVERHEAD,
+    concurrency_of,
+    memory_copies_of,
+    request_bytes_of,
+    selection_of,
+)
+from ._sinkuri import SINK_URIS, check_sink_uri, parse_sink_uri, uri_memory_copies
 from ._units import DURATION_ACCEPTED, SIZE_ACCEPTED, parse_duration, parse_size
 
 REDACT_ACCEPTED = "a sequence of field names such as ('password', 'authorization'), or ()"
@@ -224,6 +238,8 @@ class Config:
       + 3 * batch_max_bytes                   (open arena, recycled arena, batch being copied)
       + len(sinks) * sink_queue_max_bytes     (each sink's queue)
       + sum over sinks of concurrency * copies * size   (batches being written)
+      + 2 * batch_max_bytes + 64 * batch_max_events   (if a sink has a level or filter:
+                                             its part of a batch being cut, see _select)
 
     where ``copies`` is what each sink declares as ``memory_copies`` (for a URI:
     ``nglogger._sinkuri.MEMORY_COPIES``, measured with tracemalloc): 1 for stream, file
@@ -247,6 +263,36 @@ class Config:
             _env("LOG_LEVEL", "used when NGLOGGER_LEVEL is unset", ACCEPTED_LEVELS),
         ),
     )
+    # -- per-logger levels and processors (issue 14) --------------------------------
+    levels: Mapping[str, int | str] = setting(
+        factory=_empty_context,
+        doc="per-logger levels by dotted name prefix, e.g. `{'urllib3': 'warning', "
+        "'app.db': 'debug'}` (longest prefix wins; `level` applies otherwise)",
+        env=(
+            _env(
+                "NGLOGGER_LEVELS",
+                "per-logger levels by logger-name prefix (longest prefix wins)",
+                LEVELS_TEXT_ACCEPTED,
+                parse_logger_levels,
+                explains=True,
+            ),
+        ),
+    )
+    processors: Sequence[Processor] = setting(
+        (),
+        doc="functions `fn(fields)` run on each enabled event before it is serialized, "
+        "returning the fields to log or None to drop it (see Processors)",
+        env=(
+            _env(
+                "NGLOGGER_PROCESSORS",
+                "processors to import, run in order on each enabled event",
+                PROCESSORS_TEXT_ACCEPTED,
+                import_processors,
+                explains=True,
+            ),
+        ),
+    )
+    # ----------------------------------------------------------------------------------
     sinks: Sequence[Any] = setting(
         ("stdout",),
         doc="sink URIs (see Sinks) or sink objects",
@@ -655,6 +701,8 @@ class Config:
         except ValueError:
             raise ConfigError("level", self.level, ACCEPTED_LEVELS) from None
         object.__setattr__(self, "level", level)
+        object.__setattr__(self, "levels", MappingProxyType(check_logger_levels(self.levels)))
+        object.__setattr__(self, "processors", check_processors(self.processors))
         sinks: object = self.sinks
         if isinstance(sinks, str) or callable(getattr(sinks, "write", None)):
             sinks = (sinks,)
@@ -752,7 +800,15 @@ class Config:
         arenas = 3 * self.batch_max_bytes  # open arena, recycled arena, batch being copied
         sinks = self.sinks or ("stdout",)
         in_flight = sum(_in_flight_bytes(s, self.batch_max_bytes, self.sink_env) for s in sinks)
-        return self.buffer_max_bytes + arenas + len(sinks) * self.sink_queue_max_bytes + in_flight
+        # A sink with a level or filter gets its part cut from each batch, one at a time:
+        # the pieces and the result, each up to a batch (see nglogger._select).
+        selecting = (
+            2 * self.batch_max_bytes + SELECTION_EVENT_OVERHEAD * self.batch_max_events
+            if any(_selects(s) for s in sinks)
+            else 0
+        )
+        queues = len(sinks) * self.sink_queue_max_bytes
+        return self.buffer_max_bytes + arenas + queues + in_flight + selecting
 
 
 #: (setting, check) for every setting declared with a check, in declaration order.
@@ -772,6 +828,16 @@ _LOCAL_SINKS = ("stdout", "stderr", "null", "file:")
 #: The largest request any HTTP sink named by URI sends (its ``max_request_bytes``,
 #: 5 MiB for the generic sink; every vendor's is at most this; tested).
 HTTP_REQUEST_BYTES = 5 * 1024 * 1024
+
+
+def _selects(spec: object) -> bool:
+    """True if the sink ``spec`` names takes only some events (``level``, ``filter``)."""
+    if isinstance(spec, str):
+        return parse_sink_uri(spec).level is not None
+    try:
+        return selection_of(spec) != (None, None)
+    except ConfigError:
+        return False
 
 
 def _in_flight_bytes(spec: object, batch_max_bytes: int, env: Mapping[str, str]) -> int:

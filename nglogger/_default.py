@@ -25,7 +25,10 @@ from ._config import Config, Settings
 from ._encode import Encoder, Limits
 from ._errors import ConfigError, ConfigWarning
 from ._fields import FieldPrep
+from ._levels import LevelRules
+from ._logger import relevel
 from ._pipeline import Pipeline
+from ._processors import Processor
 from ._redact import Redactor
 from ._signals import handle_signals
 from ._sink import resolve_sink
@@ -43,6 +46,12 @@ class _Lazy:
     min_level: int = Config.__dataclass_fields__["level"].default  # type: ignore[assignment]
     static: Mapping[str, orjson.Fragment] = {}
     strict = False
+    level_rules: LevelRules | None = None
+    processors: tuple[Processor, ...] | None = None
+
+    def level_of(self, _name: str) -> int:
+        """The default configuration has no per-logger levels."""
+        return self.min_level
 
     def emit(self, event: dict[str, Any]) -> None:
         get_pipeline().emit(event)
@@ -128,6 +137,7 @@ def get_pipeline() -> Pipeline:
         pipeline = _target.current
         if not isinstance(pipeline, Pipeline):
             pipeline = _target.current = Pipeline(Config())
+            relevel()
         return pipeline
 
 
@@ -156,6 +166,7 @@ def configure(config: Config | None = None, /, **settings: Unpack[Settings]) -> 
     with _configure_lock:
         old = _target.current
         _target.current = new
+        relevel()  # loggers' levels follow the new pipeline's level and levels
     if isinstance(old, Pipeline):
         old.shutdown()
     if new.config.handle_sigterm and not handle_signals():
@@ -211,6 +222,7 @@ def shutdown(timeout: float | None = None) -> bool:
     with _configure_lock:
         pipeline = _target.current
         _target.current = _LAZY
+        relevel()
     if isinstance(pipeline, Pipeline):
         return pipeline.shutdown(timeout)
     return True

@@ -14,8 +14,11 @@ key is kept with a trailing underscore (``level`` -> ``level_``).
 
 from __future__ import annotations
 
+import os
 import sys
+import threading
 import time
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,11 +30,12 @@ from ._encode import exc_from_info
 from ._guard import CONTEXT, DELIVERING, count_recursion
 from ._layout import FALLBACK_KEY, RESERVED, free_name, rename_reserved, renamed_fields
 from ._levels import CRITICAL, DEBUG, ERROR, INFO, WARNING, level_name, parse_level
+from ._processors import Processor, apply
 from ._redact import SCALARS
 from ._target import Target
 from ._timestamp import MICROS_Z, MILLI, refresh_milli
 
-__all__ = ["Logger", "get_logger"]
+__all__ = ["Logger", "get_logger", "relevel"]
 
 _time_ns = time.time_ns
 _cv_get = CONTEXT.get
@@ -110,13 +114,58 @@ def _message_text(message: object, pipeline: Target) -> str:
         return f"<unprintable {type(message).__name__} message>"
 
 
+def _processed(  # noqa: PLR0917 - the call's locals, passed as they are (no kwargs dict)
+    processors: tuple[Processor, ...],
+    lname: str,
+    name: str,
+    message: object,
+    args: tuple[object, ...],
+    fields: dict[str, Any],
+    pipeline: Target,
+) -> tuple[Any, tuple[object, ...], dict[str, Any]] | None:
+    """``(message, args, fields)`` after the processors (see ``_processors``); None: dropped.
+
+    The processors see the message formatted (when its arguments fit; otherwise
+    unformatted, and the call notes the mismatch after them as usual) and the
+    call's fields with ``exc_info`` resolved and reserved names renamed.
+    """
+    if fields and not _SPECIAL.isdisjoint(fields):
+        fields = _special_fields(fields)
+    if args:
+        values: object = args
+        if len(args) == 1 and isinstance(args[0], Mapping) and args[0]:
+            values = args[0]
+        try:
+            message = str(message) % values
+            args = ()
+        except Exception:
+            pass  # formatted (and the mismatch noted) by the call, after the processors
+    out = apply(
+        processors,
+        {"level": lname, "logger": name, "message": message, **fields},
+        pipeline.encoder.count,
+    )
+    if out is None:
+        return None
+    out.pop("level", None)  # to be read: the event keeps its own level and logger
+    out.pop("logger", None)
+    message = out.pop("message", message)
+    return message, args, out
+
+
 def _make_method(level: int, lname: str) -> Any:
     def method(self: Logger, message: str, /, *args: object, **fields: Any) -> None:
         # The hot path: kept inline (no helper calls) on purpose; see bench/.
-        pipeline = _target.current
-        if level < pipeline.min_level:
+        if level < self._lv.value:  # this logger's level, resolved when it was made
             return
+        pipeline = _target.current
         try:
+            processors = pipeline.processors
+            if processors is not None:  # None unless configured: one attribute read
+                done = _processed(processors, lname, self._name, message, args, fields, pipeline)
+                if done is None:
+                    return
+                message, args, fields = done
             if fields:
                 if not _SPECIAL.isdisjoint(fields):
                     fields = _special_fields(fields)
@@ -233,6 +282,61 @@ def _make_method(level: int, lname: str) -> Any:
     return method
 
 
+class _Level:
+    """The effective level of every logger of one name, under the default pipeline.
+
+    Shared by the loggers of that name (``bind`` and friends pass it on), held weakly
+    by ``_LEVELS``: it goes away with the last logger of its name. ``relevel``
+    rewrites every live one when the default pipeline is replaced, so a log call
+    reads its level with two attribute loads and never resolves it.
+    """
+
+    __slots__ = ("__weakref__", "name", "value")
+
+    def __init__(self, name: str, value: int) -> None:
+        self.name = name
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"<level of {self.name!r}: {level_name(self.value)}>"
+
+
+_LEVELS: weakref.WeakValueDictionary[str, _Level] = weakref.WeakValueDictionary()
+_levels_lock = threading.Lock()
+
+
+def _level_cell(name: str) -> _Level:
+    """The level cell of logger ``name`` (created, resolved once, on first use)."""
+    cell = _LEVELS.get(name)
+    if cell is None:
+        with _levels_lock:
+            cell = _LEVELS.get(name)
+            if cell is None:
+                cell = _Level(name, _target.current.level_of(name))
+                _LEVELS[name] = cell
+    return cell
+
+
+def relevel() -> None:
+    """Resolve every live logger's level again against the default pipeline.
+
+    Called by whatever replaces ``_target.current`` (``configure``, ``shutdown``,
+    the test and benchmark helpers that swap it), after the swap.
+    """
+    with _levels_lock:
+        target = _target.current
+        for cell in list(_LEVELS.values()):
+            cell.value = target.level_of(cell.name)
+
+
+def _reset_lock_in_child() -> None:
+    global _levels_lock
+    _levels_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_reset_lock_in_child)
+
+
 class Logger:
     """A structured logger. Immutable: ``bind`` and friends return new loggers.
 
@@ -240,11 +344,14 @@ class Logger:
     keep no reference to any object passed to them once they return.
     """
 
-    __slots__ = ("__weakref__", "_ctx", "_name")
+    __slots__ = ("__weakref__", "_ctx", "_lv", "_name")
 
-    def __init__(self, name: str = "root", context: FragmentDict | None = None) -> None:
+    def __init__(
+        self, name: str = "root", context: FragmentDict | None = None, _lv: _Level | None = None
+    ) -> None:
         self._name = name
         self._ctx = context if context is not None else _EMPTY
+        self._lv = _lv if _lv is not None else _level_cell(name)
 
     debug = _make_method(DEBUG, "debug")
     info = _make_method(INFO, "info")
@@ -272,27 +379,27 @@ class Logger:
         except ValueError:
             number = INFO
             fields.setdefault("level_", level)
-        if number < _target.current.min_level:
+        if number < self._lv.value:
             return
         name = level_name(number)
         _BY_NAME[name](self, message, *args, **fields)
 
     def is_enabled_for(self, level: int | str) -> bool:
         """True if an event at ``level`` would be recorded."""
-        return parse_level(level) >= _target.current.min_level
+        return parse_level(level) >= self._lv.value
 
     def bind(self, **values: Any) -> Logger:
         """A new logger with more context (serialized now, once)."""
-        return Logger(self._name, fragments(values, self._ctx))
+        return Logger(self._name, fragments(values, self._ctx), self._lv)
 
     def new(self, **values: Any) -> Logger:
         """A new logger with only ``values`` as context."""
-        return Logger(self._name, fragments(values))
+        return Logger(self._name, fragments(values), self._lv)
 
     def unbind(self, *keys: str) -> Logger:
         """A new logger without ``keys`` in its context (missing keys are ignored)."""
         names = {rename_reserved(key) for key in keys}
-        return Logger(self._name, self._ctx.copy_without(names))
+        return Logger(self._name, self._ctx.copy_without(names), self._lv)
 
     @property
     def name(self) -> str:

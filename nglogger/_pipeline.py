@@ -13,8 +13,8 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, cast
 
 import orjson
 
@@ -26,8 +26,11 @@ from ._errors import ConfigError
 from ._fields import FieldPrep
 from ._guard import enter_delivery
 from ._layout import rename_reserved
+from ._levels import LevelRules
+from ._processors import Processor
 from ._redact import Redactor
 from ._sampling import Sampler
+from ._select import Selector, selector_for
 from ._sink import Sink, resolve_sink, sink_name
 from ._stats import SinkStats, Stats
 from ._timestamp import timestamp
@@ -53,6 +56,14 @@ class Pipeline:
         config = config if config is not None else Config()
         self.config = config
         self.min_level: int = int(config.level)
+        #: Per-logger levels; None when none are configured (loggers resolve them once).
+        self.level_rules: LevelRules | None = (
+            LevelRules(cast("Mapping[str, int]", config.levels), self.min_level)
+            if config.levels
+            else None
+        )
+        #: Read by every enabled log call: None when no processor is configured.
+        self.processors: tuple[Processor, ...] | None = tuple(config.processors) or None
         self.encoder = Encoder(
             Limits(
                 max_event_bytes=config.max_event_bytes,
@@ -106,6 +117,9 @@ class Pipeline:
             )
             for sink in sinks
         ]
+        #: Per sink: the selector cutting its events out of each shared batch (level,
+        #: filter), or None when it takes them all (see ``_select``).
+        self._selectors = [selector_for(sink) for sink in sinks]
         self._init_runtime()
         self._start()
 
@@ -133,6 +147,9 @@ class Pipeline:
         self._dispatched = 0
         self._batches = 0
         self._pre_dropped: dict[str, int] = {}
+        #: Per sink (as ``workers``): events its selector left out, and filter errors.
+        self._filtered = [0] * len(self.workers)
+        self._filter_errors = [0] * len(self.workers)
         self._batcher: threading.Thread | None = None
         self._next_report = _monotonic() + self.config.report_interval
         self._reported: dict[str, int] = {}
@@ -148,6 +165,11 @@ class Pipeline:
         # A pipeline dropped without shutdown(): let its sink threads drain and end.
         weakref.finalize(self, _stop_workers, list(self.workers))
         _register_process_hooks()
+
+    def level_of(self, name: str) -> int:
+        """The effective level of logger ``name`` (its ``levels`` rule, else ``level``)."""
+        rules = self.level_rules
+        return self.min_level if rules is None else rules.level_of(name)
 
     # --------------------------------------------------------------- hot path
     def _make_emit(self) -> Callable[[dict[str, Any]], None]:
@@ -290,13 +312,30 @@ class Pipeline:
                 count = entry[1]
                 self._seq += 1
                 batch = Batch(buffer.extract(entry), count, self._seq)
-                for worker in self.workers:
-                    worker.offer(batch)
+                for index, worker in enumerate(self.workers):
+                    select = self._selectors[index]
+                    if select is None:
+                        worker.offer(batch)
+                    else:
+                        self._offer_selected(index, worker, select, batch)
                 del batch
                 buffer.release(entry)  # counted by the buffer until the sinks hold it
                 moved += count
                 self._dispatched += count
                 self._batches += 1
+
+    def _offer_selected(
+        self, index: int, worker: SinkWorker, select: Selector, batch: Batch
+    ) -> None:
+        """Offer ``worker`` the part of ``batch`` its sink selects (under the dispatch lock)."""
+        try:
+            part, filtered, errors = select(batch)
+        except Exception:  # never lose a batch to the selection: the sink gets it whole
+            part, filtered, errors = batch, 0, 1
+        self._filtered[index] += filtered
+        self._filter_errors[index] += errors
+        if part is not None:
+            worker.offer(part)
 
     # -------------------------------------------------------------- lifecycle
     def flush(self, timeout: float | None = None) -> bool:
@@ -392,15 +431,21 @@ class Pipeline:
             buf = self.buffer.snapshot()
             dispatched = self._dispatched
             batches = self._batches
+            filtered = list(self._filtered)
+            filter_errors = list(self._filter_errors)
         with self._state_lock:
             pre = dict(self._pre_dropped)
         dropped = dict(pre)
         if buf["dropped_incoming"] or buf["evicted"]:
             dropped["buffer_full"] = buf["dropped_incoming"] + buf["evicted"]
         sinks = {}
-        for worker in self.workers:
+        for index, worker in enumerate(self.workers):
             snap = worker.snapshot()
-            sinks[worker.name] = SinkStats(**snap)
+            sinks[worker.name] = SinkStats(
+                **snap, filtered=filtered[index], filter_errors=filter_errors[index]
+            )
+        fallbacks = dict(self.encoder.counts())
+        processor_errors = fallbacks.pop("processor_error", 0)
         return Stats(
             submitted=buf["accepted"] + buf["dropped_incoming"] + sum(pre.values()),
             accepted=buf["accepted"],
@@ -411,7 +456,8 @@ class Pipeline:
             high_water_events=buf["high_water_events"],
             high_water_bytes=buf["high_water_bytes"],
             batches=batches,
-            fallbacks=self.encoder.counts(),
+            fallbacks=fallbacks,
+            processor_errors=processor_errors,
             sinks=sinks,
         )
 

@@ -31,6 +31,10 @@ capability              default          used by
                                          (an open breaker, a backoff), batches stay queued
 ``max_age``             none             seconds a batch may wait in the queue before it
                                          is dropped as ``expired``
+``level``               None             the pipeline hands the sink only events at or
+                                         above it (``_select``; counted ``filtered``)
+``filter``              None             ``fn(event_bytes) -> bool``: the pipeline keeps
+                                         the events it is true for (``_select``)
 ======================  ===============  ==================================================
 
 A ``write`` may hand events back: ``Outcome.requeue`` is a batch of the events it
@@ -45,16 +49,21 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from ._batch import Batch
+from ._errors import ConfigError
+from ._levels import optional_level
 
 __all__ = [
+    "SELECTION_EVENT_OVERHEAD",
     "Coalesces",
     "Concurrent",
     "CopiesBatches",
     "DescribesErrors",
     "Expires",
+    "Filters",
     "ForkAware",
     "HasBreaker",
     "HasHttpStats",
+    "Leveled",
     "NamesQueueFull",
     "Outcome",
     "Paced",
@@ -64,6 +73,8 @@ __all__ = [
     "memory_copies_of",
     "request_bytes_of",
     "resolve_sink",
+    "selection_of",
+    "sink_filter",
     "sink_name",
     "use_sink_resolver",
 ]
@@ -195,6 +206,43 @@ class Expires(Protocol):
     max_age: float | None
 
 
+@runtime_checkable
+class Leveled(Protocol):
+    """A sink taking only events at or above ``level`` (None: every event)."""
+
+    level: int | None
+
+
+@runtime_checkable
+class Filters(Protocol):
+    """A sink taking only the events ``filter(event_json_bytes)`` is true for."""
+
+    filter: Callable[[bytes], object] | None
+
+
+#: Bytes each event of a batch costs besides its own while a sink's part is cut from it
+#: (a list slot and a ``bytes`` header; see ``_select``), for ``Config.memory_budget``.
+SELECTION_EVENT_OVERHEAD = 64
+
+
+def selection_of(sink: object) -> tuple[int | None, Callable[[bytes], object] | None]:
+    """The sink's ``(level, filter)``, checked (ConfigError names the sink)."""
+    level = optional_level(
+        sink.level if isinstance(sink, Leveled) else None, f"level of sink {sink_name(sink)}"
+    )
+    keep = sink.filter if isinstance(sink, Filters) else None
+    if keep is not None and not callable(keep):
+        raise ConfigError(f"filter of sink {sink_name(sink)}", keep, "None or fn(bytes) -> bool")
+    return level, keep
+
+
+def sink_filter(value: object) -> Callable[[bytes], object] | None:
+    """A sink's ``filter=``: None or a callable, checked."""
+    if value is not None and not callable(value):
+        raise ConfigError("filter", value, "None or a callable fn(event: bytes) -> bool")
+    return value
+
+
 class SinkBase:
     """A base class stating every optional capability with its default.
 
@@ -209,6 +257,8 @@ class SinkBase:
     concurrency: int = 1
     memory_copies: int = 1
     last_error: str | None = None
+    level: int | None = None
+    filter: Callable[[bytes], object] | None = None
 
     def write(self, batch: Batch) -> Outcome | None:
         """Deliver one batch."""

@@ -14,6 +14,7 @@ from typing import Literal, NamedTuple, TypedDict, cast
 from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit, urlunsplit
 
 from ._errors import ConfigError
+from ._levels import ACCEPTED_LEVELS, parse_level
 from ._secrets import safe_url
 from ._units import parse_duration, parse_size
 
@@ -38,7 +39,8 @@ SINK_URIS = (
     "elasticsearch+http(s)://[user:password@]host:port[/prefix][/index], "
     "otlp (OTEL_EXPORTER_OTLP_* variables), "
     "otlp+http(s)://host:port[/path][?protocol=..&compression=..&timeout=ms], "
-    "otlp+grpc(s)://host:port[?compression=..&timeout=ms] (OTLP/gRPC: plaintext / TLS)"
+    "otlp+grpc(s)://host:port[?compression=..&timeout=ms] (OTLP/gRPC: plaintext / TLS); "
+    "any of them may add ?level=<level> (only events at or above it), e.g. datadog?level=error"
 )
 
 #: The sink kinds by how a URI starts, for "unknown sink" errors (``SINK_URIS`` has the forms).
@@ -100,7 +102,12 @@ class SinkUri(NamedTuple):
     target: str = ""
     file: FileOptions = FileOptions()
     otlp: OtlpOptions = OtlpOptions()
+    #: ``?level=``: the sink gets only events at or above it (None: every event).
+    level: int | None = None
 
+
+#: What ``?level=`` on a sink URI accepts.
+SINK_LEVEL_ACCEPTED = f"level= one of {ACCEPTED_LEVELS}"
 
 _HTTP_SCHEMES: dict[str, Kind] = {
     "http": "ndjson",
@@ -175,7 +182,52 @@ def check_sink_uri(uri: str) -> None:
 
 def parse_sink_uri(uri: str) -> SinkUri:
     """The kind, target and options named by ``uri`` (see ``SINK_URIS``)."""
+    text, level = _take_level(uri)
+    parsed = _parse_sink_uri(text)
+    return parsed if level is None else parsed._replace(level=level)
+
+
+def _take_level(uri: str) -> tuple[str, int | None]:
+    """``uri`` without its ``level`` query option, and that option's level.
+
+    Every sink URI takes ``?level=`` (``datadog?level=error``, ``file:///x?level=warning``);
+    it is the pipeline's, so it is removed before the sink sees its URI.
+    """
     text = uri.strip()
+    base, sep, query = text.partition("?")
+    if not sep:
+        return text, None
+    query, hash_sep, fragment = query.partition("#")
+    kept: list[str] = []
+    level: int | None = None
+    seen = False
+    for item in query.split("&"):
+        key, _, value = item.partition("=")
+        if unquote(key) != "level":
+            kept.append(item)
+            continue
+        shown = _safe(uri)
+        if seen:
+            raise ConfigError(
+                "sinks", shown, SINK_LEVEL_ACCEPTED, f"sink {shown}: level given twice"
+            )
+        seen = True
+        try:
+            level = parse_level(unquote(value))
+        except ValueError:
+            raise ConfigError(
+                "sinks",
+                shown,
+                SINK_LEVEL_ACCEPTED,
+                f"sink {shown}: option level={unquote(value)!r} is not a level",
+            ) from None
+    rest = "&".join(kept)
+    out = base + ("?" + rest if rest else "") + (hash_sep + fragment if hash_sep else "")
+    return out, level
+
+
+def _parse_sink_uri(text: str) -> SinkUri:
+    uri = text
     if text in _WORDS:
         return SinkUri(_WORDS[text])
     if text == "otlp" or text.startswith(_OTLP_PREFIXES):

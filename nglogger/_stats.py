@@ -37,7 +37,9 @@ class SinkStats:
     ``accepted``: events handed to this sink's queue (dropped ones included);
     ``exported``: events the sink reported delivered; ``dropped``: by reason
     (``sink_queue_full``, ``sink_error``, ``write_error``, ``shutdown_deadline``,
-    and the HTTP reasons); ``queued_events``: in the queue or being written.
+    and the HTTP reasons); ``queued_events``: in the queue or being written;
+    ``filtered``: events its ``level``/``filter`` left out (never handed to it, so
+    not in ``accepted``); ``filter_errors``: events its ``filter`` raised on (kept).
     """
 
     accepted: int = 0
@@ -50,6 +52,8 @@ class SinkStats:
     batches: int = 0
     errors: int = 0
     last_error: str | None = None
+    filtered: int = 0
+    filter_errors: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +65,9 @@ class Stats:
     whatever the number of sinks); ``dropped``: events lost before the sinks, by
     reason (``buffer_full``, ``too_large``, ``encode_error``, ``recursion``,
     ``after_shutdown``, ``fork``); ``fallbacks``: values the encoder replaced,
-    by kind (see ``nglogger._encode``); ``sinks``: per-sink counters.
+    by kind (see ``nglogger._encode``); ``processor_errors``: times a processor
+    raised (the event was logged with ``nglogger_processor_error``); ``sinks``:
+    per-sink counters.
     """
 
     submitted: int = 0
@@ -74,6 +80,7 @@ class Stats:
     high_water_bytes: int = 0
     batches: int = 0
     fallbacks: Mapping[str, int] = field(default_factory=dict)
+    processor_errors: int = 0
     sinks: Mapping[str, SinkStats] = field(default_factory=dict)
 
     @classmethod

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
     from ._encode import Encoder
     from ._fields import FieldPrep
+    from ._levels import LevelRules
+    from ._processors import Processor
     from ._redact import Redactor
 
 __all__ = ["Target", "current"]
@@ -32,6 +34,17 @@ class Target(Protocol):
     @property
     def min_level(self) -> int:
         """Events below this level cost a comparison and nothing else."""
+
+    @property
+    def level_rules(self) -> LevelRules | None:
+        """Per-logger levels (``levels``); None when none are configured."""
+
+    def level_of(self, name: str, /) -> int:
+        """The effective level of logger ``name`` (its rule, else ``min_level``)."""
+
+    @property
+    def processors(self) -> tuple[Processor, ...] | None:
+        """The configured processors; None when there are none (the call's one check)."""
 
     @property
     def static(self) -> Mapping[str, orjson.Fragment]:

@@ -44,8 +44,9 @@ from ._encode import exc_from_info
 from ._errors import ConfigError, ConfigWarning
 from ._guard import CONTEXT, DELIVERING, count_recursion
 from ._layout import FALLBACK_KEY, RESERVED, free_name, renamed_fields
-from ._levels import ACCEPTED_LEVELS, LEVEL_NAMES, level_name, parse_level
+from ._levels import ACCEPTED_LEVELS, LEVEL_NAMES, LevelRules, level_name, parse_level
 from ._pipeline import Pipeline
+from ._processors import apply
 from ._redact import SCALARS
 from ._target import Target
 from ._timestamp import timestamp_formatter
@@ -76,7 +77,11 @@ class LoggingHandler(logging.Handler):
     ``source=True`` adds ``source={"module", "function", "line", "file"}``.
     A ``Formatter`` set on this handler is ignored: events are structured.
     The handler's level and filters apply as usual; the pipeline's own level
-    does not filter stdlib records (logger and handler levels decide).
+    does not filter stdlib records (logger and handler levels decide), but its
+    per-logger ``levels`` do: a record whose logger name a rule covers is dropped
+    below that rule's level (``install`` also sets those loggers' stdlib levels,
+    so ``isEnabledFor`` agrees). The pipeline's ``processors`` run on each record
+    (on its message, level, logger name and ``extra`` fields).
     """
 
     def __init__(
@@ -120,14 +125,20 @@ class LoggingHandler(logging.Handler):
             if cv is DELIVERING:
                 count_recursion()  # on the pipeline whose thread is delivering
                 return
+            levelno = record.levelno
+            rules = pipeline.level_rules
+            if rules is not None:  # per-logger levels: a rule covering this name decides
+                floor = rules.matched(record.name)
+                if floor is not None and levelno < floor:
+                    return
             try:
                 message = record.getMessage()
                 unformatted = False
             except Exception:
                 message = _unformatted(record, pipeline)
                 unformatted = True
-            levelno = record.levelno
             lname = _LEVEL_NAMES.get(levelno)
+            processors = pipeline.processors
             d = record.__dict__
             if len(d) <= _BASE_LEN:
                 extras = _NO_FIELDS
@@ -140,7 +151,17 @@ class LoggingHandler(logging.Handler):
                     extras = {k: v for k, v in d.items() if k not in _STANDARD}
                 if not _SPECIAL.isdisjoint(extras):
                     extras = _clean_extras(extras)
+                if processors is None:
+                    extras = _prepared(extras, pipeline)
+            if processors is not None:
+                done = _processed(pipeline, lname or level_name(levelno), record, message, extras)
+                if done is None:
+                    return
+                text, extras = done
+                if not _SPECIAL.isdisjoint(extras):
+                    extras = _clean_extras(extras)
                 extras = _prepared(extras, pipeline)
+                message = text if text.__class__ is str else _message_str(text, pipeline)
             if len(message) > pipeline.long_string:  # cut before orjson reserves ~10x of it
                 message = pipeline.encoder.trim(message)
                 extras = {**extras, FALLBACK_KEY: ["truncated"]}
@@ -255,6 +276,38 @@ def _prepared(extras: dict[str, Any], pipeline: Target) -> dict[str, Any]:
     return extras
 
 
+def _processed(
+    pipeline: Target,
+    lname: str,
+    record: logging.LogRecord,
+    message: str,
+    extras: dict[str, Any],
+) -> tuple[object, dict[str, Any]] | None:
+    """``(message, extras)`` after the processors (see ``_processors``); None: dropped."""
+    out = apply(
+        pipeline.processors or (),
+        {"level": lname, "logger": record.name, "message": message, **extras},
+        pipeline.encoder.count,
+    )
+    if out is None:
+        return None
+    out.pop("level", None)  # to be read: the event keeps the record's level and name
+    out.pop("logger", None)
+    return out.pop("message", message), out
+
+
+def _message_str(message: object, pipeline: Target) -> str:
+    """A processor's non-str message as text (never raises)."""
+    try:
+        return str(message)
+    except Exception:
+        try:
+            pipeline.encoder.count("str_error")
+        except Exception:
+            pass
+        return f"<unprintable {type(message).__name__} message>"
+
+
 def _unformatted(record: logging.LogRecord, pipeline: Target) -> str:
     """The message when ``msg % args`` failed: the raw text and the args' repr."""
     try:
@@ -308,6 +361,19 @@ class _Installed:
     capturing: bool
     handlers: list[logging.Handler] = field(default_factory=list)  # removed by install
     order: list[logging.Handler] = field(default_factory=list)  # every handler seen, in order
+    #: Loggers whose level install() set from ``levels``: their level before it.
+    loggers: dict[str, int] = field(default_factory=dict)
+
+
+def _apply_logger_levels(state: _Installed, rules: LevelRules | None) -> None:
+    """Set each ``levels`` prefix's stdlib logger level; put back those no longer named."""
+    wanted = rules.rules if rules is not None else {}
+    for name in [n for n in state.loggers if n not in wanted]:
+        logging.getLogger(name).setLevel(state.loggers.pop(name))
+    for name, number in wanted.items():
+        logger = logging.getLogger(name)
+        state.loggers.setdefault(name, logger.level)
+        logger.setLevel(number)
 
 
 _install_lock = threading.Lock()
@@ -333,9 +399,12 @@ def install(
     yet, ``nglogger.configure()`` reads the environment, exactly as it does when
     called directly (a pipeline configured explicitly before is kept). One
     :class:`LoggingHandler` is added to the root logger, the root level is set to
-    ``level`` (default: the pipeline's level) and ``warnings`` are routed to
-    ``logging`` (``capture_warnings=False`` leaves them as they were before the
-    first ``install``).
+    ``level`` (default: the pipeline's level), each prefix of the pipeline's
+    per-logger ``levels`` gets its level on its stdlib logger
+    (``logging.getLogger("urllib3").setLevel(WARNING)``: ``isEnabledFor`` agrees
+    with nglogger; call ``install()`` again after a ``configure()`` that changes
+    them) and ``warnings`` are routed to ``logging`` (``capture_warnings=False``
+    leaves them as they were before the first ``install``).
 
     The root's existing handlers (remembered for :func:`uninstall`):
 
@@ -384,6 +453,7 @@ def install(
                 removed_others.append(handler)
         root.addHandler(state.handler)
         root.setLevel(number)
+        _apply_logger_levels(state, _target.current.level_rules)
         logging.captureWarnings(capture_warnings or state.capturing)
     if removed_others:
         names = ", ".join(_handler_name(h) for h in removed_others)
@@ -433,6 +503,7 @@ def uninstall() -> bool:
         for handler in restored:  # in their original order, later additions last
             root.addHandler(handler)
         root.setLevel(state.level)
+        _apply_logger_levels(state, None)
         logging.captureWarnings(state.capturing)
     state.handler.close()
     return True

@@ -50,6 +50,9 @@ def _http_headers(config: Config) -> dict[str, str]:
 def _from_uri(spec: str, config: Config) -> Sink:
     """The sink a URI names; vendor and network sinks are imported when first named."""
     sink = _build(spec, config)
+    level = parse_sink_uri(spec).level
+    if level is not None:  # ?level=: the pipeline hands this sink only those events
+        sink.level = level  # type: ignore[attr-defined]
     if hasattr(sink, "max_age"):  # HTTP sinks: how long undelivered events stay queued
         sink.max_age = config.sink_max_age
     return sink

@@ -24,6 +24,8 @@ from typing import Final
 
 from .._batch import Batch
 from .._errors import ConfigError
+from .._levels import optional_level
+from .._sink import sink_filter
 from ._base import Outcome
 
 __all__ = ["FileSink"]
@@ -106,6 +108,8 @@ class FileSink:
         "_max_bytes",
         "_mode",
         "_path",
+        "filter",
+        "level",
         "name",
     )
 
@@ -122,7 +126,11 @@ class FileSink:
         mode: int = 0o644,
         name: str | None = None,
         clock: Callable[[], float] = time.monotonic,
+        level: int | str | None = None,
+        filter: Callable[[bytes], object] | None = None,  # noqa: A002 - the option's name
     ) -> None:
+        self.level = optional_level(level)
+        self.filter = sink_filter(filter)
         try:
             fspath = os.fspath(path)
         except TypeError:

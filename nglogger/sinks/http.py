@@ -53,6 +53,7 @@ from .. import _notice
 from .._batch import Batch
 from .._errors import ConfigError
 from .._http import HttpTransport
+from .._levels import optional_level
 from .._retry import (
     AttemptKind,
     AttemptResult,
@@ -62,6 +63,7 @@ from .._retry import (
     RetryPolicy,
 )
 from .._secrets import safe_url, safe_url_text
+from .._sink import sink_filter
 from .._transport import HttpResponse, MockTransport, Request, Transport
 from ._base import Outcome
 
@@ -109,7 +111,12 @@ class HttpSink:
         concurrency: int = 1,
         max_age: float | None = 900.0,
         sleep: Callable[[float], bool] | None = None,
+        level: int | str | None = None,
+        filter: Callable[[bytes], object] | None = None,  # noqa: A002 - the option's name
     ) -> None:
+        #: Only events at or above this level reach this sink (see ``nglogger._select``).
+        self.level = optional_level(level)
+        self.filter = sink_filter(filter)
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             shown = safe_url(url)
             raise ConfigError("url", shown, "an http:// or https:// URL")

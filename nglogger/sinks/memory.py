@@ -11,11 +11,14 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 
 from .._batch import Batch
+from .._levels import optional_level
+from .._sink import sink_filter
 from ._base import Outcome
 
 __all__ = ["MemorySink", "NullSink"]
@@ -24,7 +27,16 @@ __all__ = ["MemorySink", "NullSink"]
 class MemorySink:
     """Records events in memory, bounded; thread-safe; waitable."""
 
-    def __init__(self, max_events: int = 100_000, *, name: str = "memory") -> None:
+    def __init__(
+        self,
+        max_events: int = 100_000,
+        *,
+        name: str = "memory",
+        level: int | str | None = None,
+        filter: Callable[[bytes], object] | None = None,  # noqa: A002 - the option's name
+    ) -> None:
+        self.level = optional_level(level)
+        self.filter = sink_filter(filter)
         if isinstance(max_events, bool) or not isinstance(max_events, int) or max_events < 1:
             raise ValueError(f"max_events={max_events!r} is invalid; accepted: an integer >= 1")
         self.name = name
@@ -103,7 +115,15 @@ class MemorySink:
 class NullSink:
     """Accepts every batch and keeps nothing but counts."""
 
-    def __init__(self, *, name: str = "null") -> None:
+    def __init__(
+        self,
+        *,
+        name: str = "null",
+        level: int | str | None = None,
+        filter: Callable[[bytes], object] | None = None,  # noqa: A002 - the option's name
+    ) -> None:
+        self.level = optional_level(level)
+        self.filter = sink_filter(filter)
         self.name = name
         self.events = 0
         self.bytes = 0

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from typing import IO, Literal
 
 from .._batch import Batch
+from .._levels import optional_level
+from .._sink import sink_filter
 from ._base import Outcome
 
 __all__ = ["StreamSink"]
@@ -30,7 +33,11 @@ class StreamSink:
         format: Literal["json", "console", "auto"] = "json",  # noqa: A002 - the setting's name
         colors: bool | None = None,
         name: str | None = None,
+        level: int | str | None = None,
+        filter: Callable[[bytes], object] | None = None,  # noqa: A002 - the option's name
     ) -> None:
+        self.level = optional_level(level)
+        self.filter = sink_filter(filter)
         if isinstance(stream, str) and stream not in ("stdout", "stderr"):
             raise ValueError(
                 f"stream={stream!r} is invalid; accepted: 'stdout', 'stderr' or a stream"

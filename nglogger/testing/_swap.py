@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from .. import _default, _target
+from .._logger import relevel
 from .._pipeline import Pipeline
 
 __all__ = ["FLUSH_TIMEOUT", "installed"]
@@ -29,12 +30,14 @@ def installed(pipeline: Pipeline) -> Iterator[None]:
     with _default._configure_lock:
         previous = _target.current
         _target.current = pipeline
+        relevel()
     try:
         yield
     finally:
         with _default._configure_lock:
             replaced = _target.current
             _target.current = previous
+            relevel()
         pipeline.shutdown(FLUSH_TIMEOUT)
         if replaced is not pipeline and isinstance(replaced, Pipeline):
             replaced.shutdown()

@@ -27,6 +27,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "_secrets",
             "_values",
             "_sampling",
+            "_processors",
             "_otlpconfig",
             "_sinkuri",
             "_settings",
@@ -50,7 +51,10 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "_logger",
         ),
     ),
-    ("background", ("_buffer", "_notice", "_worker", "_pipeline", "_signals", "_default")),
+    (
+        "background",
+        ("_buffer", "_notice", "_worker", "_select", "_pipeline", "_signals", "_default"),
+    ),
     ("transport", ("_http", "_retry", "_transport")),
     ("sinks", ("sinks", "_console")),
     (
