@@ -20,7 +20,7 @@ import pytest
 from test_hot_path_calls import python_calls
 
 import nglogger
-from nglogger import ConfigError, Config
+from nglogger import Config, ConfigError
 from nglogger._levels import DEBUG, ERROR, INFO, WARNING, LevelRules, parse_logger_levels
 from nglogger.sinks import MemorySink, NullSink
 
