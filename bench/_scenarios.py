@@ -305,9 +305,12 @@ def nglogger_info(
 
 
 @contextmanager
-def nglogger_debug() -> Iterator[Call]:
-    """nglogger ``log.debug(MESSAGE)`` while the level is INFO (a disabled call)."""
-    log = _nglogger(1, None)
+def nglogger_debug(**settings: Any) -> Iterator[Call]:
+    """nglogger ``log.debug(MESSAGE)`` while the level is INFO (a disabled call).
+
+    ``settings`` go to ``nglogger.configure`` (e.g. per-logger ``levels``).
+    """
+    log = _nglogger(1, None, **settings)
     try:
         yield log.debug, (MESSAGE,), {}
     finally:

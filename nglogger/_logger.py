@@ -140,11 +140,11 @@ def _processed(  # noqa: PLR0917 - the call's locals, passed as they are (no kwa
             args = ()
         except Exception:
             pass  # formatted (and the mismatch noted) by the call, after the processors
-    out = apply(
-        processors,
-        {"level": lname, "logger": name, "message": message, **fields},
-        pipeline.encoder.count,
-    )
+    # The call's kwargs dict (or _special_fields' copy) is ours: no second dict.
+    fields["level"] = lname
+    fields["logger"] = name
+    fields["message"] = message
+    out = apply(processors, fields, pipeline.encoder)
     if out is None:
         return None
     out.pop("level", None)  # to be read: the event keeps its own level and logger

@@ -26,7 +26,7 @@ with processors, one dict and one Python call per processor per enabled event.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from ._errors import ConfigError
 
@@ -75,14 +75,21 @@ def _describe(processor: object, exc: BaseException) -> str:
     return f"{name}: {type(exc).__name__}: {text[:_MAX_TEXT]}"
 
 
+class Counts(Protocol):
+    """Where processor errors are counted (the pipeline's encoder)."""
+
+    def count(self, kind: str, /) -> None:
+        """Count one ``kind``."""
+
+
 def apply(
     processors: tuple[Processor, ...],
     fields: dict[str, Any],
-    count: Callable[[str], None],
+    counter: Counts,
 ) -> dict[str, Any] | None:
     """``fields`` through every processor: the dict to log (ours to change) or None (drop).
 
-    ``count("processor_error")`` is called once per processor that raised.
+    ``counter.count("processor_error")`` is called once per processor that failed.
     """
     built = fields
     errors: list[str] | None = None
@@ -106,7 +113,7 @@ def apply(
             errors = []
         errors.append(error)
         try:
-            count("processor_error")
+            counter.count("processor_error")
         except Exception:
             pass
     if fields is not built:  # a dict the processor may keep: log a copy of it

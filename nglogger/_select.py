@@ -36,6 +36,8 @@ from ._sink import selection_of
 
 __all__ = ["Selected", "Selector", "selector_for"]
 
+_END = LEVEL_START + 1
+
 
 class Selected(NamedTuple):
     """What a selector kept of a batch: the batch (None if nothing), counts."""
@@ -46,8 +48,14 @@ class Selected(NamedTuple):
 
 
 def _below(level: int) -> frozenset[bytes]:
-    """First bytes of the level names below ``level`` (each name starts differently)."""
-    return frozenset(name.encode()[:1] for number, name in LEVEL_NAMES.items() if number < level)
+    """``","level":"`` plus the first byte of each level name below ``level``.
+
+    The five names start with five different bytes, so these 12 bytes at the
+    event's ``TIMESTAMP_END`` say both "the layout" and "below the level".
+    """
+    return frozenset(
+        LEVEL_OPEN + name.encode()[:1] for number, name in LEVEL_NAMES.items() if number < level
+    )
 
 
 class Selector:
@@ -70,14 +78,9 @@ class Selector:
         events.pop()  # after the last newline
         below = self._below
         if below:
-            # Dropped: the level name's first byte says "below" AND the head has the
-            # layout (so that byte is the level's); any other event is kept.
-            events = [
-                e
-                for e in events
-                if e[LEVEL_START : LEVEL_START + 1] not in below
-                or not e.startswith(LEVEL_OPEN, TIMESTAMP_END)
-            ]
+            # One 12-byte slice per event: ``","level":"`` at its place and the first
+            # byte of a name below the level. Anything else (another head) is kept.
+            events = [e for e in events if e[TIMESTAMP_END:_END] not in below]
         errors = 0
         keep = self._filter
         if keep is not None:

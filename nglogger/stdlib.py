@@ -287,7 +287,7 @@ def _processed(
     out = apply(
         pipeline.processors or (),
         {"level": lname, "logger": record.name, "message": message, **extras},
-        pipeline.encoder.count,
+        pipeline.encoder,
     )
     if out is None:
         return None
