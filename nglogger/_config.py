@@ -865,6 +865,8 @@ class Settings(TypedDict, total=False):
     """
 
     level: int | str
+    levels: Mapping[str, int | str]
+    processors: Sequence[Processor]
     sinks: Sequence[Any]
     format: Format
     colors: bool | None
