@@ -210,15 +210,18 @@ def test_nglogger_levels_in_a_real_process(tmp_path: Path) -> None:
 
 
 def test_a_bad_nglogger_levels_names_the_variable(tmp_path: Path) -> None:
-    """A malformed NGLOGGER_LEVELS fails configure() with the variable, the entry and why."""
-    result = _run(
-        "import nglogger\nnglogger.configure()\n",
-        {"NGLOGGER_LEVELS": "urllib3=warning,app.db=verbose"},
-        tmp_path,
-    )
+    """A malformed NGLOGGER_LEVELS names the variable, the entry and why (raise, or warn)."""
+    bad = {"NGLOGGER_LEVELS": "urllib3=warning,app.db=verbose"}
+    code = "import nglogger\nprint(dict(nglogger.configure(sinks=['null']).config.levels))\n"
+    result = _run(code, {**bad, "NGLOGGER_CONFIG_ERRORS": "raise"}, tmp_path)
     assert result.returncode == 1
     assert "NGLOGGER_LEVELS" in result.stderr
     assert "entry 2 'app.db=verbose': 'verbose' is not a level" in result.stderr
+    warned = _run(code, bad, tmp_path)  # the default: a ConfigWarning, no per-logger levels
+    assert warned.returncode == 0, warned.stderr
+    assert warned.stdout.strip() == "{}"
+    assert "ConfigWarning" in warned.stderr
+    assert "entry 2 'app.db=verbose': 'verbose' is not a level" in warned.stderr
 
 
 @pytest.fixture
