@@ -10,6 +10,7 @@ accepted. Nothing here reads ``os.environ``.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -71,11 +72,31 @@ SinkOverflow = Literal["drop_newest", "drop_oldest"]
 Oversize = Literal["truncate", "drop"]
 Format = Literal["json", "console", "auto"]
 ConfigErrors = Literal["warn", "raise"]
+Schema = Literal["default", "ecs", "gcp", "datadog"]
 
 _OVERFLOWS = ("drop_newest", "drop_oldest", "block")
 _SINK_OVERFLOWS = ("drop_newest", "drop_oldest")
 _OVERSIZES = ("truncate", "drop")
 _FORMATS = ("json", "console", "auto")
+#: The output schemas (their key names are in ``_layout.SCHEMAS``).
+_SCHEMAS = ("default", "ecs", "gcp", "datadog")
+#: Project ids (``my-project-123``, or domain-scoped ``example.com:my-project``).
+_GCP_PROJECT = re.compile(r"[A-Za-z0-9][A-Za-z0-9.:_-]{0,99}")
+_GCP_ACCEPTED = "a Google Cloud project id such as my-project-123"
+
+
+def _gcp_project(name: str, value: object) -> None:
+    """None or a Google Cloud project id."""
+    if value is not None and (not isinstance(value, str) or not _GCP_PROJECT.fullmatch(value)):
+        raise ConfigError(name, value, f"None or {_GCP_ACCEPTED}")
+
+
+def _parse_gcp_project(text: str) -> str:
+    value = text.strip()
+    if not _GCP_PROJECT.fullmatch(value):
+        raise ValueError(text)
+    return value
+
 
 _COUNT = "an integer >= 1 such as 1000"
 _BYTES = f"{SIZE_ACCEPTED}; at least 64"
@@ -313,7 +334,7 @@ class Config:
         ),
     )
     format: Format = setting(
-        "json",
+        "auto",
         doc="`json`, `console` or `auto` (console on a TTY) for stdout/stderr",
         env=(
             _env(
@@ -343,6 +364,36 @@ class Config:
         ),
         check=optional_boolean,
     )
+    # -- output schema (issue 14): one block, see _layout.SCHEMAS ------------------------
+    schema: Schema = setting(
+        "default",
+        doc="key names of the events: `default`, `ecs` (Elastic Common Schema), `gcp` "
+        "(Cloud Logging) or `datadog` (see Output schemas)",
+        env=(
+            _env(
+                "NGLOGGER_SCHEMA",
+                "key names of the events (see Output schemas)",
+                ", ".join(_SCHEMAS),
+                parse_choice(*_SCHEMAS),
+            ),
+        ),
+        check=choice(*_SCHEMAS),
+    )
+    gcp_project: str | None = setting(
+        None,
+        doc='Google Cloud project of `schema="gcp"` trace names '
+        "(`projects/<project>/traces/<id>`; `None`: the bare trace id)",
+        env=(
+            _env(
+                "GOOGLE_CLOUD_PROJECT",
+                "project of the Cloud Logging trace names (schema gcp)",
+                _GCP_ACCEPTED,
+                _parse_gcp_project,
+            ),
+        ),
+        check=_gcp_project,
+    )
+    # -- end of the output schema block ---------------------------------------------------
     context: Mapping[str, object] = setting(
         factory=_empty_context,
         doc="static fields on every event (service, env, ...)",

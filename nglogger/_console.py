@@ -22,7 +22,9 @@ from typing import Final, Literal
 
 import orjson
 
-__all__ = ["ConsoleStyle", "render_batch", "render_event"]
+from ._layout import SCHEMAS
+
+__all__ = ["ConsoleStyle", "render_batch", "render_event", "style_for_schema"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,12 +32,24 @@ class ConsoleStyle:
     """How console lines look: ANSI colours, the logger column and the time column format.
 
     ``time_format="time"`` shows ``HH:MM:SS.mmm`` (UTC, truncated to milliseconds); ``"iso"``
-    shows the full RFC 3339 timestamp as serialized.
+    shows the full RFC 3339 timestamp as serialized. ``keys`` are the names of the time,
+    level, logger and message fields and ``error_keys`` those of the exception's type,
+    message and stack trace when they are top-level keys: an output schema's
+    (:func:`style_for_schema`).
     """
 
     colors: bool = False
     show_logger: bool = True
     time_format: Literal["iso", "time"] = "time"
+    keys: tuple[str, str, str, str] = ("timestamp", "level", "logger", "message")
+    error_keys: tuple[str, str, str] | None = None
+
+
+def style_for_schema(schema: str, *, colors: bool = False) -> ConsoleStyle:
+    """The console style that reads events written with the output schema ``schema``."""
+    found = SCHEMAS[schema]
+    keys = (found.timestamp, found.level, found.logger, found.message)
+    return ConsoleStyle(colors=colors, keys=keys, error_keys=found.error_keys)
 
 
 # --- escaping -------------------------------------------------------------------------------------
@@ -154,7 +168,6 @@ def _format_text(value: object) -> str:
 
 _LEVEL_WIDTH: Final = 8  # len("CRITICAL")
 _INDENT: Final = "    "
-_HEAD_KEYS: Final = frozenset(("timestamp", "level", "logger", "message"))
 _EXCEPTION_KEYS: Final = frozenset(("type", "message", "stacktrace"))
 _TIME: Final = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ]([0-9]{2}:[0-9]{2}:[0-9]{2})(?:[.,]([0-9]+))?", re.ASCII
@@ -167,6 +180,12 @@ _LEVEL_NAMES: Final = {
     "error": "ERROR",
     "critical": "CRITICAL",
     "fatal": "CRITICAL",
+    # Cloud Logging's severities (schema="gcp")
+    "DEBUG": "DEBUG",
+    "INFO": "INFO",
+    "WARNING": "WARNING",
+    "ERROR": "ERROR",
+    "CRITICAL": "CRITICAL",
 }
 
 _RESET: Final = "\x1b[0m"
@@ -275,24 +294,40 @@ def _exception_block(value: object, palette: _Palette) -> list[str] | None:
 def _render(event: Mapping[str, object], style: ConsoleStyle) -> str:
     palette = _PALETTES[bool(style.colors)]
     reset = palette.reset
+    time_key, level_key, logger_key, message_key = style.keys
     parts: list[str] = []
-    if "timestamp" in event:
-        parts.append(f"{palette.time}{_format_time(event['timestamp'], style)}{reset}")
-    padded, bare = _level_label(event.get("level"), palette)
+    if time_key in event:
+        parts.append(f"{palette.time}{_format_time(event[time_key], style)}{reset}")
+    padded, bare = _level_label(event.get(level_key), palette)
     parts.append(padded)
     if style.show_logger:
-        logger = event.get("logger")
+        logger = event.get(logger_key)
         if logger is not None and logger != "":
             parts.append(f"{palette.logger}[{_format_text(logger)}]{reset}")
-    message = event.get("message")
+    message = event.get(message_key)
     if message is not None and message != "":
         parts.append(f"{palette.message}{_format_text(message)}{reset}")
 
     block: list[str] | None = None
-    if "exception" in event:
+    shown: frozenset[str] = frozenset(style.keys)
+    errors = style.error_keys
+    if errors is not None and any(key in event for key in errors):
+        block = _exception_block(
+            {
+                "type": event.get(errors[0]),
+                "message": event.get(errors[1]),
+                "stacktrace": event.get(errors[2]),
+            },
+            palette,
+        )
+        if block is not None:
+            shown = shown | frozenset(errors)
+    elif "exception" in event:
         block = _exception_block(event["exception"], palette)
+        if block is not None:
+            shown = shown | {"exception"}
     for key, value in event.items():
-        if key in _HEAD_KEYS or (block is not None and key == "exception"):
+        if key in shown:
             continue
         parts.append(f"{palette.key}{_format_key(key)}{reset}={_format_value(value)}")
 

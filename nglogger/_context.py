@@ -19,7 +19,6 @@ from . import _target
 from ._encode import compact
 from ._errors import EncodeError
 from ._guard import CONTEXT, DELIVERING
-from ._layout import rename_reserved
 from ._redact import MARK, SCALARS
 from ._target import Target
 
@@ -102,6 +101,7 @@ def fragments(
     redact = redactor.value
     nested = current.field_prep.value_bytes
     long = current.long_string
+    rename = encoder.schema.rename  # reserved names (and the schema's aliases)
     if base and base.rid is not redactor:  # bound under another configuration: re-check
         base = for_pipeline(base, current)
     if base:
@@ -111,7 +111,7 @@ def fragments(
         frags = {}
         raw = {}
     for key, given in values.items():
-        name = rename_reserved(key)
+        name = rename(key)
         try:
             if given.__class__ in _LEAVES:
                 value = given if key in safe else redact(key, given)  # a name check, no walk
@@ -162,7 +162,8 @@ def unbind_contextvars(*keys: str) -> None:
     if CONTEXT.get() is DELIVERING:
         return
     current = _current()
-    names = {rename_reserved(key) for key in keys}
+    rename = _target.current.encoder.schema.rename
+    names = {rename(key) for key in keys}
     if current is None or not names.intersection(current):
         return
     remaining = current.copy_without(names)

@@ -39,7 +39,7 @@ from typing import Any
 import orjson
 
 from ._errors import EncodeError
-from ._layout import FALLBACK_KEY, RESERVED, TRUNCATED_KEY
+from ._layout import DEFAULT_SCHEMA, FALLBACK_KEY, RESERVED, TRUNCATED_KEY, Schema
 
 __all__ = ["FALLBACK_KEY", "RESERVED", "TRUNCATED_KEY", "Encoder", "Limits", "compact"]
 
@@ -88,10 +88,12 @@ class Encoder:
     Worst-case footprint: the counters dict (one int per counter name).
     """
 
-    __slots__ = ("_counts", "_lock", "default", "limits", "secret_name")
+    __slots__ = ("_counts", "_lock", "default", "limits", "schema", "secret_name")
 
-    def __init__(self, limits: Limits) -> None:
+    def __init__(self, limits: Limits, schema: Schema = DEFAULT_SCHEMA) -> None:
         self.limits = limits
+        #: The output schema: the names of the exception fields, reserved names, the head.
+        self.schema = schema
         self._counts: dict[str, int] = {}
         self._lock = threading.Lock()
         self.default = self._default
@@ -463,6 +465,10 @@ class Encoder:
         fields = self._exception_fields(exc, notes)
         self.record(notes)
         return fields
+
+    def exception_event(self, exc: BaseException) -> dict[str, Any]:
+        """The exception as the event keys of the schema (``exception`` or ``error.*``)."""
+        return self.schema.exception_event(self.exception_fields(exc))
 
     def _exception_fields(self, exc: BaseException, notes: list[str]) -> dict[str, str]:
         import traceback

@@ -28,7 +28,7 @@ from . import _target
 from ._context import FragmentDict, empty_fragments, for_pipeline, fragments
 from ._encode import exc_from_info
 from ._guard import CONTEXT, DELIVERING, count_recursion
-from ._layout import FALLBACK_KEY, RESERVED, free_name, rename_reserved, renamed_fields
+from ._layout import FALLBACK_KEY, free_name, renamed_fields, special_names
 from ._levels import CRITICAL, DEBUG, ERROR, INFO, WARNING, level_name, parse_level
 from ._processors import Processor, apply
 from ._redact import SCALARS
@@ -40,7 +40,8 @@ __all__ = ["Logger", "get_logger", "relevel"]
 _time_ns = time.time_ns
 _cv_get = CONTEXT.get
 _EXC_INFO = frozenset({"exc_info"})
-_SPECIAL = RESERVED | _EXC_INFO
+#: Reserved names of every schema in use, and exc_info (a set ``use_schema`` grows).
+_SPECIAL = special_names(_EXC_INFO)
 _MILLI = MILLI
 _MICROS_Z = MICROS_Z
 _milli = refresh_milli
@@ -62,11 +63,13 @@ def _special_fields(fields: dict[str, Any]) -> dict[str, Any]:
     ``exception`` field survives ``log.exception()`` as ``exception_``.
     """
     exc = exc_from_info(fields["exc_info"]) if "exc_info" in fields else None
-    out = renamed_fields(fields, _EXC_INFO)
+    encoder = _target.current.encoder
+    out = renamed_fields(fields, _EXC_INFO, encoder.schema)
     if exc is not None:
-        if "exception" in out:
-            out[free_name("exception_", out, fields)] = out.pop("exception")
-        out["exception"] = _target.current.encoder.exception_fields(exc)
+        for key, value in encoder.exception_event(exc).items():  # the schema's names
+            if key in out:
+                out[free_name(f"{key}_", out, fields)] = out.pop(key)
+            out[key] = value
     return out
 
 
@@ -398,7 +401,8 @@ class Logger:
 
     def unbind(self, *keys: str) -> Logger:
         """A new logger without ``keys`` in its context (missing keys are ignored)."""
-        names = {rename_reserved(key) for key in keys}
+        rename = _target.current.encoder.schema.rename
+        names = {rename(key) for key in keys}
         return Logger(self._name, self._ctx.copy_without(names), self._lv)
 
     @property

@@ -25,7 +25,7 @@ from ._encode import OPTIONS, Encoder, Limits
 from ._errors import ConfigError
 from ._fields import FieldPrep
 from ._guard import enter_delivery
-from ._layout import rename_reserved
+from ._layout import SCHEMAS, use_schema
 from ._levels import LevelRules
 from ._processors import Processor
 from ._redact import Redactor
@@ -73,8 +73,11 @@ class Pipeline:
                 max_repr_length=config.max_repr_length,
                 max_traceback_bytes=config.max_traceback_bytes,
                 strict=config.strict,
-            )
+            ),
+            SCHEMAS[config.schema],
         )
+        self.schema = self.encoder.schema
+        use_schema(self.schema)  # the caller side's reserved-name check covers it
         self._default = self.encoder.default
         self.redactor = Redactor(
             config.redact_keys,
@@ -97,8 +100,11 @@ class Pipeline:
         self.max_value_bytes = config.max_event_bytes
         self.strict = self._strict = config.strict
         self.static: dict[str, orjson.Fragment] = {
-            rename_reserved(k): self.encoder.fragment(self.redactor.value(k, v))
-            for k, v in config.context.items()
+            **{k: self.encoder.fragment(v) for k, v in self.schema.static.items()},
+            **{
+                self.schema.rename(k): self.encoder.fragment(self.redactor.value(k, v))
+                for k, v in config.context.items()
+            },
         }
         sinks = [resolve_sink(spec, config) for spec in config.sinks]
         names: set[str] = set()
@@ -182,6 +188,32 @@ class Pipeline:
         after_offer = self._after_offer
 
         scrub = self.redactor.scrub_bytes if self.redactor.values else None
+        schema = self.schema
+        heads = schema.head_table()
+        rewrite = schema.rewrite
+
+        def schema_emit(event: dict[str, Any]) -> None:
+            """``emit`` with the schema's head bytes swapped in (see ``_layout``)."""
+            try:
+                data: bytes | None = _dumps(event, default=default, option=OPTIONS)
+            except (_JSONEncodeError, RecursionError):
+                data = slow(event)
+            else:
+                if len(data) > max_event:  # type: ignore[arg-type]
+                    data = large(event, len(data))  # type: ignore[arg-type]
+            if data is None:
+                return
+            # Literal offsets (cheaper than cell reads): 52 LEVEL_START, 41 TIMESTAMP_END,
+            # 14 len(TIMESTAMP_OPEN); tests/test_schema.py checks them against _layout.
+            head = heads[data[52]]
+            if head is not None and data[41 : head[1]] == head[0]:
+                data = head[2] + data[14:41] + head[3] + data[head[1] :]
+            else:  # a level outside the table, or not the default layout
+                data = rewrite(data)
+            if scrub is not None:
+                data = scrub(data)
+            if offer(data):
+                after_offer()
 
         def emit(event: dict[str, Any]) -> None:
             """Encode one event and buffer it. Never raises unless ``strict``."""
@@ -199,7 +231,12 @@ class Pipeline:
             if offer(data):
                 after_offer()
 
-        traced = correlate(emit, self.config.trace_context)  # emit itself when off
+        traced = correlate(  # the emit itself when off
+            emit if schema.default else schema_emit,
+            self.config.trace_context,
+            schema,
+            self.config.gcp_project,
+        )
         sampling = self.config.sample
         if sampling is None:
             return traced
@@ -298,7 +335,7 @@ class Pipeline:
             f"in the last {interval:g} s",
             "dropped": delta,
         }
-        self.emit_bytes(_dumps(event, option=OPTIONS))
+        self.emit_bytes(self.schema.rewrite(_dumps(event, option=OPTIONS)))
 
     def _dispatch(self, *, seal: bool) -> int:
         """Move sealed arenas to every sink queue as shared immutable batches."""

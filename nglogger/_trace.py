@@ -11,6 +11,15 @@ and formats of the OTel specification "Trace Context in non-OTLP Log Formats"
   not; recent OTel SDKs also set 0x02, "random trace id", giving ``"03"``).
 
 An event that already has a ``trace_id`` (the caller passed one) is left alone.
+
+Under an output schema (``Config.schema``, see ``_layout``) the names and forms are
+the backend's, chosen when the pipeline is built (the per-event work is the same):
+``ecs``: ``trace.id`` and ``span.id`` (hex; ECS has no flags field); ``gcp``:
+``logging.googleapis.com/trace`` (``projects/<project>/traces/<hex>`` when a project
+is configured, else the bare hex id), ``logging.googleapis.com/spanId`` (hex) and
+``logging.googleapis.com/trace_sampled`` (a boolean); ``datadog``: ``dd.trace_id``
+and ``dd.span_id``, the lower 64 bits as a decimal string (what the Datadog sink
+derives from W3C ids, so the two agree).
 The fields are added by a wrapper around ``Pipeline.emit``, so native loggers
 and the stdlib ``LoggingHandler`` both get them. ``Config.trace_context``:
 ``False`` builds no wrapper at all (the call costs exactly what it did);
@@ -38,6 +47,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ._errors import ConfigError
+from ._layout import DEFAULT_SCHEMA, Schema
 
 __all__ = ["Emit", "correlate", "trace_context_enabled", "trace_fields"]
 
@@ -81,23 +91,38 @@ def _span_lookup() -> tuple[Callable[[], Any], str] | None:
     return None
 
 
-def _entry(context: Any) -> tuple[Any, str | None, str | None, str | None]:
-    """``(span_context, trace_id, span_id, trace_flags)`` as hex; Nones for an invalid one."""
+_LOW64 = 0xFFFFFFFFFFFFFFFF
+
+
+def _entry(
+    context: Any, schema: Schema = DEFAULT_SCHEMA, project: str | None = None
+) -> tuple[Any, Any, Any, Any]:
+    """``(span_context, trace id, span id, flags)`` in ``schema``'s forms; Nones if invalid."""
     if not context.is_valid:
         return context, None, None, None
-    return (
-        context,
-        f"{context.trace_id:032x}",
-        f"{context.span_id:016x}",
-        f"{int(context.trace_flags) & 0xFF:02x}",
-    )
+    flags = int(context.trace_flags) & 0xFF
+    kind = schema.trace_format
+    if kind == "datadog":
+        return context, str(context.trace_id & _LOW64), str(context.span_id), None
+    if kind == "gcp":
+        trace = f"{context.trace_id:032x}"
+        if project:
+            trace = f"projects/{project}/traces/{trace}"
+        return context, trace, f"{context.span_id:016x}", bool(flags & 1)
+    return context, f"{context.trace_id:032x}", f"{context.span_id:016x}", f"{flags:02x}"
 
 
-def correlate(emit: Emit, setting: bool | None) -> Emit:
+def correlate(
+    emit: Emit,
+    setting: bool | None,
+    schema: Schema = DEFAULT_SCHEMA,
+    project: str | None = None,
+) -> Emit:
     """``emit`` wrapped to add the active span's ids, or ``emit`` itself when off.
 
-    Raises ConfigError when ``setting`` is True and ``opentelemetry-api`` is
-    not installed.
+    ``schema`` names the fields and their forms (see the module docstring);
+    ``project`` is the Google Cloud project of ``gcp`` trace names. Raises
+    ConfigError when ``setting`` is True and ``opentelemetry-api`` is not installed.
     """
     if not trace_context_enabled(setting):
         return emit
@@ -107,8 +132,10 @@ def correlate(emit: Emit, setting: bool | None) -> Emit:
         raise ConfigError(
             "trace_context", setting, "False or None when opentelemetry is not installed", _INSTALL
         ) from None
-    cache: list[tuple[Any, str | None, str | None, str | None]] = [(None, None, None, None)]
+    cache: list[tuple[Any, Any, Any, Any]] = [(None, None, None, None)]
     lookup = _span_lookup()
+    trace_key, span_key, flags_name = schema.trace_keys
+    flags_key = flags_name or ""  # no flags field: _entry gives None and nothing is written
 
     if lookup is not None:
         current, key = lookup
@@ -117,15 +144,16 @@ def correlate(emit: Emit, setting: bool | None) -> Emit:
             """Add the active span's ids (if any, and no trace_id was given), then emit."""
             try:
                 span = current().get(key)
-                if span is not None and "trace_id" not in event:
+                if span is not None and trace_key not in event:
                     context = span.get_span_context()
                     entry = cache[0]
                     if entry[0] is not context:
-                        entry = cache[0] = _entry(context)
+                        entry = cache[0] = _entry(context, schema, project)
                     if entry[1] is not None:
-                        event["trace_id"] = entry[1]
-                        event["span_id"] = entry[2]
-                        event["trace_flags"] = entry[3]
+                        event[trace_key] = entry[1]
+                        event[span_key] = entry[2]
+                        if entry[3] is not None:
+                            event[flags_key] = entry[3]
             except Exception:
                 pass
             emit(event)
@@ -140,11 +168,12 @@ def correlate(emit: Emit, setting: bool | None) -> Emit:
             context = get_current_span().get_span_context()
             entry = cache[0]
             if entry[0] is not context:
-                entry = cache[0] = _entry(context)
-            if entry[1] is not None and "trace_id" not in event:
-                event["trace_id"] = entry[1]
-                event["span_id"] = entry[2]
-                event["trace_flags"] = entry[3]
+                entry = cache[0] = _entry(context, schema, project)
+            if entry[1] is not None and trace_key not in event:
+                event[trace_key] = entry[1]
+                event[span_key] = entry[2]
+                if entry[3] is not None:
+                    event[flags_key] = entry[3]
         except Exception:
             pass
         emit(event)

@@ -43,7 +43,7 @@ from ._context import for_pipeline
 from ._encode import exc_from_info
 from ._errors import ConfigError, ConfigWarning
 from ._guard import CONTEXT, DELIVERING, count_recursion
-from ._layout import FALLBACK_KEY, RESERVED, free_name, renamed_fields
+from ._layout import FALLBACK_KEY, free_name, renamed_fields, special_names
 from ._levels import ACCEPTED_LEVELS, LEVEL_NAMES, LevelRules, level_name, parse_level
 from ._pipeline import Pipeline
 from ._processors import apply
@@ -62,7 +62,7 @@ _LEVEL_NAMES = LEVEL_NAMES
 #: formatters add later. Anything else in ``record.__dict__`` is an extra.
 _STANDARD = frozenset(_LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
 #: Keys that need a second look: formatter-added attributes, reserved names.
-_SPECIAL = _STANDARD | RESERVED
+_SPECIAL = special_names(_STANDARD)
 _BASE_LEN = len(_LogRecord("", 0, "", 0, "", None, None).__dict__)
 _MAX_ARGS_REPR = 1000
 #: Shared empty mapping (only ever read).
@@ -150,7 +150,7 @@ class LoggingHandler(logging.Handler):
                 else:
                     extras = {k: v for k, v in d.items() if k not in _STANDARD}
                 if not _SPECIAL.isdisjoint(extras):
-                    extras = _clean_extras(extras)
+                    extras = _clean_extras(extras, pipeline)
                 if processors is None:
                     extras = _prepared(extras, pipeline)
             if processors is not None:
@@ -159,7 +159,7 @@ class LoggingHandler(logging.Handler):
                     return
                 text, extras = done
                 if not _SPECIAL.isdisjoint(extras):
-                    extras = _clean_extras(extras)
+                    extras = _clean_extras(extras, pipeline)
                 extras = _prepared(extras, pipeline)
                 message = text if text.__class__ is str else _message_str(text, pipeline)
             if len(message) > pipeline.long_string:  # cut before orjson reserves ~10x of it
@@ -201,17 +201,15 @@ class LoggingHandler(logging.Handler):
         if record.exc_info:
             exc = exc_from_info(record.exc_info)
             if exc is not None:
-                values["exception"] = pipeline.encoder.exception_fields(exc)
+                values.update(pipeline.encoder.exception_event(exc))  # the schema's names
         if record.stack_info:
             limit = pipeline.encoder.limits.max_traceback_bytes
             values["stack"] = _bounded(str(record.stack_info), limit)
         if self.source:
-            values["source"] = {
-                "module": record.module,
-                "function": record.funcName,
-                "line": record.lineno,
-                "file": record.pathname,
-            }
+            schema = pipeline.encoder.schema
+            values[schema.source_key] = schema.source(
+                record.module, record.funcName, record.lineno, record.pathname
+            )
         for key, value in values.items():
             if key in extras:  # keep the caller's field, renamed like a reserved key
                 event[free_name(f"{key}_", event)] = event.pop(key)
@@ -245,9 +243,9 @@ class LoggingHandler(logging.Handler):
         return f"<LoggingHandler {target} ({level})>"
 
 
-def _clean_extras(extras: dict[str, Any]) -> dict[str, Any]:
+def _clean_extras(extras: dict[str, Any], pipeline: Target) -> dict[str, Any]:
     """Drop standard attributes, rename reserved keys (``level`` -> ``level_``, see ``_layout``)."""
-    return renamed_fields(extras, _STANDARD)
+    return renamed_fields(extras, _STANDARD, pipeline.encoder.schema)
 
 
 def _count(pipeline: Target, reason: str) -> None:

@@ -77,6 +77,11 @@ def event_fields(event: bytes) -> tuple[dict[str, Any] | None, str | None, str |
         return None, None, None
     timestamp = document.get("timestamp")
     level = document.get("level")
+    if timestamp is None and level is None:  # an output schema's names (Config.schema)
+        timestamp = document.get("@timestamp", document.get("time"))
+        level = document.get("log.level", document.get("severity", document.get("status")))
+        if isinstance(level, str):
+            level = level.lower()
     return (
         document,
         timestamp if isinstance(timestamp, str) and _LOOSE_TIMESTAMP.fullmatch(timestamp) else None,

@@ -1,5 +1,11 @@
 """Standard output and standard error: NDJSON, or console text for humans.
 
+``format="auto"`` (the default, as in structlog and loguru) renders console text
+when the stream is a terminal and writes NDJSON otherwise (a pipe, a file, a log
+collector), decided at every write; ``"json"`` and ``"console"`` force one.
+Colours follow ``colors`` (``None``: on a terminal; ``Config.colors`` reads
+``NO_COLOR``/``FORCE_COLOR``).
+
 The stream is looked up at every write (``sys.stdout`` may be replaced, for
 instance by pytest). Writes go straight to the file descriptor with
 ``os.write`` when there is one, so no Python-level io lock is held that a
@@ -16,6 +22,7 @@ from collections.abc import Callable
 from typing import IO, Literal
 
 from .._batch import Batch
+from .._layout import SCHEMAS
 from .._levels import optional_level
 from .._sink import sink_filter
 from ._base import Outcome
@@ -30,11 +37,12 @@ class StreamSink:
         self,
         stream: Literal["stdout", "stderr"] | IO[str] = "stdout",
         *,
-        format: Literal["json", "console", "auto"] = "json",  # noqa: A002 - the setting's name
+        format: Literal["json", "console", "auto"] = "auto",  # noqa: A002 - the setting's name
         colors: bool | None = None,
         name: str | None = None,
         level: int | str | None = None,
         filter: Callable[[bytes], object] | None = None,  # noqa: A002 - the option's name
+        schema: str = "default",
     ) -> None:
         self.level = optional_level(level)
         self.filter = sink_filter(filter)
@@ -44,6 +52,9 @@ class StreamSink:
             )
         if format not in ("json", "console", "auto"):
             raise ValueError(f"format={format!r} is invalid; accepted: json, console, auto")
+        if schema not in SCHEMAS:
+            raise ValueError(f"schema={schema!r} is invalid; accepted: {', '.join(SCHEMAS)}")
+        self._schema = schema
         self._stream = stream
         self._format = format
         self._colors = colors
@@ -77,9 +88,9 @@ class StreamSink:
         if self._format != "json":
             console, colors = self._console(stream)
             if console:
-                from .._console import ConsoleStyle, render_batch
+                from .._console import render_batch, style_for_schema
 
-                data = render_batch(data, ConsoleStyle(colors=colors))
+                data = render_batch(data, style_for_schema(self._schema, colors=colors))
         try:
             fd = stream.fileno()
         except (AttributeError, ValueError, OSError):
