@@ -9,6 +9,7 @@ is the URI without user-info or query (they may hold credentials).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Literal, NamedTuple, TypedDict, cast
 from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit, urlunsplit
@@ -32,7 +33,8 @@ __all__ = [
 ]
 
 SINK_URIS = (
-    "stdout, stderr, null, file:///absolute/path.jsonl[?max_bytes=..&backups=..&fsync=..], "
+    "stdout, stderr, null, file:///absolute/path.jsonl[?max_bytes=..&backups=..&fsync=..&"
+    "rotate=daily|hourly&compress=gzip&max_age=..&utc=..], "
     "http(s)://host/path (NDJSON), json+http(s)://host/path (JSON array), "
     "datadog (DD_* variables), honeycomb (HONEYCOMB_* variables), "
     "loki+http(s)://[user:password@]host:port[/prefix] (LOKI_* variables), "
@@ -55,8 +57,11 @@ OPTION_VALUES: Mapping[str, str] = {
     "backups": "a whole number of rotated files, 0 or more",
     "fsync": "never, batch or interval",
     "fsync_interval": "a duration such as 1s or 500ms",
+    "rotate": "daily or hourly",
+    "compress": "gzip",
+    "max_age": "a duration > 0 such as 14d, 12h or 30m",
+    "utc": "true or false",
 }
-_FILE_OPTIONS = ("max_bytes", "backups", "fsync", "fsync_interval")
 _OTLP_OPTIONS = ("protocol", "compression", "timeout")
 _HOST_FORM = "scheme://host[:port][/path] with a host name or address"
 
@@ -85,6 +90,10 @@ class FileOptions(TypedDict, total=False):
     backups: int
     fsync: FsyncPolicy
     fsync_interval: float
+    rotate: Literal["daily", "hourly"]
+    compress: Literal["gzip"]
+    max_age: float
+    utc: bool
 
 
 class OtlpOptions(TypedDict, total=False):
@@ -257,6 +266,25 @@ def _parse_sink_uri(text: str) -> SinkUri:
     raise _bad(uri, _unknown_sink(text), SINK_SCHEMES)
 
 
+_FILE_OPTIONS = (
+    "max_bytes",
+    "backups",
+    "fsync",
+    "fsync_interval",
+    "rotate",
+    "compress",
+    "max_age",
+    "utc",
+)
+#: The file options whose value is one word of a list: (option, accepted words).
+_FILE_WORDS: dict[str, tuple[str, ...]] = {
+    "rotate": ("daily", "hourly"),
+    "compress": ("gzip",),
+    "utc": ("true", "false"),
+}
+_AGE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*d\s*", re.IGNORECASE)
+
+
 def _file_options(uri: str, query: str) -> FileOptions:
     options = FileOptions()
     for key, value in parse_qsl(query, keep_blank_values=True):
@@ -268,9 +296,31 @@ def _file_options(uri: str, query: str) -> FileOptions:
     return options
 
 
+def parse_age(value: str) -> float:
+    """``"14d"`` -> seconds; other units as ``parse_duration`` (``12h``, ``30m``)."""
+    match = _AGE.fullmatch(value)
+    if match is not None:
+        return float(match.group(1)) * 86400.0
+    return parse_duration(value)
+
+
 def _file_option(uri: str, options: FileOptions, key: str, value: str) -> None:
+    words = _FILE_WORDS.get(key)
+    if words is not None:
+        word = value.strip().lower()
+        if word not in words:
+            raise _bad(uri, f"bad value for {key}: {value!r}", f"{key}={OPTION_VALUES[key]}")
+        if key == "utc":
+            options["utc"] = word == "true"
+        elif key == "rotate":
+            options["rotate"] = cast("Literal['daily', 'hourly']", word)
+        else:
+            options["compress"] = "gzip"
+        return
     try:
-        if key == "max_bytes":
+        if key == "max_age":
+            options["max_age"] = _positive(parse_age(value))
+        elif key == "max_bytes":
             options["max_bytes"] = parse_size(value)
         elif key == "backups":
             options["backups"] = int(value)
@@ -280,6 +330,12 @@ def _file_option(uri: str, options: FileOptions, key: str, value: str) -> None:
             options["fsync"] = cast("FsyncPolicy", value)  # FileSink checks the word
     except ValueError:
         raise _bad(uri, f"bad value for {key}: {value!r}", f"{key}={OPTION_VALUES[key]}") from None
+
+
+def _positive(seconds: float) -> float:
+    if seconds <= 0:
+        raise ValueError(seconds)
+    return seconds
 
 
 def _check_host(uri: str, parts: SplitResult) -> None:

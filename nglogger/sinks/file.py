@@ -20,19 +20,23 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Final
+from typing import Final, Literal
 
 from .._batch import Batch
 from .._errors import ConfigError
 from .._levels import optional_level
 from .._sink import sink_filter
 from ._base import Outcome
+from ._rotation import Period, Rotated, next_boundary, period_stamp, period_start
 
 __all__ = ["FileSink"]
 
 from .._sinkuri import FsyncPolicy
 
 _FSYNC_POLICIES: Final = ("never", "batch", "interval")
+_ROTATE: Final = ("daily", "hourly")
+_COMPRESS: Final = ("gzip",)
+_DEFAULT_BACKUPS: Final = 5
 _MAX_BACKUPS: Final = 1000
 _OPEN_FLAGS: Final = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
 
@@ -87,6 +91,17 @@ class FileSink:
       ``"closed"``. ``close`` is idempotent and may run on another thread; it
       waits only for the batch being written.
 
+    * ``rotate="daily"`` / ``"hourly"``: the file is rotated at each midnight / hour
+      (local time, as ``TimedRotatingFileHandler``; ``utc=True`` for UTC), by the
+      ``now`` clock, to ``path.2026-12-01`` / ``path.2026-12-01_13``; a file left
+      from an earlier period is rotated at the first write. ``compress="gzip"``
+      compresses rotated files on a helper thread (``path.2026-12-01.gz``);
+      ``backups=N`` keeps the N newest rotated files, ``max_age`` (seconds) deletes
+      those whose period ended longer ago. Any of these switches rotation to dated
+      names (``max_bytes`` rotations get the period, or with no ``rotate`` the time
+      of rotation, plus ``.1``, ``.2``...); ``backups`` then defaults to keeping all.
+      See ``_rotation`` for names, crash safety and memory.
+
     Rotation is per process: each process decides from the size it sees and
     renames files under the others. With several processes (for example
     forked workers) writing one file, set ``max_bytes=0`` and rotate
@@ -97,6 +112,7 @@ class FileSink:
         "_backups",
         "_clock",
         "_closed",
+        "_dated",
         "_dirty",
         "_errors",
         "_fd",
@@ -107,7 +123,11 @@ class FileSink:
         "_lock",
         "_max_bytes",
         "_mode",
+        "_next_rollover",
+        "_now",
         "_path",
+        "_period",
+        "_recovered",
         "filter",
         "level",
         "name",
@@ -120,7 +140,7 @@ class FileSink:
         path: str | os.PathLike[str],
         *,
         max_bytes: int = 0,
-        backups: int = 5,
+        backups: int | None = None,
         fsync: FsyncPolicy = "never",
         fsync_interval: float = 1.0,
         mode: int = 0o644,
@@ -128,6 +148,11 @@ class FileSink:
         clock: Callable[[], float] = time.monotonic,
         level: int | str | None = None,
         filter: Callable[[bytes], object] | None = None,  # noqa: A002 - the option's name
+        rotate: Period | None = None,
+        compress: Literal["gzip"] | None = None,
+        max_age: float | None = None,
+        utc: bool = False,
+        now: Callable[[], float] = time.time,
     ) -> None:
         self.level = optional_level(level)
         self.filter = sink_filter(filter)
@@ -139,8 +164,23 @@ class FileSink:
             raise ConfigError("path", path, "a non-empty str or os.PathLike[str]")
         if not _is_int(max_bytes) or max_bytes < 0:
             raise ConfigError("max_bytes", max_bytes, "an int >= 0 (0 disables rotation)")
-        if not _is_int(backups) or not 0 <= backups <= _MAX_BACKUPS:
-            raise ConfigError("backups", backups, f"an int from 0 to {_MAX_BACKUPS}")
+        if backups is not None and (not _is_int(backups) or not 0 <= backups <= _MAX_BACKUPS):
+            raise ConfigError("backups", backups, f"an int from 0 to {_MAX_BACKUPS} or None")
+        if rotate is not None and rotate not in _ROTATE:
+            raise ConfigError("rotate", rotate, "'daily', 'hourly' or None")
+        if compress is not None and compress not in _COMPRESS:
+            raise ConfigError("compress", compress, "'gzip' or None")
+        if max_age is not None and (
+            not isinstance(max_age, (int, float))
+            or isinstance(max_age, bool)
+            or not math.isfinite(max_age)
+            or max_age <= 0
+        ):
+            raise ConfigError("max_age", max_age, "a finite number of seconds > 0, or None")
+        if not isinstance(utc, bool):
+            raise ConfigError("utc", utc, "True or False")
+        if not callable(now):
+            raise ConfigError("now", now, "a callable returning epoch seconds as a float")
         if fsync not in _FSYNC_POLICIES:
             raise ConfigError("fsync", fsync, ", ".join(repr(p) for p in _FSYNC_POLICIES))
         if (
@@ -160,7 +200,26 @@ class FileSink:
         self.name = name if name is not None else f"file:{fspath}"
         self._path = Path(fspath)
         self._max_bytes = max_bytes
-        self._backups = backups
+        dated = rotate is not None or compress is not None or max_age is not None
+        self._backups = backups if backups is not None or dated else _DEFAULT_BACKUPS
+        self._period: Period | None = rotate
+        self._now = now
+        self._next_rollover = math.inf
+        self._recovered = False
+        #: Dated rotation (names, gzip, retention); None: the numbered scheme.
+        self._dated = (
+            Rotated(
+                self._path,
+                period=rotate,
+                compress=compress is not None,
+                backups=backups,
+                max_age=None if max_age is None else float(max_age),
+                utc=utc,
+                now=now,
+            )
+            if dated
+            else None
+        )
         self._fsync: FsyncPolicy = fsync
         self._fsync_interval = float(fsync_interval)
         self._mode = mode
@@ -174,7 +233,15 @@ class FileSink:
         self._last_error: str | None = None
 
     def __repr__(self) -> str:
-        return f"FileSink({str(self._path)!r}, max_bytes={self._max_bytes}, fsync={self._fsync!r})"
+        rotate = f", rotate={self._period!r}" if self._period else ""
+        return (
+            f"FileSink({str(self._path)!r}, max_bytes={self._max_bytes}{rotate}, "
+            f"fsync={self._fsync!r})"
+        )
+
+    def wait_compressed(self, timeout: float | None = None) -> bool:
+        """Wait until no rotated file waits for compression; True if so within ``timeout``."""
+        return self._dated is None or self._dated.wait_idle(timeout)
 
     @property
     def path(self) -> str:
@@ -246,6 +313,8 @@ class FileSink:
         self._last_error = None
         self._dirty = False
         self._last_sync = self._clock()
+        if self._dated is not None:
+            self._dated.after_fork()
 
     # -- helpers; called with the lock held ------------------------------------------
 
@@ -263,6 +332,9 @@ class FileSink:
             if moved:
                 self._release(sync=True)
                 fd = None
+            elif self._period is not None and self._now() >= self._next_rollover:
+                self._rotate_dated(self._next_rollover - 1)  # named by the period that ended
+                fd = None
             else:
                 size = st.st_size
                 if 0 < self._max_bytes < size + incoming and size > 0:
@@ -270,13 +342,50 @@ class FileSink:
                     fd = None
                 else:
                     return fd, size
-        fd = self._open()
+        if self._dated is not None and not self._recovered:
+            self._recovered = True
+            self._dated.recover()  # what a crash left: compress, prune
+            self._rotate_leftover()
+        fd = self._fd if self._fd is not None else self._open()
         size = os.fstat(fd).st_size
         if 0 < self._max_bytes < size + incoming and size > 0:
             self._rotate()
-            fd = self._open()
+            fd = self._open() if self._fd is None else self._fd
             size = os.fstat(fd).st_size
         return fd, size
+
+    def _rotate_leftover(self) -> None:
+        """At start: a file written in an earlier period is rotated under that period."""
+        now = self._now()
+        period = self._period
+        if period is None:
+            return
+        utc = self._dated.utc if self._dated is not None else False
+        self._next_rollover = next_boundary(now, period, utc)
+        try:
+            st = self._path.stat()
+        except FileNotFoundError:
+            return
+        if st.st_size > 0 and period_start(st.st_mtime, period, utc) < period_start(
+            now, period, utc
+        ):
+            self._rotate_dated(st.st_mtime)
+
+    def _rotate_dated(self, when: float) -> None:
+        """Move the file to its dated name (the period containing ``when``), start anew."""
+        dated = self._dated
+        assert dated is not None
+        self._release(sync=True)
+        target = dated.target(period_stamp(when, self._period, dated.utc))
+        try:
+            self._path.replace(target)
+        except FileNotFoundError:  # nothing written yet, or moved away meanwhile
+            target = None  # type: ignore[assignment]
+        if self._period is not None:
+            self._next_rollover = next_boundary(self._now(), self._period, dated.utc)
+        self._open()
+        if target is not None:
+            dated.rotated(target)
 
     def _open(self, truncate: bool = False) -> int:
         flags = _OPEN_FLAGS | os.O_TRUNC if truncate else _OPEN_FLAGS
@@ -287,12 +396,15 @@ class FileSink:
 
     def _rotate(self) -> None:
         """Shift backups and start an empty file at the path (``backups=0``: truncate)."""
+        if self._dated is not None:
+            self._rotate_dated(self._now())
+            return
         self._release(sync=True)
         if self._backups == 0:
             self._open(truncate=True)
             return
         base = str(self._path)
-        for i in range(self._backups, 0, -1):
+        for i in range(self._backups or 0, 0, -1):
             src = Path(f"{base}.{i - 1}") if i > 1 else self._path
             # replace() overwrites, so deletes, the oldest backup; a missing source is a
             # gap in the backups or a file moved away meanwhile.
