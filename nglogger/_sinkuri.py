@@ -34,7 +34,7 @@ __all__ = [
 
 SINK_URIS = (
     "stdout, stderr, null, file:///absolute/path.jsonl[?max_bytes=..&backups=..&fsync=..&"
-    "rotate=daily|hourly&compress=gzip&max_age=..&utc=..], "
+    "rotate=..&compress=..&max_age=..&utc=..], "
     "http(s)://host/path (NDJSON), json+http(s)://host/path (JSON array), "
     "datadog (DD_* variables), honeycomb (HONEYCOMB_* variables), "
     "loki+http(s)://[user:password@]host:port[/prefix] (LOKI_* variables), "

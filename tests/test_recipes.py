@@ -208,3 +208,76 @@ def test_gunicorn_refuses_to_start_on_a_misspelled_variable_when_asked(tmp_path:
     assert done.returncode != 0
     assert "NGLOGGER_LEVL='debug' is invalid" in done.stderr
     assert not out.exists()
+
+
+def test_celery_worker_logs_and_task_logs_are_nglogger_events_with_the_task_id(
+    tmp_path: Path,
+) -> None:
+    """A real Celery worker (prefork, filesystem broker): its lines and the task's, task id bound.
+
+    The task's own line and Celery's "Task ... received/succeeded" lines are nglogger
+    events in the file; those logged while the task ran carry ``task_id`` and
+    ``task_name`` (``task_prerun``); nothing but Celery's own shutdown notice is printed.
+    """
+    pytest.importorskip("celery", reason="the Celery recipe needs celery (test extra)")
+    out = tmp_path / "celery.jsonl"
+    env = {**environment(out), "CELERY_DATA": str(tmp_path / "broker")}
+    sent = subprocess.run(
+        [sys.executable, str(RECIPES / "celery_app.py"), "send"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert sent.returncode == 0, sent.stderr
+    task_id = sent.stdout.strip()
+    assert len(task_id) == 36, sent.stdout  # a uuid: the task is queued on the broker's folder
+    command = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "celery_app",
+        "-q",
+        "worker",
+        "--pool=prefork",
+        "--concurrency=1",
+        "--without-heartbeat",
+        "--without-mingle",
+        "--without-gossip",
+    ]
+
+    def succeeded() -> bool:
+        return any(e["logger"] == "celery.app.trace" for e in events(out))
+
+    with subprocess.Popen(
+        command,
+        env=env,
+        cwd=RECIPES,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as worker:
+        try:
+            assert wait_for(succeeded, timeout=90)
+        finally:
+            worker.send_signal(signal.SIGTERM)  # warm shutdown
+            stdout, stderr = worker.communicate(timeout=60)
+    assert worker.returncode == 0, stderr
+    assert stdout.strip() in ("", "worker: Warm shutdown (MainProcess)")  # Celery's print()
+    logged = events(out)
+    ready = [e["message"] for e in logged if e["logger"] == "celery.apps.worker"]
+    assert any(str(m).startswith("celery@") and str(m).endswith(" ready.") for m in ready), logged
+    by_logger = {e["logger"]: e for e in logged}
+    received = by_logger["celery.worker.strategy"]
+    assert f"Task recipe.add[{task_id}] received" == received["message"]
+    own = by_logger["app"]
+    assert ("adding 2 and 3", 2, 3) == (own["message"], own["x"], own["y"])
+    done = by_logger["celery.app.trace"]
+    assert str(done["message"]).startswith(f"Task recipe.add[{task_id}] succeeded in ")
+    assert str(done["message"]).endswith("s: 5")
+    for event in (own, done):  # bound by task_prerun, for the task's duration
+        assert (task_id, "recipe.add") == (event["task_id"], event["task_name"])
+        assert event["level"] == "info"
+    assert "task_id" not in received  # logged before the task ran
