@@ -921,6 +921,8 @@ class Settings(TypedDict, total=False):
     sinks: Sequence[Any]
     format: Format
     colors: bool | None
+    schema: Schema
+    gcp_project: str | None
     context: Mapping[str, object]
     buffer_max_events: int
     buffer_max_bytes: int

@@ -4,7 +4,7 @@
 lifecycle: start, flush, shutdown, fork. The module also holds the one global,
 the default pipeline, replaced as a whole by :func:`configure` and torn down by
 :func:`shutdown`. Until something is configured, a lazy stand-in builds the
-default pipeline (NDJSON to stdout at INFO) on the first event.
+default pipeline (stdout at INFO: NDJSON, console text on a terminal) on the first event.
 """
 
 from __future__ import annotations

@@ -330,12 +330,12 @@ def test_uri_options_build_the_same_sink(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("query", "expected"),
     [
-        ("rotate=weekly", "rotate='weekly' is invalid; accepted: daily, hourly"),
-        ("compress=zstd", "compress='zstd' is invalid; accepted: gzip"),
-        ("utc=maybe", "utc='maybe' is invalid; accepted: true, false"),
-        ("max_age=soon", "max_age: 'soon' is invalid; accepted: a duration > 0 such as 14d"),
-        ("max_age=0d", "max_age: '0d' is invalid"),
-        ("rotation=daily", "unknown file option 'rotation'; known: max_bytes, backups"),
+        ("rotate=weekly", "bad value for rotate: 'weekly'; accepted: rotate=daily or hourly"),
+        ("compress=zstd", "bad value for compress: 'zstd'; accepted: compress=gzip"),
+        ("utc=maybe", "bad value for utc: 'maybe'; accepted: utc=true or false"),
+        ("max_age=soon", "bad value for max_age: 'soon'; accepted: max_age=a duration > 0"),
+        ("max_age=0d", "bad value for max_age: '0d'"),
+        ("rotation=daily", "unknown file option 'rotation'; accepted: file options max_bytes"),
     ],
 )
 def test_bad_uri_options_name_option_value_and_accepted(query: str, expected: str) -> None:

@@ -456,7 +456,7 @@ def test_bad_schema_names_the_setting_and_the_accepted_values() -> None:
         nglogger.Config(schema="elastic")  # type: ignore[arg-type]
     assert "schema='elastic' is invalid; accepted: default, ecs, gcp, datadog" in str(caught.value)
     with pytest.raises(ConfigError) as env:
-        nglogger.Config.from_env({"NGLOGGER_SCHEMA": "splunk"})
+        nglogger.Config.from_env({"NGLOGGER_SCHEMA": "splunk", "NGLOGGER_CONFIG_ERRORS": "raise"})
     assert "NGLOGGER_SCHEMA" in str(env.value)
     assert "default, ecs, gcp, datadog" in str(env.value)
     assert "ecs" == nglogger.Config.from_env({"NGLOGGER_SCHEMA": "ECS"}).schema
