@@ -54,6 +54,8 @@ CHUNK: Final = 64 * 1024
 _FORMATS: Final = {"daily": "%Y-%m-%d", "hourly": "%Y-%m-%d_%H", None: "%Y-%m-%d_%H-%M-%S"}
 _STAMP: Final = r"(\d{4}-\d{2}-\d{2}(?:_\d{2}(?:-\d{2}-\d{2})?)?)"
 _TMP: Final = ".gz.tmp"
+#: gzip's own default level (``gzip -6``): most of level 9's ratio at a fraction of its time.
+_LEVEL: Final = 6
 
 
 def _struct(t: float, utc: bool) -> time.struct_time:
@@ -240,7 +242,9 @@ class Rotated:
         tmp = path.with_name(f"{path.name}{_TMP}")
         try:
             with path.open("rb") as source, tmp.open("wb") as raw:
-                with gzip.GzipFile(filename=path.name, mode="wb", fileobj=raw, mtime=0) as out:
+                with gzip.GzipFile(
+                    filename=path.name, mode="wb", fileobj=raw, mtime=0, compresslevel=_LEVEL
+                ) as out:
                     while chunk := source.read(CHUNK):
                         out.write(chunk)
                 raw.flush()
