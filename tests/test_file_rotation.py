@@ -403,3 +403,48 @@ def test_rotations_within_one_second_keep_their_order_under_retention(tmp_path: 
     assert [b'{"i":3}\n', b'{"i":4}\n', b'{"i":5}\n'] == [
         (tmp_path / n).read_bytes() for n in (f"{stamp}.3", f"{stamp}.4", "app.ndjson")
     ]
+
+
+def test_compression_never_blocks_the_writer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a rotated file's gzip is held up, writes and rotations go on; it finishes after."""
+    import threading
+
+    from nglogger.sinks import _rotation
+
+    release = threading.Event()
+    entered = threading.Event()
+    threads: list[str] = []
+    real = _rotation.gzip.GzipFile
+
+    class Held(real):  # type: ignore[misc, valid-type]
+        def write(self, data: object) -> int:
+            threads.append(threading.current_thread().name)
+            entered.set()
+            assert release.wait(WAIT)
+            return int(super().write(data))
+
+    monkeypatch.setattr(_rotation.gzip, "GzipFile", Held)
+    path = tmp_path / "app.ndjson"
+    clock = Clock(utc("2026-12-01 23:00:00"))
+    sink = FileSink(path, rotate="hourly", utc=True, compress="gzip", now=clock)
+    sink.write(batch(1))
+    clock.t = utc("2026-12-02 00:00:00")
+    sink.write(batch(2))  # rotates 23:00, whose compression is now held
+    assert entered.wait(WAIT)
+    clock.t = utc("2026-12-02 01:00:00")
+    assert sink.write(batch(3)) is None  # the writer is not waiting for gzip
+    assert not sink.wait_compressed(0)
+    release.set()
+    assert sink.wait_compressed(WAIT)
+    sink.close()
+    assert {"nglogger-gzip"} == set(threads)
+    assert [
+        "app.ndjson",
+        "app.ndjson.2026-12-01_23.gz",
+        "app.ndjson.2026-12-02_00.gz",
+    ] == names(tmp_path)
+    assert b'{"i":1}\n' == content(tmp_path / "app.ndjson.2026-12-01_23.gz")
+    assert b'{"i":2}\n' == content(tmp_path / "app.ndjson.2026-12-02_00.gz")
+    assert b'{"i":3}\n' == path.read_bytes()

@@ -463,3 +463,57 @@ def test_bad_schema_names_the_setting_and_the_accepted_values() -> None:
     with pytest.raises(ConfigError) as project:
         nglogger.Config(gcp_project="has space")
     assert "gcp_project='has space' is invalid" in str(project.value)
+
+
+#: The special fields of Cloud Logging's structured logs (the agent's documented list).
+GCP_SPECIAL = {
+    "severity",
+    "message",
+    "httpRequest",
+    "time",
+    "timestamp",
+    "timestampSeconds",
+    "timestampNanos",
+    "logging.googleapis.com/insertId",
+    "logging.googleapis.com/labels",
+    "logging.googleapis.com/operation",
+    "logging.googleapis.com/sourceLocation",
+    "logging.googleapis.com/spanId",
+    "logging.googleapis.com/trace",
+    "logging.googleapis.com/trace_sampled",
+}
+
+
+def test_gcp_special_fields_and_severities_are_the_documented_ones(memory: MemorySink) -> None:
+    """GCP: every special-looking key is a documented one; severities are LogSeverity names.
+
+    ``LogSeverity`` comes from googleapis-common-protos (``google/logging/type``), the
+    enum Cloud Logging's ``severity`` field takes.
+    """
+    from google.logging.type import log_severity_pb2
+
+    nglogger.configure(sinks=[memory], schema="gcp", level="debug", trace_context=True)
+    log = nglogger.get_logger("shop")
+    for level in LEVELS:
+        in_span(lambda level=level: getattr(log, level)(f"at {level}"))
+    handler = nglogger.LoggingHandler(source=True)
+    stdlib = logging.getLogger("schema.gcp.special")
+    stdlib.addHandler(handler)
+    stdlib.propagate = False
+    try:
+        stdlib.warning("with source")
+    finally:
+        stdlib.removeHandler(handler)
+    events = events_of(memory)
+    assert 6 == len(events)
+    severities = set(log_severity_pb2.LogSeverity.keys())
+    for event in events:
+        assert event["severity"] in severities
+        written = {k for k in event if k.startswith("logging.googleapis.com/")}
+        assert written <= GCP_SPECIAL
+        assert {"time", "severity", "message"} <= set(event)
+        assert not {"timestamp", "level"} & set(event)  # no second time or level field
+    assert ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "WARNING"] == [
+        e["severity"] for e in events
+    ]
+    assert {"file", "line", "function"} == set(events[-1]["logging.googleapis.com/sourceLocation"])
