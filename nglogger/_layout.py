@@ -225,6 +225,16 @@ class Schema:
             table[ord(level[0])] = (old, TIMESTAMP_END + len(old), open_bytes, middle)
         return table
 
+    def level_probe(self) -> tuple[int, int]:
+        """``(start, end)``: the bytes of this schema's head from the level key's opening
+        quote-comma to the first byte of the level's name (``event[start:end]``)."""
+        start = len(b'{"":"') + len(self.timestamp.encode()) + 27
+        return start, start + len(b'","":"') + len(self.level.encode()) + 1
+
+    def level_prefix(self, level: str) -> bytes:
+        """What ``event[start:end]`` of :meth:`level_probe` holds for ``level``."""
+        return b'","' + self.level.encode() + b'":"' + self.level_text(level).encode()[:1]
+
     def rewrite(self, event: bytes) -> bytes:
         """``event`` (default head) with this schema's head; anything else as it is.
 

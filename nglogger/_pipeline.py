@@ -125,7 +125,7 @@ class Pipeline:
         ]
         #: Per sink: the selector cutting its events out of each shared batch (level,
         #: filter), or None when it takes them all (see ``_select``).
-        self._selectors = [selector_for(sink) for sink in sinks]
+        self._selectors = [selector_for(sink, self.schema) for sink in sinks]
         self._init_runtime()
         self._start()
 

@@ -7,9 +7,11 @@ every event starts with the same layout (``{"timestamp":"<27 bytes>","level":"<n
 see ``_layout``), so the level name sits at a known offset and its first byte tells
 the five names apart; the batch is split at its newlines, the events below the level
 are left out and the rest joined (no event is parsed). An event whose head does not
-have that layout is kept. The level compared is the
-event's level name (a level between two names, such as 35, is written as the lower
-name, ``warning``).
+have that layout is kept. Under an output schema (``Config.schema``) the same test
+reads the schema's head (``{"@timestamp":"<27 bytes>","log.level":"...``, the
+severity's first byte for ``gcp``): the offsets come from ``Schema.level_probe``.
+The level compared is the event's level name (a level between two names, such as 35,
+is written as the lower name, ``warning``).
 
 A sink ``filter`` (objects only) is ``fn(event: bytes) -> bool``, called with each
 event's JSON (no newline) that passed the level: a Python call per event on the
@@ -30,13 +32,11 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from ._batch import Batch
-from ._layout import LEVEL_OPEN, LEVEL_START, TIMESTAMP_END
+from ._layout import DEFAULT_SCHEMA, Schema
 from ._levels import LEVEL_NAMES, level_name
 from ._sink import selection_of
 
 __all__ = ["Selected", "Selector", "selector_for"]
-
-_END = LEVEL_START + 1
 
 
 class Selected(NamedTuple):
@@ -47,25 +47,32 @@ class Selected(NamedTuple):
     filter_errors: int
 
 
-def _below(level: int) -> frozenset[bytes]:
+def _below(level: int, schema: Schema) -> frozenset[bytes]:
     """``","level":"`` plus the first byte of each level name below ``level``.
 
     The five names start with five different bytes, so these 12 bytes at the
-    event's ``TIMESTAMP_END`` say both "the layout" and "below the level".
+    event's ``TIMESTAMP_END`` say both "the layout" and "below the level"
+    (the schema's level key and spelling under an output schema).
     """
     return frozenset(
-        LEVEL_OPEN + name.encode()[:1] for number, name in LEVEL_NAMES.items() if number < level
+        schema.level_prefix(name) for number, name in LEVEL_NAMES.items() if number < level
     )
 
 
 class Selector:
     """Cuts a sink's events out of shared batches (see the module docstring)."""
 
-    __slots__ = ("_below", "_filter", "level")
+    __slots__ = ("_below", "_end", "_filter", "_start", "level")
 
-    def __init__(self, level: int | None, keep: Callable[[bytes], object] | None) -> None:
+    def __init__(
+        self,
+        level: int | None,
+        keep: Callable[[bytes], object] | None,
+        schema: Schema = DEFAULT_SCHEMA,
+    ) -> None:
         self.level = level
-        self._below = _below(level) if level is not None else frozenset()
+        self._below = _below(level, schema) if level is not None else frozenset()
+        self._start, self._end = schema.level_probe()
         self._filter = keep
 
     @property
@@ -80,7 +87,8 @@ class Selector:
         if below:
             # One 12-byte slice per event: ``","level":"`` at its place and the first
             # byte of a name below the level. Anything else (another head) is kept.
-            events = [e for e in events if e[TIMESTAMP_END:_END] not in below]
+            start, end = self._start, self._end
+            events = [e for e in events if e[start:end] not in below]
         errors = 0
         keep = self._filter
         if keep is not None:
@@ -108,8 +116,8 @@ class Selector:
         return f"<Selector level={level} filter={self._filter is not None}>"
 
 
-def selector_for(sink: object) -> Selector | None:
-    """The sink's selector; None when it takes every event."""
+def selector_for(sink: object, schema: Schema = DEFAULT_SCHEMA) -> Selector | None:
+    """The sink's selector (reading ``schema``'s head); None when it takes every event."""
     level, keep = selection_of(sink)
-    selector = Selector(level, keep)
+    selector = Selector(level, keep, schema)
     return selector if selector.active else None

@@ -517,3 +517,25 @@ def test_gcp_special_fields_and_severities_are_the_documented_ones(memory: Memor
         e["severity"] for e in events
     ]
     assert {"file", "line", "function"} == set(events[-1]["logging.googleapis.com/sourceLocation"])
+
+
+@pytest.mark.parametrize("schema", list(HEADS))
+def test_a_sinks_level_cuts_the_schemas_events_by_their_level(schema: str) -> None:
+    """A sink's level= reads the schema's head: the error sink gets error and critical only."""
+    everything, errors = MemorySink(name="all"), MemorySink(name="errors", level="error")
+    nglogger.configure(sinks=[everything, errors], schema=schema, level="debug")
+    try:
+        log = nglogger.get_logger("shop")
+        for level in LEVELS:
+            getattr(log, level)(f"at {level}")
+        assert nglogger.flush(WAIT)
+        level_key = HEADS[schema][1]
+        assert 5 == len(everything.lines())
+        assert ["at error", "at critical"] == [parse(line)["message"] for line in errors.lines()]
+        assert all(
+            parse(line)[level_key] in ("error", "ERROR", "critical", "CRITICAL")
+            for line in errors.lines()
+        )
+        assert 3 == nglogger.stats().sinks["errors"].filtered
+    finally:
+        nglogger.shutdown(5)
