@@ -539,3 +539,51 @@ def test_a_sinks_level_cuts_the_schemas_events_by_their_level(schema: str) -> No
         assert 3 == nglogger.stats().sinks["errors"].filtered
     finally:
         nglogger.shutdown(5)
+
+
+@pytest.mark.parametrize("schema", list(HEADS))
+def test_otlp_records_of_a_schema_keep_time_severity_scope_and_trace(
+    schema: str, memory: MemorySink
+) -> None:
+    """The OTLP encoding maps a schema's head and trace names onto OTLP's own fields."""
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+
+    from nglogger.sinks.otlp import OtlpLogsSink
+
+    nglogger.configure(sinks=[memory], schema=schema, trace_context=True)
+    context = in_span(lambda: nglogger.get_logger("shop").warning("traced", n=1))
+    nglogger.get_logger("shop").error("plain")
+    assert nglogger.flush(WAIT)
+    lines = memory.lines()
+    stamp = parse(lines[0])[HEADS[schema][0]]
+    sink = OtlpLogsSink("http://127.0.0.1:9/v1/logs")
+    try:
+        request = ExportLogsServiceRequest.FromString(sink._encode_protobuf(lines, 1))
+    finally:
+        sink.close()
+    [scope] = request.resource_logs[0].scope_logs
+    assert "shop" == scope.scope.name
+    traced, plain = scope.log_records
+    assert [13, 17] == [traced.severity_number, plain.severity_number]  # WARN, ERROR
+    assert ["WARNING", "ERROR"] == [traced.severity_text, plain.severity_text]
+    assert ["traced", "plain"] == [traced.body.string_value, plain.body.string_value]
+    expected_ns = utc_ns(stamp)
+    assert expected_ns == traced.time_unix_nano
+    attributes = {a.key for a in traced.attributes}
+    assert "n" in attributes
+    assert not set(HEADS[schema][:3]) & attributes  # no second time, level or logger
+    if schema == "datadog":  # decimal lower 64 bits: no W3C id to give back
+        assert {"dd.trace_id", "dd.span_id"} <= attributes
+    else:
+        assert f"{context.trace_id:032x}" == traced.trace_id.hex()
+        assert f"{context.span_id:016x}" == traced.span_id.hex()
+
+
+def utc_ns(stamp: str) -> int:
+    """Epoch ns of ``2026-12-01T10:00:00.123456Z``."""
+    import calendar
+    import time as _time
+
+    head, _, fraction = stamp.rstrip("Z").partition(".")
+    seconds = calendar.timegm(_time.strptime(head, "%Y-%m-%dT%H:%M:%S"))
+    return seconds * 1_000_000_000 + int(fraction.ljust(9, "0"))

@@ -565,11 +565,54 @@ def _parse_event(raw: bytes) -> dict[str, Any]:
     except orjson.JSONDecodeError:
         event = None
     if isinstance(event, dict):
+        if "level" not in event:  # every event of the default names has one
+            _from_schema(event)
         return event
     return {
         "message": bytes(raw).decode("utf-8", "replace"),
         "nglogger_fallback": ["otlp_unparsable"],
     }
+
+
+#: An output schema's names (``Config.schema``) -> nglogger's own, for the OTLP fields.
+_SCHEMA_NAMES = (
+    ("@timestamp", "timestamp"),  # ecs
+    ("time", "timestamp"),  # gcp
+    ("log.level", "level"),
+    ("severity", "level"),
+    ("status", "level"),  # datadog
+    ("log.logger", "logger"),
+    ("logger.name", "logger"),
+    ("trace.id", "trace_id"),
+    ("span.id", "span_id"),
+    ("logging.googleapis.com/spanId", "span_id"),
+)
+_GCP_TRACE = "logging.googleapis.com/trace"
+_GCP_SAMPLED = "logging.googleapis.com/trace_sampled"
+
+
+def _from_schema(event: dict[str, Any]) -> None:
+    """An event written with an output schema, renamed to the names the mapping reads.
+
+    Time, severity, scope, trace and span ids are OTLP fields of their own; the
+    other schema names stay attributes. Datadog's decimal ids (the lower 64 bits)
+    cannot give back a W3C trace id and stay attributes too.
+    """
+    for schema_name, name in _SCHEMA_NAMES:
+        if schema_name in event and name not in event:
+            if schema_name == "status" and not isinstance(event[schema_name], str):
+                continue  # an HTTP status of a foreign event, not Datadog's level
+            event[name] = event.pop(schema_name)
+    level = event.get("level")
+    if isinstance(level, str):
+        event["level"] = level.lower()
+    trace = event.get(_GCP_TRACE)
+    if isinstance(trace, str) and "trace_id" not in event:
+        event["trace_id"] = trace.rsplit("/", 1)[-1]  # projects/<p>/traces/<id>
+        del event[_GCP_TRACE]
+        sampled = event.pop(_GCP_SAMPLED, None)
+        if isinstance(sampled, bool):
+            event["trace_flags"] = "01" if sampled else "00"
 
 
 def _set_any(value: Any, obj: object) -> None:
