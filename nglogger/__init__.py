@@ -2,8 +2,8 @@
 
 Serialize once, copy never: every event becomes immutable JSON bytes on the
 calling thread; bounded buffers and per-sink queues hold those bytes; sinks
-share them. ``import nglogger; nglogger.get_logger().info("hi")`` writes NDJSON
-to stdout at INFO with no configuration at all.
+share them. ``import nglogger; nglogger.get_logger().info("hi")`` writes to stdout
+at INFO with no configuration at all (NDJSON, or console text on a terminal).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ puts it in the slot every log call reads (``_target.current``); ``shutdown()`` p
 stand-in back; ``get_pipeline()``, ``flush()`` and ``stats()`` act on whatever is there.
 Until something is configured, the stand-in (``_Lazy``) answers the caller side's
 questions from a default configuration without building anything, and builds the
-default pipeline (NDJSON to stdout at INFO) on the first event. The fork and exit hooks
+default pipeline (stdout at INFO: console on a terminal, NDJSON otherwise) on the first event. The fork and exit hooks
 of every live pipeline are the runtime's (``_pipeline``); this module resets its own
 lock in a forked child.
 """
@@ -129,14 +129,22 @@ os.register_at_fork(after_in_child=_reset_lock_in_child)
 
 
 def get_pipeline() -> Pipeline:
-    """The default pipeline, built with default settings if none is configured."""
+    """The default pipeline, built with default settings if none is configured.
+
+    Default settings read no ``NGLOGGER_*`` variable (``configure()`` does), but they do
+    honour ``NO_COLOR`` / ``FORCE_COLOR``: a terminal gets the console format by default.
+    """
     pipeline = _target.current
     if isinstance(pipeline, Pipeline):
         return pipeline
     with _configure_lock:
         pipeline = _target.current
         if not isinstance(pipeline, Pipeline):
-            pipeline = _target.current = Pipeline(Config())
+            from ._env import color_choice  # the NO_COLOR / FORCE_COLOR rule only
+
+            colors = color_choice()
+            config = Config() if colors is None else Config(colors=colors[0])
+            pipeline = _target.current = Pipeline(config)
             relevel()
         return pipeline
 

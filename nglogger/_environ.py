@@ -111,6 +111,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MASK",
+    "color_choice",
     "Sampling",
     "Variable",
     "describe_variables",
@@ -278,12 +279,9 @@ def resolve(
             values["sinks"] = (*sinks, *added)
             used = env_source.get("sinks")
             env_source["sinks"] = f"{used}+env:OTEL_LOGS_EXPORTER" if used else "OTEL_LOGS_EXPORTER"
-    if environ.get("NO_COLOR", ""):
-        values["colors"] = False
-        env_source["colors"] = "NO_COLOR"
-    elif environ.get("FORCE_COLOR", "").strip().lower() not in ("", "0", "false"):
-        values["colors"] = True
-        env_source["colors"] = "FORCE_COLOR"
+    colors = color_choice(environ)
+    if colors is not None:
+        values["colors"], env_source["colors"] = colors
 
     sink_env = {
         k: v for k, v in environ.items() if k.startswith(SINK_ENV_PREFIXES) or k in SINK_ENV_NAMES
@@ -340,6 +338,22 @@ def resolve(
     for setting, value in pending.items():
         report_[setting] = (value, sources[setting])
     return config, report_
+
+
+def color_choice(environ: Mapping[str, str] | None = None) -> tuple[bool, str] | None:
+    """``(colors, variable)`` from ``NO_COLOR`` / ``FORCE_COLOR``, or None (auto: a TTY decides).
+
+    ``NO_COLOR`` (any non-empty value) wins; ``FORCE_COLOR`` counts unless ``0``/``false``.
+    Also read for the default pipeline nothing configured, so that ``NO_COLOR`` holds
+    everywhere output can be coloured.
+    """
+    if environ is None:
+        environ = os.environ
+    if environ.get("NO_COLOR", ""):
+        return False, "NO_COLOR"
+    if environ.get("FORCE_COLOR", "").strip().lower() not in ("", "0", "false"):
+        return True, "FORCE_COLOR"
+    return None
 
 
 def _raises(table: _Tables, environ: Mapping[str, str], explicit: Mapping[str, object]) -> bool:

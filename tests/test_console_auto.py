@@ -113,6 +113,14 @@ def test_no_color_on_a_terminal_is_plain_console_text() -> None:
     assert "WARNING  [app] hello n=1" == line.split(" ", 1)[1]
 
 
+def test_no_color_holds_without_any_configuration() -> None:
+    """NO_COLOR with nothing configured: the terminal still gets console text, uncoloured."""
+    text = run_on_tty(SCRIPT_ZERO_CONFIG, NO_COLOR="1").decode()
+    [line] = text.splitlines()
+    assert "\x1b" not in line
+    assert "INFO     [app] hello n=1" == line.split(" ", 1)[1]
+
+
 def test_force_color_on_a_pipe_stays_json() -> None:
     """FORCE_COLOR colours console text; it does not turn a pipe's NDJSON into console."""
     [line] = run_on_pipe(SCRIPT_FROM_ENV, FORCE_COLOR="1").splitlines()
