@@ -5,9 +5,9 @@ puts it in the slot every log call reads (``_target.current``); ``shutdown()`` p
 stand-in back; ``get_pipeline()``, ``flush()`` and ``stats()`` act on whatever is there.
 Until something is configured, the stand-in (``_Lazy``) answers the caller side's
 questions from a default configuration without building anything, and builds the
-default pipeline (stdout at INFO: console on a terminal, NDJSON otherwise) on the first event. The fork and exit hooks
-of every live pipeline are the runtime's (``_pipeline``); this module resets its own
-lock in a forked child.
+default pipeline (stdout at INFO: console on a terminal, NDJSON otherwise) on the first
+event. The fork and exit hooks of every live pipeline are the runtime's (``_pipeline``);
+this module resets its own lock in a forked child.
 """
 
 from __future__ import annotations

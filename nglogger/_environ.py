@@ -111,9 +111,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MASK",
-    "color_choice",
     "Sampling",
     "Variable",
+    "color_choice",
     "describe_variables",
     "is_secret_name",
     "mask_secret",
