@@ -10,6 +10,7 @@ accepted. Nothing here reads ``os.environ``.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -73,6 +74,7 @@ Oversize = Literal["truncate", "drop"]
 Format = Literal["json", "console", "auto"]
 ConfigErrors = Literal["warn", "raise"]
 Schema = Literal["default", "ecs", "gcp", "datadog"]
+SpoolFsync = Literal["never", "batch", "interval"]
 
 _OVERFLOWS = ("drop_newest", "drop_oldest", "block")
 _SINK_OVERFLOWS = ("drop_newest", "drop_oldest")
@@ -108,6 +110,20 @@ _SAMPLE = (
     "comma-separated level=probability rules (debug=0.1, probability 0 to 1) "
     "and at most one rate limit count/period (100/s, 6000/m, 50/500ms)"
 )
+
+
+_SPOOL_FSYNCS = ("interval", "batch", "never")
+_SPOOL_DIR = "None, or a directory path such as /var/spool/myapp (a str or os.PathLike)"
+
+
+def _parse_spool_dir(text: str) -> str | None:
+    text = text.strip()
+    return text or None
+
+
+def _spool_dir(name: str, value: object) -> None:
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise ConfigError(name, value, _SPOOL_DIR)
 
 
 def _empty_context() -> Mapping[str, Any]:
@@ -258,6 +274,7 @@ class Config:
         buffer_max_bytes                      (events waiting for the batcher)
       + 3 * batch_max_bytes                   (open arena, recycled arena, batch being copied)
       + len(sinks) * sink_queue_max_bytes     (each sink's queue)
+      + len(sinks) * sink_queue_max_bytes     (with spool_dir: batches on their way to disk)
       + sum over sinks of concurrency * copies * size   (batches being written)
       + 2 * batch_max_bytes + 64 * batch_max_events   (if a sink has a level or filter:
                                              its part of a batch being cut, see _select)
@@ -540,6 +557,50 @@ class Config:
         unit="s",
     )
 
+    # -- the durable spool (nglogger._spool) --------------------------------------------
+    spool_dir: str | None = setting(
+        None,
+        doc="directory of each sink's durable spool (one subdirectory per sink; off when "
+        "unset; see Spool)",
+        env=(
+            _env(
+                "NGLOGGER_SPOOL_DIR",
+                "directory of the sinks' durable spools (one subdirectory per sink)",
+                "a directory path (created if missing); one per process",
+                _parse_spool_dir,
+            ),
+        ),
+        check=_spool_dir,
+    )
+    spool_max_bytes: int = setting(
+        1024 * MiB,
+        doc="most bytes each sink's spool holds on disk (then `spool_full`)",
+        env=(
+            _env(
+                "NGLOGGER_SPOOL_MAX_BYTES",
+                "most bytes one sink's spool holds on disk",
+                f"{SIZE_ACCEPTED}; at least 64Ki",
+                parse_size,
+            ),
+        ),
+        check=at_least(64 * KiB),
+        unit="bytes",
+    )
+    spool_fsync: SpoolFsync = setting(
+        "interval",
+        doc="`interval` (fsync every 1 s), `batch` (every record) or `never`: what a power "
+        "loss can cost (see Spool)",
+        env=(
+            _env(
+                "NGLOGGER_SPOOL_FSYNC",
+                "when the spool's files are fsynced",
+                ", ".join(_SPOOL_FSYNCS),
+                parse_choice(*_SPOOL_FSYNCS),
+            ),
+        ),
+        check=choice(*_SPOOL_FSYNCS),
+    )
+
     shutdown_timeout: float = setting(
         5.0,
         doc="deadline for `shutdown()` and for the flush at interpreter exit",
@@ -776,6 +837,9 @@ class Config:
         if not isinstance(self.sink_env, Mapping):
             raise ConfigError("sink_env", "<mapping>", "a mapping of variable names to values")
         object.__setattr__(self, "sink_env", MappingProxyType(dict(self.sink_env)))
+        spool_dir: object = self.spool_dir
+        if isinstance(spool_dir, os.PathLike):  # a pathlib.Path: kept as its text
+            object.__setattr__(self, "spool_dir", os.fspath(spool_dir))
         for name, check in _CHECKS:  # the checks declared with each setting
             check(name, getattr(self, name))
         sample: object = self.sample
@@ -858,7 +922,9 @@ class Config:
             if any(_selects(s) for s in sinks)
             else 0
         )
-        queues = len(sinks) * self.sink_queue_max_bytes
+        # with a spool, each sink also holds up to a queue's worth on its way to disk
+        per_sink = 2 if self.spool_dir is not None else 1
+        queues = per_sink * len(sinks) * self.sink_queue_max_bytes
         return self.buffer_max_bytes + arenas + queues + in_flight + selecting
 
 

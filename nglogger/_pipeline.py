@@ -32,6 +32,7 @@ from ._redact import Redactor
 from ._sampling import Sampler
 from ._select import Selector, selector_for
 from ._sink import Sink, resolve_sink, sink_name
+from ._spool import spools_for
 from ._stats import SinkStats, Stats
 from ._timestamp import timestamp
 from ._trace import correlate
@@ -113,6 +114,7 @@ class Pipeline:
             if name in names:
                 raise ConfigError("sinks", name, "each sink configured once (names must differ)")
             names.add(name)
+        spools = spools_for(config, [sink_name(sink) for sink in sinks])
         self.workers = [
             SinkWorker(
                 sink,
@@ -120,8 +122,9 @@ class Pipeline:
                 max_bytes=config.sink_queue_max_bytes,
                 overflow=config.sink_queue_overflow,
                 count_dropped=_weak_counter(weakref.ref(self)),
+                spool=spool,
             )
-            for sink in sinks
+            for sink, spool in zip(sinks, spools, strict=True)
         ]
         #: Per sink: the selector cutting its events out of each shared batch (level,
         #: filter), or None when it takes them all (see ``_select``).

@@ -3,7 +3,8 @@
 Invariants (tested):
 
 * ``submitted == dispatched + buffered_events + sum(dropped.values())``
-* per sink: ``accepted == exported + sum(dropped.values()) + queued_events``
+* per sink: ``accepted + replayed == exported + sum(dropped.values()) + queued_events``
+  (``replayed``: events a previous process left in the sink's spool; 0 without one)
 """
 
 from __future__ import annotations
@@ -28,6 +29,13 @@ class SinkCounters(TypedDict):
     batches: int
     errors: int
     last_error: str | None
+    replayed: int
+    spooled_events: int
+    spooled_bytes: int
+    spool_high_water_bytes: int
+    spool_written_events: int
+    spool_corrupt_records: int
+    spool_active: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +62,13 @@ class SinkStats:
     last_error: str | None = None
     filtered: int = 0
     filter_errors: int = 0
+    replayed: int = 0
+    spooled_events: int = 0
+    spooled_bytes: int = 0
+    spool_high_water_bytes: int = 0
+    spool_written_events: int = 0
+    spool_corrupt_records: int = 0
+    spool_active: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,7 @@ from collections.abc import Callable
 
 from . import _notice
 from ._batch import Batch
+from ._errors import ConfigError
 from ._guard import enter_delivery
 from ._sink import (
     Coalesces,
@@ -49,6 +50,7 @@ from ._sink import (
     concurrency_of,
     sink_name,
 )
+from ._spool import Corrupt, Pos, Spool
 from ._stats import SinkCounters
 
 __all__ = ["SinkWorker"]
@@ -57,6 +59,11 @@ _MAX_ERROR_TEXT = 300
 
 
 _MAX_WAIT = 1.0  # longest single wait while the sink is not ready (re-checks age and stop)
+SPOOL_AFTER = 1.0
+"""With a spool: a batch still undelivered this long after it was queued is written to disk."""
+
+#: A batch's records in the spool and whether it holds events that are in memory only.
+_Marks = tuple[tuple[Pos, ...], bool]
 
 
 class SinkWorker:
@@ -72,8 +79,10 @@ class SinkWorker:
         on_progress: Callable[[], None] = lambda: None,
         count_dropped: Callable[[str], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        spool: Spool | None = None,
     ) -> None:
         self.sink = sink
+        self._spool = spool
         self.name: str = sink_name(sink)
         self._max_events = max_events
         self._max_bytes = max_bytes
@@ -111,6 +120,24 @@ class SinkWorker:
         self._abandoned = False
         self._summarized = False
         self._threads: list[threading.Thread] = []
+        # the spool (see _spool_main): batches on their way to disk, and what is there
+        self._spool_cond = threading.Condition(self._lock)
+        self._spool_on = False  # opened and working (False again after a disk error)
+        self._spill: deque[tuple[Batch, float]] = deque()  # waiting for the spool thread
+        self._spill_events = 0
+        self._spill_bytes = 0
+        self._disk_events = 0  # on disk, not read back yet (counted as queued)
+        self._disk_bytes = 0
+        self._stranded = 0  # on disk, dropped from memory at shutdown (counted as queued)
+        self._marks: dict[Batch, _Marks] = {}  # batches that have records in the spool
+        self._acks: list[Pos] = []  # records done, acknowledged outside the lock
+        self._failing = False  # the sink handed events back or is not ready
+        self._replayed = 0  # events a previous process left in the spool
+        self._spool_thread: threading.Thread | None = None
+        self._spool_broken = False  # a disk error turned the spool off
+        self._maybe_volatile = True  # a memory-only batch may be queued (scan to know)
+        self._persist_retry_at = 0.0  # the spool was full: try again then
+        self._next_record = 0  # bytes of the next record to read back
 
     # --------------------------------------------------------------- lifecycle
     def start(self) -> None:
@@ -132,11 +159,23 @@ class SinkWorker:
                 for i in range(self._concurrency)
             ]
             threads = list(self._threads)
+            if self._spool is not None:
+                self._spool_thread = threading.Thread(
+                    target=self._spool_main, name=f"nglogger-spool-{self.name}", daemon=True
+                )
+                threads.append(self._spool_thread)
         for thread in threads:
             thread.start()
 
     def after_fork_child(self) -> None:
-        """In a forked child: forget the parent's queue and counters, new thread."""
+        """In a forked child: forget the parent's queue and counters, new thread.
+
+        The child never writes into the parent's spool: it closes the inherited
+        descriptors and runs without one (memory-only, as if ``spool_dir`` were unset).
+        """
+        if self._spool is not None:
+            self._spool.forget_after_fork()
+            self._spool = None
         self._reset_state()
         if isinstance(self.sink, ForkAware):
             try:
@@ -158,6 +197,21 @@ class SinkWorker:
         size = batch.nbytes
         with self._lock:
             self._accepted += count
+            if self._spool_on and (
+                self._stopping or self._spill_events or self._disk_events or self._over(count, size)
+            ):
+                # behind what is on disk already, or no room: to the spool, in order
+                if (
+                    self._spill_events + count <= self._max_events
+                    and self._spill_bytes + size <= self._max_bytes
+                ):
+                    self._spill.append((batch, self._clock()))
+                    self._spill_events += count
+                    self._spill_bytes += size
+                    self._spool_cond.notify()
+                else:  # the disk does not keep up
+                    self._drop_locked(self._queue_full_reason(), count)
+                return
             if self._stopping:
                 self._drop_locked("shutdown_deadline", count)
                 return
@@ -174,6 +228,9 @@ class SinkWorker:
             self._queue.append((batch, self._clock()))
             self._queued_events += count
             self._queued_bytes += size
+            if self._spool_on:
+                self._maybe_volatile = True
+                self._spool_cond.notify()
             self._hw_events = max(self._hw_events, self._queued_events + self._held_events)
             self._hw_bytes = max(self._hw_bytes, self._queued_bytes + self._held_bytes)
             self._cond.notify()
@@ -192,8 +249,8 @@ class SinkWorker:
     # ----------------------------------------------------------------- thread
     def _max_age(self) -> float | None:
         sink = self.sink
-        if not isinstance(sink, Expires):
-            return None
+        if (self._spool is not None and not self._spool_broken) or not isinstance(sink, Expires):
+            return None  # with a spool nothing expires: the disk bound governs
         age = sink.max_age
         if isinstance(age, bool) or not isinstance(age, (int, float)) or not age > 0:
             return None
@@ -254,6 +311,8 @@ class SinkWorker:
             self._queued_bytes -= head.nbytes
         if len(parts) > 1:
             batch = Batch(b"".join([p.data for p in parts]), events, parts[0].seq)
+            if self._marks:
+                self._merge_marks_locked(parts, batch)
         del parts
         self._held_events += events
         self._held_bytes += size
@@ -279,6 +338,12 @@ class SinkWorker:
                 wait(None)
                 return "idle"
             ready = self._ready_in()
+            if ready > 0 and self._spool_on:
+                if self._stopping and not any(self._volatile_locked(b) for b, _ in self._queue):
+                    return "exit"  # everything left is on disk, for the next start
+                if not self._failing:
+                    self._failing = True
+                    self._spool_cond.notify()
             if ready > 0:
                 timeout = min(ready, _MAX_WAIT)
                 if expiry is not None:
@@ -305,6 +370,10 @@ class SinkWorker:
                     self._settle(flight[0], flight[1], outcome, error)
             del flight
             self._cond.notify_all()
+            if self._spool is not None:
+                self._spool_cond.notify()
+        if self._acks:
+            self._flush_acks()
         self._on_progress()
         return "wrote"
 
@@ -318,9 +387,23 @@ class SinkWorker:
         """Count a finished batch, put back what the sink handed back (lock held)."""
         self._batches += 1
         count = batch.count
+        marks = self._marks.pop(batch, None) if self._marks else None
         if outcome is None:
             self._exported += count
+            self._failing = False
+            if marks is not None:
+                self._acks.extend(marks[0])
             return
+        requeue = outcome.requeue if isinstance(outcome, Outcome) else None
+        if marks is not None:
+            if isinstance(requeue, Batch) and requeue.count:
+                self._marks[requeue] = marks  # acknowledged once the rest is done
+            else:
+                self._acks.extend(marks[0])
+        if isinstance(requeue, Batch) and requeue.count:
+            self._failing = True
+        elif isinstance(outcome, Outcome) and not outcome.dropped:
+            self._failing = False
         if not isinstance(outcome, Outcome):
             self._errors += 1
             self._last_error = f"write() returned {type(outcome).__name__}, not Outcome|None"
@@ -353,21 +436,332 @@ class SinkWorker:
     def _requeue_locked(self, batch: Batch, since: float) -> None:
         """Put undelivered events back at the head of the queue (they stay counted)."""
         max_age = self._max_age()
-        if self._stopping or (max_age is not None and self._clock() - since >= max_age):
-            self._drop_locked("shutdown_deadline" if self._stopping else "expired", batch.count)
+        keep = self._spool_on and not self._abandoned  # the spool keeps it for the next start
+        if (self._stopping and not keep) or (
+            max_age is not None and self._clock() - since >= max_age
+        ):
+            self._drop_marked_locked(batch, "shutdown_deadline" if self._stopping else "expired")
             return
-        if self._over(batch.count, batch.nbytes):  # only a sink that did not declare limits
-            self._drop_locked(self._queue_full_reason(), batch.count)
+        if self._over(batch.count, batch.nbytes) and not keep:  # a sink without declared limits
+            self._drop_marked_locked(batch, self._queue_full_reason())
             return
         self._queue.appendleft((batch, since))
         self._queued_events += batch.count
         self._queued_bytes += batch.nbytes
+        self._maybe_volatile = True
+
+    def _drop_marked_locked(self, batch: Batch, reason: str) -> None:
+        """Drop a batch (counted); its records in the spool are done."""
+        marks = self._marks.pop(batch, None) if self._marks else None
+        if marks is not None:
+            self._acks.extend(marks[0])
+        self._drop_locked(reason, batch.count)
+
+    def _merge_marks_locked(self, parts: list[Batch], merged: Batch) -> None:
+        rids: list[Pos] = []
+        volatile = False
+        for part in parts:
+            marks = self._marks.pop(part, None)
+            if marks is None:
+                volatile = True
+            else:
+                rids.extend(marks[0])
+                volatile = volatile or marks[1]
+        if rids:
+            self._marks[merged] = (tuple(rids), volatile)
+
+    def _volatile_locked(self, batch: Batch) -> bool:
+        """Whether a queued batch holds events that are in memory only."""
+        marks = self._marks.get(batch)
+        return marks is None or marks[1]
+
+    # ------------------------------------------------------------ the spool
+    def _spool_main(self) -> None:
+        """The spool thread: open (replay what a previous process left), then move batches.
+
+        Oldest first: batches waiting for the disk (``_spill``) are written, memory-only
+        batches that waited ``SPOOL_AFTER`` (or at once while the sink fails) are
+        written and stay queued, and records are read back into the queue while it
+        has room. Every disk operation happens here (or in ``abandon``), never on
+        the caller's or the batcher's thread.
+        """
+        enter_delivery(self._count_dropped)
+        spool = self._spool
+        if spool is None:
+            return
+        try:
+            if not spool.wait_for_lock(lambda: self._stopping):
+                return
+            spool.open()
+        except (OSError, ConfigError) as exc:  # SpoolLockedError is a ConfigError
+            self._spool_failed(spool, exc)
+            return
+        with self._lock:
+            if self._spool is not spool or self._abandoned:
+                return
+            self._spool_on = True
+            self._replayed = spool.replayable_events
+            self._disk_events += spool.unread_events
+            self._disk_bytes += spool.unread_bytes
+            self._cond.notify_all()
+        if spool.replayable_events:
+            _notice.warn(
+                f"sink {self.name}: replaying {spool.replayable_events} events left in "
+                f"the spool {spool.directory}"
+            )
+        try:
+            while self._spool_turn(spool):
+                pass
+        except OSError as exc:
+            self._spool_failed(spool, exc)
+
+    def _spool_turn(self, spool: Spool) -> bool:
+        """One disk operation; False when the thread is done."""
+        task: str
+        batch: Batch | None = None
+        persist: list[Batch] = []
+        with self._lock:
+            while True:
+                if self._abandoned or self._spool is not spool or not self._spool_on:
+                    return False
+                now = self._clock()
+                if self._spill:
+                    batch, _ = self._spill.popleft()  # still counted in _spill_* until written
+                    task = "spill"
+                    break
+                persist, due = self._volatile_due_locked(now)
+                if persist:
+                    task = "persist"
+                    break
+                if not self._stopping and self._disk_events and self._has_room_locked():
+                    task = "refill"
+                    break
+                sync = spool.sync_due()
+                if sync is not None and sync <= 0:
+                    task = "sync"
+                    break
+                if self._stopping and not self._in_flight and due is None:
+                    return False
+                timeouts = [t for t in (due, sync) if t is not None]
+                self._spool_cond.wait(max(0.001, min(timeouts)) if timeouts else _MAX_WAIT)
+        if task == "spill" and batch is not None:
+            self._spill_one(spool, batch)
+        elif task == "persist":
+            self._persist(spool, persist)
+        elif task == "refill":
+            self._refill_one(spool)
+        else:
+            spool.sync()
+        if self._acks:
+            self._flush_acks()
+        return True
+
+    def _has_room_locked(self) -> bool:
+        """Room in the queue for the next record (its size as last seen; any size if empty)."""
+        if not self._queue and not self._held_events:
+            return True
+        return (
+            self._queued_events + self._held_events < self._max_events
+            and self._queued_bytes + self._held_bytes + self._next_record <= self._max_bytes
+        )
+
+    def _volatile_due_locked(self, now: float) -> tuple[list[Batch], float | None]:
+        """Memory-only batches to write now, and seconds until the next one is due."""
+        if not self._maybe_volatile:
+            return [], None
+        if now < self._persist_retry_at:
+            return [], self._persist_retry_at - now
+        urgent = self._failing or self._stopping
+        due: list[Batch] = []
+        wait: float | None = None
+        found = False
+        for batch, since in [*self._in_flight.values(), *self._queue]:
+            if not self._volatile_locked(batch):
+                continue
+            found = True
+            age = now - since
+            if urgent or age >= SPOOL_AFTER:
+                due.append(batch)
+                self._marks.setdefault(batch, ((), True))  # present while it is pending
+            else:
+                left = SPOOL_AFTER - age
+                wait = left if wait is None else min(wait, left)
+        if not found:
+            self._maybe_volatile = False
+        return due, wait
+
+    def _spill_one(self, spool: Spool, batch: Batch) -> None:
+        """Write a batch that waited in ``_spill``; a full spool applies the overflow policy."""
+        count, size = batch.count, batch.nbytes
+        pos = spool.append(batch.data, count, loaded=False)
+        discarded = 0
+        while pos is None and self._overflow == "drop_oldest":
+            n = spool.discard_oldest()
+            if n is None:
+                break
+            discarded += n
+            pos = spool.append(batch.data, count, loaded=False)
+        with self._lock:
+            self._spill_events -= count
+            self._spill_bytes -= size
+            self._disk_events -= discarded
+            self._drop_locked("spool_full", discarded)
+            if pos is None:
+                self._drop_locked("spool_full", count)
+            else:
+                self._disk_events += count
+                self._disk_bytes += size
+            self._cond.notify_all()
+
+    def _persist(self, spool: Spool, batches: list[Batch]) -> None:
+        """Write memory-only batches that stay queued (they survive a crash from now on)."""
+        for batch in batches:
+            if self._abandoned:
+                return
+            pos = spool.append(batch.data, batch.count, loaded=True)
+            with self._lock:
+                if pos is None:  # full: they stay in memory; try again later
+                    self._persist_retry_at = self._clock() + SPOOL_AFTER
+                    return
+                marks = self._marks.get(batch)
+                if marks is None:  # delivered or dropped meanwhile: the new record is done
+                    self._acks.append(pos)
+                else:
+                    self._acks.extend(marks[0])  # its events are in the new record
+                    self._marks[batch] = ((pos,), False)
+
+    def _refill_one(self, spool: Spool) -> None:
+        """Read the oldest record back into the queue (the sink delivers it as any batch)."""
+        size = spool.next_size()
+        with self._lock:
+            if size is not None:
+                self._next_record = size
+                if not self._has_room_locked():
+                    return
+        record = spool.read() if size is not None else None
+        with self._lock:
+            if record is None:  # nothing readable left
+                self._disk_events = 0
+                self._disk_bytes = 0
+                return
+            if isinstance(record, Corrupt):
+                n = min(record.count, self._disk_events)
+                self._disk_events -= n
+                self._drop_locked("spool_corrupt", n)
+                self._cond.notify_all()
+                return
+            pos, data, count = record
+            batch = Batch(data, count)
+            self._disk_events = max(0, self._disk_events - count)
+            self._disk_bytes = max(0, self._disk_bytes - len(data))
+            self._queue.append((batch, self._clock()))
+            self._queued_events += count
+            self._queued_bytes += len(data)
+            self._marks[batch] = ((pos,), False)
+            self._hw_events = max(self._hw_events, self._queued_events + self._held_events)
+            self._hw_bytes = max(self._hw_bytes, self._queued_bytes + self._held_bytes)
+            self._cond.notify()
+
+    def _flush_acks(self) -> None:
+        """Acknowledge the records whose batches are done (outside the worker's lock)."""
+        with self._lock:
+            acks, self._acks = self._acks, []
+            spool = self._spool if self._spool_on else None
+        if spool is None or not acks:
+            return
+        try:
+            spool.ack(acks)
+        except OSError as exc:
+            self._spool_failed(spool, exc)
+
+    def _spool_failed(self, spool: Spool, exc: BaseException) -> None:
+        """A disk error: the sink goes on with its memory queue only, and says so once."""
+        with self._lock:
+            if self._spool_broken or self._spool is not spool:
+                return
+            self._spool_broken = True
+            self._spool_on = False
+            self._last_error = f"spool: {_describe(exc)}"
+            while self._spill:  # back to memory where there is room
+                batch, since = self._spill.popleft()
+                if self._over(batch.count, batch.nbytes):
+                    self._drop_locked("spool_error", batch.count)
+                else:
+                    self._queue.append((batch, since))
+                    self._queued_events += batch.count
+                    self._queued_bytes += batch.nbytes
+            self._spill_events = self._spill_bytes = 0
+            self._stranded += self._disk_events  # on disk: the next start may read them
+            self._disk_events = self._disk_bytes = 0
+            self._marks.clear()
+            self._acks.clear()
+            self._cond.notify_all()
+            self._spool_cond.notify_all()
+        _notice.warn(
+            f"sink {self.name}: spool {spool.directory} disabled ({_describe(exc)}); "
+            "events are kept in memory only"
+        )
+        try:
+            spool.close()
+        except OSError:
+            pass
+
+    def _abandon_to_spool(self, spool: Spool) -> int:
+        """``abandon`` with a spool: write what is in memory only, keep the rest on disk."""
+        with self._lock:
+            self._stopping = True
+            self._abandoned = True
+            self._cond.notify_all()
+            self._spool_cond.notify_all()
+            thread = self._spool_thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(1.0)  # it stops after its current disk operation
+        with self._lock:
+            save: list[tuple[Batch, tuple[Pos, ...]]] = []
+            pending = [b for b, _ in self._queue]
+            pending += [b for b, _ in self._in_flight.values()]
+            pending += [b for b, _ in self._spill]
+            for batch in pending:
+                marks = self._marks.get(batch)
+                if marks is None or marks[1]:
+                    save.append((batch, marks[0] if marks else ()))
+                else:
+                    self._stranded += batch.count
+            self._queue.clear()
+            self._in_flight.clear()
+            self._spill.clear()
+            self._queued_events = self._queued_bytes = 0
+            self._held_events = self._held_bytes = 0
+            self._spill_events = self._spill_bytes = 0
+            self._marks.clear()
+        lost = 0
+        acks: list[Pos] = []
+        for batch, old in save:
+            try:
+                pos = spool.append(batch.data, batch.count, loaded=False)
+            except OSError:
+                pos = None
+            with self._lock:
+                if pos is None:
+                    lost += batch.count
+                    self._drop_locked("shutdown_deadline", batch.count)
+                else:
+                    self._stranded += batch.count
+                    acks.extend(old)
+        try:
+            spool.ack(acks)
+        except OSError:
+            pass
+        spool.close()
+        self._summarize()
+        with self._lock:
+            return lost + self._stranded + self._disk_events
 
     # ------------------------------------------------------------ waiting/stop
     def wait_idle(self, deadline: float) -> bool:
-        """Wait until the queue is empty and nothing is in flight (monotonic deadline)."""
+        """Wait until the queue (and the spool) is empty and nothing is in flight."""
         with self._lock:
-            while self._queue or self._in_flight:
+            while self._queue or self._in_flight or self._spill_events or self._disk_events:
                 if not self._threads:
                     return False
                 remaining = deadline - time.monotonic()
@@ -381,18 +775,31 @@ class SinkWorker:
         with self._lock:
             self._stopping = True
             self._cond.notify_all()
+            self._spool_cond.notify_all()
             threads = list(self._threads)
+            if self._spool_thread is not None:
+                threads.append(self._spool_thread)
         for thread in threads:
             if thread is threading.current_thread():
                 continue
             thread.join(max(0.0, deadline - time.monotonic()))
         done = not any(t.is_alive() for t in threads if t is not threading.current_thread())
         if done:
+            if self._spool is not None:
+                self._spool.close()
             self._summarize()
         return done
 
     def abandon(self) -> int:
-        """Count everything still queued or in flight as ``shutdown_deadline``."""
+        """Count everything still queued or in flight as ``shutdown_deadline``.
+
+        With a spool, nothing is counted lost that can be written to it: events
+        in memory only go to disk, for the next start. Returns the events not
+        delivered (lost, or left in the spool).
+        """
+        spool = self._spool
+        if spool is not None and self._spool_on:
+            return self._abandon_to_spool(spool)
         with self._lock:
             self._stopping = True
             lost = self._queued_events
@@ -413,12 +820,24 @@ class SinkWorker:
     def _summarize(self) -> None:
         """At shutdown: one line on stderr if this sink left events undelivered."""
         with self._lock:
-            if self._summarized or not self._dropped:
+            if self._summarized:
+                return
+            kept = self._disk_events + self._stranded
+            if self._spool_on:
+                kept += sum(b.count for b, _ in self._queue if not self._volatile_locked(b))
+            if not self._dropped and not kept:
                 return
             self._summarized = True
             dropped = dict(self._dropped)
             accepted = self._accepted
             last_error = self._last_error
+        if kept and self._spool is not None:
+            _notice.summary(
+                f"sink {self.name}: {kept} events kept in the spool "
+                f"{self._spool.directory} for the next start"
+            )
+        if not dropped:
+            return
         reasons = ", ".join(f"{n} {reason}" for reason, n in sorted(dropped.items()))
         cause = f"; last error: {last_error}" if last_error else ""
         _notice.summary(
@@ -432,17 +851,29 @@ class SinkWorker:
         with self._lock:
             flight_events = sum(b.count for b, _ in self._in_flight.values())
             flight_bytes = sum(b.nbytes for b, _ in self._in_flight.values())
+            spool = self._spool
             return {
                 "accepted": self._accepted,
                 "exported": self._exported,
                 "dropped": dict(self._dropped),
-                "queued_events": self._queued_events + flight_events,
-                "queued_bytes": self._queued_bytes + flight_bytes,
+                "queued_events": self._queued_events
+                + flight_events
+                + self._spill_events
+                + self._disk_events
+                + self._stranded,
+                "queued_bytes": self._queued_bytes + flight_bytes + self._spill_bytes,
                 "high_water_events": self._hw_events,
                 "high_water_bytes": self._hw_bytes,
                 "batches": self._batches,
                 "errors": self._errors,
                 "last_error": self._last_error,
+                "replayed": self._replayed,
+                "spooled_events": spool.pending_events if spool is not None else 0,
+                "spooled_bytes": spool.pending_bytes if spool is not None else 0,
+                "spool_high_water_bytes": spool.high_water_bytes if spool is not None else 0,
+                "spool_written_events": spool.written_events if spool is not None else 0,
+                "spool_corrupt_records": spool.corrupt_records if spool is not None else 0,
+                "spool_active": self._spool_on,
             }
 
 

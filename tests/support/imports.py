@@ -53,7 +53,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ),
     (
         "background",
-        ("_buffer", "_notice", "_worker", "_select", "_pipeline", "_signals", "_default"),
+        ("_buffer", "_notice", "_spool", "_worker", "_select", "_pipeline", "_signals", "_default"),
     ),
     ("transport", ("_http", "_retry", "_transport")),
     ("sinks", ("sinks", "_console")),
