@@ -151,6 +151,20 @@ def spools_for(config: Any, names: list[str]) -> list[Spool | None]:
     return spools
 
 
+def _write_all(fd: int, header: bytes, data: bytes) -> None:
+    """One record; after a short write, the rest (or the error that stopped it: EFBIG...)."""
+    size = len(header) + len(data)
+    written = os.writev(fd, [header, data])
+    if written >= size:
+        return
+    rest = memoryview(header + data)[written:]
+    while rest:
+        n = os.write(fd, rest)
+        if n <= 0:
+            raise OSError(errno.EIO, f"short write ({size - len(rest)} of {size} bytes)")
+        rest = rest[n:]
+
+
 def _cut(fd: int, offset: int) -> None:
     try:
         os.ftruncate(fd, offset)
@@ -208,8 +222,10 @@ class Spool:
         self._opened = False
         # disk state
         self._segments: dict[int, int] = {}  # number -> size, oldest first
+        self._live: dict[int, int] = {}  # number -> its records not done yet
         self._disk_bytes = 0
         self._write_seg = 0
+        self._next_seg = 1
         self._write_fd: int | None = None
         self._read_fds: dict[int, int] = {}
         self._watermark: Pos = (1, 0)
@@ -304,9 +320,10 @@ class Spool:
                     self._path(number).unlink()
                     continue
                 self._segments[number] = self._path(number).stat().st_size
+            # segment numbers are never reused (a done position must stay unique)
+            self._next_seg = max([*numbers, watermark[0], *(p[0] for p in done)]) + 1
             if not self._segments:
-                start = max([watermark[0], *(n + 1 for n in numbers)]) if numbers else 1
-                watermark = (max(start, watermark[0]), 0)
+                watermark = (self._next_seg, 0)
             elif watermark[0] not in self._segments:
                 watermark = (min(self._segments), 0)
             self._watermark = self._read = watermark
@@ -314,9 +331,11 @@ class Spool:
             for number in list(self._segments):
                 self._scan(number, watermark[1] if number == watermark[0] else 0)
             self._disk_bytes = sum(self._segments.values())
+            for number in [n for n in self._segments if not self._live.get(n)]:
+                self._delete(number)  # every record in it is done (or it is empty)
             self.high_water_bytes = self._disk_bytes
             self.replayable_events = self.unread_events
-            self._write_seg = max(self._segments) if self._segments else watermark[0]
+            self._write_seg = self._next_seg - 1  # appends start a new segment
             self._opened = True
 
     def _read_ack(self) -> tuple[Pos, set[Pos]]:
@@ -346,6 +365,7 @@ class Spool:
                         self._skip[pos] = (number, end)
                     else:
                         self.unread_events += head[1]
+                        self._live[number] = self._live.get(number, 0) + 1
                         self.unread_bytes += head[0]
                         self.pending_events += head[1]
                         self.pending_bytes += head[0]
@@ -403,16 +423,14 @@ class Spool:
             offset = self._segments[self._write_seg]
             header = _header(data, count)
             try:
-                written = os.writev(fd, [header, data])
+                _write_all(fd, header, data)
             except OSError:
                 _cut(fd, offset)  # leave no torn record behind
                 raise
-            if written != size:
-                _cut(fd, offset)
-                raise OSError(errno.EIO, f"short write ({written} of {size} bytes)")
             pos = (self._write_seg, offset)
             end = (self._write_seg, offset + size)
             self._segments[self._write_seg] = offset + size
+            self._live[self._write_seg] = self._live.get(self._write_seg, 0) + 1
             self._disk_bytes += size
             self.high_water_bytes = max(self.high_water_bytes, self._disk_bytes)
             self.written_events += count
@@ -443,9 +461,10 @@ class Spool:
             self._sync_fd(self._write_fd)
             os.close(self._write_fd)
             self._write_fd = None
-        if self._segments.get(self._write_seg):
-            self._write_seg += 1
-        number = max(self._write_seg, 1)
+        if self._write_seg in self._segments and not self._live.get(self._write_seg):
+            self._delete(self._write_seg)  # every record in it is done already
+        number = self._next_seg
+        self._next_seg += 1
         self._write_seg = number
         fd = os.open(
             self._path(number), os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644
@@ -616,6 +635,14 @@ class Spool:
         self.pending_events -= count
         self.pending_bytes -= nbytes
         self._done.add(pos)
+        number = pos[0]
+        live = self._live.get(number, 0) - 1
+        if live > 0:
+            self._live[number] = live
+        else:  # every record of that segment is done: its space is free at once
+            self._live.pop(number, None)
+            if number != self._write_seg or self._write_fd is None:
+                self._delete(number)
 
     def _advance(self) -> None:
         heap = self._heap
@@ -637,17 +664,16 @@ class Spool:
         if self._write_fd is not None:
             os.close(self._write_fd)
             self._write_fd = None
-        last = max(self._segments) if self._segments else self._write_seg
         for number in list(self._segments):
             self._delete(number)
-        self._write_seg = last + 1
-        self._watermark = self._read = (last + 1, 0)
+        self._watermark = self._read = (self._next_seg, 0)
         self._done.clear()
         self._skip.clear()
         self._gaps.clear()
         self._write_ack()
 
     def _delete(self, number: int) -> None:
+        self._live.pop(number, None)
         size = self._segments.pop(number, 0)
         self._disk_bytes -= size
         fd = self._read_fds.pop(number, None)

@@ -36,6 +36,7 @@ class SinkCounters(TypedDict):
     spool_written_events: int
     spool_corrupt_records: int
     spool_active: bool
+    spool_error: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +70,7 @@ class SinkStats:
     spool_written_events: int = 0
     spool_corrupt_records: int = 0
     spool_active: bool = False
+    spool_error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -123,6 +123,8 @@ class SinkWorker:
         # the spool (see _spool_main): batches on their way to disk, and what is there
         self._spool_cond = threading.Condition(self._lock)
         self._spool_on = False  # opened and working (False again after a disk error)
+        self._spool_writes = True  # False after a failed write: the disk is only read back
+        self._spool_error: str | None = None  # the disk error that turned it (partly) off
         self._spill: deque[tuple[Batch, float]] = deque()  # waiting for the spool thread
         self._spill_events = 0
         self._spill_bytes = 0
@@ -138,6 +140,7 @@ class SinkWorker:
         self._maybe_volatile = True  # a memory-only batch may be queued (scan to know)
         self._persist_retry_at = 0.0  # the spool was full: try again then
         self._next_record = 0  # bytes of the next record to read back
+        self._spool_opening = self._spool is not None  # flush waits for what it replays
 
     # --------------------------------------------------------------- lifecycle
     def start(self) -> None:
@@ -197,7 +200,7 @@ class SinkWorker:
         size = batch.nbytes
         with self._lock:
             self._accepted += count
-            if self._spool_on and (
+            if (self._spool_on and self._spool_writes) and (
                 self._stopping or self._spill_events or self._disk_events or self._over(count, size)
             ):
                 # behind what is on disk already, or no room: to the spool, in order
@@ -338,7 +341,7 @@ class SinkWorker:
                 wait(None)
                 return "idle"
             ready = self._ready_in()
-            if ready > 0 and self._spool_on:
+            if ready > 0 and self._spool_on and self._spool_writes:
                 if self._stopping and not any(self._volatile_locked(b) for b, _ in self._queue):
                     return "exit"  # everything left is on disk, for the next start
                 if not self._failing:
@@ -436,7 +439,8 @@ class SinkWorker:
     def _requeue_locked(self, batch: Batch, since: float) -> None:
         """Put undelivered events back at the head of the queue (they stay counted)."""
         max_age = self._max_age()
-        keep = self._spool_on and not self._abandoned  # the spool keeps it for the next start
+        # the spool keeps it for the next start
+        keep = self._spool_on and self._spool_writes and not self._abandoned
         if (self._stopping and not keep) or (
             max_age is not None and self._clock() - since >= max_age
         ):
@@ -491,12 +495,16 @@ class SinkWorker:
             return
         try:
             if not spool.wait_for_lock(lambda: self._stopping):
+                with self._lock:
+                    self._spool_opening = False
+                    self._cond.notify_all()
                 return
             spool.open()
         except (OSError, ConfigError) as exc:  # SpoolLockedError is a ConfigError
             self._spool_failed(spool, exc)
             return
         with self._lock:
+            self._spool_opening = False
             if self._spool is not spool or self._abandoned:
                 return
             self._spool_on = True
@@ -509,11 +517,19 @@ class SinkWorker:
                 f"sink {self.name}: replaying {spool.replayable_events} events left in "
                 f"the spool {spool.directory}"
             )
+        while self._spool_step(spool):
+            pass
+
+    def _spool_step(self, spool: Spool) -> bool:
+        """One turn, its disk errors handled; False when the thread is done."""
         try:
-            while self._spool_turn(spool):
-                pass
+            return self._spool_turn(spool)
+        except _WriteError as exc:
+            self._spool_write_failed(spool, exc.error)
+            return True
         except OSError as exc:
             self._spool_failed(spool, exc)
+            return False
 
     def _spool_turn(self, spool: Spool) -> bool:
         """One disk operation; False when the thread is done."""
@@ -525,11 +541,11 @@ class SinkWorker:
                 if self._abandoned or self._spool is not spool or not self._spool_on:
                     return False
                 now = self._clock()
-                if self._spill:
+                if self._spill and self._spool_writes:
                     batch, _ = self._spill.popleft()  # still counted in _spill_* until written
                     task = "spill"
                     break
-                persist, due = self._volatile_due_locked(now)
+                persist, due = self._volatile_due_locked(now) if self._spool_writes else ([], None)
                 if persist:
                     task = "persist"
                     break
@@ -544,14 +560,18 @@ class SinkWorker:
                     return False
                 timeouts = [t for t in (due, sync) if t is not None]
                 self._spool_cond.wait(max(0.001, min(timeouts)) if timeouts else _MAX_WAIT)
-        if task == "spill" and batch is not None:
-            self._spill_one(spool, batch)
-        elif task == "persist":
-            self._persist(spool, persist)
-        elif task == "refill":
+        if task == "refill":
             self._refill_one(spool)
         else:
-            spool.sync()
+            try:
+                if task == "spill" and batch is not None:
+                    self._spill_one(spool, batch)
+                elif task == "persist":
+                    self._persist(spool, persist)
+                else:
+                    spool.sync()
+            except OSError as exc:
+                raise _WriteError(exc) from None
         if self._acks:
             self._flush_acks()
         return True
@@ -593,7 +613,12 @@ class SinkWorker:
     def _spill_one(self, spool: Spool, batch: Batch) -> None:
         """Write a batch that waited in ``_spill``; a full spool applies the overflow policy."""
         count, size = batch.count, batch.nbytes
-        pos = spool.append(batch.data, count, loaded=False)
+        try:
+            pos = spool.append(batch.data, count, loaded=False)
+        except OSError:
+            with self._lock:  # back in line: the failure handler moves it to memory
+                self._spill.appendleft((batch, self._clock()))
+            raise
         discarded = 0
         while pos is None and self._overflow == "drop_oldest":
             n = spool.discard_oldest()
@@ -674,6 +699,34 @@ class SinkWorker:
         except OSError as exc:
             self._spool_failed(spool, exc)
 
+    def _spool_write_failed(self, spool: Spool, exc: BaseException) -> None:
+        """A write failed (ENOSPC, EFBIG, EROFS...): keep reading back, write no more."""
+        with self._lock:
+            if not self._spool_writes or self._spool is not spool:
+                return
+            self._spool_writes = False
+            self._spool_error = self._last_error = f"spool: {_describe(exc)}"
+            self._spill_to_memory_locked()
+            on_disk = self._disk_events
+            self._cond.notify_all()
+            self._spool_cond.notify_all()
+        _notice.warn(
+            f"sink {self.name}: spool {spool.directory} cannot be written ({_describe(exc)}); "
+            f"new events are kept in memory only ({on_disk} events on disk are still delivered)"
+        )
+
+    def _spill_to_memory_locked(self) -> None:
+        """Batches waiting for the disk go back to the memory queue where there is room."""
+        while self._spill:
+            batch, since = self._spill.popleft()
+            if self._over(batch.count, batch.nbytes):
+                self._drop_locked("spool_error", batch.count)
+            else:
+                self._queue.append((batch, since))
+                self._queued_events += batch.count
+                self._queued_bytes += batch.nbytes
+        self._spill_events = self._spill_bytes = 0
+
     def _spool_failed(self, spool: Spool, exc: BaseException) -> None:
         """A disk error: the sink goes on with its memory queue only, and says so once."""
         with self._lock:
@@ -681,16 +734,9 @@ class SinkWorker:
                 return
             self._spool_broken = True
             self._spool_on = False
-            self._last_error = f"spool: {_describe(exc)}"
-            while self._spill:  # back to memory where there is room
-                batch, since = self._spill.popleft()
-                if self._over(batch.count, batch.nbytes):
-                    self._drop_locked("spool_error", batch.count)
-                else:
-                    self._queue.append((batch, since))
-                    self._queued_events += batch.count
-                    self._queued_bytes += batch.nbytes
-            self._spill_events = self._spill_bytes = 0
+            self._spool_opening = False
+            self._spool_error = self._last_error = f"spool: {_describe(exc)}"
+            self._spill_to_memory_locked()
             self._stranded += self._disk_events  # on disk: the next start may read them
             self._disk_events = self._disk_bytes = 0
             self._marks.clear()
@@ -761,7 +807,13 @@ class SinkWorker:
     def wait_idle(self, deadline: float) -> bool:
         """Wait until the queue (and the spool) is empty and nothing is in flight."""
         with self._lock:
-            while self._queue or self._in_flight or self._spill_events or self._disk_events:
+            while (
+                self._queue
+                or self._in_flight
+                or self._spill_events
+                or self._disk_events
+                or self._spool_opening
+            ):
                 if not self._threads:
                     return False
                 remaining = deadline - time.monotonic()
@@ -798,7 +850,7 @@ class SinkWorker:
         delivered (lost, or left in the spool).
         """
         spool = self._spool
-        if spool is not None and self._spool_on:
+        if spool is not None and self._spool_on and self._spool_writes:
             return self._abandon_to_spool(spool)
         with self._lock:
             self._stopping = True
@@ -874,7 +926,16 @@ class SinkWorker:
                 "spool_written_events": spool.written_events if spool is not None else 0,
                 "spool_corrupt_records": spool.corrupt_records if spool is not None else 0,
                 "spool_active": self._spool_on,
+                "spool_error": self._spool_error,
             }
+
+
+class _WriteError(Exception):
+    """A spool write failed (the disk is still read back)."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 def _queue_full() -> str:

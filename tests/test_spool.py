@@ -1,0 +1,544 @@
+"""The durable spool: whole batches on disk, checksummed, bounded, replayed exactly once.
+
+Real files in ``tmp_path``, real worker threads, real subprocesses and fork. Waits are
+on predicates (a worker's counters), never fixed sleeps.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from support.http import LoopbackServer, Request
+from test_fork import fork_child, join_child
+
+import nglogger
+from nglogger import Config, ConfigError, _notice
+from nglogger._batch import Batch
+from nglogger._pipeline import Pipeline
+from nglogger._sink import Outcome
+from nglogger._spool import HEADER, Corrupt, Spool, spool_path
+from nglogger._worker import SinkWorker
+from nglogger.sinks import MemorySink
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    pause = threading.Event()
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        pause.wait(0.001)
+
+
+def batch_of(first: int, n: int) -> Batch:
+    return Batch.from_events([orjson.dumps({"i": i}) for i in range(first, first + n)])
+
+
+def one(i: int) -> Batch:
+    """A one-event batch of a fixed size (100 bytes) whatever ``i``."""
+    return Batch.from_events([orjson.dumps({"i": i, "p": "x" * (87 - len(str(i)))})])
+
+
+def ids(sink: MemorySink) -> list[int]:
+    return [event["i"] for event in sink.events()]
+
+
+def balanced(stats: Any) -> bool:
+    """The per-sink invariant with a spool: accepted + replayed == exported + dropped + queued."""
+    return bool(
+        stats.accepted + stats.replayed
+        == stats.exported + sum(stats.dropped.values()) + stats.queued_events
+    )
+
+
+class DownSink:
+    """A sink whose backend is down: never ready, hands every batch back."""
+
+    def __init__(self, name: str = "down") -> None:
+        self.name = name
+        self.writes = 0
+
+    def write(self, batch: Batch) -> Outcome:
+        self.writes += 1
+        return Outcome(0, {}, batch)
+
+    def ready_in(self) -> float:
+        return 3600.0
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture(autouse=True)
+def _fresh_notices(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Warnings are rate-limited per process: give each test its own bucket."""
+    monkeypatch.setattr(_notice, "_limiter", _notice.NoticeLimiter())
+
+
+# --------------------------------------------------------------------------- format
+
+
+def test_records_are_replayed_oldest_first_and_acknowledged_ones_never_again(
+    tmp_path: Path,
+) -> None:
+    """What was acknowledged before a restart is not read again; the rest is, in order."""
+    spool = Spool(str(tmp_path), max_bytes=1 << 20, segment_bytes=300)
+    spool.open()
+    for k in range(10):
+        assert spool.append(batch_of(k * 3, 3).data, 3, loaded=False) is not None
+    assert len(list(tmp_path.glob("*.seg"))) > 1  # several segments
+    read = []
+    for _ in range(4):
+        record = spool.read()
+        assert record is not None
+        assert not isinstance(record, Corrupt)
+        read.append(record)
+    spool.ack([read[0][0], read[2][0]])  # out of order: the 2nd stays unacknowledged
+    spool.close()
+
+    again = Spool(str(tmp_path), max_bytes=1 << 20, segment_bytes=300)
+    again.open()
+    assert again.replayable_events == 30 - 6
+    replayed = []
+    while (record := again.read()) is not None:
+        assert not isinstance(record, Corrupt)
+        replayed.extend(orjson.loads(e)["i"] for e in Batch(record[1], record[2]).events())
+        again.ack([record[0]])
+    assert replayed == [3, 4, 5, *range(9, 30)]
+    assert list(tmp_path.glob("*.seg")) == []  # all done: no segment left
+    again.close()
+
+
+def test_a_record_is_the_batch_bytes_as_they_are_behind_a_20_byte_header(tmp_path: Path) -> None:
+    spool = Spool(str(tmp_path), max_bytes=1 << 20)
+    spool.open()
+    batch = batch_of(0, 4)
+    spool.append(batch.data, batch.count, loaded=False)
+    spool.close()
+    (segment,) = tmp_path.glob("*.seg")
+    raw = segment.read_bytes()
+    assert raw[:4] == b"NGS1"
+    assert raw[HEADER:] == batch.data
+    assert len(raw) == HEADER + batch.nbytes
+
+
+def torn_and_flipped(tmp_path: Path) -> tuple[str, Path]:
+    """10 records of 5 events; record 3's payload and record 6's header flipped, 9 torn."""
+    directory = spool_path(str(tmp_path), "mem")
+    spool = Spool(directory, max_bytes=1 << 20)
+    spool.open()
+    offsets = []
+    for k in range(10):
+        pos = spool.append(batch_of(k * 5, 5).data, 5, loaded=False)
+        assert pos is not None
+        offsets.append(pos[1])
+    spool.close()
+    (segment,) = Path(directory).glob("*.seg")
+    raw = bytearray(segment.read_bytes())
+    at = offsets[3] + HEADER + 2
+    raw[at] ^= 0x01  # one bit of record 3's payload
+    raw[offsets[6] + 8] ^= 0x40  # record 6's event count, in its header
+    del raw[len(raw) - 7 :]  # record 9 torn: a crash in the middle of its write
+    segment.write_bytes(bytes(raw))
+    return str(tmp_path), segment
+
+
+def test_a_torn_tail_and_flipped_bytes_are_detected_counted_and_the_rest_delivered(
+    tmp_path: Path,
+) -> None:
+    spool_dir, segment = torn_and_flipped(tmp_path)
+    sink = MemorySink(name="mem")
+    pipeline = Pipeline(Config(sinks=(sink,), spool_dir=spool_dir, flush_interval=0.05))
+    try:
+        assert pipeline.flush(10)
+        stats = pipeline.stats().sinks["mem"]
+    finally:
+        pipeline.shutdown(5)
+    expected = [i for k in (0, 1, 2, 4, 5, 7, 8) for i in range(k * 5, k * 5 + 5)]
+    assert ids(sink) == expected  # never half a record, never a damaged one
+    assert stats.spool_corrupt_records == 3  # the flipped payload, the flipped header, the tear
+    assert stats.replayed == 40  # records whose header holds (the torn and the unreadable not)
+    assert dict(stats.dropped) == {"spool_corrupt": 5}
+    assert stats.exported == 35
+    assert balanced(stats)
+    assert not segment.exists()  # delivered: deleted
+
+
+# --------------------------------------------------------------------------- bounds
+
+
+def capacity(max_bytes: int, segment_bytes: int, record: int) -> int:
+    """Records a spool takes before an append would pass ``max_bytes`` (segments roll over)."""
+    disk = current = n = 0
+    while disk + record <= max_bytes:
+        if current and current + record > segment_bytes:
+            current = 0
+        current += record
+        disk += record
+        n += 1
+    return n
+
+
+def start_down_worker(spool: Spool, overflow: str) -> tuple[SinkWorker, DownSink]:
+    sink = DownSink()
+    worker = SinkWorker(sink, max_events=1, max_bytes=1 << 20, overflow=overflow, spool=spool)
+    worker.start()
+    wait_until(lambda: worker.snapshot()["spool_active"])
+    return worker, sink
+
+
+def _settled(worker: SinkWorker, offered: int) -> bool:
+    """Every offered batch is on disk or counted dropped (nothing waits for the disk)."""
+    snap = worker.snapshot()
+    dropped = snap["dropped"].get("spool_full", 0)
+    return bool(snap["spool_written_events"] + dropped == offered)
+
+
+def test_a_full_spool_drops_exactly_what_did_not_fit_and_stays_within_its_bound(
+    tmp_path: Path,
+) -> None:
+    max_bytes = 64 * 1024
+    spool = Spool(str(tmp_path), max_bytes=max_bytes)
+    worker, sink = start_down_worker(spool, "drop_newest")
+    try:
+        n = 800
+        for i in range(n):
+            worker.offer(one(i))
+            wait_until(lambda i=i: _settled(worker, i + 1))
+        record = HEADER + one(0).nbytes
+        fits = capacity(max_bytes, spool.segment_bytes, record)
+        snap = worker.snapshot()
+        assert snap["dropped"] == {"spool_full": n - fits}
+        assert snap["spool_written_events"] == fits
+        assert snap["accepted"] == snap["exported"] + n - fits + snap["queued_events"]
+        on_disk = sum(f.stat().st_size for f in tmp_path.glob("*.seg"))
+        assert on_disk == fits * record
+        assert on_disk <= max_bytes
+        assert sink.writes == 0  # the backend was never bothered
+    finally:
+        worker.stop(time.monotonic() + 5)
+
+
+def test_a_full_spool_with_drop_oldest_keeps_the_newest_events(tmp_path: Path) -> None:
+    max_bytes = 64 * 1024
+    directory = spool_path(str(tmp_path), "down")
+    worker, _ = start_down_worker(Spool(directory, max_bytes=max_bytes), "drop_oldest")
+    n = 1200
+    try:
+        for i in range(n):
+            worker.offer(one(i))
+            wait_until(lambda i=i: _disk_or_dropped(worker, i + 1))
+        snap = worker.snapshot()
+        dropped = snap["dropped"]["spool_full"]
+        assert set(snap["dropped"]) == {"spool_full"}
+        assert 0 < dropped < n
+        assert sum(f.stat().st_size for f in Path(directory).glob("*.seg")) <= max_bytes
+        assert snap["accepted"] == dropped + snap["queued_events"]
+    finally:
+        assert worker.stop(time.monotonic() + 5)
+    # a new process delivers what is left: the newest events, each once
+    sink = MemorySink(name="down")
+    pipeline = Pipeline(Config(sinks=(sink,), spool_dir=str(tmp_path)))
+    try:
+        assert pipeline.flush(10)
+    finally:
+        pipeline.shutdown(5)
+    got = ids(sink)
+    assert len(got) == len(set(got)) == n - dropped
+    assert n - 1 in got  # the newest survived
+    assert 1 not in got  # an old one made room
+
+
+def _disk_or_dropped(worker: SinkWorker, offered: int) -> bool:
+    """Nothing waits for the disk: the memory queue holds only the first (spooled) batch."""
+    snap = worker.snapshot()
+    return bool(
+        snap["spool_written_events"] + snap["dropped"].get("spool_full", 0) >= offered
+        and snap["queued_bytes"] <= one(0).nbytes
+    )
+
+
+def test_memory_stays_within_the_queue_while_a_large_spool_replays(tmp_path: Path) -> None:
+    """Replay reads one record at a time into the queue's room, never the whole spool."""
+    directory = spool_path(str(tmp_path), "slow")
+    spool = Spool(directory, max_bytes=64 << 20)
+    spool.open()
+    for k in range(200):
+        spool.append(batch_of(k * 100, 100).data, 100, loaded=False)
+    spool.close()
+    peak = 0
+    workers: list[SinkWorker] = []
+    started = threading.Event()
+
+    class Slow(MemorySink):
+        def write(self, batch: Batch) -> Outcome | None:
+            nonlocal peak
+            started.wait(10)
+            peak = max(peak, workers[0].snapshot()["queued_bytes"])
+            return super().write(batch)
+
+    sink = Slow(name="slow")
+    record = batch_of(0, 100).nbytes
+    pipeline = Pipeline(
+        Config(
+            sinks=(sink,),
+            spool_dir=str(tmp_path),
+            sink_queue_max_bytes=4 * record,
+            sink_queue_max_events=1000,
+            batch_max_bytes=record,
+            max_event_bytes=64,
+        )
+    )
+    workers.extend(pipeline.workers)
+    started.set()
+    try:
+        assert pipeline.flush(20)
+        stats = pipeline.stats().sinks["slow"]
+    finally:
+        pipeline.shutdown(5)
+    assert ids(sink) == list(range(20_000))
+    assert stats.replayed == 20_000
+    # the queue's bound (plus the batch being written), not the spool's 1.2 MB
+    assert 0 < peak <= 5 * record
+    assert stats.high_water_bytes <= 4 * record
+
+
+# --------------------------------------------------------------------------- disk trouble
+
+
+def test_an_unusable_spool_dir_falls_back_to_memory_with_a_clear_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not a directory (or, as a non-root user, a read-only one): memory only, no exception."""
+    if os.geteuid() == 0:  # root writes through permissions: a parent that is a file
+        blocker = tmp_path / "a-file"
+        blocker.write_text("not a directory")
+        spool_dir = blocker / "spool"
+    else:
+        spool_dir = tmp_path / "read-only"
+        spool_dir.mkdir()
+        spool_dir.chmod(0o555)
+    sink = MemorySink(name="mem")
+    pipeline = Pipeline(Config(sinks=(sink,), spool_dir=str(spool_dir), flush_interval=0.05))
+    try:
+        for i in range(100):
+            pipeline.emit({"level": "info", "message": "m", "i": i})
+        assert pipeline.flush(10)
+        stats = pipeline.stats().sinks["mem"]
+    finally:
+        pipeline.shutdown(5)
+        if os.geteuid() != 0:
+            spool_dir.chmod(0o755)
+    assert ids(sink) == list(range(100))
+    assert stats.spool_active is False
+    err = capsys.readouterr().err
+    assert "sink mem: spool" in err
+    assert "unusable" in err
+    assert "events are kept in memory only" in err
+
+
+def test_a_file_in_the_way_of_the_parent_is_refused_too(tmp_path: Path) -> None:
+    """Whatever the user, a spool path below a regular file cannot be used: memory only."""
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    sink = MemorySink(name="mem")
+    pipeline = Pipeline(Config(sinks=(sink,), spool_dir=str(blocker / "spool")))
+    try:
+        pipeline.emit({"level": "info", "message": "m", "i": 1})
+        assert pipeline.flush(10)
+    finally:
+        pipeline.shutdown(5)
+    assert ids(sink) == [1]
+
+
+WRITE_LIMITED = """
+import json, resource, signal, sys, time
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
+resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit}))
+import nglogger.auto
+import nglogger
+log = nglogger.get_logger("app")
+sink = lambda: next(iter(nglogger.stats().sinks.values()))
+def wait(predicate):
+    start = time.monotonic()
+    while not predicate() and time.monotonic() - start < 30:
+        time.sleep(0.01)
+for i in range(100):  # ~25 KB: fits under the limit
+    log.info("request handled", i=i, pad="x" * 200)
+wait(lambda: sink().spool_written_events >= 100)
+for i in range(100, {events}):  # these pass the limit
+    log.info("request handled", i=i, pad="x" * 200)
+wait(lambda: sink().spool_error is not None)
+print("recover", flush=True)
+sys.stdin.readline()  # the endpoint is up again
+ok = nglogger.flush(timeout=60)
+s = sink()
+print(json.dumps({{"flushed": ok, "exported": s.exported, "accepted": s.accepted,
+    "dropped": dict(s.dropped), "written": s.spool_written_events,
+    "spool_error": s.spool_error, "active": s.spool_active}}), flush=True)
+"""
+
+
+def test_a_disk_that_refuses_writes_mid_run_never_hurts_the_application(
+    tmp_path: Path,
+) -> None:
+    """EFBIG (RLIMIT_FSIZE, as ENOSPC would): a warning, memory only, every event delivered.
+
+    The endpoint holds its first request until the child's spool has failed: meanwhile
+    the queued batches wait past ``SPOOL_AFTER`` and are written, until the limit.
+    """
+    gate = threading.Event()
+    seen: list[int] = []
+    lock = threading.Lock()
+
+    def endpoint(request: Request) -> tuple[int, dict[str, str], bytes]:
+        gate.wait(60)
+        with lock:
+            seen.extend(event["i"] for event in request.ndjson())
+        return 200, {}, b""
+
+    events = 1000  # ~250 KB: past the 32 KiB file size limit
+    with LoopbackServer(endpoint) as server:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("NGLOGGER_")}
+        env.update(
+            NGLOGGER_SINKS=f"{server.url}/ingest",
+            NGLOGGER_SPOOL_DIR=str(tmp_path / "spool"),
+            NGLOGGER_SPOOL_FSYNC="never",
+            NGLOGGER_FLUSH_INTERVAL="50ms",
+            PYTHONPATH=os.pathsep.join(sys.path),
+        )
+        code = WRITE_LIMITED.format(limit=32 * 1024, events=events)
+        with subprocess.Popen(
+            [sys.executable, "-c", code],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        ) as child:
+            assert child.stdout is not None
+            assert child.stdin is not None
+            assert child.stdout.readline().strip() == "recover"
+            gate.set()
+            child.stdin.write("go\n")
+            child.stdin.flush()
+            out, err = child.communicate(timeout=90)
+    assert child.returncode == 0, err
+    report = orjson.loads(out.strip().splitlines()[-1])
+    assert report["flushed"] is True
+    assert "cannot be written" in err
+    assert "new events are kept in memory only" in err
+    assert "File too large" in report["spool_error"]
+    assert report["active"] is True  # still reading back what it wrote
+    assert report["written"] > 0  # some reached the disk before the limit...
+    assert sorted(seen) == list(range(events))  # ...and were read back: nothing lost, none twice
+    assert report["exported"] == events
+    assert report["dropped"] == {}
+
+
+# --------------------------------------------------------------------------- processes
+
+
+def test_a_forked_child_never_writes_into_the_parents_spool(tmp_path: Path) -> None:
+    sink = DownSink(name="down")
+    pipeline = Pipeline(Config(sinks=(sink,), spool_dir=str(tmp_path), flush_interval=0.05))
+    try:
+        for i in range(50):
+            pipeline.emit({"level": "info", "message": "parent", "i": i})
+        wait_until(lambda: pipeline.stats().sinks["down"].spooled_events == 50)
+        directory = Path(spool_path(str(tmp_path), "down"))
+        before = {p.name: p.read_bytes() for p in directory.iterdir()}
+
+        def child() -> dict[str, Any]:
+            for i in range(50):
+                pipeline.emit({"level": "info", "message": "child", "i": i})
+            pipeline._dispatch(seal=True)
+            stats = pipeline.stats().sinks["down"]
+            return {"active": stats.spool_active, "written": stats.spool_written_events}
+
+        pid, fd = fork_child(child)
+        result = join_child(pid, fd)
+        assert result == {"active": False, "written": 0}
+        after = {p.name: p.read_bytes() for p in directory.iterdir()}
+        assert after == before  # not one byte of the parent's spool changed
+        stats = pipeline.stats().sinks["down"]
+        assert stats.spool_active  # the parent still owns it
+    finally:
+        pipeline.shutdown(1)
+
+
+def test_a_restarted_pipeline_in_the_same_process_takes_the_spool_over(tmp_path: Path) -> None:
+    """configure() builds the new pipeline before the old one shuts down: it waits its turn."""
+    down = DownSink(name="s")
+    nglogger.configure(
+        sinks=[down], spool_dir=str(tmp_path), flush_interval=0.05, shutdown_timeout=0.5
+    )
+    log = nglogger.get_logger("app")
+    for i in range(20):
+        log.info("m", i=i)
+    wait_until(lambda: nglogger.stats().sinks["s"].spooled_events == 20)
+    sink = MemorySink(name="s")
+    nglogger.configure(sinks=[sink], spool_dir=str(tmp_path), flush_interval=0.05)
+    assert nglogger.flush(10)
+    assert ids(sink) == list(range(20))
+    assert nglogger.stats().sinks["s"].replayed == 20
+
+
+# --------------------------------------------------------------------------- settings
+
+
+def test_spool_settings_come_from_the_environment_and_bad_ones_are_named() -> None:
+    config = Config.from_env(
+        {
+            "NGLOGGER_SPOOL_DIR": "/var/spool/app",
+            "NGLOGGER_SPOOL_MAX_BYTES": "2GiB",
+            "NGLOGGER_SPOOL_FSYNC": "batch",
+        }
+    )
+    assert (config.spool_dir, config.spool_max_bytes, config.spool_fsync) == (
+        "/var/spool/app",
+        2 << 30,
+        "batch",
+    )
+    assert Config().spool_dir is None
+    assert Config(spool_dir="/x").spool_max_bytes == 1 << 30
+    assert Config(spool_dir=Path("/x")).spool_dir == "/x"
+    with pytest.raises(ConfigError, match="NGLOGGER_SPOOL_FSYNC"):
+        Config.from_env({"NGLOGGER_SPOOL_FSYNC": "sometimes"})
+    with pytest.raises(ConfigError, match="spool_max_bytes"):
+        Config(spool_max_bytes=100)
+    with pytest.raises(ConfigError, match="spool_dir"):
+        Config(spool_dir="")
+
+
+def test_memory_budget_counts_each_sinks_batches_on_their_way_to_disk() -> None:
+    plain = Config(sinks=("stdout", "stderr"))
+    spooled = plain.replace(spool_dir="/tmp/x")
+    assert spooled.memory_budget == plain.memory_budget + 2 * plain.sink_queue_max_bytes
+
+
+def test_nglogger_config_shows_the_spool(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NGLOGGER_")}
+    env["NGLOGGER_SPOOL_DIR"] = str(tmp_path)
+    out = subprocess.run(
+        [sys.executable, "-m", "nglogger", "config"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    lines = {line.split()[0]: line for line in out.splitlines() if line.strip()}
+    assert str(tmp_path) in lines["spool_dir"]
+    assert "NGLOGGER_SPOOL_DIR" in lines["spool_dir"]
+    assert "1073741824" in lines["spool_max_bytes"]
+    assert "interval" in lines["spool_fsync"]
