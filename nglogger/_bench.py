@@ -26,6 +26,7 @@ import orjson
 
 from . import _pipeline, _target
 from ._batch import Batch
+from ._benchspool import spool_figures
 from ._config import Config
 from ._keyscan import engine
 from ._logger import Logger, relevel
@@ -793,6 +794,14 @@ def file_throughput(report: Report, *, quick: bool, progress: Callable[[str], No
     )
 
 
+def spool_throughput(report: Report, *, quick: bool, progress: Callable[[str], None]) -> None:
+    """MB/s into the spool against a plain file sink, and the caller's rate meanwhile."""
+    for metric, value, unit, ratio, note in spool_figures(
+        quick=quick, progress=progress, swap=_Swap
+    ):
+        report.add(Result("spool", metric, value, unit, ratio, note, gate="none"))
+
+
 #: Speed is measured in this many fresh interpreters: a process's memory layout and hash
 #: seed move some ratios by 10-20% from one run to the next, more than the noise within a run.
 SPEED_PROCESSES = 3
@@ -831,7 +840,7 @@ def run(
     else:
         speed(report, quick=quick, progress=progress)
         fan_out(report, quick=quick, progress=progress)
-    for scenario in (memory, stalled_sink, deep_clone, file_throughput):
+    for scenario in (memory, stalled_sink, deep_clone, file_throughput, spool_throughput):
         scenario(report, quick=quick, progress=progress)
     return report
 

@@ -83,6 +83,7 @@ SYNC_INTERVAL = 1.0
 _SEGMENT_MIN = 4 * 1024
 _SEGMENT_MAX = 64 * 1024 * 1024
 _SCAN_CHUNK = 64 * 1024
+_IOV_MAX = 512  # buffers per writev (two per record; the system's limit is 1024)
 
 Pos = tuple[int, int]  # (segment number, offset of the record's header)
 
@@ -151,13 +152,12 @@ def spools_for(config: Any, names: list[str]) -> list[Spool | None]:
     return spools
 
 
-def _write_all(fd: int, header: bytes, data: bytes) -> None:
-    """One record; after a short write, the rest (or the error that stopped it: EFBIG...)."""
-    size = len(header) + len(data)
-    written = os.writev(fd, [header, data])
+def _write_all(fd: int, iov: list[bytes], size: int) -> None:
+    """Records in one ``writev``; after a short write, the rest (or the error: EFBIG...)."""
+    written = os.writev(fd, iov)
     if written >= size:
         return
-    rest = memoryview(header + data)[written:]
+    rest = memoryview(b"".join(iov))[written:]
     while rest:
         n = os.write(fd, rest)
         if n <= 0:
@@ -410,51 +410,99 @@ class Spool:
         record; the caller acknowledges it). Otherwise it is read back later, in order.
         Raises ``OSError`` (ENOSPC, EFBIG, EROFS, ...): the caller stops spooling.
         """
-        size = HEADER + len(data)
+        positions, error = self.append_many([(data, count)], loaded=loaded)
+        if error is not None:
+            raise error
+        return positions[0]
+
+    def append_many(
+        self, items: list[tuple[bytes, int]], *, loaded: bool
+    ) -> tuple[list[Pos | None], OSError | None]:
+        """Append batches in order, one ``writev`` per segment: ``(positions, error)``.
+
+        A position is None for a batch that did not fit (and every one after it).
+        After a disk error the batches written before it keep their positions,
+        the rest get None, and the error is returned (nothing half-written stays).
+        """
+        out: list[Pos | None] = []
+        error: OSError | None = None
         with self._lock:
             if self._closed or not self._opened:
-                raise OSError(errno.EBADF, "spool closed")
-            if self._disk_bytes + size > self.max_bytes:
-                return None
-            fd = self._write_fd
-            current = self._segments.get(self._write_seg)
-            if fd is None or current is None or (current and current + size > self.segment_bytes):
-                fd = self._new_segment()
-            offset = self._segments[self._write_seg]
-            header = _header(data, count)
-            try:
-                _write_all(fd, header, data)
-            except OSError:
-                _cut(fd, offset)  # leave no torn record behind
-                raise
-            pos = (self._write_seg, offset)
-            end = (self._write_seg, offset + size)
-            self._segments[self._write_seg] = offset + size
-            self._live[self._write_seg] = self._live.get(self._write_seg, 0) + 1
-            self._disk_bytes += size
-            self.high_water_bytes = max(self.high_water_bytes, self._disk_bytes)
-            self.written_events += count
-            self.written_bytes += len(data)
-            self.pending_events += count
-            self.pending_bytes += len(data)
-            if loaded:
-                self._track(pos, end, count, len(data))
-                if self.unread_events == 0:  # nothing unread before it: the cursor passes it
-                    self._read = end
-                    if self._skip:
-                        self._skip = {p: e for p, e in self._skip.items() if p >= end}
-                    if self._gaps:
-                        self._gaps = {p: e for p, e in self._gaps.items() if p >= end}
-                else:
-                    self._skip[pos] = end
+                return [None] * len(items), OSError(errno.EBADF, "spool closed")
+            i = 0
+            while i < len(items) and error is None:
+                size = HEADER + len(items[i][0])
+                if self._disk_bytes + size > self.max_bytes:
+                    break
+                try:
+                    fd = self._write_fd
+                    current = self._segments.get(self._write_seg)
+                    if (
+                        fd is None
+                        or current is None
+                        or (current and current + size > self.segment_bytes)
+                    ):
+                        fd = self._new_segment()
+                except OSError as exc:
+                    error = exc
+                    break
+                offset = self._segments[self._write_seg]
+                group: list[tuple[bytes, int]] = []
+                iov: list[bytes] = []
+                at, disk = offset, self._disk_bytes
+                while i < len(items) and len(iov) < _IOV_MAX:
+                    data, count = items[i]
+                    size = HEADER + len(data)
+                    if disk + size > self.max_bytes or (group and at + size > self.segment_bytes):
+                        break
+                    iov += (_header(data, count), data)
+                    group.append((data, count))
+                    at += size
+                    disk += size
+                    i += 1
+                try:
+                    _write_all(fd, iov, at - offset)
+                    if self.fsync == "batch":
+                        os.fsync(fd)
+                except OSError as exc:
+                    _cut(fd, offset)  # leave no torn record behind
+                    error = exc
+                    break
+                for data, count in group:
+                    out.append(self._added(data, count, loaded=loaded))
+                self._unsynced = self.fsync != "batch"
+        out.extend([None] * (len(items) - len(out)))
+        return out, error
+
+    def _added(self, data: bytes, count: int, *, loaded: bool) -> Pos:
+        """Account for a record just written at the end of the write segment."""
+        number = self._write_seg
+        offset = self._segments[number]
+        size = HEADER + len(data)
+        pos = (number, offset)
+        end = (number, offset + size)
+        self._segments[number] = offset + size
+        self._live[number] = self._live.get(number, 0) + 1
+        self._disk_bytes += size
+        self.high_water_bytes = max(self.high_water_bytes, self._disk_bytes)
+        self.written_events += count
+        self.written_bytes += len(data)
+        self.pending_events += count
+        self.pending_bytes += len(data)
+        if loaded:
+            self._track(pos, end, count, len(data))
+            if self.unread_events == 0:  # nothing unread before it: the cursor passes it
+                self._read = end
+                if self._skip:
+                    self._skip = {p: e for p, e in self._skip.items() if p >= end}
+                if self._gaps:
+                    self._gaps = {p: e for p, e in self._gaps.items() if p >= end}
             else:
-                self.unread_events += count
-                self.unread_bytes += len(data)
-            if self.fsync == "batch":
-                os.fsync(fd)
-            else:
-                self._unsynced = True
-            return pos
+                self._skip[pos] = end
+        else:
+            self.unread_events += count
+            self.unread_bytes += len(data)
+        return pos
 
     def _new_segment(self) -> int:
         if self._write_fd is not None:

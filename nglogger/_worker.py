@@ -18,13 +18,24 @@ A sink may ask for more (the optional capabilities of ``nglogger._sink``):
   worker waits and the batches stay queued;
 * ``max_age``: a batch that waited longer is dropped as ``expired``.
 
+* a spool (``spool=``, ``nglogger._spool``): batches that would overflow the
+  queue, or that wait on a failing sink, go to disk on the worker's spool thread
+  and are read back oldest first as the queue has room (see the "spool" section
+  of ``docs/architecture.md``); nothing expires then (``max_age`` is ignored).
+
 Accounting, per sink, at every instant (taken under the worker's lock)::
 
-    accepted == exported + sum(dropped.values()) + queued (in-flight included)
+    accepted + replayed == exported + sum(dropped.values()) + queued
+
+where ``queued`` counts the queue, the batches in flight, those on their way to
+the spool and those on disk not read back yet; ``replayed`` the events a previous
+process left in the spool (0 without one).
 
 Worst-case footprint: ``max_bytes`` of batches in the queue plus the batch in
 flight (shared with other sinks, so often not extra memory at all); for a
-coalescing sink the merged batch in flight is within ``max_bytes`` too.
+coalescing sink the merged batch in flight is within ``max_bytes`` too. With a
+spool, another ``max_bytes`` of batches on their way to disk; records are read
+back one at a time, only when the queue has room for them.
 """
 
 from __future__ import annotations
@@ -60,6 +71,7 @@ _MAX_ERROR_TEXT = 300
 
 _MAX_WAIT = 1.0  # longest single wait while the sink is not ready (re-checks age and stop)
 SPOOL_AFTER = 1.0
+_SPILL_CHUNK = 4 * 1024 * 1024  # bytes of batches written to the spool in one call
 """With a spool: a batch still undelivered this long after it was queued is written to disk."""
 
 #: A batch's records in the spool and whether it holds events that are in memory only.
@@ -534,7 +546,7 @@ class SinkWorker:
     def _spool_turn(self, spool: Spool) -> bool:
         """One disk operation; False when the thread is done."""
         task: str
-        batch: Batch | None = None
+        spill: list[Batch] = []
         persist: list[Batch] = []
         with self._lock:
             while True:
@@ -542,7 +554,11 @@ class SinkWorker:
                     return False
                 now = self._clock()
                 if self._spill and self._spool_writes:
-                    batch, _ = self._spill.popleft()  # still counted in _spill_* until written
+                    size = 0  # a few MiB per writev: few GIL round trips per batch
+                    while self._spill and (not spill or size < _SPILL_CHUNK):
+                        batch, _ = self._spill.popleft()  # counted in _spill_* until written
+                        spill.append(batch)
+                        size += batch.nbytes
                     task = "spill"
                     break
                 persist, due = self._volatile_due_locked(now) if self._spool_writes else ([], None)
@@ -564,8 +580,8 @@ class SinkWorker:
             self._refill_one(spool)
         else:
             try:
-                if task == "spill" and batch is not None:
-                    self._spill_one(spool, batch)
+                if task == "spill":
+                    self._spill_many(spool, spill)
                 elif task == "persist":
                     self._persist(spool, persist)
                 else:
@@ -610,50 +626,60 @@ class SinkWorker:
             self._maybe_volatile = False
         return due, wait
 
-    def _spill_one(self, spool: Spool, batch: Batch) -> None:
-        """Write a batch that waited in ``_spill``; a full spool applies the overflow policy."""
-        count, size = batch.count, batch.nbytes
-        try:
-            pos = spool.append(batch.data, count, loaded=False)
-        except OSError:
-            with self._lock:  # back in line: the failure handler moves it to memory
-                self._spill.appendleft((batch, self._clock()))
-            raise
-        discarded = 0
-        while pos is None and self._overflow == "drop_oldest":
-            n = spool.discard_oldest()
-            if n is None:
-                break
-            discarded += n
-            pos = spool.append(batch.data, count, loaded=False)
+    def _spill_many(self, spool: Spool, batches: list[Batch]) -> None:
+        """Write batches that waited in ``_spill``; a full spool applies the overflow policy."""
+        positions, error = spool.append_many([(b.data, b.count) for b in batches], loaded=False)
+        written = [b for b, pos in zip(batches, positions, strict=True) if pos is not None]
+        rest = batches[len(written) :]
         with self._lock:
-            self._spill_events -= count
-            self._spill_bytes -= size
-            self._disk_events -= discarded
-            self._drop_locked("spool_full", discarded)
-            if pos is None:
-                self._drop_locked("spool_full", count)
-            else:
-                self._disk_events += count
-                self._disk_bytes += size
+            for batch in written:
+                self._spill_events -= batch.count
+                self._spill_bytes -= batch.nbytes
+                self._disk_events += batch.count
+                self._disk_bytes += batch.nbytes
+            if error is not None:  # back in line: the failure handler moves them to memory
+                now = self._clock()
+                self._spill.extendleft((b, now) for b in reversed(rest))
+                raise error
             self._cond.notify_all()
+        for batch in rest:  # the spool is full
+            pos = None
+            discarded = 0
+            while pos is None and self._overflow == "drop_oldest":
+                n = spool.discard_oldest()
+                if n is None:
+                    break
+                discarded += n
+                pos = spool.append(batch.data, batch.count, loaded=False)
+            with self._lock:
+                self._spill_events -= batch.count
+                self._spill_bytes -= batch.nbytes
+                self._disk_events -= discarded
+                self._drop_locked("spool_full", discarded)
+                if pos is None:
+                    self._drop_locked("spool_full", batch.count)
+                else:
+                    self._disk_events += batch.count
+                    self._disk_bytes += batch.nbytes
 
     def _persist(self, spool: Spool, batches: list[Batch]) -> None:
         """Write memory-only batches that stay queued (they survive a crash from now on)."""
-        for batch in batches:
-            if self._abandoned:
-                return
-            pos = spool.append(batch.data, batch.count, loaded=True)
-            with self._lock:
-                if pos is None:  # full: they stay in memory; try again later
+        if self._abandoned:
+            return
+        positions, error = spool.append_many([(b.data, b.count) for b in batches], loaded=True)
+        with self._lock:
+            for batch, pos in zip(batches, positions, strict=True):
+                if pos is None:  # full (or the error below): it stays in memory
                     self._persist_retry_at = self._clock() + SPOOL_AFTER
-                    return
+                    break
                 marks = self._marks.get(batch)
                 if marks is None:  # delivered or dropped meanwhile: the new record is done
                     self._acks.append(pos)
                 else:
                     self._acks.extend(marks[0])  # its events are in the new record
                     self._marks[batch] = ((pos,), False)
+        if error is not None:
+            raise error
 
     def _refill_one(self, spool: Spool) -> None:
         """Read the oldest record back into the queue (the sink delivers it as any batch)."""

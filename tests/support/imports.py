@@ -66,6 +66,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "pytest_plugin",
             "cli",
             "_bench",
+            "_benchspool",
             "_demo",
             "auto",
             "__main__",
