@@ -529,8 +529,11 @@ class SinkWorker:
                 f"sink {self.name}: replaying {spool.replayable_events} events left in "
                 f"the spool {spool.directory}"
             )
-        while self._spool_step(spool):
-            pass
+        try:
+            while self._spool_step(spool):
+                pass
+        except BaseException as exc:  # a bug must not leave batches waiting for a dead thread
+            self._spool_failed(spool, exc)
 
     def _spool_step(self, spool: Spool) -> bool:
         """One turn, its disk errors handled; False when the thread is done."""
@@ -553,6 +556,10 @@ class SinkWorker:
                 if self._abandoned or self._spool is not spool or not self._spool_on:
                     return False
                 now = self._clock()
+                sync = spool.sync_due()
+                if sync is not None and sync <= 0:  # first: a busy spool still fsyncs in time
+                    task = "sync"
+                    break
                 if self._spill and self._spool_writes:
                     size = 0  # a few MiB per writev: few GIL round trips per batch
                     while self._spill and (not spill or size < _SPILL_CHUNK):
@@ -567,10 +574,6 @@ class SinkWorker:
                     break
                 if not self._stopping and self._disk_events and self._has_room_locked():
                     task = "refill"
-                    break
-                sync = spool.sync_due()
-                if sync is not None and sync <= 0:
-                    task = "sync"
                     break
                 if self._stopping and not self._in_flight and due is None:
                     return False

@@ -542,3 +542,62 @@ def test_nglogger_config_shows_the_spool(tmp_path: Path) -> None:
     assert "NGLOGGER_SPOOL_DIR" in lines["spool_dir"]
     assert "1073741824" in lines["spool_max_bytes"]
     assert "interval" in lines["spool_fsync"]
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Gated:
+    """A healthy but slow sink: each write waits for the gate."""
+
+    name = "gated"
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+        self.got: list[int] = []
+
+    def write(self, batch: Batch) -> None:
+        self.gate.wait(30)
+        self.got.extend(orjson.loads(e)["i"] for e in batch.events())
+
+    def close(self) -> None:
+        self.gate.set()
+
+
+def test_a_slow_sink_s_batches_reach_the_disk_once_they_waited_spool_after(
+    tmp_path: Path,
+) -> None:
+    """Not failing, not full: a batch is written only after waiting SPOOL_AFTER (fake clock)."""
+    from nglogger._worker import SPOOL_AFTER
+
+    clock = FakeClock()
+    sink = Gated()
+    worker = SinkWorker(
+        sink,
+        max_events=100,
+        max_bytes=1 << 20,
+        clock=clock,
+        spool=Spool(str(tmp_path), max_bytes=1 << 20),
+    )
+    worker.start()
+    try:
+        wait_until(lambda: worker.snapshot()["spool_active"])
+        worker.offer(one(1))  # in flight, held by the gate
+        worker.offer(one(2))  # queued
+        wait_until(lambda: worker.snapshot()["queued_events"] == 2)
+        assert worker.snapshot()["spool_written_events"] == 0  # younger than SPOOL_AFTER
+        clock.now += SPOOL_AFTER
+        wait_until(lambda: worker.snapshot()["spool_written_events"] == 2)  # both, in flight too
+        sink.gate.set()
+        wait_until(lambda: worker.snapshot()["exported"] == 2)
+        wait_until(lambda: worker.snapshot()["spooled_events"] == 0)  # acknowledged
+        assert sink.got == [1, 2]
+        assert list(tmp_path.glob("*.seg")) == []
+    finally:
+        sink.gate.set()
+        assert worker.stop(time.monotonic() + 5)
