@@ -236,7 +236,7 @@ class SinkWorker:
                         old, _ = self._queue.popleft()
                         self._queued_events -= old.count
                         self._queued_bytes -= old.nbytes
-                        self._drop_locked(self._queue_full_reason(), old.count)
+                        self._drop_marked_locked(old, self._queue_full_reason())
                 if self._over(count, size):
                     self._drop_locked(self._queue_full_reason(), count)
                     return
