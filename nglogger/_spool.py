@@ -83,6 +83,7 @@ SYNC_INTERVAL = 1.0
 _SEGMENT_MIN = 4 * 1024
 _SEGMENT_MAX = 64 * 1024 * 1024
 _SCAN_CHUNK = 64 * 1024
+_CRC_STEP = 4096
 _IOV_MAX = 512  # buffers per writev (two per record; the system's limit is 1024)
 
 Pos = tuple[int, int]  # (segment number, offset of the record's header)
@@ -176,8 +177,24 @@ def _segment_name(number: int) -> str:
     return f"{number:016d}.seg"
 
 
+def _crc(data: bytes) -> int:
+    """``zlib.crc32`` in 4 KiB steps, keeping the GIL.
+
+    Above 5 KiB zlib releases the GIL for the computation, and getting it back costs
+    a thread switch interval (5 ms) while the application is busy: a 1 MB batch took
+    ~4 ms that way, 0.3 ms like this (measured with a thread logging at full speed).
+    """
+    if len(data) <= _CRC_STEP:
+        return zlib.crc32(data)
+    view = memoryview(data)
+    crc = 0
+    for at in range(0, len(data), _CRC_STEP):
+        crc = zlib.crc32(view[at : at + _CRC_STEP], crc)
+    return crc
+
+
 def _header(data: bytes, count: int) -> bytes:
-    head = _HEAD.pack(MAGIC, len(data), count, zlib.crc32(data))
+    head = _HEAD.pack(MAGIC, len(data), count, _crc(data))
     return head + _CRC.pack(zlib.crc32(head))
 
 
@@ -633,7 +650,7 @@ class Spool:
             self.unread_events = max(0, self.unread_events - count)
             self.unread_bytes = max(0, self.unread_bytes - length)
             self._track(pos, end, count, length)
-            if len(data) != length or zlib.crc32(data) != crc:
+            if len(data) != length or _crc(data) != crc:
                 self.corrupt_records += 1
                 self._resolve(pos)
                 self._advance()

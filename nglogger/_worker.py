@@ -71,7 +71,7 @@ _MAX_ERROR_TEXT = 300
 
 _MAX_WAIT = 1.0  # longest single wait while the sink is not ready (re-checks age and stop)
 SPOOL_AFTER = 1.0
-_SPILL_CHUNK = 4 * 1024 * 1024  # bytes of batches written to the spool in one call
+_SPILL_CHUNK = 8 * 1024 * 1024  # bytes of batches written to the spool in one call
 """With a spool: a batch still undelivered this long after it was queued is written to disk."""
 
 #: A batch's records in the spool and whether it holds events that are in memory only.
