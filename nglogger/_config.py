@@ -1001,6 +1001,9 @@ class Settings(TypedDict, total=False):
     sink_queue_max_bytes: int
     sink_queue_overflow: SinkOverflow
     sink_max_age: float
+    spool_dir: str | None
+    spool_max_bytes: int
+    spool_fsync: SpoolFsync
     shutdown_timeout: float
     report_interval: float
     max_event_bytes: int
