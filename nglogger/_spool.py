@@ -305,10 +305,20 @@ class Spool:
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         return fd
 
-    def wait_for_lock(self, stop: Callable[[], bool]) -> bool:
-        """Wait until another pipeline of this process released the directory (or ``stop()``)."""
+    def wait_for_lock(
+        self, stop: Callable[[], bool], slow: Callable[[], object] = lambda: None
+    ) -> bool:
+        """Wait until another pipeline of this process released the directory (or ``stop()``).
+
+        ``slow()`` is called once if that takes more than 2 s (the other pipeline was
+        not shut down: ``configure()`` shuts the previous one down at once).
+        """
+        warn_at = time.monotonic() + 2.0
         with _HELD_LOCK:
             while self._wait_in_process:
+                if warn_at and time.monotonic() > warn_at:
+                    warn_at = 0.0
+                    slow()
                 if stop() or self._closed:
                     return False
                 holder = _HELD.get(self._real)

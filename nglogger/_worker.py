@@ -506,7 +506,13 @@ class SinkWorker:
         if spool is None:
             return
         try:
-            if not spool.wait_for_lock(lambda: self._stopping):
+            if not spool.wait_for_lock(
+                lambda: self._stopping,
+                lambda: _notice.warn(
+                    f"sink {self.name}: the spool {spool.directory} is used by another "
+                    "pipeline of this process; events are kept in memory until it shuts down"
+                ),
+            ):
                 with self._lock:
                     self._spool_opening = False
                     self._cond.notify_all()

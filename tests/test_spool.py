@@ -513,7 +513,7 @@ def test_spool_settings_come_from_the_environment_and_bad_ones_are_named() -> No
     assert Config(spool_dir="/x").spool_max_bytes == 1 << 30
     assert Config(spool_dir=Path("/x")).spool_dir == "/x"
     with pytest.raises(ConfigError, match="NGLOGGER_SPOOL_FSYNC"):
-        Config.from_env({"NGLOGGER_SPOOL_FSYNC": "sometimes"})
+        Config.from_env({"NGLOGGER_SPOOL_FSYNC": "sometimes", "NGLOGGER_CONFIG_ERRORS": "raise"})
     with pytest.raises(ConfigError, match="spool_max_bytes"):
         Config(spool_max_bytes=100)
     with pytest.raises(ConfigError, match="spool_dir"):
@@ -601,3 +601,22 @@ def test_a_slow_sink_s_batches_reach_the_disk_once_they_waited_spool_after(
     finally:
         sink.gate.set()
         assert worker.stop(time.monotonic() + 5)
+
+
+def test_a_second_pipeline_of_the_process_waits_for_the_spool_and_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two live pipelines on one directory: the second runs from memory, warns, then takes over."""
+    first = Pipeline(Config(sinks=(DownSink(name="s"),), spool_dir=str(tmp_path)))
+    sink = MemorySink(name="s")
+    second = Pipeline(Config(sinks=(sink,), spool_dir=str(tmp_path), flush_interval=0.05))
+    try:
+        second.emit({"level": "info", "message": "m", "i": 1})
+        assert sink.wait_for(1, timeout=10)  # delivered from memory meanwhile
+        wait_until(lambda: "used by another pipeline of this process" in capsys.readouterr().err)
+        assert second.stats().sinks["s"].spool_active is False
+        first.shutdown(0.5)
+        wait_until(lambda: second.stats().sinks["s"].spool_active)
+    finally:
+        first.shutdown(0.5)
+        second.shutdown(5)
