@@ -248,7 +248,11 @@ class SinkWorker:
                 self._spool_cond.notify()
             self._hw_events = max(self._hw_events, self._queued_events + self._held_events)
             self._hw_bytes = max(self._hw_bytes, self._queued_bytes + self._held_bytes)
-            self._cond.notify()
+            # a flush may wait on this condition too (for the spool): wake the worker for sure
+            if self._spool is not None:
+                self._cond.notify_all()
+            else:
+                self._cond.notify()
 
     def _queue_full_reason(self) -> str:
         """The sink may name why its queue is full (an HTTP sink: ``breaker_open``)."""
@@ -720,7 +724,7 @@ class SinkWorker:
             self._marks[batch] = ((pos,), False)
             self._hw_events = max(self._hw_events, self._queued_events + self._held_events)
             self._hw_bytes = max(self._hw_bytes, self._queued_bytes + self._held_bytes)
-            self._cond.notify()
+            self._cond.notify_all()  # the worker, and a flush waiting on this condition
 
     def _flush_acks(self) -> None:
         """Acknowledge the records whose batches are done (outside the worker's lock)."""
