@@ -64,6 +64,7 @@ __all__ = [
     "FSYNC_POLICIES",
     "HEADER",
     "MAGIC",
+    "SLOTS",
     "SYNC_INTERVAL",
     "Corrupt",
     "Spool",
@@ -122,12 +123,18 @@ def spool_path(spool_dir: str, sink_name: str) -> str:
     return str(Path(spool_dir) / f"{safe}-{zlib.crc32(sink_name.encode()):08x}")
 
 
+SLOTS = 64
+"""Processes that can each hold a spool of one sink under one ``spool_dir`` at once."""
+
+
 def spools_for(config: Any, names: list[str]) -> list[Spool | None]:
     """One spool per sink when ``config.spool_dir`` is set (None for a sink whose disk fails).
 
-    A directory another process holds raises :class:`SpoolLockedError` (nothing is kept
-    locked); a directory that cannot be used (read-only, not a directory, no space) is
-    a warning, and that sink runs with its memory queue only.
+    Each process takes the first of the sink's :data:`SLOTS` slot directories no other
+    process holds. When every slot is held, :class:`SpoolLockedError` is raised with
+    ``config_errors="raise"`` (nothing is kept locked) and is a warning otherwise; a
+    directory that cannot be used (read-only, not a directory, no space) is a warning:
+    that sink then runs with its memory queue only.
     """
     if config.spool_dir is None:
         return [None] * len(names)
@@ -137,8 +144,18 @@ def spools_for(config: Any, names: list[str]) -> list[Spool | None]:
             path = spool_path(config.spool_dir, name)
             try:
                 spools.append(
-                    Spool(path, max_bytes=config.spool_max_bytes, fsync=config.spool_fsync)
+                    Spool(
+                        path,
+                        max_bytes=config.spool_max_bytes,
+                        fsync=config.spool_fsync,
+                        slots=SLOTS,
+                    )
                 )
+            except SpoolLockedError as exc:
+                if getattr(config, "config_errors", "raise") == "raise":
+                    raise
+                _notice.warn(f"sink {name}: no spool ({exc}); events are kept in memory only")
+                spools.append(None)
             except OSError as exc:
                 _notice.warn(
                     f"sink {name}: spool {path} unusable ({type(exc).__name__}: {exc}); "
@@ -225,9 +242,12 @@ class Spool:
         fsync: str = "interval",
         segment_bytes: int | None = None,
         clock: Callable[[], float] = time.monotonic,
+        slots: int = 1,
     ) -> None:
         if fsync not in FSYNC_POLICIES:
             raise ConfigError("spool_fsync", fsync, ", ".join(FSYNC_POLICIES))
+        self._base = directory
+        self._slots = max(1, slots)
         self.directory = directory
         self._dir = Path(directory)
         self.max_bytes = max_bytes
@@ -272,12 +292,59 @@ class Spool:
 
     # ---------------------------------------------------------------- locking
     def _acquire(self) -> None:
-        self._dir.mkdir(parents=True, exist_ok=True)
-        with _HELD_LOCK:
-            self._wait_in_process = self._real in _HELD  # another pipeline of ours: wait
-            if not self._wait_in_process:
-                self._lock_fd = self._take_file_lock()
+        """Take the first slot no other process holds (``<dir>``, then ``<dir>.1``, ...).
+
+        A slot another pipeline of this process holds is waited for (``wait_for_lock``):
+        a process keeps its slot across ``configure()`` calls. Each process of a server
+        (gunicorn workers, forked children) so gets a spool of its own, and a process
+        that takes a slot a dead one left replays it.
+        """
+        refused: SpoolLockedError | None = None
+        for number in range(self._slots):
+            directory = self._base if number == 0 else f"{self._base}.{number}"
+            self.directory = directory
+            self._dir = Path(directory)
+            self._real = os.path.realpath(directory)
+            self._dir.mkdir(parents=True, exist_ok=True)
+            with _HELD_LOCK:
+                self._wait_in_process = self._real in _HELD  # another pipeline of ours: wait
+                if self._wait_in_process:
+                    return
+                try:
+                    self._lock_fd = self._take_file_lock()
+                except SpoolLockedError as error:
+                    refused = refused or error
+                    continue
                 _HELD[self._real] = self
+                return
+        assert refused is not None
+        if self._slots > 1:
+            raise SpoolLockedError(
+                "spool_dir",
+                self._base,
+                f"a directory whose {self._slots} slots are not all used by other processes",
+                f"every slot is locked; the first by {refused.hint}",
+            )
+        raise refused
+
+    def for_child(self) -> Spool | None:
+        """In a forked child, after :meth:`forget_after_fork`: a spool of its own (the next
+        free slot), or None (warned) when there is none: the child's sink is memory-only."""
+        try:
+            return Spool(
+                self._base,
+                max_bytes=self.max_bytes,
+                fsync=self.fsync,
+                segment_bytes=self.segment_bytes,
+                clock=self._clock,
+                slots=self._slots,
+            )
+        except (OSError, ConfigError) as exc:
+            _notice.warn(
+                f"spool {self._base}: none for the forked process {os.getpid()} ({exc}); "
+                "its events are kept in memory only"
+            )
+            return None
 
     def _take_file_lock(self) -> int:
         import fcntl
@@ -811,7 +878,7 @@ class Spool:
         """In a forked child: close the inherited descriptors, never touching the files.
 
         The lock is not released (``flock`` belongs to the shared open file: the
-        parent keeps it); the child's sink runs without a spool.
+        parent keeps it); :meth:`for_child` then gives the child a slot of its own.
         """
         self._closed = True
         self._lock = threading.RLock()

@@ -186,11 +186,13 @@ class SinkWorker:
         """In a forked child: forget the parent's queue and counters, new thread.
 
         The child never writes into the parent's spool: it closes the inherited
-        descriptors and runs without one (memory-only, as if ``spool_dir`` were unset).
+        descriptors and takes a slot of its own (``Spool.for_child``: the next one no
+        process holds, replaying what a dead process left there), or runs memory-only
+        when there is none.
         """
         if self._spool is not None:
             self._spool.forget_after_fork()
-            self._spool = None
+            self._spool = self._spool.for_child()
         self._reset_state()
         if isinstance(self.sink, ForkAware):
             try:

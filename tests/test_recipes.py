@@ -281,3 +281,38 @@ def test_celery_worker_logs_and_task_logs_are_nglogger_events_with_the_task_id(
         assert (task_id, "recipe.add") == (event["task_id"], event["task_name"])
         assert event["level"] == "info"
     assert "task_id" not in received  # logged before the task ran
+
+
+def test_gunicorn_workers_each_get_a_spool_slot_of_their_own(tmp_path: Path) -> None:
+    """NGLOGGER_SPOOL_DIR under gunicorn: the master and each forked worker hold one slot."""
+    out = tmp_path / "gunicorn.jsonl"
+    spool = tmp_path / "spool"
+    port = free_port()
+    env = {**environment(out), "NGLOGGER_SPOOL_DIR": str(spool)}
+    with subprocess.Popen(
+        _gunicorn(port), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as server:
+        try:
+            deadline = time.monotonic() + 60
+            assert get(port, "/one", deadline) == 200
+            assert wait_for(
+                lambda: sum("Booting worker" in str(e["message"]) for e in events(out)) == 2
+            )
+            booted = [e for e in events(out) if "Booting worker" in str(e["message"])]
+            workers = {int(str(e["message"]).rsplit(" ", 1)[1]) for e in booted}
+
+            def holders() -> set[int]:
+                return {
+                    int(lock.read_text())
+                    for lock in spool.glob("*/lock")
+                    if lock.read_text().strip()
+                }
+
+            assert wait_for(lambda: holders() >= {server.pid, *workers}), (holders(), workers)
+            slots = sorted(p.name.rsplit(".", 1)[-1] for p in spool.iterdir())
+            assert len(slots) == 3  # <dir>, <dir>.1, <dir>.2: one per process
+        finally:
+            server.send_signal(signal.SIGTERM)
+            _, stderr = server.communicate(timeout=60)
+    assert server.returncode == 0, stderr
+    assert "spool" not in stderr  # no warning: every process had a slot

@@ -449,6 +449,7 @@ def test_a_disk_that_refuses_writes_mid_run_never_hurts_the_application(
 
 
 def test_a_forked_child_never_writes_into_the_parents_spool(tmp_path: Path) -> None:
+    """The child closes the parent's spool and takes the next free slot: a spool of its own."""
     sink = DownSink(name="down")
     pipeline = Pipeline(Config(sinks=(sink,), spool_dir=str(tmp_path), flush_interval=0.05))
     try:
@@ -459,19 +460,32 @@ def test_a_forked_child_never_writes_into_the_parents_spool(tmp_path: Path) -> N
         before = {p.name: p.read_bytes() for p in directory.iterdir()}
 
         def child() -> dict[str, Any]:
-            for i in range(50):
+            for i in range(30):
                 pipeline.emit({"level": "info", "message": "child", "i": i})
             pipeline._dispatch(seal=True)
+            wait_until(lambda: pipeline.stats().sinks["down"].spool_written_events == 30)
             stats = pipeline.stats().sinks["down"]
-            return {"active": stats.spool_active, "written": stats.spool_written_events}
+            spool = pipeline.workers[0]._spool
+            return {
+                "active": stats.spool_active,
+                "written": stats.spool_written_events,
+                "directory": spool.directory if spool is not None else None,
+            }
 
         pid, fd = fork_child(child)
         result = join_child(pid, fd)
-        assert result == {"active": False, "written": 0}
+        assert result == {"active": True, "written": 30, "directory": f"{directory}.1"}
         after = {p.name: p.read_bytes() for p in directory.iterdir()}
         assert after == before  # not one byte of the parent's spool changed
         stats = pipeline.stats().sinks["down"]
         assert stats.spool_active  # the parent still owns it
+        # The child's 30 events wait in its slot for the next process that takes it.
+        left = Spool(f"{directory}.1", max_bytes=1 << 20)
+        try:
+            left.open()
+            assert left.replayable_events == 30
+        finally:
+            left.close()
     finally:
         pipeline.shutdown(1)
 

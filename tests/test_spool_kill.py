@@ -23,7 +23,7 @@ from support.http import LoopbackServer, Request
 
 from nglogger import Config
 from nglogger._pipeline import Pipeline
-from nglogger._spool import SpoolLockedError
+from nglogger._spool import Spool, SpoolLockedError
 
 EVENTS = 3000
 
@@ -167,9 +167,13 @@ def test_sigkill_during_an_outage_then_a_restart_delivers_every_event_once(
     assert segments == []  # everything delivered: the segments are gone
 
 
-def test_a_second_process_on_the_same_spool_is_refused_with_a_clear_error(
+def test_a_second_process_gets_its_own_slot_and_a_held_slot_is_refused_clearly(
     tmp_path: Path,
 ) -> None:
+    """Two processes on one spool_dir (two gunicorn workers): the second takes slot 1.
+
+    A slot itself is never shared: opening the held directory directly is a clear error.
+    """
     with LoopbackServer() as server:
         env = child_env(server.url, tmp_path / "spool")
         config = Config(sinks=(f"{server.url}/ingest",), spool_dir=str(tmp_path / "spool"))
@@ -184,11 +188,19 @@ def test_a_second_process_on_the_same_spool_is_refused_with_a_clear_error(
             try:
                 assert holder.stdout is not None
                 assert holder.stdout.readline().strip() == "holding"
+                (held,) = (tmp_path / "spool").iterdir()  # the holder's slot 0
                 with pytest.raises(SpoolLockedError) as error:
-                    Pipeline(config)
+                    Spool(str(held), max_bytes=1 << 20)
                 assert f"locked by pid {holder.pid}" in str(error.value)
                 assert "spool_dir" in str(error.value)
                 assert "each process needs its own spool_dir" in str(error.value)
+                second = Pipeline(config)  # not refused: the next slot
+                try:
+                    spool = second.workers[0]._spool
+                    assert spool is not None
+                    assert spool.directory == f"{held}.1"
+                finally:
+                    second.shutdown(5)
             finally:
                 if holder.stdin is not None:
                     holder.stdin.close()
