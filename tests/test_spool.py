@@ -634,3 +634,50 @@ def test_a_second_pipeline_of_the_process_waits_for_the_spool_and_says_so(
     finally:
         first.shutdown(0.5)
         second.shutdown(5)
+
+
+class RecoveringSink(MemorySink):
+    """Down (hands batches back, not ready) until ``up`` is set; then a memory sink."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name=name)
+        self.up = threading.Event()
+
+    def write(self, batch: Batch) -> Outcome | None:
+        if not self.up.is_set():
+            return Outcome(0, {}, batch)
+        return super().write(batch)
+
+    def ready_in(self) -> float:
+        return 0.0 if self.up.is_set() else 0.05
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
+def test_a_real_enospc_turns_the_spool_off_and_loses_nothing(tmp_path: Path) -> None:
+    """The next segment is /dev/full: the kernel's own ENOSPC; the app is never hurt."""
+    sink = RecoveringSink("full")
+    config = Config(
+        sinks=(sink,), spool_dir=str(tmp_path), spool_max_bytes=64 * 1024, flush_interval=0.02
+    )
+    pipeline = Pipeline(config)
+    try:
+        wait_until(lambda: pipeline.stats().sinks["full"].spool_active)
+        directory = Path(spool_path(str(tmp_path), "full"))
+        (directory / "0000000000000002.seg").symlink_to("/dev/full")  # after segment 1
+        events = 400  # 10 batches of ~4.4 KB: past the first 8 KiB segment
+        for i in range(events):
+            pipeline.emit({"level": "info", "message": "m", "i": i, "pad": "x" * 60})
+            if i % 40 == 39:
+                pipeline._dispatch(seal=True)  # one batch, one record
+        wait_until(lambda: pipeline.stats().sinks["full"].spool_error is not None)
+        stats = pipeline.stats().sinks["full"]
+        assert "No space left on device" in str(stats.spool_error)
+        assert stats.spool_written_events > 0  # segment 1 took some before the disk was full
+        sink.up.set()
+        assert pipeline.flush(20)
+        assert sorted(ids(sink)) == list(range(events))  # from disk and from memory, once each
+        stats = pipeline.stats().sinks["full"]
+        assert stats.dropped == {}
+        assert balanced(stats)
+    finally:
+        pipeline.shutdown(5)
