@@ -215,20 +215,14 @@ def _take_level(uri: str) -> tuple[str, int | None]:
         if unquote(key) != "level":
             kept.append(item)
             continue
-        shown = _safe(uri)
         if seen:
-            raise ConfigError(
-                "sinks", shown, SINK_LEVEL_ACCEPTED, f"sink {shown}: level given twice"
-            )
+            raise _bad(uri, "level given twice", SINK_LEVEL_ACCEPTED)
         seen = True
         try:
             level = parse_level(unquote(value))
         except ValueError:
-            raise ConfigError(
-                "sinks",
-                shown,
-                SINK_LEVEL_ACCEPTED,
-                f"sink {shown}: option level={unquote(value)!r} is not a level",
+            raise _bad(
+                uri, f"bad value for level: {unquote(value)!r}", SINK_LEVEL_ACCEPTED
             ) from None
     rest = "&".join(kept)
     out = base + ("?" + rest if rest else "") + (hash_sep + fragment if hash_sep else "")
