@@ -70,8 +70,15 @@ def _build(spec: str, config: Config) -> Sink:
 
         try:
             return FileSink(uri.target, **uri.file)
+        except ConfigError as exc:  # a file option's value: name it, say what it accepts
+            reason = f"bad value for {exc.setting}: {exc.value!r}"
+            raise ConfigError(
+                "sinks", spec, f"{exc.setting}={exc.accepted}", reason=reason
+            ) from None
         except ValueError as exc:
-            raise ConfigError("sinks", spec, SINK_URIS, str(exc)) from None
+            raise ConfigError(
+                "sinks", spec, "file options as in the README", reason=str(exc)
+            ) from None
     # HTTP sinks are loaded when named: `import nglogger` stays light.
     if kind == "datadog":
         from . import datadog
