@@ -309,8 +309,8 @@ def test_gunicorn_workers_each_get_a_spool_slot_of_their_own(tmp_path: Path) -> 
                 }
 
             assert wait_for(lambda: holders() >= {server.pid, *workers}), (holders(), workers)
-            slots = sorted(p.name.rsplit(".", 1)[-1] for p in spool.iterdir())
-            assert len(slots) == 3  # <dir>, <dir>.1, <dir>.2: one per process
+            slots = list(spool.iterdir())  # <dir>, <dir>.1, <dir>.2: one per process
+            assert len(slots) >= 3  # (a worker gunicorn restarted on a loaded machine adds one)
         finally:
             server.send_signal(signal.SIGTERM)
             _, stderr = server.communicate(timeout=60)
