@@ -250,11 +250,10 @@ class SinkWorker:
                 self._spool_cond.notify()
             self._hw_events = max(self._hw_events, self._queued_events + self._held_events)
             self._hw_bytes = max(self._hw_bytes, self._queued_bytes + self._held_bytes)
-            # a flush may wait on this condition too (for the spool): wake the worker for sure
-            if self._spool is not None:
-                self._cond.notify_all()
-            else:
-                self._cond.notify()
+            # A flush waits on this condition too: notify() could wake the flush instead of
+            # an idle worker thread (which waits without a timeout), leaving the batch queued
+            # until the flush timed out. Once per batch, so waking every waiter is cheap.
+            self._cond.notify_all()
 
     def _queue_full_reason(self) -> str:
         """The sink may name why its queue is full (an HTTP sink: ``breaker_open``)."""
