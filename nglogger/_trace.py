@@ -109,7 +109,8 @@ def _entry(
         if project:
             trace = f"projects/{project}/traces/{trace}"
         return context, trace, f"{context.span_id:016x}", bool(flags & 1)
-    return context, f"{context.trace_id:032x}", f"{context.span_id:016x}", f"{flags:02x}"
+    hex_flags = f"{flags:02x}" if schema.trace_keys[2] is not None else None  # ECS: no field
+    return context, f"{context.trace_id:032x}", f"{context.span_id:016x}", hex_flags
 
 
 def correlate(

@@ -312,6 +312,7 @@ def test_gcp_trace_fields(project: str | None, memory: MemorySink) -> None:
     if project is not None:
         trace = f"projects/{project}/traces/{trace}"
     assert trace == event["logging.googleapis.com/trace"]
+    assert all(event), event
     assert f"{context.span_id:016x}" == event["logging.googleapis.com/spanId"]
     assert event["logging.googleapis.com/trace_sampled"] is True
     assert not {"trace_id", "span_id", "trace_flags"} & set(event)
@@ -325,6 +326,7 @@ def test_ecs_trace_fields(memory: MemorySink) -> None:
     assert f"{context.trace_id:032x}" == event["trace.id"]
     assert f"{context.span_id:016x}" == event["span.id"]
     assert not {"trace_id", "span_id", "trace_flags", "trace.flags"} & set(event)
+    assert all(event), event  # no key without a name (the flags once went under "")
 
 
 def test_datadog_trace_ids_are_what_the_datadog_sink_derives(memory: MemorySink) -> None:
