@@ -448,3 +448,26 @@ def test_compression_never_blocks_the_writer(
     assert b'{"i":1}\n' == content(tmp_path / "app.ndjson.2026-12-01_23.gz")
     assert b'{"i":2}\n' == content(tmp_path / "app.ndjson.2026-12-02_00.gz")
     assert b'{"i":3}\n' == path.read_bytes()
+
+
+SHORT_JOB = """
+import sys, nglogger
+nglogger.configure(sinks=[sys.argv[1]])
+nglogger.get_logger("job").info("done")
+"""
+
+
+def test_a_short_job_that_rotates_at_its_first_write_leaves_a_gzip(tmp_path: Path) -> None:
+    """A process that rotates yesterday's file and exits at once: the .gz is finished."""
+    path = tmp_path / "app.ndjson"
+    lines = b"".join(b'{"i":%d,"pad":"%s"}\n' % (i, b"x" * 40 * (i % 7)) for i in range(40_000))
+    path.write_bytes(lines)  # ~5 MB: compression takes a while
+    yesterday = time.time() - 36 * 3600
+    os.utime(path, (yesterday, yesterday))
+    uri = f"file://{path}?rotate=daily&compress=gzip&utc=true"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NGLOGGER_")}
+    subprocess.run([sys.executable, "-c", SHORT_JOB, uri], env=env, check=True, timeout=120)
+    day = time.strftime("%Y-%m-%d", time.gmtime(yesterday))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["app.ndjson", f"app.ndjson.{day}.gz"]
+    assert gzip.decompress((tmp_path / f"app.ndjson.{day}.gz").read_bytes()) == lines
+    assert b'"message":"done"' in path.read_bytes()

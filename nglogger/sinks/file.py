@@ -60,6 +60,10 @@ def _describe(exc: OSError) -> str:
     return f"{name}: {exc.strerror}"
 
 
+CLOSE_COMPRESS_WAIT = 10.0
+"""Longest ``FileSink.close`` waits for a rotated file's compression to finish."""
+
+
 class FileSink:
     """Append batches to the file at ``path``; rotate by size; never raise from ``write``.
 
@@ -291,7 +295,13 @@ class FileSink:
         return None
 
     def close(self) -> None:
-        """Fsync (unless the policy is ``"never"``) and close; idempotent, thread-safe."""
+        """Fsync (unless the policy is ``"never"``) and close; idempotent, thread-safe.
+
+        A rotated file still being compressed is finished first, for at most
+        :data:`CLOSE_COMPRESS_WAIT` seconds (within the pipeline's shutdown deadline): a
+        short job that rotates at its first write still leaves a ``.gz``. One that is not
+        done by then is compressed again by the next start.
+        """
         with self._lock:
             if self._closed:
                 return
@@ -300,6 +310,7 @@ class FileSink:
                 self._release(sync=True)
             except OSError as exc:
                 self._record(exc)
+        self.wait_compressed(CLOSE_COMPRESS_WAIT)
 
     def after_fork(self) -> None:
         """Reset per-process state in a forked child; the descriptor is kept.
