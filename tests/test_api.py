@@ -83,3 +83,17 @@ def test_a_misspelled_keyword_is_a_type_error_for_mypy(tmp_path: Path) -> None:
     errors = [line for line in done.stdout.splitlines() if ": error:" in line]
     assert [line.split(":")[1] for line in errors] == ["3", "4"], done.stdout
     assert '"flush_intervall"' in errors[0]
+
+
+def test_sink_classes_import_from_nglogger_sinks_lazily() -> None:
+    """``from nglogger.sinks import FileSink, DatadogSink`` works; the HTTP code loads on use."""
+    code = (
+        "import sys, nglogger.sinks; assert 'urllib3' not in sys.modules; "
+        "from nglogger.sinks import FileSink, DatadogSink, OtlpLogsSink; "
+        "from nglogger.sinks.file import FileSink as F; assert FileSink is F; "
+        "print(DatadogSink.__module__, OtlpLogsSink.__name__)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.split() == ["nglogger.sinks.datadog", "OtlpLogsSink"]

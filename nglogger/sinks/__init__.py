@@ -21,8 +21,17 @@ if TYPE_CHECKING:
     from .._config import Config
 
 __all__ = [
+    "DatadogSink",
+    "ElasticsearchSink",
+    "FileSink",
+    "HoneycombSink",
+    "HttpSink",
+    "JsonHttpSink",
+    "LokiSink",
     "MemorySink",
     "NullSink",
+    "OtlpGrpcSink",
+    "OtlpLogsSink",
     "Outcome",
     "Sink",
     "SinkBase",
@@ -33,6 +42,42 @@ __all__ = [
 
 # SINK_URIS stays importable from here (it was defined here before the grammar moved).
 _ = SINK_URIS
+
+if TYPE_CHECKING:  # what the lazy names below are, for type checkers and IDEs
+    from .datadog import DatadogSink
+    from .elasticsearch import ElasticsearchSink
+    from .file import FileSink
+    from .honeycomb import HoneycombSink
+    from .http import HttpSink, JsonHttpSink
+    from .loki import LokiSink
+    from .otlp import OtlpLogsSink
+    from .otlp_grpc import OtlpGrpcSink
+
+#: Sink classes importable from here, each loaded from its module on first use (the HTTP
+#: ones need urllib3): ``from nglogger.sinks import FileSink, DatadogSink``.
+_LAZY_SINKS = {
+    "FileSink": "file",
+    "HttpSink": "http",
+    "JsonHttpSink": "http",
+    "DatadogSink": "datadog",
+    "HoneycombSink": "honeycomb",
+    "LokiSink": "loki",
+    "ElasticsearchSink": "elasticsearch",
+    "OtlpLogsSink": "otlp",
+    "OtlpGrpcSink": "otlp_grpc",
+}
+
+
+def __getattr__(name: str) -> object:
+    """Load a sink class on first use (``import nglogger.sinks`` stays light)."""
+    module = _LAZY_SINKS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'nglogger.sinks' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
 
 
 def _http_headers(config: Config) -> dict[str, str]:
