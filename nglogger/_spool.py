@@ -323,7 +323,7 @@ class Spool:
                 "spool_dir",
                 self._base,
                 f"a directory whose {self._slots} slots are not all used by other processes",
-                f"every slot is locked; the first by {refused.hint}",
+                f"every slot is held by another process; slot 0 is {refused.hint}",
             )
         raise refused
 
@@ -757,6 +757,11 @@ class Spool:
         self._outstanding.add(pos)
         heapq.heappush(self._heap, pos)
         self._ends[pos] = (end, count, nbytes)
+
+    def events_in(self, positions: tuple[Pos, ...] | list[Pos]) -> int:
+        """How many events the records at ``positions`` hold (those still outstanding)."""
+        with self._lock:
+            return sum(self._ends[pos][1] for pos in positions if pos in self._ends)
 
     def ack(self, positions: tuple[Pos, ...] | list[Pos]) -> None:
         """These records are done (delivered, or dropped and counted): never sent again."""

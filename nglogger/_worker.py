@@ -828,9 +828,11 @@ class SinkWorker:
             except OSError:
                 pos = None
             with self._lock:
-                if pos is None:
-                    lost += batch.count
-                    self._drop_locked("shutdown_deadline", batch.count)
+                if pos is None:  # no room: what is on disk already stays for the next start
+                    on_disk = min(batch.count, spool.events_in(old)) if old else 0
+                    self._stranded += on_disk
+                    lost += batch.count - on_disk
+                    self._drop_locked("shutdown_deadline", batch.count - on_disk)
                 else:
                     self._stranded += batch.count
                     acks.extend(old)
@@ -921,7 +923,7 @@ class SinkWorker:
                 return
             self._summarized = True
             dropped = dict(self._dropped)
-            accepted = self._accepted
+            accepted = self._accepted + self._replayed  # what this process had to deliver
             last_error = self._last_error
         if kept and self._spool is not None:
             _notice.summary(

@@ -681,3 +681,46 @@ def test_a_real_enospc_turns_the_spool_off_and_loses_nothing(tmp_path: Path) -> 
         assert balanced(stats)
     finally:
         pipeline.shutdown(5)
+
+
+class MergingDownSink(DownSink):
+    """A failing sink that merges queued batches into one write (as the HTTP sinks do)."""
+
+    def request_limits(self) -> tuple[int, int]:
+        return 10_000, 64 << 20
+
+    def ready_in(self) -> float:
+        return 0.05  # keeps trying: merged writes mix spooled and memory-only batches
+
+
+def test_at_shutdown_events_already_on_disk_are_kept_not_counted_lost(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A full spool, a merged batch partly on disk: only the memory-only part is lost."""
+    sink = MergingDownSink(name="merging")
+    config = Config(
+        sinks=(sink,),
+        spool_dir=str(tmp_path),
+        spool_max_bytes=64 * 1024,
+        batch_max_events=100,
+        flush_interval=0.02,
+        shutdown_timeout=0.5,
+    )
+    pipeline = Pipeline(config)
+    try:
+        wait_until(lambda: pipeline.stats().sinks["merging"].spool_active)
+        for i in range(3000):
+            pipeline.emit({"level": "info", "message": "m", "i": i})
+        wait_until(lambda: pipeline.stats().sinks["merging"].spooled_events >= 100)
+    finally:
+        pipeline.shutdown(0.5)
+    stats = pipeline.stats().sinks["merging"]
+    on_disk = Spool(spool_path(str(tmp_path), "merging"), max_bytes=64 * 1024)
+    try:
+        on_disk.open()
+        kept = on_disk.replayable_events
+    finally:
+        on_disk.close()
+    assert kept > 0
+    assert stats.dropped == {"shutdown_deadline": 3000 - kept}  # not the events on disk
+    assert f"{kept} events kept in the spool" in capsys.readouterr().err
