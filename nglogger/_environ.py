@@ -100,6 +100,7 @@ from ._levels import parse_level
 from ._sampling import Sampling
 from ._secrets import MASK, is_secret_name, mask_secret, shown_setting
 from ._settings import parse_redact_keys, spec_of
+from ._sinkuri import check_sink_uri
 from ._values import parse_pairs
 
 if TYPE_CHECKING:
@@ -295,6 +296,9 @@ def resolve(
         values["context"] = context
     ignored: dict[str, str] = {}  # setting -> variable whose value was set aside
 
+    def translate(error: ConfigError) -> ConfigError:
+        return _translate(error, table, env_source, environ, explicit)
+
     pending = {
         setting: values.pop(setting, default)
         for setting, default in _PENDING_DEFAULTS.items()
@@ -309,6 +313,8 @@ def resolve(
             setting = _env_setting_of(translated, env_source, explicit)
             if raises or setting is None:
                 raise translated from None
+            if setting == "sinks" and _drop_bad_sinks(values, failed, report, translate):
+                continue  # the good entries of NGLOGGER_SINKS stay
             report(translated)  # set that variable aside and build again
             ignored[setting] = env_source.pop(setting)
             del values[setting]
@@ -354,6 +360,34 @@ def color_choice(environ: Mapping[str, str] | None = None) -> tuple[bool, str] |
     if environ.get("FORCE_COLOR", "").strip().lower() not in ("", "0", "false"):
         return True, "FORCE_COLOR"
     return None
+
+
+def _drop_bad_sinks(
+    values: dict[str, Any],
+    failed: ConfigError,
+    report: Callable[[ConfigError], None],
+    translate: Callable[[ConfigError], ConfigError],
+) -> bool:
+    """Leave out the sink URIs that do not parse (each reported); False if none would be left."""
+    sinks = values.get("sinks")
+    if failed.setting != "sinks" or not isinstance(sinks, tuple):
+        return False
+    kept: list[object] = []
+    bad: list[ConfigError] = []
+    for spec in sinks:
+        try:
+            if isinstance(spec, str):
+                check_sink_uri(spec)
+        except ConfigError as invalid:
+            bad.append(invalid)
+            continue
+        kept.append(spec)
+    if not bad or not kept:
+        return False
+    for entry_error in bad:
+        report(translate(entry_error))
+    values["sinks"] = tuple(kept)
+    return True
 
 
 def _raises(table: _Tables, environ: Mapping[str, str], explicit: Mapping[str, object]) -> bool:

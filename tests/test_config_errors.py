@@ -199,3 +199,14 @@ def test_nglogger_config_shows_the_effective_settings_and_exits_2(tmp_path: Path
     assert "default (NGLOGGER_BATCH_EVENTS ignored)" in done.stdout
     assert "(env:NGLOGGER_LEVEL)" in done.stdout
     assert "nglogger: invalid configuration: NGLOGGER_BATCH_EVENTS='lots'" in done.stderr
+
+
+def test_one_bad_entry_of_nglogger_sinks_leaves_out_that_entry_only() -> None:
+    """NGLOGGER_SINKS=good,bad: the good sink stays; the bad entry is named and left out."""
+    config, texts = warned({"NGLOGGER_SINKS": "null,file:///tmp/x.ndjson?rotate=weekly,stderr"})
+    assert config.sinks == ("null", "stderr")
+    (text,) = texts
+    assert "entry 'file:///tmp/x.ndjson': bad value for rotate: 'weekly'" in text
+    config, texts = warned({"NGLOGGER_SINKS": "htp://x"})  # nothing left: the default
+    assert config.sinks == Config().sinks
+    assert len(texts) == 1
