@@ -23,7 +23,7 @@ import orjson
 from . import _target
 from ._config import Config, Settings
 from ._encode import Encoder, Limits
-from ._errors import ConfigError, ConfigWarning
+from ._errors import ConfigError, ConfigWarning, outside_stacklevel
 from ._fields import FieldPrep
 from ._levels import LevelRules
 from ._logger import relevel
@@ -182,7 +182,7 @@ def configure(config: Config | None = None, /, **settings: Unpack[Settings]) -> 
             "handle_sigterm needs configure() on the main thread (Python allows signal "
             "handlers there only): no SIGTERM handler was installed",
             ConfigWarning,
-            stacklevel=2,
+            stacklevel=outside_stacklevel(),
         )
     return new
 
@@ -212,7 +212,7 @@ def _pipeline_leaving_out_bad_sinks(config: Config, *, sinks_given: bool) -> Pip
         warnings.warn(
             f"{problem}; that sink is left out (NGLOGGER_CONFIG_ERRORS=raise: an error)",
             ConfigWarning,
-            stacklevel=3,
+            stacklevel=outside_stacklevel(),
         )
     return Pipeline(config.replace(sinks=tuple(kept) or ("stdout",)))
 

@@ -87,15 +87,13 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import sys
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
-from ._errors import ConfigError, ConfigWarning
+from ._errors import ConfigError, ConfigWarning, outside_stacklevel
 from ._levels import parse_level
 from ._sampling import Sampling
 from ._secrets import MASK, is_secret_name, mask_secret, shown_setting
@@ -104,8 +102,6 @@ from ._sinkuri import check_sink_uri
 from ._values import parse_pairs
 
 if TYPE_CHECKING:
-    from types import FrameType
-
     from _typeshed import DataclassInstance
 
     Built = TypeVar("Built", bound=DataclassInstance)
@@ -422,24 +418,13 @@ def _warn(problems: Sequence[ConfigError]) -> None:
     """One ConfigWarning per bad variable, pointing at the caller outside nglogger."""
     if not problems:
         return
-    level = _outside_stacklevel()
+    level = outside_stacklevel()
     for error in problems:
         warnings.warn(
             f"{error}; ignored, the default applies (NGLOGGER_CONFIG_ERRORS=raise: an error)",
             ConfigWarning,
             stacklevel=level,
         )
-
-
-def _outside_stacklevel() -> int:
-    """``stacklevel`` of the first frame outside this package (the application's call)."""
-    package = str(Path(__file__).resolve().parent) + os.sep
-    frame: FrameType | None = sys._getframe(1)
-    level = 1
-    while frame is not None and str(Path(frame.f_code.co_filename).resolve()).startswith(package):
-        frame = frame.f_back
-        level += 1
-    return level
 
 
 #: ``OTEL_LOGS_EXPORTER`` values (the OpenTelemetry SDKs' names) -> the sink URI each adds.

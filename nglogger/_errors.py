@@ -14,7 +14,18 @@ Log calls never raise (unless ``strict=True`` is configured).
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "ConfigWarning", "EncodeError", "NgloggerError", "PipelineClosedError"]
+import os
+import sys
+from pathlib import Path
+
+__all__ = [
+    "ConfigError",
+    "ConfigWarning",
+    "EncodeError",
+    "NgloggerError",
+    "PipelineClosedError",
+    "outside_stacklevel",
+]
 
 
 class NgloggerError(Exception):
@@ -62,3 +73,26 @@ class ConfigWarning(UserWarning):
     name the handlers it removed. Filter it like any warning
     (``warnings.simplefilter("error", nglogger.ConfigWarning)`` turns it into an error).
     """
+
+
+_PACKAGE = str(Path(__file__).resolve().parent)
+
+
+def outside_stacklevel() -> int:
+    """``warnings.warn``'s ``stacklevel`` for the caller's first frame outside nglogger.
+
+    Frames of this package and of the import machinery (``import nglogger.auto``) are
+    skipped, so a configuration warning points at the application's line.
+    """
+    frame = sys._getframe(1)
+    level = 1
+    while frame is not None:
+        name = frame.f_code.co_filename
+        if name.startswith("<frozen importlib"):  # warnings.warn skips these by itself
+            frame = frame.f_back  # type: ignore[assignment]
+            continue
+        if not str(Path(name).resolve()).startswith(_PACKAGE + os.sep):
+            break
+        frame = frame.f_back  # type: ignore[assignment]
+        level += 1
+    return level

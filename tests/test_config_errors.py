@@ -210,3 +210,32 @@ def test_one_bad_entry_of_nglogger_sinks_leaves_out_that_entry_only() -> None:
     config, texts = warned({"NGLOGGER_SINKS": "htp://x"})  # nothing left: the default
     assert config.sinks == Config().sinks
     assert len(texts) == 1
+
+
+@pytest.mark.parametrize(
+    ("code", "line"),
+    [
+        ("import nglogger.auto\n", 1),
+        ("import nglogger\nnglogger.install()\n", 2),
+        ("import nglogger\nnglogger.configure()\n", 2),
+    ],
+)
+def test_every_warning_points_at_the_application_line(code: str, line: int, tmp_path: Path) -> None:
+    """A bad variable's and an unbuildable sink's warnings name the app's file and line."""
+    app = tmp_path / "app.py"
+    app.write_text(code)
+    done = subprocess.run(
+        [sys.executable, str(app)],
+        capture_output=True,
+        text=True,
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith(("NGLOGGER_", "DD_"))},
+            "NGLOGGER_LEVL": "debug",
+            "NGLOGGER_SINKS": "datadog,null",
+        },
+        timeout=60,
+        check=True,
+    )
+    warned = [text for text in done.stderr.splitlines() if "ConfigWarning" in text]
+    assert len(warned) == 2, done.stderr
+    assert all(text.startswith(f"{app}:{line}: ConfigWarning: ") for text in warned), done.stderr
