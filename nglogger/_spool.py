@@ -132,9 +132,9 @@ def spools_for(config: Any, names: list[str]) -> list[Spool | None]:
 
     Each process takes the first of the sink's :data:`SLOTS` slot directories no other
     process holds. When every slot is held, :class:`SpoolLockedError` is raised with
-    ``config_errors="raise"`` (nothing is kept locked) and is a warning otherwise; a
-    directory that cannot be used (read-only, not a directory, no space) is a warning:
-    that sink then runs with its memory queue only.
+    ``config_errors="raise"`` (nothing is kept locked) and is a warning otherwise; so is
+    a directory that cannot be used (read-only, not a directory, no space): that sink
+    then runs with its memory queue only.
     """
     if config.spool_dir is None:
         return [None] * len(names)
@@ -157,6 +157,13 @@ def spools_for(config: Any, names: list[str]) -> list[Spool | None]:
                 _notice.warn(f"sink {name}: no spool ({exc}); events are kept in memory only")
                 spools.append(None)
             except OSError as exc:
+                if getattr(config, "config_errors", "raise") == "raise":
+                    raise ConfigError(
+                        "spool_dir",
+                        config.spool_dir,
+                        "a directory nglogger can create and write",
+                        reason=f"{path} is unusable ({type(exc).__name__}: {exc})",
+                    ) from None
                 _notice.warn(
                     f"sink {name}: spool {path} unusable ({type(exc).__name__}: {exc}); "
                     "events are kept in memory only"

@@ -346,6 +346,14 @@ def test_an_unusable_spool_dir_falls_back_to_memory_with_a_clear_warning(
     assert "events are kept in memory only" in err
 
 
+def test_an_unusable_spool_dir_is_an_error_when_config_errors_raise(tmp_path: Path) -> None:
+    """config_errors="raise" (development, CI): an unusable spool_dir fails configure()."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    with pytest.raises(ConfigError, match=r"spool_dir='.*a-file': .* is unusable"):
+        Pipeline(Config(sinks=(MemorySink(),), spool_dir=str(blocker), config_errors="raise"))
+
+
 def test_a_file_in_the_way_of_the_parent_is_refused_too(tmp_path: Path) -> None:
     """Whatever the user, a spool path below a regular file cannot be used: memory only."""
     blocker = tmp_path / "file"
