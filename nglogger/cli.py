@@ -20,6 +20,7 @@ from ._env import (
 )
 from ._errors import ConfigError, ConfigWarning
 from ._version import __version__
+from .sinks import resolve_sink
 
 __all__ = ["main"]
 
@@ -226,10 +227,30 @@ def _config(args: argparse.Namespace) -> int:
             print(f"{name:<{width}}  {_shown(value):<40}  ({source})")
     # What a running pipeline would warn about and ignore (NGLOGGER_CONFIG_ERRORS=warn):
     # shown, and exit 2, so that `nglogger config` is a check a CI job can run.
-    problems = [w for w in caught if issubclass(w.category, ConfigWarning)]
+    problems = [str(w.message) for w in caught if issubclass(w.category, ConfigWarning)]
+    problems += _unbuildable_sinks(config_value)
     for problem in problems:
-        print(f"nglogger: invalid configuration: {problem.message}", file=sys.stderr)
+        print(f"nglogger: invalid configuration: {problem}", file=sys.stderr)
     return 2 if problems else 0
+
+
+def _unbuildable_sinks(config: Any) -> list[str]:
+    """Why each network sink of ``config`` could not be built (a missing API key...).
+
+    Built and closed at once: no request is sent. Local sinks (files, streams) are not
+    built here, so that the check creates no file.
+    """
+    problems: list[str] = []
+    for spec in config.sinks:
+        if not isinstance(spec, str) or spec.strip().startswith(
+            ("stdout", "stderr", "null", "file:")
+        ):
+            continue
+        try:
+            resolve_sink(spec, config).close()
+        except ConfigError as error:
+            problems.append(f"{error}; that sink would be left out")
+    return problems
 
 
 def _plain(value: object) -> object:

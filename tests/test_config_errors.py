@@ -239,3 +239,23 @@ def test_every_warning_points_at_the_application_line(code: str, line: int, tmp_
     warned = [text for text in done.stderr.splitlines() if "ConfigWarning" in text]
     assert len(warned) == 2, done.stderr
     assert all(text.startswith(f"{app}:{line}: ConfigWarning: ") for text in warned), done.stderr
+
+
+def test_nglogger_config_reports_a_sink_that_cannot_be_built(tmp_path: Path) -> None:
+    """NGLOGGER_SINKS=datadog without DD_API_KEY: `nglogger config` says so and exits 2."""
+    code = "import sys; from nglogger.cli import main; sys.exit(main(['config']))"
+    env = {"NGLOGGER_SINKS": "datadog,stdout"}
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("NGLOGGER_", "DD_"))}
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**base, **env},
+        cwd=tmp_path,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "DD_API_KEY" in done.stderr
+    assert "that sink would be left out" in done.stderr
+    assert list(tmp_path.iterdir()) == []  # the check created nothing
