@@ -207,6 +207,9 @@ def _config(args: argparse.Namespace) -> int:
         return 0
     import warnings
 
+    here = str(Path.cwd())
+    if "" not in sys.path and here not in sys.path:
+        sys.path.insert(0, here)  # NGLOGGER_PROCESSORS=myapp.logs:fn, found as `python -m` would
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ConfigWarning)
@@ -262,6 +265,8 @@ def _plain(value: object) -> object:
         return [_plain(v) for v in value]
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
+    if callable(value) and hasattr(value, "__qualname__"):  # a processor: its import path
+        return f"{getattr(value, '__module__', '?')}:{value.__qualname__}"
     return str(value)
 
 

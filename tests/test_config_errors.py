@@ -259,3 +259,26 @@ def test_nglogger_config_reports_a_sink_that_cannot_be_built(tmp_path: Path) -> 
     assert "DD_API_KEY" in done.stderr
     assert "that sink would be left out" in done.stderr
     assert list(tmp_path.iterdir()) == []  # the check created nothing
+
+
+def test_nglogger_config_finds_processors_of_the_current_directory(tmp_path: Path) -> None:
+    """The console script, run in the app's directory, imports NGLOGGER_PROCESSORS from it."""
+    script = Path(sys.executable).parent / "nglogger"
+    if not script.exists():
+        pytest.skip("the nglogger console script is not installed next to this interpreter")
+    (tmp_path / "myapp").mkdir()
+    (tmp_path / "myapp" / "__init__.py").write_text("")
+    (tmp_path / "myapp" / "logs.py").write_text("def add_build(fields):\n    return fields\n")
+    base = {k: v for k, v in os.environ.items() if not k.startswith("NGLOGGER_")}
+    base.pop("PYTHONPATH", None)
+    done = subprocess.run(
+        [str(script), "config"],
+        capture_output=True,
+        text=True,
+        env={**base, "NGLOGGER_PROCESSORS": "myapp.logs:add_build"},
+        cwd=tmp_path,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert '["myapp.logs:add_build"]' in done.stdout
