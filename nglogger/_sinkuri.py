@@ -351,6 +351,10 @@ def _unknown_sink(text: str) -> str:
     """Why ``text`` names no sink, with the closest known scheme or word."""
     import difflib  # loaded only on a mistake
 
+    word, _, query = text.partition("?")
+    if "://" not in text and word in _WORDS and query:  # stdout?lvl=error
+        options = sorted({key for key, _ in parse_qsl(query, keep_blank_values=True)})
+        return f"{word} takes no option {', '.join(map(repr, options))} (only level=)"
     head = text.split("://", 1)[0] if "://" in text else text
     known = [*_WORDS, *_HTTP_SCHEMES, *_VENDOR_SCHEMES, "file", "otlp", *_GRPC_SCHEMES]
     known += ["otlp+http", "otlp+https"]

@@ -701,6 +701,7 @@ def test_sources_cover_every_setting_and_the_pending_ones() -> None:
         ("stdot", "unknown sink 'stdot' (did you mean 'stdout'?)", "http(s)://"),
         ("file:///tmp/a?backups=many", "bad value for backups: 'many'", "backups=a whole number"),
         ("https://", "missing host", "scheme://host[:port]"),
+        ("stdout?lvl=error", "stdout takes no option 'lvl' (only level=)", "stdout, stderr"),
         (
             "otlp+http://h:1?timeout=soon",
             "bad value for timeout: 'soon'",
