@@ -69,6 +69,7 @@ __all__ = [
     "Corrupt",
     "Spool",
     "SpoolLockedError",
+    "orphaned_slots",
     "spool_path",
     "spools_for",
 ]
@@ -174,7 +175,47 @@ def spools_for(config: Any, names: list[str]) -> list[Spool | None]:
             if spool is not None:
                 spool.close()
         raise
+    for name, spool in zip(names, spools, strict=True):
+        if spool is not None:
+            left = orphaned_slots(spool_path(config.spool_dir, name), SLOTS)
+            if left:
+                _notice.warn(
+                    f"sink {name}: {len(left)} spool slot(s) left by processes that are gone "
+                    f"hold undelivered events ({', '.join(left)}); a process that takes such a "
+                    "slot delivers them"
+                )
     return spools
+
+
+def orphaned_slots(base: str, slots: int) -> list[str]:
+    """Slot directories of ``base`` that no process holds and that still hold segments."""
+    import fcntl
+
+    found: list[str] = []
+    for number in range(slots):
+        directory = Path(base if number == 0 else f"{base}.{number}")
+        real = os.path.realpath(directory)
+        if not directory.is_dir():
+            if number:
+                break  # slots are taken in order: none beyond the first missing one
+            continue
+        with _HELD_LOCK:
+            if real in _HELD:
+                continue  # ours
+        if not any(p.stat().st_size for p in directory.glob("*.seg")):
+            continue
+        try:
+            fd = os.open(directory / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            continue  # another process holds it: not orphaned
+        finally:
+            os.close(fd)  # closing releases the flock if we took it
+        found.append(str(directory))
+    return found
 
 
 def _write_all(fd: int, iov: list[bytes], size: int) -> None:

@@ -732,3 +732,26 @@ def test_at_shutdown_events_already_on_disk_are_kept_not_counted_lost(
     assert kept > 0
     assert stats.dropped == {"shutdown_deadline": 3000 - kept}  # not the events on disk
     assert f"{kept} events kept in the spool" in capsys.readouterr().err
+
+
+def test_a_slot_left_by_a_process_that_is_gone_is_reported(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Fewer processes than before: the one that starts says which slot still holds events."""
+    base = spool_path(str(tmp_path), "mem")
+    for slot in (base, f"{base}.1"):  # two processes spooled; both are gone now
+        left = Spool(slot, max_bytes=1 << 20)
+        left.open()
+        assert left.append(Batch.from_events([b'{"i":1}']).data, 1, loaded=False) is not None
+        left.close()
+    sink = MemorySink(name="mem")
+    pipeline = Pipeline(Config(sinks=(sink,), spool_dir=str(tmp_path), flush_interval=0.05))
+    try:
+        assert pipeline.flush(10)
+        assert ids(sink) == [1]  # slot 0 replayed
+    finally:
+        pipeline.shutdown(5)
+    err = capsys.readouterr().err
+    assert (
+        f"1 spool slot(s) left by processes that are gone hold undelivered events ({base}.1)" in err
+    )
