@@ -196,25 +196,34 @@ def _pipeline_leaving_out_bad_sinks(config: Config, *, sinks_given: bool) -> Pip
     except ConfigError:
         if config.config_errors != "warn" or sinks_given:
             raise
-        kept: list[object] = []
-        problems: list[ConfigError] = []
-        for spec in config.sinks:
-            if isinstance(spec, str):
-                try:
-                    resolve_sink(spec, config).close()
-                except ConfigError as bad:
-                    problems.append(bad)
-                    continue
-            kept.append(spec)
+        problems = unbuildable_sinks(config)
         if not problems:
             raise  # not a sink of the environment's: the error stands
-    for problem in problems:
+    kept = [spec for spec in config.sinks if spec not in problems]
+    for problem in problems.values():
         warnings.warn(
             f"{problem}; that sink is left out (NGLOGGER_CONFIG_ERRORS=raise: an error)",
             ConfigWarning,
             stacklevel=outside_stacklevel(),
         )
     return Pipeline(config.replace(sinks=tuple(kept) or ("stdout",)))
+
+
+_LOCAL_URIS = ("stdout", "stderr", "null", "file:")
+
+
+def unbuildable_sinks(config: Config, *, local: bool = True) -> dict[str, ConfigError]:
+    """The sink URIs of ``config`` that cannot be built, and why (each built and closed:
+    no request is sent). ``local=False`` skips streams and files (no file is created)."""
+    problems: dict[str, ConfigError] = {}
+    for spec in config.sinks:
+        if not isinstance(spec, str) or (not local and spec.strip().startswith(_LOCAL_URIS)):
+            continue
+        try:
+            resolve_sink(spec, config).close()
+        except ConfigError as bad:
+            problems[spec] = bad
+    return problems
 
 
 def flush(timeout: float | None = None) -> bool:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ._default import unbuildable_sinks
 from ._env import (
     describe_otel,
     describe_variables,
@@ -20,7 +21,6 @@ from ._env import (
 )
 from ._errors import ConfigError, ConfigWarning
 from ._version import __version__
-from .sinks import resolve_sink
 
 __all__ = ["main"]
 
@@ -231,29 +231,13 @@ def _config(args: argparse.Namespace) -> int:
     # What a running pipeline would warn about and ignore (NGLOGGER_CONFIG_ERRORS=warn):
     # shown, and exit 2, so that `nglogger config` is a check a CI job can run.
     problems = [str(w.message) for w in caught if issubclass(w.category, ConfigWarning)]
-    problems += _unbuildable_sinks(config_value)
+    problems += [  # what configure() would leave out; local sinks are not built (no file made)
+        f"{error}; that sink would be left out"
+        for error in unbuildable_sinks(config_value, local=False).values()
+    ]
     for problem in problems:
         print(f"nglogger: invalid configuration: {problem}", file=sys.stderr)
     return 2 if problems else 0
-
-
-def _unbuildable_sinks(config: Any) -> list[str]:
-    """Why each network sink of ``config`` could not be built (a missing API key...).
-
-    Built and closed at once: no request is sent. Local sinks (files, streams) are not
-    built here, so that the check creates no file.
-    """
-    problems: list[str] = []
-    for spec in config.sinks:
-        if not isinstance(spec, str) or spec.strip().startswith(
-            ("stdout", "stderr", "null", "file:")
-        ):
-            continue
-        try:
-            resolve_sink(spec, config).close()
-        except ConfigError as error:
-            problems.append(f"{error}; that sink would be left out")
-    return problems
 
 
 def _plain(value: object) -> object:

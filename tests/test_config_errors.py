@@ -18,6 +18,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from support.proc import clean_env, run_python
 
 import nglogger
 from nglogger import Config, ConfigError, ConfigWarning
@@ -159,19 +160,6 @@ def test_configure_warning_points_at_the_application_line(monkeypatch: pytest.Mo
     assert caught[0].filename == __file__
 
 
-def _run(code: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("NGLOGGER_", "OTEL_"))}
-    return subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env={**base, **env},
-        cwd=cwd,
-        timeout=60,
-        check=False,
-    )
-
-
 def test_install_alone_checks_the_environment_and_keeps_logging(tmp_path: Path) -> None:
     """A fresh process: install() with a typo'd variable warns on stderr and still logs."""
     out = tmp_path / "app.jsonl"
@@ -180,13 +168,13 @@ def test_install_alone_checks_the_environment_and_keeps_logging(tmp_path: Path) 
         "logging.getLogger('app').warning('still here'); nglogger.shutdown(5)"
     )
     env = {"NGLOGGER_SINKS": f"file://{out}", "NGLOGGER_LEVL": "debug"}
-    done = _run(code, env, tmp_path)
+    done = run_python(code, env, tmp_path)
     assert done.returncode == 0, done.stderr
     assert "ConfigWarning: NGLOGGER_LEVL='debug' is invalid" in done.stderr
     assert [orjson.loads(line)["message"] for line in out.read_bytes().splitlines()] == [
         "still here"
     ]
-    strict = _run(code, {**env, "NGLOGGER_CONFIG_ERRORS": "raise"}, tmp_path)
+    strict = run_python(code, {**env, "NGLOGGER_CONFIG_ERRORS": "raise"}, tmp_path)
     assert strict.returncode == 1
     assert "ConfigError: NGLOGGER_LEVL='debug' is invalid" in strict.stderr
 
@@ -194,7 +182,7 @@ def test_install_alone_checks_the_environment_and_keeps_logging(tmp_path: Path) 
 def test_nglogger_config_shows_the_effective_settings_and_exits_2(tmp_path: Path) -> None:
     """`nglogger config` prints what the pipeline will do, and each ignored variable."""
     code = "import sys; from nglogger.cli import main; sys.exit(main(['config']))"
-    done = _run(code, {"NGLOGGER_BATCH_EVENTS": "lots", "NGLOGGER_LEVEL": "debug"}, tmp_path)
+    done = run_python(code, {"NGLOGGER_BATCH_EVENTS": "lots", "NGLOGGER_LEVEL": "debug"}, tmp_path)
     assert done.returncode == 2
     assert "default (NGLOGGER_BATCH_EVENTS ignored)" in done.stdout
     assert "(env:NGLOGGER_LEVEL)" in done.stdout
@@ -228,11 +216,7 @@ def test_every_warning_points_at_the_application_line(code: str, line: int, tmp_
         [sys.executable, str(app)],
         capture_output=True,
         text=True,
-        env={
-            **{k: v for k, v in os.environ.items() if not k.startswith(("NGLOGGER_", "DD_"))},
-            "NGLOGGER_LEVL": "debug",
-            "NGLOGGER_SINKS": "datadog,null",
-        },
+        env=clean_env({"NGLOGGER_LEVL": "debug", "NGLOGGER_SINKS": "datadog,null"}),
         timeout=60,
         check=True,
     )
@@ -244,17 +228,7 @@ def test_every_warning_points_at_the_application_line(code: str, line: int, tmp_
 def test_nglogger_config_reports_a_sink_that_cannot_be_built(tmp_path: Path) -> None:
     """NGLOGGER_SINKS=datadog without DD_API_KEY: `nglogger config` says so and exits 2."""
     code = "import sys; from nglogger.cli import main; sys.exit(main(['config']))"
-    env = {"NGLOGGER_SINKS": "datadog,stdout"}
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("NGLOGGER_", "DD_"))}
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env={**base, **env},
-        cwd=tmp_path,
-        timeout=60,
-        check=False,
-    )
+    done = run_python(code, {"NGLOGGER_SINKS": "datadog,stdout"}, tmp_path)
     assert done.returncode == 2, done.stderr
     assert "DD_API_KEY" in done.stderr
     assert "that sink would be left out" in done.stderr
@@ -268,13 +242,13 @@ def test_nglogger_config_finds_processors_of_the_current_directory(tmp_path: Pat
     (tmp_path / "myapp").mkdir()
     (tmp_path / "myapp" / "__init__.py").write_text("")
     (tmp_path / "myapp" / "logs.py").write_text("def add_build(fields):\n    return fields\n")
-    base = {k: v for k, v in os.environ.items() if not k.startswith("NGLOGGER_")}
-    base.pop("PYTHONPATH", None)
+    env = clean_env({"NGLOGGER_PROCESSORS": "myapp.logs:add_build"})
+    env.pop("PYTHONPATH", None)
     done = subprocess.run(
         [str(script), "config"],
         capture_output=True,
         text=True,
-        env={**base, "NGLOGGER_PROCESSORS": "myapp.logs:add_build"},
+        env=env,
         cwd=tmp_path,
         timeout=60,
         check=False,

@@ -9,14 +9,12 @@ and ``install()`` sets the stdlib loggers' levels so ``isEnabledFor`` agrees.
 from __future__ import annotations
 
 import logging
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
 import pytest
+from support.proc import run_python
 from test_hot_path_calls import python_calls
 
 import nglogger
@@ -154,19 +152,6 @@ def test_bad_levels_are_config_errors() -> None:
         parse_logger_levels("x=loud")
 
 
-def _run(code: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("NGLOGGER_", "OTEL_", "DD_"))}
-    return subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env={**base, **env},
-        cwd=cwd,
-        timeout=120,
-        check=False,
-    )
-
-
 def test_nglogger_levels_in_a_real_process(tmp_path: Path) -> None:
     """NGLOGGER_LEVELS in the environment of a real process decides what reaches the file."""
     out = tmp_path / "all.ndjson"
@@ -181,7 +166,7 @@ def test_nglogger_levels_in_a_real_process(tmp_path: Path) -> None:
         "print(logging.getLogger('urllib3.connectionpool').isEnabledFor(logging.INFO),"
         " logging.getLogger('app.db').isEnabledFor(logging.DEBUG))\n"
     )
-    result = _run(
+    result = run_python(
         code,
         {
             "NGLOGGER_SINKS": f"file://{out}",
@@ -213,11 +198,11 @@ def test_a_bad_nglogger_levels_names_the_variable(tmp_path: Path) -> None:
     """A malformed NGLOGGER_LEVELS names the variable, the entry and why (raise, or warn)."""
     bad = {"NGLOGGER_LEVELS": "urllib3=warning,app.db=verbose"}
     code = "import nglogger\nprint(dict(nglogger.configure(sinks=['null']).config.levels))\n"
-    result = _run(code, {**bad, "NGLOGGER_CONFIG_ERRORS": "raise"}, tmp_path)
+    result = run_python(code, {**bad, "NGLOGGER_CONFIG_ERRORS": "raise"}, tmp_path)
     assert result.returncode == 1
     assert "NGLOGGER_LEVELS" in result.stderr
     assert "entry 2 'app.db=verbose': 'verbose' is not a level" in result.stderr
-    warned = _run(code, bad, tmp_path)  # the default: a ConfigWarning, no per-logger levels
+    warned = run_python(code, bad, tmp_path)  # the default: a ConfigWarning, no per-logger levels
     assert warned.returncode == 0, warned.stderr
     assert warned.stdout.strip() == "{}"
     assert "ConfigWarning" in warned.stderr
