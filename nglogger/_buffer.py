@@ -18,6 +18,21 @@ Limits are in events AND bytes over everything held (open + sealed). When full:
 * ``block`` waits up to ``block_timeout`` for space, then drops the incoming
   event; a thread running an asyncio event loop is never blocked.
 
+Re-entry and exceptions. A log call can start on a thread that is already inside
+one of the buffer's locked sections: a signal handler that logs runs between two
+bytecodes of the interrupted call, and a ``__del__`` that logs runs whenever the
+garbage collector does, allocations inside the section included. The lock is an
+``RLock`` taken with ``with`` (no bytecode between taking it and the guarded
+block, so no exception can leave it held), so such a call never waits for its own
+thread. It never works on state its interrupted caller is halfway through
+changing either: a section that changes more than the fast path's allowance marks
+itself ``_busy``, and a call that finds the lock already owned by its thread or
+the buffer busy *defers* its event: the bytes wait in a side queue, within the
+same limits (counted there, ``buffer_full`` when they do not fit), and are moved
+into the open arena by the next batcher pass. A ``MemoryError`` (or any
+exception) inside a section leaves the lock released and the counters whole: the
+arena is written before the counters move.
+
 Worst-case footprint: ``max_bytes`` of payload, plus the capacity of the open
 and the recycled arena (each at most ``batch_max_bytes`` + 1/8), plus ~200 B
 per sealed arena.
@@ -33,6 +48,9 @@ from collections.abc import Callable
 from typing import Any
 
 __all__ = ["ACCEPTED", "DROPPED", "SEALED", "Buffer"]
+
+#: ``offer``'s answers: accepted, accepted and the batcher should run (a batch was
+#: sealed, or the event was deferred), dropped.
 
 ACCEPTED = 0
 SEALED = 1
@@ -79,16 +97,22 @@ class Buffer:
         "_batch_bytes",
         "_batch_events",
         "_block_timeout",
+        "_busy",
         "_bytes",
+        "_deferred",
+        "_deferred_bytes",
+        "_deferred_events",
         "_dropped_full",
         "_events",
         "_evicted",
         "_free",
+        "_frozen",
         "_grant_bytes",
         "_grant_events",
         "_hw_bytes",
         "_hw_events",
         "_lock",
+        "_lost_memory",
         "_max_bytes",
         "_max_events",
         "_overflow",
@@ -123,13 +147,23 @@ class Buffer:
         self._overflow = overflow
         self._block_timeout = block_timeout
         self._wake = wake
-        self._lock = threading.Lock()
+        self._init_state()
+
+    def _init_state(self) -> None:
+        """Locks and contents, empty (at construction, and in a forked child)."""
+        self._lock = threading.RLock()
         self._space = threading.Condition(self._lock)
+        self._busy = False  # a section other than the fast path is changing the state
+        self._frozen = False  # held for good by the process's last flush (see freeze)
         self._waiters = 0
         self._arena = io.BytesIO()
         self._free: list[io.BytesIO] = []  # at most one recycled arena
         self._sealed: deque[list[Any]] = deque()  # [BytesIO | bytearray, events, fill]
-        self._events = 0  # held: open + sealed
+        # Events of re-entered calls, waiting for the batcher (counted here, not in _events).
+        self._deferred: deque[bytes] = deque()
+        self._deferred_events = 0
+        self._deferred_bytes = 0
+        self._events = 0  # held: open + sealed + in transit
         self._bytes = 0
         self._sealed_events = 0
         self._sealed_bytes = 0
@@ -140,6 +174,7 @@ class Buffer:
         self._taken_events = 0
         self._dropped_full = 0  # incoming events rejected
         self._evicted = 0  # accepted events evicted by drop_oldest
+        self._lost_memory = 0  # events of an arena a failed allocation freed
         # Fast-path allowance: events/bytes that may be appended without looking at
         # limits or batch thresholds. ``_events``/``_bytes`` are exact once
         # ``_sync()`` has folded in what the fast path used (grant - room).
@@ -161,10 +196,13 @@ class Buffer:
     def _reroom(self) -> None:
         """Recompute the fast-path allowance from the exact counters (lock held)."""
         room_events = min(
-            self._max_events - self._events,
+            self._max_events - self._events - self._deferred_events,
             self._batch_events - self._open_events(),
         )
-        room_bytes = min(self._max_bytes - self._bytes, self._batch_bytes - self._arena.tell())
+        room_bytes = min(
+            self._max_bytes - self._bytes - self._deferred_bytes,
+            self._batch_bytes - self._arena.tell(),
+        )
         if room_events <= 0 or room_bytes <= 0:
             room_events = room_bytes = 0
         self._grant_events = self._room_events = room_events
@@ -174,25 +212,29 @@ class Buffer:
         """The hot path: append under the lock while within the allowance.
 
         Returns a function with ``offer``'s contract. Within the allowance it
-        only decrements two counters and extends the arena; the last event of the
-        allowance and everything beyond go through ``offer`` (limits, policies,
-        sealing).
+        writes to the arena and decrements two counters (in that order: a
+        ``MemoryError`` from the write leaves nothing half done); the last event
+        of the allowance, everything beyond it, and a call that re-entered a busy
+        section go through ``offer``. A call nested in another fast-path append
+        of its own thread (a signal handler between two of its bytecodes) is
+        safe to run: the state is consistent between any two of them, and the
+        allowance it may overrun by its one event is folded in exactly.
         """
         lock = self._lock
-        acquire = lock.acquire
-        release = lock.release
         offer = self.offer
 
         def append(payload: bytes) -> int:
             n = len(payload)
-            acquire()
-            if n < self._room_bytes and self._room_events > 1:
-                self._room_events -= 1
-                self._room_bytes -= n
-                self._arena.write(payload)
-                release()
-                return ACCEPTED
-            release()
+            with lock:  # an RLock: a re-entered call never waits for its own thread
+                if n < self._room_bytes and self._room_events > 1 and not self._busy:
+                    try:
+                        self._arena.write(payload)
+                    except MemoryError:
+                        self._arena_failed()
+                        raise
+                    self._room_events -= 1
+                    self._room_bytes -= n
+                    return ACCEPTED
             return offer(payload)
 
         return append
@@ -201,59 +243,141 @@ class Buffer:
     def offer(self, payload: bytes) -> int:
         """Append one event (NDJSON bytes, newline included).
 
-        Returns ``ACCEPTED`` (0), ``SEALED`` (1: accepted and a batch was sealed,
-        the caller should wake the batcher) or ``DROPPED`` (-1).
+        Returns ``ACCEPTED`` (0), ``SEALED`` (1: accepted and the batcher should
+        run: a batch was sealed, or the event was deferred) or ``DROPPED`` (-1).
+        Never waits for a lock its own thread holds: a re-entered call defers.
+        """
+        lock = self._lock
+        if lock._is_owned() and not self._frozen:  # type: ignore[attr-defined]
+            return self._defer(payload)
+        n = len(payload)
+        with lock:
+            if self._busy:  # cannot happen but on this thread (the lock is ours): defer
+                return self._defer(payload)
+            self._busy = True
+            try:
+                return self._offer_locked(payload, n, block=True)
+            finally:
+                self._busy = False
+                self._reroom()
+
+    def _offer_locked(self, payload: bytes, n: int, *, block: bool) -> int:
+        self._sync()
+        if not self._has_room(n) and not self._make_room(n, block):
+            self._dropped_full += 1
+            return DROPPED
+        sealed = ACCEPTED
+        fill = self._arena.tell()
+        if fill and fill + n > self._batch_bytes:
+            self._seal()
+            sealed = SEALED
+        self._write(payload)  # first: a MemoryError here changes no counter of this event
+        self._events += 1
+        self._bytes += n
+        if self._open_events() >= self._batch_events:
+            self._seal()
+            sealed = SEALED
+        return sealed
+
+    def _defer(self, payload: bytes) -> int:
+        """Keep the event of a re-entered call for the batcher (its thread owns the lock).
+
+        Nothing else runs on the buffer meanwhile: other threads wait for the
+        lock, and the interrupted section does not touch these counters between
+        two of its bytecodes.
         """
         n = len(payload)
-        lock = self._lock
-        lock.acquire()
-        try:
-            self._sync()
-            events = self._events
-            if events >= self._max_events or self._bytes + n > self._max_bytes:
-                if not self._make_room(n):
-                    self._dropped_full += 1
-                    return DROPPED
-                events = self._events
-            sealed = ACCEPTED
+        used = self._grant_events - self._room_events
+        used_bytes = self._grant_bytes - self._room_bytes
+        if (
+            self._events + used + self._deferred_events >= self._max_events
+            or self._bytes + used_bytes + self._deferred_bytes + n > self._max_bytes
+        ):
+            self._dropped_full += 1
+            return DROPPED
+        self._deferred.append(payload)
+        self._deferred_events += 1
+        self._deferred_bytes += n
+        # The allowance must not hand out the room the deferred event takes.
+        if self._room_events > 0:
+            self._room_events = self._room_bytes = 0
+            self._grant_events, self._grant_bytes = used, used_bytes
+        return SEALED
+
+    def _take_deferred(self) -> None:
+        """Move deferred events into the open arena, oldest first (lock held, busy)."""
+        deferred = self._deferred
+        while deferred:
+            payload = deferred[0]
+            n = len(payload)
+            # They were within the limits when deferred: only the batch thresholds apply.
             fill = self._arena.tell()
             if fill and fill + n > self._batch_bytes:
                 self._seal()
-                sealed = SEALED
-            self._arena.write(payload)
-            self._events = events = events + 1
+            self._write(payload)
+            deferred.popleft()
+            self._deferred_events -= 1
+            self._deferred_bytes -= n
+            self._events += 1
             self._bytes += n
             if self._open_events() >= self._batch_events:
                 self._seal()
-                sealed = SEALED
-            return sealed
-        finally:
-            self._reroom()
-            lock.release()
 
-    def _make_room(self, n: int) -> bool:
+    def _write(self, payload: bytes) -> None:
+        """Append to the open arena (lock held); see :meth:`_arena_failed`."""
+        try:
+            self._arena.write(payload)
+        except MemoryError:
+            self._arena_failed()
+            raise
+
+    def _arena_failed(self) -> None:
+        """After a ``MemoryError`` from the open arena's ``write`` (lock held).
+
+        ``BytesIO`` frees its buffer when growing it fails: the events already in
+        the open arena are gone. They are counted (``memory_error``) and a fresh
+        arena takes their place; the event being written is the caller's to count.
+        """
+        arena = self._arena
+        if not arena.closed:
+            return  # nothing was lost: the allocation failed before the buffer was touched
+        self._sync()
+        lost = self._open_events()
+        self._events -= lost
+        self._bytes = self._sealed_bytes + self._transit_bytes
+        self._lost_memory += lost
+        self._arena = io.BytesIO()
+        self._reroom()
+
+    def _make_room(self, n: int, block: bool) -> bool:
         """Called with the lock held when the buffer is full."""
         self._note_high_water()
         policy = self._overflow
         if policy == "drop_oldest":
             return self._evict_until(n)
-        if policy == "block" and not _in_event_loop():
+        if policy == "block" and block and not _in_event_loop():
             self._wake()
             self._waiters += 1
+            self._busy = False  # the wait releases the lock: others may work meanwhile
             try:
                 return self._space.wait_for(lambda: self._has_room(n), self._block_timeout)
             finally:
+                self._busy = True
                 self._waiters -= 1
         return False
 
     def _has_room(self, n: int) -> bool:
         """Exact check (lock held): fold fast-path appends in first."""
         self._sync()
-        return self._events < self._max_events and self._bytes + n <= self._max_bytes
+        return (
+            self._events + self._deferred_events < self._max_events
+            and self._bytes + self._deferred_bytes + n <= self._max_bytes
+        )
 
     def _evict_until(self, n: int) -> bool:
         while self._events and (
-            self._events >= self._max_events or self._bytes + n > self._max_bytes
+            self._events + self._deferred_events >= self._max_events
+            or self._bytes + self._deferred_bytes + n > self._max_bytes
         ):
             if not self._sealed:
                 self._seal()  # evict from a sealed arena: O(1) per event
@@ -274,7 +398,10 @@ class Buffer:
             self._events -= 1
             self._bytes -= cut
             self._evicted += 1
-        return self._events < self._max_events and self._bytes + n <= self._max_bytes
+        return (
+            self._events + self._deferred_events < self._max_events
+            and self._bytes + self._deferred_bytes + n <= self._max_bytes
+        )
 
     def _detach(self, arena: io.BytesIO, fill: int) -> bytearray:
         """The first ``fill`` bytes of an arena as a bytearray; the arena is recycled."""
@@ -301,14 +428,20 @@ class Buffer:
         if not fill:
             return
         count = self._open_events()
+        # The new arena first: a MemoryError leaves the open one open and counted.
+        fresh = self._free.pop() if self._free else _new_arena(fill)
         self._sealed.append([arena, count, fill])
+        self._arena = fresh
         self._sealed_events += count
         self._sealed_bytes += fill
-        self._arena = self._free.pop() if self._free else _new_arena(fill)
 
     def _note_high_water(self) -> None:
-        self._hw_events = max(self._hw_events, self._events)
-        self._hw_bytes = max(self._hw_bytes, self._bytes)
+        self._hw_events = max(self._hw_events, self._events + self._deferred_events)
+        self._hw_bytes = max(self._hw_bytes, self._bytes + self._deferred_bytes)
+
+    def _reentered(self) -> bool:
+        """True on a thread that is already inside a section (and has not frozen it)."""
+        return self._lock._is_owned() and not self._frozen  # type: ignore[attr-defined]
 
     # ---------------------------------------------------------------- batcher
     def pop_sealed(self, *, seal: bool) -> list[Any] | None:
@@ -316,12 +449,19 @@ class Buffer:
 
         The arena stays counted in the buffer's limits ("in transit") until
         :meth:`release`, so while the batcher copies it and hands it to the sinks,
-        log calls cannot refill the buffer on top of it.
+        log calls cannot refill the buffer on top of it. Deferred events join the
+        open arena first. Returns None on a thread already inside a section (a
+        flush from a signal handler that interrupted a log call): nothing is popped.
         """
+        if self._reentered():
+            return None
         with self._lock:
-            self._sync()
+            self._busy = True
             try:
+                self._sync()
                 self._note_high_water()
+                if self._deferred:
+                    self._take_deferred()
                 if seal:
                     self._seal()
                 if not self._sealed:
@@ -333,7 +473,17 @@ class Buffer:
                 self._transit_bytes += entry[2]
                 return entry
             finally:
+                self._busy = False
                 self._reroom()
+
+    def restore(self, entry: list[Any]) -> None:
+        """Put a popped arena back at the head (its copy failed: ``MemoryError``)."""
+        with self._lock:
+            self._sealed.appendleft(entry)
+            self._sealed_events += entry[1]
+            self._sealed_bytes += entry[2]
+            self._transit_events -= entry[1]
+            self._transit_bytes -= entry[2]
 
     @staticmethod
     def extract(entry: list[Any]) -> bytes:
@@ -348,17 +498,21 @@ class Buffer:
         """Stop counting a popped arena (its events are the sinks' now); recycle it."""
         arena, count, fill = entry
         with self._lock:
-            self._sync()
-            self._transit_events -= count
-            self._transit_bytes -= fill
-            self._events -= count
-            self._bytes -= fill
-            self._taken_events += count
-            if isinstance(arena, io.BytesIO) and fill >= RECYCLE_MIN:
-                self._recycle(arena)
-            if self._waiters:
-                self._space.notify_all()
-            self._reroom()
+            self._busy = True
+            try:
+                self._sync()
+                self._transit_events -= count
+                self._transit_bytes -= fill
+                self._events -= count
+                self._bytes -= fill
+                self._taken_events += count
+                if isinstance(arena, io.BytesIO) and fill >= RECYCLE_MIN:
+                    self._recycle(arena)
+                if self._waiters:
+                    self._space.notify_all()
+            finally:
+                self._busy = False
+                self._reroom()
 
     def take(self, *, seal: bool) -> list[tuple[bytes, int]]:
         """Pop, extract and release every sealed arena: ``[(bytes, events), ...]``."""
@@ -372,41 +526,65 @@ class Buffer:
             out.append((self.extract(entry), entry[1]))
             self.release(entry)
 
+    def freeze(self) -> None:
+        """Hold the lock for good: the process ends next (the last flush of a signal).
+
+        Every later append on another thread waits, so no call can return after
+        the last batch was taken with its event left behind. The caller (which
+        owns the lock from now on) still takes what is held with ``pop_sealed``.
+        Idempotent on the thread that froze it.
+        """
+        if self._frozen and self._lock._is_owned():  # type: ignore[attr-defined]
+            return
+        self._lock.acquire()
+        self._frozen = True
+
+    def thaw(self) -> None:
+        """Undo :meth:`freeze` (the process did not end after all)."""
+        if self._frozen and self._lock._is_owned():  # type: ignore[attr-defined]
+            self._frozen = False
+            self._lock.release()
+
     def discard_all(self) -> int:
         """Forget everything held (after fork: those events belong to the parent).
 
         Called in a forked child, where the lock may have been inherited held:
-        it gets a new lock first.
+        everything is made anew, the lock first.
         """
-        self._lock = threading.Lock()
-        self._space = threading.Condition(self._lock)
-        self._waiters = 0
-        with self._lock:
-            self._sync()
-            held = self._events
-            self._arena = io.BytesIO()
-            self._free = []
-            self._sealed.clear()
-            self._events = self._bytes = 0
-            self._sealed_events = self._sealed_bytes = 0
-            self._transit_events = self._transit_bytes = 0
-            self._reroom()
-            return held
+        held = self._events + self._deferred_events + self._grant_events - self._room_events
+        self._init_state()
+        return held
 
     # ------------------------------------------------------------------ stats
     def snapshot(self) -> dict[str, int]:
-        """Counters and current levels, taken atomically."""
+        """Counters and current levels, taken atomically.
+
+        On a thread already inside a section (a signal handler asking for stats),
+        the same figures are read without the lock and without changing anything.
+        """
+        if self._reentered():
+            return self._figures()
         with self._lock:
-            self._sync()
-            self._reroom()
-            self._note_high_water()
-            return {
-                "accepted": self._taken_events + self._events + self._evicted,
-                "dropped_incoming": self._dropped_full,
-                "evicted": self._evicted,
-                "taken": self._taken_events,
-                "events": self._events,
-                "bytes": self._bytes,
-                "high_water_events": self._hw_events,
-                "high_water_bytes": self._hw_bytes,
-            }
+            self._busy = True
+            try:
+                self._sync()
+                self._note_high_water()
+                return self._figures()
+            finally:
+                self._busy = False
+                self._reroom()
+
+    def _figures(self) -> dict[str, int]:
+        used = self._grant_events - self._room_events
+        events = self._events + used + self._deferred_events
+        return {
+            "accepted": self._taken_events + events + self._evicted + self._lost_memory,
+            "dropped_incoming": self._dropped_full,
+            "lost_memory": self._lost_memory,
+            "evicted": self._evicted,
+            "taken": self._taken_events,
+            "events": events,
+            "bytes": self._bytes + self._grant_bytes - self._room_bytes + self._deferred_bytes,
+            "high_water_events": max(self._hw_events, events),
+            "high_water_bytes": self._hw_bytes,
+        }

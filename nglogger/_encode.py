@@ -95,7 +95,7 @@ class Encoder:
         #: The output schema: the names of the exception fields, reserved names, the head.
         self.schema = schema
         self._counts: dict[str, int] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # counted from log calls: re-entry never waits
         self.default = self._default
         #: Set by the pipeline to its redactor's rule: a namedtuple with a secret field
         #: name is sent to the slow path (orjson writes it as a list: no key to scan).

@@ -27,7 +27,7 @@ import orjson
 from . import _target
 from ._context import FragmentDict, empty_fragments, for_pipeline, fragments
 from ._encode import exc_from_info
-from ._guard import CONTEXT, DELIVERING, count_recursion
+from ._guard import CONTEXT, DELIVERING, collecting_here, count_recursion
 from ._layout import FALLBACK_KEY, free_name, renamed_fields, special_names
 from ._levels import CRITICAL, DEBUG, ERROR, INFO, WARNING, level_name, parse_level
 from ._processors import Processor, apply
@@ -255,8 +255,18 @@ def _make_method(level: int, lname: str) -> Any:
                     **fields,
                 }
             elif cv is DELIVERING:
-                count_recursion()
-                return
+                if not collecting_here():  # a sink logging: dropped, or it would loop
+                    count_recursion()
+                    return
+                event = {  # a __del__ the collector ran on a delivery thread: kept
+                    "timestamp": now,
+                    "level": lname,
+                    "logger": self._name,
+                    "message": message,
+                    **pipeline.static,
+                    **ctx,
+                    **fields,
+                }
             else:
                 if cv.rid is not pipeline.redactor:
                     cv = for_pipeline(cv, pipeline)
@@ -271,6 +281,13 @@ def _make_method(level: int, lname: str) -> Any:
                     **fields,
                 }
             pipeline.emit(event)
+        except MemoryError:  # every lock taken is released (with statements): count, go on
+            if pipeline.strict:
+                raise
+            try:
+                pipeline.count_dropped("memory_error")
+            except Exception:
+                pass
         except Exception:
             if pipeline.strict:
                 raise
@@ -305,7 +322,7 @@ class _Level:
 
 
 _LEVELS: weakref.WeakValueDictionary[str, _Level] = weakref.WeakValueDictionary()
-_levels_lock = threading.Lock()
+_levels_lock = threading.RLock()  # get_logger() from a signal handler never waits
 
 
 def _level_cell(name: str) -> _Level:
@@ -334,7 +351,7 @@ def relevel() -> None:
 
 def _reset_lock_in_child() -> None:
     global _levels_lock
-    _levels_lock = threading.Lock()
+    _levels_lock = threading.RLock()
 
 
 os.register_at_fork(after_in_child=_reset_lock_in_child)

@@ -43,7 +43,7 @@ class NoticeLimiter:
         self._clock = clock
         self._tokens = float(burst)
         self._at = clock()
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # a warning from a signal handler never waits
         self.suppressed = 0
 
     def take(self) -> int | None:

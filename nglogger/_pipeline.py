@@ -10,28 +10,30 @@ default pipeline (stdout at INFO: NDJSON, console text on a terminal) on the fir
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 import weakref
 from collections.abc import Callable, Mapping
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import orjson
 
+from . import _notice
 from ._batch import Batch
 from ._buffer import Buffer
 from ._config import Config
 from ._encode import OPTIONS, Encoder, Limits
 from ._errors import ConfigError
 from ._fields import FieldPrep
-from ._guard import enter_delivery
+from ._guard import Waker, enter_delivery
 from ._layout import SCHEMAS, use_schema
 from ._levels import LevelRules
 from ._processors import Processor
 from ._redact import Redactor
 from ._sampling import Sampler
 from ._select import Selector, selector_for
-from ._sink import Sink, resolve_sink, sink_name
+from ._sink import Sink, WritesLate, resolve_sink, sink_name
 from ._spool import spools_for
 from ._stats import SinkStats, Stats
 from ._timestamp import timestamp
@@ -135,7 +137,7 @@ class Pipeline:
     def _init_runtime(self) -> None:
         config = self.config
         self._pid = os.getpid()
-        self._wake_event = threading.Event()
+        self._wake_event = Waker()  # set() never waits: callable from a signal handler
         self.buffer = Buffer(
             max_events=config.buffer_max_events,
             max_bytes=config.buffer_max_bytes,
@@ -146,9 +148,13 @@ class Pipeline:
             wake=self._wake_event.set,
         )
         self._offer = self.buffer.make_appender()
-        self.emit: Callable[[dict[str, Any]], None] = self._make_emit()
-        self._dispatch_lock = threading.Lock()
-        self._state_lock = threading.Lock()
+        self.emit: Callable[[dict[str, Any]], None] = self._make_emit(
+            self._offer, self._after_offer
+        )
+        # RLocks: a signal handler or finalizer that logs (or asks for stats) on a
+        # thread inside one of these sections never waits for itself (see _nested).
+        self._dispatch_lock = threading.RLock()
+        self._state_lock = threading.RLock()
         self._closed = False
         self._stopping = False
         self._done = threading.Event()
@@ -162,8 +168,21 @@ class Pipeline:
         self._batcher: threading.Thread | None = None
         self._next_report = _monotonic() + self.config.report_interval
         self._reported: dict[str, int] = {}
+        #: After the exit shutdown: until when events are still written on the
+        #: caller's thread (see _late_offer); None before it.
+        self._late_until: float | None = None
+        self._late_lock = threading.RLock()
+        self._late_events = 0
+        self._late_said: set[tuple[str, str]] = set()
 
     def _start(self) -> None:
+        if _exiting or sys.is_finalizing():
+            # Built by a log call after the exit hooks (a finalizer at teardown, an
+            # atexit handler that runs after ours): no thread can be started any
+            # more, so it writes on the caller's thread from the start.
+            _LIVE.add(self)
+            self._go_late(_monotonic() + self.config.shutdown_timeout)
+            return
         for worker in self.workers:
             worker.start()
         self._batcher = threading.Thread(
@@ -181,14 +200,18 @@ class Pipeline:
         return self.min_level if rules is None else rules.level_of(name)
 
     # --------------------------------------------------------------- hot path
-    def _make_emit(self) -> Callable[[dict[str, Any]], None]:
-        """Build ``emit``: a closure over this runtime's encoder and buffer."""
+    def _make_emit(
+        self, offer: Callable[[bytes], int], after_offer: Callable[[], None]
+    ) -> Callable[[dict[str, Any]], None]:
+        """Build ``emit``: a closure over this runtime's encoder and ``offer``.
+
+        ``offer`` is the buffer's appender, or after the exit shutdown the late
+        writer; ``after_offer`` runs when it returns non-zero.
+        """
         default = self._default
         max_event = self.config.max_event_bytes
-        offer = self._offer
         slow = self._slow
         large = self._large
-        after_offer = self._after_offer
 
         scrub = self.redactor.scrub_bytes if self.redactor.values else None
         schema = self.schema
@@ -261,6 +284,9 @@ class Pipeline:
 
     def emit_bytes(self, data: bytes) -> None:
         """Buffer an already encoded event (one JSON document plus newline)."""
+        if self._late_until is not None:
+            self._late_offer(data)
+            return
         if self._closed:
             self._count_pre("after_shutdown")
             return
@@ -307,6 +333,60 @@ class Pipeline:
         """Count an event dropped before the buffer (guard, sampling, ...)."""
         self._count_pre(reason)
 
+    # ------------------------------------------------------------ after exit
+    def _go_late(self, until: float) -> None:
+        """From now on every event is written on the caller's thread, until ``until``.
+
+        Called by the exit shutdown once the sink threads are gone (and by a
+        pipeline built after it). Whatever reached the buffer meanwhile is
+        written first.
+        """
+        self._late_until = until
+        self._closed = True
+        self.emit = self._make_emit(self._late_offer, _nothing)
+        for data, count in self.buffer.take(seal=True):
+            self._dispatched += count
+            self._write_late(data, count)
+
+    def _late_offer(self, data: bytes) -> int:
+        """``offer`` after the exit shutdown: write one event to the sinks, now."""
+        with self._state_lock:
+            self._late_events += 1
+        self._write_late(data, 1)
+        return 0
+
+    def _write_late(self, data: bytes, count: int) -> None:
+        """Write ``count`` events to every sink that takes late writes, within the deadline.
+
+        A sink that does not (network sinks: closed at exit), the deadline passed,
+        or a call re-entering a late write on its own thread (a finalizer run
+        inside ``write``): the events are counted per sink and said once on stderr.
+        """
+        lock = self._late_lock
+        until = self._late_until
+        if lock._is_owned():  # type: ignore[attr-defined]
+            reason = "reentrant"
+        elif until is None or _monotonic() > until:
+            reason = "after_shutdown"
+        else:
+            reason = ""
+        with lock:
+            self._seq += 1
+            batch = Batch(data, count, self._seq)
+            for worker in self.workers:
+                if not reason and _writes_late(worker.sink):
+                    worker.write_late(batch)
+                    continue
+                why = reason or "after_shutdown"
+                worker.count_late(count, why)
+                if (worker.name, why) not in self._late_said:
+                    self._late_said.add((worker.name, why))
+                    _notice.summary(
+                        f"sink {worker.name}: events logged after nglogger's exit shutdown "
+                        f"(by an atexit handler that ran after it, a daemon thread or a "
+                        f"finalizer) are not delivered: counted {why} in stats()"
+                    )
+
     # ---------------------------------------------------------------- batcher
     def _report_drops(self, now: float) -> None:
         """Every ``report_interval`` s, if events were dropped, log one warning saying so.
@@ -343,6 +423,8 @@ class Pipeline:
     def _dispatch(self, *, seal: bool) -> int:
         """Move sealed arenas to every sink queue as shared immutable batches."""
         buffer = self.buffer
+        if self._dispatch_lock._is_owned():  # type: ignore[attr-defined]
+            return 0  # a signal handler interrupted a dispatch on this thread: not now
         with self._dispatch_lock:
             moved = 0
             while True:
@@ -350,8 +432,13 @@ class Pipeline:
                 if entry is None:
                     return moved
                 count = entry[1]
+                try:
+                    data = buffer.extract(entry)
+                except MemoryError:  # no copy, no loss: it waits for the next pass
+                    buffer.restore(entry)
+                    raise
                 self._seq += 1
-                batch = Batch(buffer.extract(entry), count, self._seq)
+                batch = Batch(data, count, self._seq)
                 for index, worker in enumerate(self.workers):
                     select = self._selectors[index]
                     if select is None:
@@ -385,22 +472,35 @@ class Pipeline:
         self._check_fork()
         if self._closed:
             return True
+        if self._nested():
+            return False
         self._dispatch(seal=True)
         ok = True
         for worker in self.workers:
             ok = worker.wait_idle(deadline) and ok
         return ok
 
-    def shutdown(self, timeout: float | None = None) -> bool:
+    def shutdown(
+        self, timeout: float | None = None, *, mode: Literal["close", "late", "freeze"] = "close"
+    ) -> bool:
         """Flush, stop threads and close sinks within ``timeout`` seconds.
 
         Returns True when every event was delivered. Events still queued or in
         flight at the deadline are counted as ``shutdown_deadline``; a sink that
         never returns is abandoned (its thread is a daemon).
+
+        ``mode``: ``"close"``: later events are counted ``after_shutdown``;
+        ``"late"`` (the exit hook): later events are written on the caller's thread
+        while the deadline allows, to the sinks that take that (``WritesLate``,
+        left open); ``"freeze"`` (the last flush before a signal ends the process):
+        the buffer is held for good, so a log call on another thread waits instead
+        of returning with an event nobody will deliver.
         """
         timeout = self.config.shutdown_timeout if timeout is None else timeout
         deadline = _monotonic() + max(0.0, timeout)
         self._check_fork()
+        if self._nested():
+            return False
         with self._state_lock:
             if self._stopping:
                 first = False
@@ -412,23 +512,45 @@ class Pipeline:
         batcher = self._batcher
         if batcher is not None and batcher is not threading.current_thread():
             batcher.join(max(0.0, min(0.5, deadline - _monotonic())))
+        if mode == "freeze":
+            # The process ends next: hold the buffer so that no log call can return
+            # with its event left behind (they wait, for the few ms until the end).
+            self.buffer.freeze()
         self._dispatch(seal=True)
-        self._closed = True
-        self.emit = self._emit_closed
-        self._dispatch(seal=True)  # anything that raced in before _closed was seen
+        if mode == "close":
+            self._closed = True
+            self.emit = self._emit_closed
+            self._dispatch(seal=True)  # anything that raced in before _closed was seen
         ok = True
         for worker in self.workers:
             ok = worker.wait_idle(deadline) and ok
         for worker in self.workers:
             if not worker.stop(deadline) and worker.abandon():
                 ok = False
+        sinks = [worker.sink for worker in self.workers]
+        if mode == "late":
+            # Events logged from here on are written on the caller's thread (see
+            # _go_late): the sinks that take that stay open until the process ends.
+            self._go_late(deadline)
+            sinks = [sink for sink in sinks if not _writes_late(sink)]
         _close_all_within(
-            [worker.sink for worker in self.workers],
-            max(deadline, _monotonic() + 0.05),
-            _weak_counter(weakref.ref(self)),
+            sinks, max(deadline, _monotonic() + 0.05), _weak_counter(weakref.ref(self))
         )
         self._done.set()
         return ok
+
+    def _nested(self) -> bool:
+        """True on a thread that is inside one of this pipeline's locked sections.
+
+        A signal handler or a finalizer runs on the thread it interrupted: a flush or
+        shutdown from there could only wait for the section its own thread holds, so
+        it does nothing (and returns False); the interrupted call finishes, and the
+        next flush (or the exit hook) delivers.
+        """
+        return bool(
+            self._dispatch_lock._is_owned()  # type: ignore[attr-defined]
+            or self.buffer._reentered()
+        )
 
     @property
     def closed(self) -> bool:
@@ -449,12 +571,12 @@ class Pipeline:
         """
         if self._stopping:  # shut down before the fork: stays shut down in the child
             self._pid = os.getpid()
-            self._state_lock = threading.Lock()
-            self._dispatch_lock = threading.Lock()
+            self._state_lock = threading.RLock()
+            self._dispatch_lock = threading.RLock()
             self.buffer.discard_all()
             return
         held = self.buffer.discard_all() if detected else 0
-        self.encoder._lock = threading.Lock()
+        self.encoder._lock = threading.RLock()
         self.encoder._counts = {}
         self._init_runtime()
         if held:
@@ -478,6 +600,10 @@ class Pipeline:
         dropped = dict(pre)
         if buf["dropped_incoming"] or buf["evicted"]:
             dropped["buffer_full"] = buf["dropped_incoming"] + buf["evicted"]
+        if buf["lost_memory"]:
+            dropped["memory_error"] = dropped.get("memory_error", 0) + buf["lost_memory"]
+        with self._state_lock:
+            late = self._late_events
         sinks = {}
         for index, worker in enumerate(self.workers):
             snap = worker.snapshot()
@@ -487,9 +613,9 @@ class Pipeline:
         fallbacks = dict(self.encoder.counts())
         processor_errors = fallbacks.pop("processor_error", 0)
         return Stats(
-            submitted=buf["accepted"] + buf["dropped_incoming"] + sum(pre.values()),
-            accepted=buf["accepted"],
-            dispatched=dispatched,
+            submitted=buf["accepted"] + late + buf["dropped_incoming"] + sum(pre.values()),
+            accepted=buf["accepted"] + late,
+            dispatched=dispatched + late,
             dropped=dropped,
             buffered_events=buf["events"],
             buffered_bytes=buf["bytes"],
@@ -513,8 +639,7 @@ def _batcher_main(ref: weakref.ReferenceType[Pipeline]) -> None:
     del pipeline
     next_tick = _monotonic() + interval
     while True:
-        wake.wait(max(0.0, next_tick - _monotonic()))
-        wake.clear()
+        wake.wait(next_tick - _monotonic())
         pipeline = ref()
         if pipeline is None or pipeline._stopping or pipeline._wake_event is not wake:
             return
@@ -529,6 +654,14 @@ def _batcher_main(ref: weakref.ReferenceType[Pipeline]) -> None:
         except BaseException:  # never let the batcher die
             pipeline._count_pre("batcher_error")
         del pipeline
+
+
+def _nothing() -> None:
+    """``after_offer`` of the late writer: there is no background to wake."""
+
+
+def _writes_late(sink: Sink) -> bool:
+    return isinstance(sink, WritesLate) and sink.writes_late is True
 
 
 def _stop_workers(workers: list[SinkWorker]) -> None:
@@ -581,6 +714,8 @@ def _close_all_within(sinks: list[Sink], deadline: float, count: Callable[[str],
 _LIVE: weakref.WeakSet[Pipeline] = weakref.WeakSet()
 _hooks_registered = False
 _at_exit_done = False
+#: Set by the exit hook: a pipeline built from now on starts no thread (see _start).
+_exiting = False
 #: None: the first exit phase did not run; True/False: whether it delivered everything.
 _exit_flushed: bool | None = None
 
@@ -618,10 +753,10 @@ def _at_exit() -> None:
     already stuck, only a short grace period (so exit takes at most
     ``shutdown_timeout`` + ~0.2 s however the sinks behave).
     """
-    global _at_exit_done
+    global _at_exit_done, _exiting
     if _at_exit_done:
         return
-    _at_exit_done = True
+    _at_exit_done = _exiting = True
     pid = os.getpid()
     pipelines = [p for p in list(_LIVE) if p._pid == pid and not p._stopping]
     if not pipelines:
@@ -631,7 +766,9 @@ def _at_exit() -> None:
         budget = 0.2
     deadline = _monotonic() + budget
     for pipeline in pipelines:
-        pipeline.shutdown(max(0.0, deadline - _monotonic()))
+        # "late": what atexit handlers that run after this one, daemon threads and
+        # finalizers at teardown log is still written, on their own thread.
+        pipeline.shutdown(max(0.0, deadline - _monotonic()), mode="late")
 
 
 def _register_process_hooks() -> None:

@@ -188,7 +188,7 @@ class Sampler:
         self._levels = {level_name(n): p for n, p in sampling.levels.items()}
         self._rng = rng
         self._clock = clock
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # taken by log calls: re-entry never waits
         self._capacity = float(sampling.limit) if sampling.limit is not None else 0.0
         self._rate = self._capacity / sampling.period if sampling.limit is not None else 0.0
         self._period = sampling.period

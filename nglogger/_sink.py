@@ -69,6 +69,7 @@ __all__ = [
     "Paced",
     "Sink",
     "SinkBase",
+    "WritesLate",
     "concurrency_of",
     "memory_copies_of",
     "request_bytes_of",
@@ -197,6 +198,20 @@ class Paced(Protocol):
     def ready_in(self) -> float:
         """Seconds until a write may be sent (0: now)."""
         ...
+
+
+@runtime_checkable
+class WritesLate(Protocol):
+    """A sink that takes ``write`` on any thread after its worker is gone, until exit.
+
+    Local sinks (streams, files, memory) say so with ``writes_late = True``: the
+    pipeline's exit shutdown leaves them open, and events logged after it (an
+    ``atexit`` handler that runs after nglogger's, a daemon thread, a finalizer at
+    teardown) are written to them synchronously while the shutdown deadline
+    allows. Other sinks are closed at exit and count such events ``after_shutdown``.
+    """
+
+    writes_late: bool
 
 
 @runtime_checkable

@@ -111,7 +111,9 @@ class SinkWorker:
         self._reset_state()
 
     def _reset_state(self) -> None:
-        self._lock = threading.Lock()
+        # An RLock: stats() from a signal handler that interrupted a dispatch on the
+        # same thread reads the counters instead of waiting for itself.
+        self._lock = threading.RLock()
         self._cond = threading.Condition(self._lock)
         self._queue: deque[tuple[Batch, float]] = deque()  # (batch, when it was queued)
         self._queued_events = 0
@@ -844,6 +846,34 @@ class SinkWorker:
         self._summarize()
         with self._lock:
             return lost + self._stranded + self._disk_events
+
+    # ------------------------------------------------------------------ exit
+    def write_late(self, batch: Batch) -> bool:
+        """Write ``batch`` on the caller's thread, once the worker threads are gone.
+
+        For events logged after the exit shutdown (an ``atexit`` handler that runs
+        after nglogger's, a daemon thread, a finalizer at teardown): counted like a
+        batch the worker wrote; what the sink hands back cannot wait any more and is
+        counted ``shutdown_deadline``. True when every event was delivered.
+        """
+        with self._lock:
+            self._accepted += batch.count
+        error: str | None = None
+        outcome: object
+        try:
+            outcome = self.sink.write(batch)
+        except Exception as exc:
+            outcome, error = Outcome(0, {"sink_error": batch.count}), _describe(exc)
+        with self._lock:
+            self._stopping = True  # a requeue is dropped, not queued for a thread
+            self._settle(batch, self._clock(), outcome, error)
+        return outcome is None
+
+    def count_late(self, count: int, reason: str) -> None:
+        """Count events that reached this sink after its threads were gone, not written."""
+        with self._lock:
+            self._accepted += count
+            self._drop_locked(reason, count)
 
     # ------------------------------------------------------------ waiting/stop
     def wait_idle(self, deadline: float) -> bool:

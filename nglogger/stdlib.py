@@ -42,7 +42,7 @@ from . import _default, _target
 from ._context import for_pipeline
 from ._encode import exc_from_info
 from ._errors import ConfigError, ConfigWarning
-from ._guard import CONTEXT, DELIVERING, count_recursion
+from ._guard import CONTEXT, DELIVERING, collecting_here, count_recursion
 from ._layout import FALLBACK_KEY, free_name, renamed_fields, special_names
 from ._levels import ACCEPTED_LEVELS, LEVEL_NAMES, LevelRules, level_name, parse_level
 from ._pipeline import Pipeline
@@ -123,8 +123,10 @@ class LoggingHandler(logging.Handler):
         try:
             cv = _cv_get()
             if cv is DELIVERING:
-                count_recursion()  # on the pipeline whose thread is delivering
-                return
+                if not collecting_here():
+                    count_recursion()  # on the pipeline whose thread is delivering
+                    return
+                cv = None  # a __del__ the collector ran on a delivery thread: kept
             levelno = record.levelno
             rules = pipeline.level_rules
             if rules is not None:  # per-logger levels: a rule covering this name decides
@@ -181,6 +183,10 @@ class LoggingHandler(logging.Handler):
             if unformatted:
                 event[FALLBACK_KEY] = ["format_error"]
             pipeline.emit(event)
+        except MemoryError:  # every lock taken is released (with statements): count, go on
+            if pipeline.strict:
+                raise
+            _count(pipeline, "memory_error")
         except Exception:
             if pipeline.strict:
                 raise

@@ -112,6 +112,10 @@ class FileSink:
     externally; ``O_APPEND`` keeps their concurrent appends whole.
     """
 
+    #: Left open by the exit shutdown: events logged after it (an atexit handler that runs
+    #: after nglogger's, a finalizer at teardown) are appended on the caller's thread.
+    writes_late = True
+
     __slots__ = (
         "_backups",
         "_clock",

@@ -27,6 +27,8 @@ __all__ = ["MemorySink", "NullSink"]
 class MemorySink:
     """Records events in memory, bounded; thread-safe; waitable."""
 
+    writes_late = True  # see nglogger._sink.WritesLate
+
     def __init__(
         self,
         max_events: int = 100_000,
@@ -114,6 +116,8 @@ class MemorySink:
 
 class NullSink:
     """Accepts every batch and keeps nothing but counts."""
+
+    writes_late = True  # see nglogger._sink.WritesLate
 
     def __init__(
         self,

@@ -33,6 +33,9 @@ __all__ = ["StreamSink"]
 class StreamSink:
     """Writes batches to stdout/stderr (by name) or to any text stream."""
 
+    #: Writes after the exit shutdown go straight to the stream (see ``WritesLate``).
+    writes_late = True
+
     def __init__(
         self,
         stream: Literal["stdout", "stderr"] | IO[str] = "stdout",
