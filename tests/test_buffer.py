@@ -239,3 +239,114 @@ def test_drop_oldest_never_evicts_from_an_arena_in_transit() -> None:
         buf.offer(ev(60 + i))
     assert drain(buf) == [ev(61), ev(62), ev(63), ev(64)]
     assert buf.snapshot()["evicted"] == 1
+
+
+# ---------------------------------------------------------------------------
+# Re-entry: a call that starts inside a section on its own thread (a signal handler,
+# a finalizer) never waits for that thread, and never works on half-changed state.
+
+
+def _nested_during_seal(
+    monkeypatch: pytest.MonkeyPatch, payloads: list[bytes], answers: list[int]
+) -> None:
+    """The next ``_seal`` first logs ``payloads``, as a finalizer run inside it would."""
+    real = Buffer._seal
+
+    def inside(self: Buffer) -> None:
+        if payloads:
+            append = self.make_appender()
+            answers.append(append(payloads[0]))  # the fast path, then offer()
+            answers.extend(self.offer(p) for p in payloads[1:])
+            payloads.clear()
+        real(self)
+
+    monkeypatch.setattr(Buffer, "_seal", inside)
+
+
+def test_a_call_nested_inside_a_seal_is_deferred_then_kept_in_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    buf = make(max_events=100, batch_events=3)
+    append = buf.make_appender()
+    answers: list[int] = []
+    _nested_during_seal(monkeypatch, [ev(100), ev(101)], answers)
+    for i in range(3):  # the third append seals: the nested calls land inside _seal
+        append(ev(i))
+    assert answers == [SEALED, SEALED]  # deferred: accepted, and the batcher is to run
+    snap = buf.snapshot()
+    assert snap["events"] == 5
+    assert snap["accepted"] == 5
+    lines = drain(buf)
+    assert lines == [ev(0), ev(1), ev(2), ev(100), ev(101)]
+    assert buf.snapshot()["events"] == 0
+    assert buf.snapshot()["taken"] == 5
+
+
+def test_a_nested_call_that_does_not_fit_is_counted_buffer_full(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    buf = make(max_events=4, batch_events=3)
+    append = buf.make_appender()
+    answers: list[int] = []
+    _nested_during_seal(monkeypatch, [ev(100), ev(101)], answers)
+    for i in range(3):
+        append(ev(i))
+    assert answers == [SEALED, DROPPED]  # room for one more event only
+    snap = buf.snapshot()
+    assert snap["events"] == 4
+    assert snap["dropped_incoming"] == 1
+    assert snap["accepted"] == 4
+    assert drain(buf) == [ev(0), ev(1), ev(2), ev(100)]
+
+
+def test_a_control_call_nested_in_a_section_returns_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    buf = make(max_events=100, batch_events=2)
+    append = buf.make_appender()
+    seen: list[object] = []
+    real = Buffer._seal
+
+    def inside(self: Buffer) -> None:
+        # what a flush or stats() from a signal handler would do on this thread
+        seen.append(self.pop_sealed(seal=True))
+        seen.append(self.snapshot()["events"])
+        real(self)
+
+    monkeypatch.setattr(Buffer, "_seal", inside)
+    append(ev(0))
+    append(ev(1))  # seals
+    assert seen == [None, 2]  # nothing popped; the figures read without waiting
+    assert drain(buf) == [ev(0), ev(1)]
+
+
+def test_a_memory_error_in_the_arena_leaves_the_lock_free_and_counts_the_lost() -> None:
+    buf = make(max_events=100, batch_events=100)
+    append = buf.make_appender()
+    for i in range(3):
+        assert append(ev(i)) == ACCEPTED
+
+    class Failing:
+        """An arena whose growth failed as BytesIO's does: its buffer freed, closed."""
+
+        closed = False
+
+        def write(self, _data: bytes) -> int:
+            self.closed = True
+            raise MemoryError
+
+        def tell(self) -> int:
+            raise ValueError("I/O operation on closed file.")
+
+    buf._arena = Failing()  # type: ignore[assignment]
+    with pytest.raises(MemoryError):
+        append(ev(3))
+    # the lock is free for another thread, and the buffer works again
+    done = threading.Event()
+    threading.Thread(target=lambda: (append(ev(4)), done.set())).start()
+    assert done.wait(10)
+    snap = buf.snapshot()
+    assert snap["lost_memory"] == 3  # the open arena's events were gone with its buffer
+    assert snap["events"] == 1
+    assert snap["accepted"] == 4  # 3 lost + 1 held; the failing call counts its own event
+    assert drain(buf) == [ev(4)]
