@@ -23,7 +23,11 @@ bounded by one chunk plus zlib's window) into ``name.gz.tmp``, which is renamed 
 ``name.gz`` before the uncompressed file is removed. Crash safety: a crash leaves the
 uncompressed file readable (a partial ``.gz.tmp`` is deleted and the file compressed
 again the next time the sink opens it); a file rotated but not yet compressed when the
-process ended is compressed at the next start.
+process ended is compressed at the next start. Processes sharing the log coordinate
+through the ``flock`` of the ``.gz.tmp``: one compresses a file, another skips it, and
+a start never deletes a ``.gz.tmp`` that a live process is writing. Lines a process
+appended to a file after it was rotated (before it followed the rotation) are kept:
+the file is read until its size stops growing.
 
 Retention (``backups`` newest files kept, files whose period ended more than
 ``max_age`` ago deleted) runs after every rotation, every compression and at start.
@@ -43,7 +47,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import Final, Literal
+from typing import BinaryIO, Final, Literal
 
 __all__ = ["CHUNK", "Rotated", "next_boundary", "period_stamp"]
 
@@ -169,13 +173,15 @@ class Rotated:
         self.prune()
 
     def recover(self) -> None:
-        """At start: drop partial ``.gz.tmp`` files, compress what a crash left, prune."""
+        """At start: drop partial ``.gz.tmp`` files, compress what a crash left, prune.
+
+        A ``.gz.tmp`` another process is writing (it holds its ``flock``) is left alone.
+        """
         if self.compress:
             with contextlib.suppress(OSError):
                 for entry in self.path.parent.iterdir():
                     if entry.name.startswith(f"{self.path.name}.") and entry.name.endswith(_TMP):
-                        with contextlib.suppress(OSError):
-                            entry.unlink()
+                        _remove_if_stale(entry)
             leftovers = [
                 self.path.with_name(match.group(0))
                 for match in sorted(self._matches(), key=_order)
@@ -237,29 +243,52 @@ class Rotated:
             self.prune()
 
     def _compress(self, path: Path) -> None:
-        """``path`` -> ``path.gz`` (streamed through a ``.gz.tmp``), then ``path`` removed."""
+        """``path`` -> ``path.gz`` (streamed through a ``.gz.tmp``), then ``path`` removed.
+
+        Several processes sharing the log may have the same file queued (each looks at
+        what a crash left when it starts): the one compressing holds the ``flock`` of the
+        ``.gz.tmp`` and another skips the file. Lines appended by a process that had not
+        yet followed the rotation are not lost: the file is read until its size stops
+        growing, and compressed again if it grew before the original was removed.
+        """
         final = path.with_name(f"{path.name}.gz")
         tmp = path.with_name(f"{path.name}{_TMP}")
         try:
-            with path.open("rb") as source, tmp.open("wb") as raw:
-                with gzip.GzipFile(
-                    filename=path.name, mode="wb", fileobj=raw, mtime=0, compresslevel=_LEVEL
-                ) as out:
-                    while chunk := source.read(CHUNK):
-                        out.write(chunk)
-                raw.flush()
-                os.fsync(raw.fileno())
-            tmp.replace(final)
-            path.unlink()
-            self.compressed += 1
-        except FileNotFoundError:  # pruned meanwhile: nothing to keep
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-        except OSError as exc:  # disk full...: the uncompressed file stays readable
-            self.errors += 1
-            self.last_error = f"{type(exc).__name__}: {exc}"[:300]
-            with contextlib.suppress(OSError):
-                tmp.unlink()
+            source = path.open("rb")
+        except FileNotFoundError:  # compressed by another process, or pruned: done
+            return
+        except OSError as exc:
+            self._failed(exc)
+            return
+        with source:
+            for _ in range(3):
+                try:
+                    fd = _locked_tmp(tmp, os.fstat(source.fileno()).st_mode & 0o777)
+                except OSError as exc:
+                    self._failed(exc)
+                    return
+                if fd is None:  # another process is compressing it
+                    return
+                try:
+                    size = _gzip(source, fd, path.name)
+                    tmp.replace(final)
+                except OSError as exc:  # disk full...: the uncompressed file stays readable
+                    self._failed(exc)
+                    with contextlib.suppress(OSError):
+                        tmp.unlink()
+                    return
+                finally:
+                    os.close(fd)  # releases the flock
+                if os.fstat(source.fileno()).st_size == size:
+                    with contextlib.suppress(FileNotFoundError):  # (pruned meanwhile)
+                        path.unlink()
+                    self.compressed += 1
+                    return
+            # still growing: the original stays; the next start compresses it again
+
+    def _failed(self, exc: OSError) -> None:
+        self.errors += 1
+        self.last_error = f"{type(exc).__name__}: {exc}"[:300]
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Wait until no compression is queued or running; True if so in time."""
@@ -276,3 +305,72 @@ class Rotated:
 
 def _order(match: re.Match[str]) -> tuple[str, int]:
     return match.group(1), int(match.group(2) or 0)
+
+
+def _gzip(source: BinaryIO, fd: int, name: str) -> int:
+    """Compress ``source`` from its start into ``fd`` (emptied first), fsync; bytes read.
+
+    Reads until the end, then on while the file grew meanwhile.
+    """
+    os.ftruncate(fd, 0)
+    os.lseek(fd, 0, os.SEEK_SET)
+    source.seek(0)
+    consumed = 0
+    with os.fdopen(fd, "wb", closefd=False) as raw:
+        with gzip.GzipFile(
+            filename=name, mode="wb", fileobj=raw, mtime=0, compresslevel=_LEVEL
+        ) as out:
+            while True:
+                chunk = source.read(CHUNK)
+                if chunk:
+                    out.write(chunk)
+                    consumed += len(chunk)
+                elif os.fstat(source.fileno()).st_size <= consumed:
+                    break
+        raw.flush()
+        os.fsync(fd)
+    return consumed
+
+
+def _flock_nb(fd: int) -> bool:
+    """An exclusive ``flock`` without waiting: False if another open file holds one."""
+    import fcntl
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    except OSError:  # no locks on this filesystem: go on uncoordinated
+        pass
+    return True
+
+
+def _same_file(path: Path, fd: int) -> bool:
+    try:
+        st, mine = path.stat(), os.fstat(fd)
+    except OSError:
+        return False
+    return (st.st_dev, st.st_ino) == (mine.st_dev, mine.st_ino)
+
+
+def _locked_tmp(tmp: Path, mode: int) -> int | None:
+    """``tmp`` opened and ``flock``-ed for this compression, or None if another has it."""
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, mode)
+    if _flock_nb(fd) and _same_file(tmp, fd):  # (not removed as stale before we locked it)
+        return fd
+    os.close(fd)
+    return None
+
+
+def _remove_if_stale(tmp: Path) -> None:
+    """Delete a ``.gz.tmp`` left by a crash; one being written (locked) stays."""
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        if _flock_nb(fd) and _same_file(tmp, fd):
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+    finally:
+        os.close(fd)

@@ -4,10 +4,13 @@ It owns one file descriptor opened with ``O_APPEND`` and written with raw
 ``os.write`` (no Python buffered file object: no io lock to inherit across
 ``fork`` and nothing buffered to be written twice by a child), size-based
 rotation that never splits an event, detection of external rotation
-(logrotate), an fsync policy, and error containment: a failed batch is cut back
-out of the file and reported as dropped, never raised. Worst-case memory: no
-buffering beyond the batch being written (the batch's own ``data``, viewed
-through a ``memoryview``, never copied) plus a constant.
+(logrotate), rotation coordinated between processes sharing the file, an fsync
+policy, and error containment: a failed batch is cut back out of the file and
+reported as dropped, never raised (and said once on stderr while it lasts).
+FIFOs, character devices and the process's own descriptors (``/dev/stdout``)
+are written as streams. Worst-case memory: no buffering beyond the batch being
+written (the batch's own ``data``, viewed through a ``memoryview``, never
+copied) plus a constant.
 """
 
 from __future__ import annotations
@@ -16,12 +19,14 @@ import contextlib
 import errno
 import math
 import os
+import stat
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Final, Literal
 
+from .. import _notice
 from .._batch import Batch
 from .._errors import ConfigError
 from .._levels import optional_level
@@ -38,7 +43,18 @@ _ROTATE: Final = ("daily", "hourly")
 _COMPRESS: Final = ("gzip",)
 _DEFAULT_BACKUPS: Final = 5
 _MAX_BACKUPS: Final = 1000
-_OPEN_FLAGS: Final = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+# O_NONBLOCK: opening a FIFO nobody reads fails at once (ENXIO) instead of blocking the
+# worker until a reader comes; it is cleared right after the open (writes block as usual).
+_OPEN_FLAGS: Final = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NONBLOCK
+#: Extended attribute holding the start (by the sink's ``now`` clock) of the period a file
+#: was started in, so that every process sharing it agrees when it is due for rotation.
+PERIOD_XATTR: Final = "user.nglogger.period"
+#: Longest wait for another process's rotation of the shared file (seconds); after it the
+#: batch is written to the current file, unrotated (nothing lost), and rotation is retried.
+LOCK_WAIT: Final = 5.0
+#: Times a write follows a file rotated away by another process before writing where it is.
+_SETTLE_TRIES: Final = 8
+_TIMEOUT: Final = "timeout"
 
 
 def _is_int(value: object) -> bool:
@@ -58,6 +74,88 @@ def _describe(exc: OSError) -> str:
         return f"{type(exc).__name__}: {exc}"
     name = errno.errorcode.get(exc.errno, f"errno {exc.errno}")
     return f"{name}: {exc.strerror}"
+
+
+def _same(a: os.stat_result, b: os.stat_result) -> bool:
+    return a.st_ino == b.st_ino and a.st_dev == b.st_dev
+
+
+def _stat_or_none(path: Path) -> os.stat_result | None:
+    try:
+        return path.stat()
+    except FileNotFoundError:
+        return None
+
+
+def _names_a_descriptor(path: Path) -> bool:
+    """Whether ``path`` is, through symlinks, one of the process's descriptors.
+
+    ``/dev/stdout`` -> ``/proc/self/fd/1``, ``/dev/fd/2``: whatever file they reach, it
+    is shared with the process's own writes and must never be renamed or truncated.
+    """
+    for _ in range(40):  # the kernel's own symlink limit
+        text = str(path)
+        if text.startswith(("/dev/fd/", "/proc/")) and "/fd/" in text:
+            return True
+        try:
+            target = path.readlink()
+        except OSError:
+            return False
+        path = path.parent / target
+    return False
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "one of the process's descriptors"
+
+
+def _lock(fd: int) -> bool | str:
+    """``flock(fd, LOCK_EX)``, polled for at most :data:`LOCK_WAIT` seconds.
+
+    True: held (release with ``LOCK_UN`` or by closing ``fd``); False: the filesystem
+    has no locks (rotation goes on uncoordinated, as before locks); ``_TIMEOUT``.
+    """
+    import fcntl
+
+    deadline = time.monotonic() + LOCK_WAIT
+    pause = 0.001
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            pass
+        except OSError:  # ENOLCK, EINVAL...: no locks here
+            return False
+        if time.monotonic() >= deadline:
+            return _TIMEOUT
+        time.sleep(pause)
+        pause = min(pause * 2, 0.02)
+
+
+def _unlock(fd: int) -> None:
+    import fcntl
+
+    with contextlib.suppress(OSError):
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+def _read_period(fd: int) -> float | None:
+    try:
+        return float(os.getxattr(fd, PERIOD_XATTR))
+    except (OSError, ValueError, AttributeError):  # no xattr, no support, not Linux
+        return None
+
+
+def _write_period(fd: int, start: float) -> None:
+    with contextlib.suppress(OSError, AttributeError):
+        os.setxattr(fd, PERIOD_XATTR, repr(start).encode())
 
 
 CLOSE_COMPRESS_WAIT = 10.0
@@ -90,7 +188,10 @@ class FileSink:
       closed so the next batch reopens the file (recovery once the cause is
       fixed), and the batch is reported as ``Outcome(0, {"write_error": n})``.
       ``errors`` and ``last_error`` describe failures without holding
-      exception objects.
+      exception objects. The first failed batch says so once on stderr
+      (``nglogger._notice``: "sink file:/x/app.jsonl cannot write (ENOSPC: ...);
+      batches are dropped (write_error) until it can"), and the first batch
+      written after failures says "... writes again"; nothing per batch.
     * A batch written after ``close`` is reported as dropped with reason
       ``"closed"``. ``close`` is idempotent and may run on another thread; it
       waits only for the batch being written.
@@ -106,24 +207,45 @@ class FileSink:
       of rotation, plus ``.1``, ``.2``...); ``backups`` then defaults to keeping all.
       See ``_rotation`` for names, crash safety and memory.
 
-    Rotation is per process: each process decides from the size it sees and
-    renames files under the others. With several processes (for example
-    forked workers) writing one file, set ``max_bytes=0`` and rotate
-    externally; ``O_APPEND`` keeps their concurrent appends whole.
-    """
+    Several processes may share one rotated file (forked or separately started
+    workers, each with its own sink; a forked child's inherited sink too). A
+    rotation is decided and done under an exclusive ``flock`` on the file being
+    rotated, taken only when a rotation looks due: under it the sink checks that
+    the file is still the one at ``path`` (else another process rotated it: the
+    sink reopens ``path`` and decides again on that file's size), so the rename
+    chain runs once per rotation, never once per process, and no backup is
+    overwritten by another process's renames. Every process follows the new file
+    at its next batch; a batch already on its way into the old file lands in the
+    newest backup, whole. A daily/hourly file records the period it was started
+    in (extended attribute ``user.nglogger.period``; where the filesystem has none,
+    the file's modification time stands in) so only one process rotates it per
+    period. A wait for another process's rotation is bounded (:data:`LOCK_WAIT`
+    seconds, then the batch is written unrotated). No lock file is created. Only
+    ``backups`` limits what is kept: older files are deleted, as configured.
 
-    #: Left open by the exit shutdown: events logged after it (an atexit handler that runs
-    #: after nglogger's, a finalizer at teardown) are appended on the caller's thread.
-    writes_late = True
+    FIFOs, character devices, sockets and paths that reach one of the process's
+    own descriptors (``/dev/stdout``, ``/dev/fd/N``) are written as streams: no
+    seeking, truncation, fsync, rotation or reopening (``max_bytes``, ``rotate``,
+    ``compress`` and ``max_age`` do not apply to them; a warning says so once). A
+    FIFO is opened without blocking: while no process reads it, batches are
+    dropped as ``write_error`` (``ENXIO``) and the worker never waits for a
+    reader; once it has one, writes block while the pipe is full, like any pipe
+    (the pipeline's shutdown deadline abandons a sink stuck there). When a write
+    to a stream fails part-way, the whole lines that went out count as exported.
+    """
 
     __slots__ = (
         "_backups",
+        "_born",
         "_clock",
         "_closed",
         "_dated",
         "_dirty",
+        "_episode",
         "_errors",
+        "_failing",
         "_fd",
+        "_fspath",
         "_fsync",
         "_fsync_interval",
         "_last_error",
@@ -132,10 +254,13 @@ class FileSink:
         "_max_bytes",
         "_mode",
         "_next_rollover",
+        "_notices",
         "_now",
         "_path",
         "_period",
         "_recovered",
+        "_special",
+        "_told_special",
         "filter",
         "level",
         "name",
@@ -207,13 +332,13 @@ class FileSink:
 
         self.name = name if name is not None else f"file:{fspath}"
         self._path = Path(fspath)
+        self._fspath = fspath
         self._max_bytes = max_bytes
         dated = rotate is not None or compress is not None or max_age is not None
-        self._backups = backups if backups is not None or dated else _DEFAULT_BACKUPS
+        self._backups = backups if backups is not None else (None if dated else _DEFAULT_BACKUPS)
         self._period: Period | None = rotate
         self._now = now
         self._next_rollover = math.inf
-        self._recovered = False
         #: Dated rotation (names, gzip, retention); None: the numbered scheme.
         self._dated = (
             Rotated(
@@ -228,17 +353,29 @@ class FileSink:
             if dated
             else None
         )
+        #: Whether what a crash left (dated scheme) was looked at; the first open does it.
+        self._recovered = self._dated is None
         self._fsync: FsyncPolicy = fsync
         self._fsync_interval = float(fsync_interval)
         self._mode = mode
         self._clock = clock
         self._lock = threading.Lock()
         self._fd: int | None = None
+        #: The open file is not a regular file of ours (FIFO, device, /dev/stdout...).
+        self._special = False
+        self._told_special = False
+        #: (st_dev, st_ino, period start) of the open file, once known (rotate=... only).
+        self._born: tuple[int, int, float] | None = None
         self._closed = False
         self._dirty = False
         self._last_sync = clock()
         self._errors = 0
         self._last_error: str | None = None
+        #: Whether batches are failing (a warning went out); events dropped meanwhile.
+        self._failing = False
+        self._episode = 0
+        #: Warnings to print once the lock is released.
+        self._notices: list[str] = []
 
     def __repr__(self) -> str:
         rotate = f", rotate={self._period!r}" if self._period else ""
@@ -274,29 +411,14 @@ class FileSink:
                 return Outcome(exported=0, dropped={"closed": batch.count})
             if not data:
                 return None
-            start = -1
-            written = 0
-            try:
-                fd, _size = self._prepare(len(data))
-                view = memoryview(data)
-                total = len(data)
-                while written < total:
-                    step = _progress(os.write(fd, view[written:]))
-                    if not written:
-                        # O_APPEND: our bytes began where this first write ended minus its
-                        # length (another process may have appended since _prepare looked)
-                        start = os.lseek(fd, 0, os.SEEK_CUR) - step
-                    written += step
-                self._dirty = True
-                if self._fsync == "batch" or (
-                    self._fsync == "interval"
-                    and self._clock() - self._last_sync >= self._fsync_interval
-                ):
-                    self._sync(fd)
-            except OSError as exc:
-                self._fail(exc, start if written else -1)
-                return Outcome(exported=0, dropped={"write_error": batch.count})
-        return None
+            outcome = self._write_locked(data, batch.count)
+            notices = self._notices
+            if notices:
+                self._notices = []
+        if notices:  # printed outside the lock, as the HTTP sinks do
+            for text in notices:
+                _notice.warn(text)
+        return outcome
 
     def close(self) -> None:
         """Fsync (unless the policy is ``"never"``) and close; idempotent, thread-safe.
@@ -317,115 +439,289 @@ class FileSink:
         self.wait_compressed(CLOSE_COMPRESS_WAIT)
 
     def after_fork(self) -> None:
-        """Reset per-process state in a forked child; the descriptor is kept.
+        """Reset per-process state in a forked child.
 
         The lock is replaced (a parent thread may have held it at fork time) and
-        the error counters and fsync bookkeeping start afresh: unsynced data
-        written by the parent is the parent's to fsync.
+        the error counters, the failure warning state and fsync bookkeeping start
+        afresh: unsynced data written by the parent is the parent's to fsync. The
+        inherited descriptor of a regular file is closed and the path reopened at
+        the next batch: rotation locks belong to an open file description, so the
+        child needs its own to exclude its parent (streams keep theirs).
         """
         self._lock = threading.Lock()
         self._errors = 0
         self._last_error = None
+        self._failing = False
+        self._episode = 0
+        self._notices = []
         self._dirty = False
         self._last_sync = self._clock()
+        fd = self._fd
+        if fd is not None and not self._special:
+            self._fd = None
+            with contextlib.suppress(OSError):
+                os.close(fd)  # the parent's copy stays open (and keeps any lock it holds)
         if self._dated is not None:
             self._dated.after_fork()
 
     # -- helpers; called with the lock held ------------------------------------------
 
+    def _write_locked(self, data: bytes, count: int) -> Outcome | None:
+        start = -1
+        written = 0
+        try:
+            fd, _size = self._prepare(len(data))
+            view = memoryview(data)
+            total = len(data)
+            special = self._special
+            while written < total:
+                step = _progress(os.write(fd, view[written:]))
+                if not written and not special:
+                    # O_APPEND: our bytes began where this first write ended minus its
+                    # length (another process may have appended since _prepare looked)
+                    start = os.lseek(fd, 0, os.SEEK_CUR) - step
+                written += step
+            if not special:
+                self._dirty = True
+                if self._fsync == "batch" or (
+                    self._fsync == "interval"
+                    and self._clock() - self._last_sync >= self._fsync_interval
+                ):
+                    self._sync(fd)
+        except OSError as exc:
+            # A stream cannot be cut back: the whole lines that went out were delivered.
+            sent = data.count(b"\n", 0, written) if self._special and written else 0
+            self._fail(exc, start if written else -1, count - sent)
+            return Outcome(exported=sent, dropped={"write_error": count - sent})
+        if self._failing:
+            self._failing = False
+            self._notices.append(
+                f"sink {self._who()} writes again ({self._episode} events dropped as "
+                "write_error while it could not)"
+            )
+            self._episode = 0
+        return None
+
+    def _who(self) -> str:
+        """The sink's name, with its path unless the name is the default ``file:<path>``."""
+        if self.name == f"file:{self._fspath}":
+            return self.name
+        return f"{self.name} ({self._fspath})"
+
     def _prepare(self, incoming: int) -> tuple[int, int]:
-        """Open, reopen or rotate as needed; return the descriptor and current size."""
+        """Open, reopen or rotate as needed; return the descriptor and current size.
+
+        The common case is two system calls (``fstat`` of the descriptor, ``stat`` of
+        the path): the file is still ours and no rotation is due. Anything else, the
+        first open included, goes through :meth:`_settle`.
+        """
         fd = self._fd
         if fd is not None:
+            if self._special:
+                return fd, 0
             st = os.fstat(fd)
-            try:
-                current = self._path.stat()
-            except FileNotFoundError:
-                moved = True
-            else:
-                moved = (current.st_dev, current.st_ino) != (st.st_dev, st.st_ino)
-            if moved:
+            current = _stat_or_none(self._path)
+            if current is not None and _same(current, st) and not self._due(st, incoming):
+                return fd, st.st_size
+        return self._settle(incoming)
+
+    def _due(self, st: os.stat_result, incoming: int) -> bool:
+        """Whether the file ``st`` looks due for rotation (a batch of ``incoming`` bytes)."""
+        if self._period is not None and self._now() >= self._next_rollover:
+            return True
+        size = st.st_size
+        return 0 < self._max_bytes < size + incoming and size > 0
+
+    def _settle(self, incoming: int) -> tuple[int, int]:
+        """Open the file at the path and rotate it if due, coordinated between processes.
+
+        Only the holder of the ``flock`` of the file currently at the path renames it,
+        and it checks, under the lock, that the file is still there: a process that
+        finds its file rotated away by another reopens the path and decides again.
+        """
+        for _ in range(_SETTLE_TRIES):
+            fd = self._fd
+            if fd is None:
+                fd = self._open()
+                if self._special:
+                    return fd, 0
+            st = os.fstat(fd)
+            current = _stat_or_none(self._path)
+            if current is None or not _same(current, st):  # rotated away: follow the path
                 self._release(sync=True)
-                fd = None
-            elif self._period is not None and self._now() >= self._next_rollover:
-                self._rotate_dated(self._next_rollover - 1)  # named by the period that ended
-                fd = None
-            else:
-                size = st.st_size
-                if 0 < self._max_bytes < size + incoming and size > 0:
-                    self._rotate()
-                    fd = None
-                else:
-                    return fd, size
-        if self._dated is not None and not self._recovered:
-            self._recovered = True
-            self._dated.recover()  # what a crash left: compress, prune
-            self._rotate_leftover()
+                continue
+            if not self._recovered:  # the first open of a dated sink: what a crash left
+                self._recovered = True
+                if self._dated is not None:
+                    self._dated.recover()
+            elif not self._due(st, incoming):
+                return fd, st.st_size
+            held = _lock(fd)
+            if held == _TIMEOUT:  # another process is stuck rotating: write on, unrotated
+                return fd, st.st_size
+            try:
+                current = _stat_or_none(self._path)
+                if current is None or not _same(current, st):  # rotated while we waited
+                    self._release(sync=True)  # (closing drops the lock)
+                    continue
+                return self._rotate_if_due(fd, current, incoming)
+            finally:
+                if held and self._fd == fd:
+                    _unlock(fd)
         fd = self._fd if self._fd is not None else self._open()
-        size = os.fstat(fd).st_size
+        return fd, 0 if self._special else os.fstat(fd).st_size
+
+    def _rotate_if_due(self, fd: int, st: os.stat_result, incoming: int) -> tuple[int, int]:
+        """Under the file's lock, ``st`` being the file at the path: rotate it if due."""
+        period = self._period
+        if period is not None:
+            dated = self._dated
+            assert dated is not None
+            now = self._now()
+            current = period_start(now, period, dated.utc)
+            born = self._period_of(fd, st, current)
+            if st.st_size > 0 and born < current:
+                self._rotate_dated(fd, born)  # named by the period it was started in
+                self._next_rollover = next_boundary(now, period, dated.utc)
+                new = self._fd
+                assert new is not None
+                return new, os.fstat(new).st_size
+            self._next_rollover = next_boundary(now, period, dated.utc)
+        size = st.st_size
         if 0 < self._max_bytes < size + incoming and size > 0:
-            self._rotate()
-            fd = self._open() if self._fd is None else self._fd
-            size = os.fstat(fd).st_size
+            self._rotate(fd)
+            new = self._fd
+            assert new is not None
+            return new, os.fstat(new).st_size
         return fd, size
 
-    def _rotate_leftover(self) -> None:
-        """At start: a file written in an earlier period is rotated under that period."""
-        now = self._now()
-        period = self._period
-        if period is None:
-            return
-        utc = self._dated.utc if self._dated is not None else False
-        self._next_rollover = next_boundary(now, period, utc)
-        try:
-            st = self._path.stat()
-        except FileNotFoundError:
-            return
-        if st.st_size > 0 and period_start(st.st_mtime, period, utc) < period_start(
-            now, period, utc
-        ):
-            self._rotate_dated(st.st_mtime)
+    def _period_of(self, fd: int, st: os.stat_result, current: float) -> float:
+        """The start of the period the open file ``st`` was started in (at most ``current``).
 
-    def _rotate_dated(self, when: float) -> None:
-        """Move the file to its dated name (the period containing ``when``), start anew."""
+        Known in this process, else recorded on the file (by whichever process created
+        it), else read from the modification time (an empty file: this period); then
+        recorded, so that every process decides the same.
+        """
+        born = self._born
+        if born is not None and born[0] == st.st_dev and born[1] == st.st_ino:
+            return born[2]
+        start = _read_period(fd)
+        if start is None:
+            dated = self._dated
+            assert dated is not None
+            assert self._period is not None
+            if st.st_size:
+                start = min(period_start(st.st_mtime, self._period, dated.utc), current)
+            else:
+                start = current
+            _write_period(fd, start)
+        self._born = (st.st_dev, st.st_ino, start)
+        return start
+
+    def _open(self) -> int:
+        """Open the path (creating it): the sink's descriptor from now on."""
+        fspath = self._fspath
+        created = False
+        try:
+            if self._period is not None:  # whoever creates the file records its period
+                try:
+                    fd = os.open(fspath, _OPEN_FLAGS | os.O_EXCL, self._mode)
+                    created = True
+                except FileExistsError:
+                    fd = os.open(fspath, _OPEN_FLAGS, self._mode)
+            else:
+                fd = os.open(fspath, _OPEN_FLAGS, self._mode)
+        except OSError as exc:
+            if exc.errno == errno.ENXIO and self._is_fifo():
+                raise OSError(errno.ENXIO, "no process has the FIFO open for reading") from None
+            raise
+        try:
+            os.set_blocking(fd, True)
+            st = os.fstat(fd)
+        except OSError:
+            os.close(fd)
+            raise
+        self._fd = fd
+        self._dirty = False
+        self._special = not stat.S_ISREG(st.st_mode) or _names_a_descriptor(self._path)
+        if self._special:
+            self._tell_special(st.st_mode)
+        elif created and self._period is not None and self._dated is not None:
+            start = period_start(self._now(), self._period, self._dated.utc)
+            _write_period(fd, start)
+            self._born = (st.st_dev, st.st_ino, start)
+        return fd
+
+    def _is_fifo(self) -> bool:
+        try:
+            return stat.S_ISFIFO(self._path.stat().st_mode)
+        except OSError:
+            return False
+
+    def _tell_special(self, mode: int) -> None:
+        """Once: rotation options asked for a stream do not apply (say so)."""
+        if self._told_special or not (self._max_bytes or self._dated is not None):
+            return
+        self._told_special = True
+        self._notices.append(
+            f"sink {self._who()}: {self._fspath} is {_kind(mode)}, written as a stream; "
+            "rotation (max_bytes, rotate, compress, max_age) does not apply to it"
+        )
+
+    def _rotate_dated(self, fd: int, when: float) -> None:
+        """Move the file to its dated name (the period containing ``when``), start anew.
+
+        Called with the lock of ``fd`` (the file at the path) held; ``fd`` stays open,
+        so locked, until the new file is open.
+        """
         dated = self._dated
         assert dated is not None
-        self._release(sync=True)
+        self._flush(fd)
         target = dated.target(period_stamp(when, self._period, dated.utc))
         try:
             self._path.replace(target)
-        except FileNotFoundError:  # nothing written yet, or moved away meanwhile
-            target = None  # type: ignore[assignment]
-        if self._period is not None:
-            self._next_rollover = next_boundary(self._now(), self._period, dated.utc)
-        self._open()
-        if target is not None:
+            moved = True
+        except FileNotFoundError:  # moved away meanwhile (by something that did not lock)
+            moved = False
+        try:
+            self._open()
+        finally:
+            if self._fd != fd:
+                os.close(fd)
+        if moved:
             dated.rotated(target)
 
-    def _open(self, truncate: bool = False) -> int:
-        flags = _OPEN_FLAGS | os.O_TRUNC if truncate else _OPEN_FLAGS
-        fd = os.open(self._path, flags, self._mode)
-        self._fd = fd
-        self._dirty = False
-        return fd
+    def _rotate(self, fd: int) -> None:
+        """Shift backups and start an empty file at the path (``backups=0``: truncate).
 
-    def _rotate(self) -> None:
-        """Shift backups and start an empty file at the path (``backups=0``: truncate)."""
+        Called with the lock of ``fd`` (the file at the path) held; ``fd`` stays open,
+        so locked, until the renames are done and the new file is open.
+        """
         if self._dated is not None:
-            self._rotate_dated(self._now())
+            self._rotate_dated(fd, self._now())
             return
-        self._release(sync=True)
+        self._flush(fd)
         if self._backups == 0:
-            self._open(truncate=True)
+            os.ftruncate(fd, 0)  # O_APPEND: every writer goes on at the new end
             return
-        base = str(self._path)
+        base = self._fspath
         for i in range(self._backups or 0, 0, -1):
             src = Path(f"{base}.{i - 1}") if i > 1 else self._path
             # replace() overwrites, so deletes, the oldest backup; a missing source is a
             # gap in the backups or a file moved away meanwhile.
             with contextlib.suppress(FileNotFoundError):
                 src.replace(f"{base}.{i}")
-        self._open()
+        try:
+            self._open()
+        finally:
+            if self._fd != fd:
+                os.close(fd)
+
+    def _flush(self, fd: int) -> None:
+        """Before a rotation: fsync unsynced data when the policy wants it."""
+        if self._dirty and self._fsync != "never":
+            self._sync(fd)
+        self._dirty = False
 
     def _sync(self, fd: int) -> None:
         os.fsync(fd)
@@ -438,15 +734,22 @@ class FileSink:
         if fd is None:
             return
         try:
-            if sync and self._dirty and self._fsync != "never":
+            if sync and self._dirty and self._fsync != "never" and not self._special:
                 self._sync(fd)
         finally:
             self._dirty = False
             os.close(fd)
 
-    def _fail(self, exc: OSError, truncate_to: int) -> None:
+    def _fail(self, exc: OSError, truncate_to: int, dropped: int) -> None:
         """Contain a failed batch: cut its bytes back out and drop the descriptor."""
         self._record(exc)
+        self._episode += dropped
+        if not self._failing:
+            self._failing = True
+            self._notices.append(
+                f"sink {self._who()} cannot write ({self._last_error}); "
+                "batches are dropped (write_error) until it can"
+            )
         fd, self._fd = self._fd, None
         self._dirty = False
         if fd is None:
@@ -455,7 +758,11 @@ class FileSink:
         # Only cut when nothing was appended after our partial bytes (another process
         # sharing the file may have written since): their lines are never cut.
         with contextlib.suppress(OSError):
-            if truncate_to >= 0 and os.fstat(fd).st_size == os.lseek(fd, 0, os.SEEK_CUR):
+            if (
+                truncate_to >= 0
+                and not self._special
+                and os.fstat(fd).st_size == os.lseek(fd, 0, os.SEEK_CUR)
+            ):
                 os.ftruncate(fd, truncate_to)
         with contextlib.suppress(OSError):
             os.close(fd)
