@@ -1,4 +1,7 @@
-"""The README's quick start, run as written in a fresh interpreter with its environment."""
+"""The quick start, run as written in a fresh interpreter with its environment.
+
+It is in the README and in the documentation's getting-started page: both copies run.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +13,15 @@ import sys
 from pathlib import Path
 
 import orjson
+import pytest
 
-README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+ROOT = Path(__file__).resolve().parent.parent
+SOURCES = ["README.md", "docs/getting-started.md"]
 
 
-def blocks_after(marker: str) -> tuple[str, str]:
-    """The python and sh code blocks that follow ``marker`` in the README."""
-    rest = README[README.index(marker) :]
+def blocks_after(text: str, marker: str) -> tuple[str, str]:
+    """The python and sh code blocks that follow ``marker`` in ``text``."""
+    rest = text[text.index(marker) :]
     python = re.search(r"```python\n(.*?)```", rest, re.S)
     shell = re.search(r"```sh\n(.*?)```", rest, re.S)
     assert python is not None
@@ -24,8 +29,9 @@ def blocks_after(marker: str) -> tuple[str, str]:
     return python.group(1), shell.group(1)
 
 
-def test_two_line_drop_in_configured_by_the_environment(tmp_path: Path) -> None:
-    code, command = blocks_after("switches with two lines")
+@pytest.mark.parametrize("source", SOURCES)
+def test_two_line_drop_in_configured_by_the_environment(tmp_path: Path, source: str) -> None:
+    code, command = blocks_after((ROOT / source).read_text(), "switches with two lines")
     line = command.replace("\\\n", " ").splitlines()[0]
     words = shlex.split(line)
     env_words = [w for w in words if "=" in w and not w.startswith("python")]

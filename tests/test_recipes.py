@@ -1,4 +1,4 @@
-"""The README's recipes, run for real: gunicorn, uvicorn and Django logging through nglogger.
+"""The documented recipes (docs/recipes.md), run for real: gunicorn, uvicorn, Django, Celery.
 
 Each recipe (``tests/recipes/``) configures nglogger from the environment, the way a
 deployment would (``NGLOGGER_SINKS`` pointing at a file here), runs the server or the
