@@ -15,6 +15,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Mapping
+from contextlib import nullcontext
 from typing import Any, Literal, cast
 
 import orjson
@@ -587,9 +588,14 @@ class Pipeline:
 
     # ------------------------------------------------------------------ stats
     def stats(self) -> Stats:
-        """A consistent-enough snapshot of every counter (see :class:`Stats`)."""
+        """A consistent-enough snapshot of every counter (see :class:`Stats`).
+
+        On a thread inside a section (a signal handler that interrupted a log call) the
+        dispatch lock is not taken: the batcher holds it while it waits for the buffer
+        lock that thread holds. The figures are then read as they stand.
+        """
         self._check_fork()
-        with self._dispatch_lock:
+        with nullcontext() if self._nested() else self._dispatch_lock:
             buf = self.buffer.snapshot()
             dispatched = self._dispatched
             batches = self._batches
