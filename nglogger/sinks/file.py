@@ -115,19 +115,20 @@ def _kind(mode: int) -> str:
     return "one of the process's descriptors"
 
 
-def _lock(fd: int) -> bool | str:
-    """``flock(fd, LOCK_EX)``, polled for at most :data:`LOCK_WAIT` seconds.
+def _lock(fd: int, shared: bool = False) -> bool | str:
+    """``flock(fd, LOCK_EX)`` (or ``LOCK_SH``), polled for at most :data:`LOCK_WAIT` seconds.
 
     True: held (release with ``LOCK_UN`` or by closing ``fd``); False: the filesystem
     has no locks (rotation goes on uncoordinated, as before locks); ``_TIMEOUT``.
     """
     import fcntl
 
+    operation = (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB
     deadline = time.monotonic() + LOCK_WAIT
     pause = 0.001
     while True:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, operation)
             return True
         except BlockingIOError:
             pass
@@ -136,7 +137,7 @@ def _lock(fd: int) -> bool | str:
         if time.monotonic() >= deadline:
             return _TIMEOUT
         time.sleep(pause)
-        pause = min(pause * 2, 0.02)
+        pause = min(pause * 2, 0.002)
 
 
 def _unlock(fd: int) -> None:
@@ -172,7 +173,8 @@ class FileSink:
     * ``max_bytes > 0``: before a batch that would take the file past
       ``max_bytes``, the file is rotated like ``RotatingFileHandler``
       (``path.{n-1}`` -> ``path.{n}`` ... ``path`` -> ``path.1``, the oldest
-      beyond ``backups`` is overwritten); ``backups=0`` truncates in place. A
+      beyond ``backups`` is overwritten; only the backups present shift: a gap
+      in the numbers stops the shift there); ``backups=0`` truncates in place. A
       batch larger than ``max_bytes`` goes whole into a fresh file: files
       always hold whole lines.
     * Every batch compares the open descriptor with ``path`` (device and
@@ -216,7 +218,9 @@ class FileSink:
     chain runs once per rotation, never once per process, and no backup is
     overwritten by another process's renames. Every process follows the new file
     at its next batch; a batch already on its way into the old file lands in the
-    newest backup, whole. A daily/hourly file records the period it was started
+    newest backup, whole (with ``compress``, which removes rotated files, each batch
+    holds a shared ``flock`` from that check to its write, so a rotated file is never
+    written again). A daily/hourly file records the period it was started
     in (extended attribute ``user.nglogger.period``; where the filesystem has none,
     the file's modification time stands in) so only one process rotates it per
     period. A wait for another process's rotation is bounded (:data:`LOCK_WAIT`
@@ -248,6 +252,7 @@ class FileSink:
         "_fspath",
         "_fsync",
         "_fsync_interval",
+        "_guarded",
         "_last_error",
         "_last_sync",
         "_lock",
@@ -259,6 +264,7 @@ class FileSink:
         "_path",
         "_period",
         "_recovered",
+        "_shared",
         "_special",
         "_told_special",
         "filter",
@@ -355,6 +361,11 @@ class FileSink:
         )
         #: Whether what a crash left (dated scheme) was looked at; the first open does it.
         self._recovered = self._dated is None
+        #: Compression removes rotated files: a batch must never land in one once rotated,
+        #: so writes hold a shared lock across the check that the file is at the path.
+        self._guarded = compress is not None
+        #: The descriptor whose shared lock the batch being written holds, if any.
+        self._shared: int | None = None
         self._fsync: FsyncPolicy = fsync
         self._fsync_interval = float(fsync_interval)
         self._mode = mode
@@ -454,6 +465,7 @@ class FileSink:
         self._failing = False
         self._episode = 0
         self._notices = []
+        self._shared = None
         self._dirty = False
         self._last_sync = self._clock()
         fd = self._fd
@@ -489,10 +501,12 @@ class FileSink:
                 ):
                     self._sync(fd)
         except OSError as exc:
+            self._unshare()
             # A stream cannot be cut back: the whole lines that went out were delivered.
             sent = data.count(b"\n", 0, written) if self._special and written else 0
             self._fail(exc, start if written else -1, count - sent)
             return Outcome(exported=sent, dropped={"write_error": count - sent})
+        self._unshare()
         if self._failing:
             self._failing = False
             self._notices.append(
@@ -515,6 +529,8 @@ class FileSink:
         the path): the file is still ours and no rotation is due. Anything else, the
         first open included, goes through :meth:`_settle`.
         """
+        if self._guarded:
+            return self._prepare_guarded(incoming)
         fd = self._fd
         if fd is not None:
             if self._special:
@@ -524,6 +540,34 @@ class FileSink:
             if current is not None and _same(current, st) and not self._due(st, incoming):
                 return fd, st.st_size
         return self._settle(incoming)
+
+    def _prepare_guarded(self, incoming: int) -> tuple[int, int]:
+        """:meth:`_prepare` holding a shared lock of the file from the check to the write.
+
+        A rotation takes the exclusive lock: it waits for the batches being written,
+        and a batch that waited for it finds its file rotated away and follows the path.
+        """
+        for _ in range(_SETTLE_TRIES):
+            fd = self._fd
+            if fd is not None:
+                if self._special:
+                    return fd, 0
+                held = _lock(fd, shared=True) is True
+                st = os.fstat(fd)
+                current = _stat_or_none(self._path)
+                if current is not None and _same(current, st) and not self._due(st, incoming):
+                    self._shared = fd if held else None
+                    return fd, st.st_size
+                if held:
+                    _unlock(fd)
+            self._settle(incoming)  # then check again, under the shared lock
+        return self._settle(incoming)
+
+    def _unshare(self) -> None:
+        """Release the shared lock the batch held, if the descriptor is still open."""
+        fd, self._shared = self._shared, None
+        if fd is not None and fd == self._fd:
+            _unlock(fd)
 
     def _due(self, st: os.stat_result, incoming: int) -> bool:
         """Whether the file ``st`` looks due for rotation (a batch of ``incoming`` bytes)."""
@@ -705,10 +749,14 @@ class FileSink:
             os.ftruncate(fd, 0)  # O_APPEND: every writer goes on at the new end
             return
         base = self._fspath
-        for i in range(self._backups or 0, 0, -1):
+        limit = self._backups or 0
+        present = 0  # backups .1 .. .present exist: only they shift (a gap stops the chain)
+        while present < limit and os.path.lexists(f"{base}.{present + 1}"):
+            present += 1
+        for i in range(min(present + 1, limit), 0, -1):
             src = Path(f"{base}.{i - 1}") if i > 1 else self._path
-            # replace() overwrites, so deletes, the oldest backup; a missing source is a
-            # gap in the backups or a file moved away meanwhile.
+            # replace() overwrites, so deletes, the oldest backup once all are there; a
+            # missing source is a file moved away meanwhile.
             with contextlib.suppress(FileNotFoundError):
                 src.replace(f"{base}.{i}")
         try:

@@ -99,7 +99,7 @@ def fast_clock(origin: float, speed: float) -> Callable[[], float]:
 
 
 def build_sink(spec: dict[str, Any], path: Path) -> Any:
-    """The sink a writer logs to: a file URI, or a FileSink on the fast clock."""
+    """The sink a writer logs to: ``file://path?<query>``, or a FileSink on the fast clock."""
     if spec.get("clock") == "hourly":
         from nglogger.sinks.file import FileSink
 
@@ -108,9 +108,11 @@ def build_sink(spec: dict[str, Any], path: Path) -> Any:
             rotate="hourly",
             utc=True,
             max_bytes=spec.get("max_bytes", 0),
+            backups=spec.get("backups"),
+            compress=spec.get("compress"),
             now=fast_clock(spec["origin"], spec["speed"]),
         )
-    return f"file://{path}?max_bytes={spec['max_bytes']}&backups={spec['backups']}"
+    return f"file://{path}?{spec['query']}"
 
 
 _pipeline: Any = None
@@ -130,11 +132,17 @@ def configure(spec: dict[str, Any], path: Path) -> None:
     )
 
 
-def log_events(writer: int, events: int, first: int = 0) -> None:
+def log_events(spec: dict[str, Any], writer: int, events: int, first: int = 0) -> None:
+    """Log events ``first..events-1``; on the fast clock, spread over ``spec["hours"]`` hours."""
     import nglogger
 
     log = nglogger.get_logger("w")
+    now = fast_clock(spec["origin"], spec["speed"]) if spec.get("clock") == "hourly" else None
+    step = spec.get("hours", 0) * 3600.0 / events
+    start = now() - first * step if now is not None else 0.0
     for i in range(first, events):
+        while now is not None and now() < start + i * step:  # event i is due at that time
+            time.sleep(0.0002)
         log.info("e", w=writer, i=i, pad=PAD)
 
 
@@ -161,7 +169,7 @@ def writer_main(spec: dict[str, Any], path: Path, writer: int, go_fd: int, resul
     configure(spec, path)
     os.write(result_fd, b"ready\n")
     wait_go(go_fd)
-    log_events(writer, spec["events"])
+    log_events(spec, writer, spec["events"])
     finish(writer, result_fd)
 
 
@@ -178,7 +186,7 @@ def one_run(spec: dict[str, Any], directory: Path) -> dict[str, Any]:
     popens: list[subprocess.Popen[bytes]] = []
     if start == "inherit":  # the runner is writer `procs`; the file is open before forking
         configure(spec, path)
-        log_events(procs, BEFORE_FORK)
+        log_events(spec, procs, BEFORE_FORK)
         _pipeline.flush(10.0)
     for writer in range(procs):
         if start == "spawn":
@@ -209,7 +217,7 @@ def one_run(spec: dict[str, Any], directory: Path) -> dict[str, Any]:
                 if start == "inherit":
                     os.write(res_write, b"ready\n")
                     wait_go(go_read)
-                    log_events(writer, spec["events"])
+                    log_events(spec, writer, spec["events"])
                     finish(writer, res_write)
                 else:
                     writer_main(spec, path, writer, go_read, res_write)
@@ -224,7 +232,7 @@ def one_run(spec: dict[str, Any], directory: Path) -> dict[str, Any]:
         assert reader.readline() == b"ready\n"
     os.write(go_write, b"g" * procs)  # all at once
     if start == "inherit":
-        log_events(procs, spec["events"], first=BEFORE_FORK)
+        log_events(spec, procs, spec["events"], first=BEFORE_FORK)
     results = [json.loads(reader.readline()) for _ in range(procs)]
     codes = [os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in children]
     codes += [p.wait() for p in popens]
@@ -244,6 +252,8 @@ def one_run(spec: dict[str, Any], directory: Path) -> dict[str, Any]:
 
 def runner_main(spec: dict[str, Any]) -> None:
     faulthandler.dump_traceback_later(DUMP_AFTER * max(1, spec.get("runs", 1)), exit=True)
+    import nglogger.sinks.file  # noqa: F401 - once, before forking: the writers start at once
+
     base = Path(spec["dir"])
     for run in range(spec.get("runs", 1)):
         report = one_run(spec, base / f"run{run}")
