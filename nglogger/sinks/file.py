@@ -238,6 +238,10 @@ class FileSink:
     to a stream fails part-way, the whole lines that went out count as exported.
     """
 
+    #: Left open by the exit shutdown: events logged after it (an atexit handler that runs
+    #: after nglogger's, a finalizer at teardown) are appended on the caller's thread.
+    writes_late = True
+
     __slots__ = (
         "_backups",
         "_born",
