@@ -31,7 +31,9 @@ import nglogger
 from nglogger.sinks import MemorySink
 mem = MemorySink(max_events=10_000_000)
 nglogger.configure(sinks=[mem], batch_max_events=50, buffer_max_events=1_000_000,
-                   sink_queue_max_events=1_000_000, flush_interval=0.05)
+                   buffer_max_bytes=1 << 30, sink_queue_max_events=1_000_000,
+                   sink_queue_max_bytes=1 << 30, overflow="block", block_timeout=30,
+                   flush_interval=0.05)  # nothing may be dropped however loaded the machine
 log = nglogger.get_logger("storm")
 handled = [0]
 def handler(number, frame):
@@ -87,7 +89,9 @@ import nglogger, nglogger.stdlib
 from nglogger.sinks import MemorySink
 mem = MemorySink(max_events=10_000_000)
 nglogger.configure(sinks=[mem], batch_max_events=50, buffer_max_events=1_000_000,
-                   sink_queue_max_events=1_000_000, flush_interval=0.05)
+                   buffer_max_bytes=1 << 30, sink_queue_max_events=1_000_000,
+                   sink_queue_max_bytes=1 << 30, overflow="block", block_timeout=30,
+                   flush_interval=0.05)  # nothing may be dropped however loaded the machine
 nglogger.stdlib.install(level=logging.INFO)
 log = logging.getLogger("storm")
 handled = [0]
@@ -131,7 +135,9 @@ import nglogger
 from nglogger.sinks import MemorySink
 mem = MemorySink(max_events=10_000_000)
 nglogger.configure(sinks=[mem], batch_max_events=50, buffer_max_events=1_000_000,
-                   sink_queue_max_events=1_000_000, flush_interval=0.05)
+                   buffer_max_bytes=1 << 30, sink_queue_max_events=1_000_000,
+                   sink_queue_max_bytes=1 << 30, overflow="block", block_timeout=30,
+                   flush_interval=0.05)  # nothing may be dropped however loaded the machine
 log = nglogger.get_logger("gc")
 finalized = [0]
 class Cycle:

@@ -97,8 +97,7 @@ def _one_run(tmp_path: Path, rng: random.Random, index: int) -> dict[str, float]
             twice += 1
         seen[slot].add(n)
     lost = sum(
-        sum(1 for n in range(returned[slot]) if n not in seen[slot])
-        for slot in range(THREADS + 1)
+        sum(1 for n in range(returned[slot]) if n not in seen[slot]) for slot in range(THREADS + 1)
     )
     assert lost == 0, (index, "lost", lost, returned, stderr[-2000:])
     assert twice == 0, (index, "twice", twice)
