@@ -29,6 +29,7 @@ from ._levels import LevelRules
 from ._logger import relevel
 from ._pipeline import Pipeline
 from ._processors import Processor
+from ._reasons import DropReason
 from ._redact import Redactor
 from ._signals import handle_signals
 from ._sink import resolve_sink
@@ -59,7 +60,7 @@ class _Lazy:
     def emit_bytes(self, data: bytes) -> None:
         get_pipeline().emit_bytes(data)
 
-    def count_dropped(self, reason: str) -> None:
+    def count_dropped(self, reason: DropReason) -> None:
         """Nothing was configured: nothing to count on (and nothing is built)."""
 
     @property

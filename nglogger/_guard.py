@@ -16,6 +16,8 @@ from contextvars import ContextVar
 from queue import Empty, SimpleQueue
 from typing import Any
 
+from ._reasons import DropReason
+
 __all__ = [
     "CONTEXT",
     "DELIVERING",
@@ -43,10 +45,10 @@ DELIVERING: Any = _Delivering()
 
 
 #: Who to tell about a dropped recursive event: the pipeline owning this thread.
-_OWNER: ContextVar[Callable[[str], None] | None] = ContextVar("nglogger_owner", default=None)
+_OWNER: ContextVar[Callable[[DropReason], None] | None] = ContextVar("nglogger_owner", default=None)
 
 
-def enter_delivery(count: Callable[[str], None] | None = None) -> None:
+def enter_delivery(count: Callable[[DropReason], None] | None = None) -> None:
     """Mark the current thread's context as delivering (call at thread start).
 
     ``count`` (the owning pipeline's drop counter) receives ``"recursion"`` for

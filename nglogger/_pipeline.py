@@ -31,6 +31,7 @@ from ._guard import Waker, enter_delivery
 from ._layout import SCHEMAS, use_schema
 from ._levels import LevelRules
 from ._processors import Processor
+from ._reasons import DropReason
 from ._redact import Redactor
 from ._sampling import Sampler
 from ._select import Selector, selector_for
@@ -326,11 +327,11 @@ class Pipeline:
             self._count_pre("too_large")
         return out
 
-    def _count_pre(self, reason: str) -> None:
+    def _count_pre(self, reason: DropReason) -> None:
         with self._state_lock:
             self._pre_dropped[reason] = self._pre_dropped.get(reason, 0) + 1
 
-    def count_dropped(self, reason: str) -> None:
+    def count_dropped(self, reason: DropReason) -> None:
         """Count an event dropped before the buffer (guard, sampling, ...)."""
         self._count_pre(reason)
 
@@ -365,12 +366,13 @@ class Pipeline:
         """
         lock = self._late_lock
         until = self._late_until
+        reason: DropReason | None
         if lock._is_owned():  # type: ignore[attr-defined]
             reason = "reentrant"
         elif until is None or _monotonic() > until:
             reason = "after_shutdown"
         else:
-            reason = ""
+            reason = None
         with lock:
             self._seq += 1
             batch = Batch(data, count, self._seq)
@@ -683,10 +685,10 @@ def _stop_quietly(worker: SinkWorker) -> None:
         pass
 
 
-def _weak_counter(ref: weakref.ReferenceType[Pipeline]) -> Callable[[str], None]:
+def _weak_counter(ref: weakref.ReferenceType[Pipeline]) -> Callable[[DropReason], None]:
     """A drop counter that does not keep the pipeline alive."""
 
-    def count(reason: str) -> None:
+    def count(reason: DropReason) -> None:
         pipeline = ref()
         if pipeline is not None:
             pipeline.count_dropped(reason)
@@ -694,7 +696,9 @@ def _weak_counter(ref: weakref.ReferenceType[Pipeline]) -> Callable[[str], None]
     return count
 
 
-def _close_all_within(sinks: list[Sink], deadline: float, count: Callable[[str], None]) -> None:
+def _close_all_within(
+    sinks: list[Sink], deadline: float, count: Callable[[DropReason], None]
+) -> None:
     """Call every ``sink.close()`` concurrently; return by ``deadline`` whatever they do."""
     threads = []
     for sink in sinks:

@@ -22,6 +22,7 @@ from typing import Any
 
 from ._errors import ConfigError
 from ._levels import LEVEL_NAMES, level_name, parse_level
+from ._reasons import DropReason
 from ._units import parse_duration
 
 __all__ = ["Sampler", "Sampling"]
@@ -195,7 +196,7 @@ class Sampler:
         self._tokens = self._capacity
         self._last = clock()
 
-    def keep(self, level: Any) -> str | None:
+    def keep(self, level: Any) -> DropReason | None:
         """None when the event is kept, else the reason it is dropped."""
         probability = self._levels.get(level)
         if probability is not None and (probability <= 0.0 or self._rng() >= probability):

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from ._fields import FieldPrep
     from ._levels import LevelRules
     from ._processors import Processor
+    from ._reasons import DropReason
     from ._redact import Redactor
 
 __all__ = ["Target", "current"]
@@ -95,7 +96,7 @@ class Target(Protocol):
     def emit_bytes(self, data: bytes, /) -> None:
         """Buffer an already encoded event."""
 
-    def count_dropped(self, reason: str, /) -> None:
+    def count_dropped(self, reason: DropReason, /) -> None:
         """Count an event dropped before the buffer."""
 
 

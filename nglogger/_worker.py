@@ -44,11 +44,13 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import cast
 
 from . import _notice
 from ._batch import Batch
 from ._errors import ConfigError
 from ._guard import enter_delivery
+from ._reasons import DropReason
 from ._sink import (
     Coalesces,
     DescribesErrors,
@@ -89,7 +91,7 @@ class SinkWorker:
         max_bytes: int,
         overflow: str = "drop_newest",
         on_progress: Callable[[], None] = lambda: None,
-        count_dropped: Callable[[str], None] | None = None,
+        count_dropped: Callable[[DropReason], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         spool: Spool | None = None,
     ) -> None:
@@ -257,14 +259,14 @@ class SinkWorker:
             # until the flush timed out. Once per batch, so waking every waiter is cheap.
             self._cond.notify_all()
 
-    def _queue_full_reason(self) -> str:
+    def _queue_full_reason(self) -> DropReason:
         """The sink may name why its queue is full (an HTTP sink: ``breaker_open``)."""
         try:
-            return str(self._full_reason())
+            return cast("DropReason", str(self._full_reason()))  # a sink's own name, as given
         except Exception:
             return "sink_queue_full"
 
-    def _drop_locked(self, reason: str, n: int) -> None:
+    def _drop_locked(self, reason: DropReason, n: int) -> None:
         if n:
             self._dropped[reason] = self._dropped.get(reason, 0) + n
 
@@ -441,7 +443,7 @@ class SinkWorker:
             requeue = None
         for reason, n in outcome.dropped.items():
             take = max(0, min(int(n), left))
-            self._drop_locked(str(reason), take)
+            self._drop_locked(cast("DropReason", str(reason)), take)  # the sink's names
             left -= take
         if left:
             self._drop_locked("sink_error", left)
@@ -473,7 +475,7 @@ class SinkWorker:
         self._queued_bytes += batch.nbytes
         self._maybe_volatile = True
 
-    def _drop_marked_locked(self, batch: Batch, reason: str) -> None:
+    def _drop_marked_locked(self, batch: Batch, reason: DropReason) -> None:
         """Drop a batch (counted); its records in the spool are done."""
         marks = self._marks.pop(batch, None) if self._marks else None
         if marks is not None:
@@ -869,7 +871,7 @@ class SinkWorker:
             self._settle(batch, self._clock(), outcome, error)
         return outcome is None
 
-    def count_late(self, count: int, reason: str) -> None:
+    def count_late(self, count: int, reason: DropReason) -> None:
         """Count events that reached this sink after its threads were gone, not written."""
         with self._lock:
             self._accepted += count

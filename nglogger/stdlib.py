@@ -47,6 +47,7 @@ from ._layout import FALLBACK_KEY, free_name, renamed_fields, special_names
 from ._levels import ACCEPTED_LEVELS, LEVEL_NAMES, LevelRules, level_name, parse_level
 from ._pipeline import Pipeline
 from ._processors import apply
+from ._reasons import DropReason
 from ._redact import SCALARS
 from ._target import Target
 from ._timestamp import timestamp_formatter
@@ -254,7 +255,7 @@ def _clean_extras(extras: dict[str, Any], pipeline: Target) -> dict[str, Any]:
     return renamed_fields(extras, _STANDARD, pipeline.encoder.schema)
 
 
-def _count(pipeline: Target, reason: str) -> None:
+def _count(pipeline: Target, reason: DropReason) -> None:
     try:
         pipeline.count_dropped(reason)
     except Exception:

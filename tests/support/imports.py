@@ -19,7 +19,17 @@ PACKAGE = "nglogger"
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
         "vocabulary",
-        ("_version", "_errors", "_levels", "_units", "_batch", "_stats", "_guard", "_sink"),
+        (
+            "_version",
+            "_errors",
+            "_reasons",
+            "_levels",
+            "_units",
+            "_batch",
+            "_stats",
+            "_guard",
+            "_sink",
+        ),
     ),
     (
         "settings",
@@ -61,6 +71,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "integrations",
         (
             "stdlib",
+            "typing",
             "otel",
             "testing",
             "pytest_plugin",
