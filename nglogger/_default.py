@@ -12,7 +12,6 @@ this module resets its own lock in a forked child.
 
 from __future__ import annotations
 
-import os
 import threading
 import warnings
 from collections.abc import Callable, Mapping
@@ -25,6 +24,7 @@ from ._config import Config, Settings
 from ._encode import Encoder, Limits
 from ._errors import ConfigError, ConfigWarning, outside_stacklevel
 from ._fields import FieldPrep
+from ._forks import in_child
 from ._levels import LevelRules
 from ._logger import relevel
 from ._pipeline import Pipeline
@@ -121,12 +121,10 @@ _target.current = _LAZY
 _configure_lock = threading.RLock()
 
 
+@in_child
 def _reset_lock_in_child() -> None:
     global _configure_lock
     _configure_lock = threading.RLock()
-
-
-os.register_at_fork(after_in_child=_reset_lock_in_child)
 
 
 def get_pipeline() -> Pipeline:

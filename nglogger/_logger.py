@@ -14,7 +14,6 @@ key is kept with a trailing underscore (``level`` -> ``level_``).
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 import time
@@ -27,6 +26,7 @@ import orjson
 from . import _target
 from ._context import FragmentDict, empty_fragments, for_pipeline, fragments
 from ._encode import exc_from_info
+from ._forks import in_child
 from ._guard import CONTEXT, DELIVERING, collecting_here, count_recursion
 from ._layout import FALLBACK_KEY, free_name, renamed_fields, special_names
 from ._levels import CRITICAL, DEBUG, ERROR, INFO, WARNING, level_name, parse_level
@@ -349,12 +349,10 @@ def relevel() -> None:
             cell.value = target.level_of(cell.name)
 
 
+@in_child
 def _reset_lock_in_child() -> None:
     global _levels_lock
     _levels_lock = threading.RLock()
-
-
-os.register_at_fork(after_in_child=_reset_lock_in_child)
 
 
 class Logger:

@@ -27,6 +27,7 @@ from ._config import Config
 from ._encode import OPTIONS, Encoder, Limits
 from ._errors import ConfigError
 from ._fields import FieldPrep
+from ._forks import in_child
 from ._guard import Waker, enter_delivery
 from ._layout import SCHEMAS, use_schema
 from ._levels import LevelRules
@@ -786,7 +787,7 @@ def _register_process_hooks() -> None:
     if _hooks_registered:
         return
     _hooks_registered = True
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    in_child(_after_fork_in_child)  # last: after every module's locks are new
     # threading joins non-daemon threads before ``atexit`` handlers run; its
     # own exit hooks run first, while our daemon workers are still alive.
     register = getattr(threading, "_register_atexit", None)

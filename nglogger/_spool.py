@@ -59,6 +59,7 @@ from typing import Any, BinaryIO
 
 from . import _notice
 from ._errors import ConfigError
+from ._forks import in_child
 
 __all__ = [
     "FSYNC_POLICIES",
@@ -95,13 +96,11 @@ _HELD: dict[str, Spool] = {}
 _HELD_LOCK = threading.Condition()
 
 
+@in_child
 def _reinit_after_fork() -> None:
     global _HELD_LOCK
     _HELD_LOCK = threading.Condition()  # the parent's may have been held at fork
     _HELD.clear()
-
-
-os.register_at_fork(after_in_child=_reinit_after_fork)
 
 
 class SpoolLockedError(ConfigError):

@@ -23,6 +23,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "_version",
             "_errors",
             "_reasons",
+            "_forks",
             "_levels",
             "_units",
             "_batch",
