@@ -229,11 +229,27 @@ def line_counts(root: Path) -> Mapping[str, int]:
     return {name: len(path.read_text().splitlines()) for name, path in modules(root).items()}
 
 
+def _is_package(root: Path, name: str) -> bool:
+    return modules(root)[name].name == "__init__.py"
+
+
 def main(argv: list[str]) -> int:
     root = Path(argv[0]) if argv else Path(__file__).resolve().parents[2] / PACKAGE
     counts = line_counts(root)
     found = edges(root)
-    print(f"modules: {len(counts)}, lines: {sum(counts.values())}")
+    root_modules = sorted(n for n in counts if n.count(".") == 1 and not _is_package(root, n))
+    print(
+        f"modules: {len(counts)} ({len(root_modules)} in the package root), "
+        f"lines: {sum(counts.values())}, import arrows: {len(found)}"
+    )
+    print("layers, lowest first: modules, lines, arrows within the layer, arrows to lower layers")
+    for index, (layer, heads) in enumerate(LAYERS):
+        members = [n for n in counts if layer_of(n) == index]
+        within = sum(1 for e in found if layer_of(e.source) == index == layer_of(e.target))
+        down = sum(1 for e in found if layer_of(e.source) == index > layer_of(e.target))
+        lines = sum(counts[n] for n in members)
+        shown = " ".join(h or "(package)" for h in heads)
+        print(f"  {layer:13s} {len(members):3d} {lines:6d} {within:4d} {down:4d}  {shown}")
     for name, lines in sorted(counts.items(), key=lambda item: -item[1]):
         any_count = sum("Any" in line for line in modules(root)[name].read_text().splitlines())
         print(f"  {lines:6d} lines  {any_count:4d} lines with Any  {name}")
