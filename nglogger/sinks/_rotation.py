@@ -23,7 +23,9 @@ bounded by one chunk plus zlib's window) into ``name.gz.tmp``, which is renamed 
 ``name.gz`` before the uncompressed file is removed. Crash safety: a crash leaves the
 uncompressed file readable (a partial ``.gz.tmp`` is deleted and the file compressed
 again the next time the sink opens it); a file rotated but not yet compressed when the
-process ended is compressed at the next start. Processes sharing the log coordinate
+process ended is compressed at the next start. The interpreter's exit waits for
+compressions still running (at most :data:`EXIT_COMPRESS_WAIT` seconds in all), whether
+or not the sink was closed. Processes sharing the log coordinate
 through the ``flock`` of the ``.gz.tmp``: one compresses a file, another skips it, and
 a start never deletes a ``.gz.tmp`` that a live process is writing. Lines a process
 appended to a file after it was rotated (before it followed the rotation) are kept:
@@ -37,6 +39,7 @@ modification time, so a fake clock drives it exactly.
 
 from __future__ import annotations
 
+import atexit
 import calendar
 import contextlib
 import gzip
@@ -44,6 +47,7 @@ import os
 import re
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
@@ -60,6 +64,10 @@ _STAMP: Final = r"(\d{4}-\d{2}-\d{2}(?:_\d{2}(?:-\d{2}-\d{2})?)?)"
 _TMP: Final = ".gz.tmp"
 #: gzip's own default level (``gzip -6``): most of level 9's ratio at a fraction of its time.
 _LEVEL: Final = 6
+#: Longest the interpreter's exit waits, in all, for rotated files still being compressed:
+#: a short job that rotates at its first write leaves a ``.gz`` even when its sink is left
+#: open at exit (for events logged after the exit shutdown). Past it, the next start does it.
+EXIT_COMPRESS_WAIT: Final = 10.0
 
 
 def _struct(t: float, utc: bool) -> time.struct_time:
@@ -217,6 +225,7 @@ class Rotated:
     def _enqueue(self, paths: list[Path]) -> None:
         if not paths:
             return
+        _finish_at_exit(self)
         with self._lock:
             for path in paths:
                 if path not in self._queue:
@@ -301,6 +310,27 @@ class Rotated:
         self._worker = None
         self._idle = threading.Event()
         self._idle.set()
+
+
+_compressing: weakref.WeakSet[Rotated] = weakref.WeakSet()
+_exit_lock = threading.Lock()
+_exit_hook = False
+
+
+def _finish_at_exit(rotated: Rotated) -> None:
+    """Have the interpreter's exit wait for ``rotated``'s compressions (bounded)."""
+    global _exit_hook
+    with _exit_lock:
+        _compressing.add(rotated)
+        if not _exit_hook:
+            _exit_hook = True
+            atexit.register(_wait_at_exit)
+
+
+def _wait_at_exit() -> None:
+    deadline = time.monotonic() + EXIT_COMPRESS_WAIT
+    for rotated in list(_compressing):
+        rotated.wait_idle(max(0.0, deadline - time.monotonic()))
 
 
 def _order(match: re.Match[str]) -> tuple[str, int]:

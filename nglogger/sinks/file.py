@@ -268,6 +268,7 @@ class FileSink:
         "_path",
         "_period",
         "_recovered",
+        "_rotated",
         "_shared",
         "_special",
         "_told_special",
@@ -391,6 +392,8 @@ class FileSink:
         self._episode = 0
         #: Warnings to print once the lock is released.
         self._notices: list[str] = []
+        #: Files rotated by the batch being written: compressed and pruned after it.
+        self._rotated: list[Path] = []
 
     def __repr__(self) -> str:
         rotate = f", rotate={self._period!r}" if self._period else ""
@@ -430,6 +433,12 @@ class FileSink:
             notices = self._notices
             if notices:
                 self._notices = []
+            rotated = self._rotated
+            if rotated:
+                self._rotated = []
+        if rotated and self._dated is not None:  # the batch is written: compress, prune
+            for path in rotated:
+                self._dated.rotated(path)
         if notices:  # printed outside the lock, as the HTTP sinks do
             for text in notices:
                 _notice.warn(text)
@@ -469,6 +478,7 @@ class FileSink:
         self._failing = False
         self._episode = 0
         self._notices = []
+        self._rotated = []
         self._shared = None
         self._dirty = False
         self._last_sync = self._clock()
@@ -647,8 +657,10 @@ class FileSink:
         """The start of the period the open file ``st`` was started in (at most ``current``).
 
         Known in this process, else recorded on the file (by whichever process created
-        it), else read from the modification time (an empty file: this period); then
-        recorded, so that every process decides the same.
+        it), else read from the modification time: a file last written in an earlier
+        period than the present, both by the system clock that wrote it, is of that
+        period; any other (one written since, an empty one, one whose creator has not
+        recorded it yet) is of this period. Then recorded, so every process decides the same.
         """
         born = self._born
         if born is not None and born[0] == st.st_dev and born[1] == st.st_ino:
@@ -656,12 +668,12 @@ class FileSink:
         start = _read_period(fd)
         if start is None:
             dated = self._dated
+            period = self._period
             assert dated is not None
-            assert self._period is not None
-            if st.st_size:
-                start = min(period_start(st.st_mtime, self._period, dated.utc), current)
-            else:
-                start = current
+            assert period is not None
+            written = period_start(st.st_mtime, period, dated.utc)
+            old = st.st_size and written < period_start(time.time(), period, dated.utc)
+            start = min(written, current) if old else current
             _write_period(fd, start)
         self._born = (st.st_dev, st.st_ino, start)
         return start
@@ -737,7 +749,7 @@ class FileSink:
             if self._fd != fd:
                 os.close(fd)
         if moved:
-            dated.rotated(target)
+            self._rotated.append(target)  # compressed and pruned once the batch is written
 
     def _rotate(self, fd: int) -> None:
         """Shift backups and start an empty file at the path (``backups=0``: truncate).
