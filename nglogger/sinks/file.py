@@ -124,7 +124,7 @@ def _lock(fd: int, shared: bool = False) -> bool | str:
     import fcntl
 
     operation = (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB
-    deadline = time.monotonic() + LOCK_WAIT
+    deadline = 0.0
     pause = 0.001
     while True:
         try:
@@ -134,7 +134,10 @@ def _lock(fd: int, shared: bool = False) -> bool | str:
             pass
         except OSError:  # ENOLCK, EINVAL...: no locks here
             return False
-        if time.monotonic() >= deadline:
+        now = time.monotonic()
+        if not deadline:  # held by another process (rotating): wait, bounded
+            deadline = now + LOCK_WAIT
+        elif now >= deadline:
             return _TIMEOUT
         time.sleep(pause)
         pause = min(pause * 2, 0.002)
