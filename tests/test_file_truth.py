@@ -367,30 +367,42 @@ def test_a_fifo_whose_reader_stops_reading_does_not_keep_the_process_from_exitin
     assert (3000 - undelivered) * 100 <= capacity  # events are over 100 bytes
 
 
+CUT_CHILD = r"""
+import json, os, sys, threading
+from nglogger._batch import Batch
+from nglogger.sinks.file import FileSink
+
+fifo = sys.argv[1]
+reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+os.set_blocking(reader, True)
+sink = FileSink(fifo)
+batch = Batch.from_events([b'{"i":%d,"pad":"%s"}' % (i, b"y" * 100) for i in range(3000)])
+got = bytearray()
+
+def read_some_then_leave():
+    while len(got) < 100_000:
+        got.extend(os.read(reader, 65536))
+    os.close(reader)
+
+thread = threading.Thread(target=read_some_then_leave, daemon=True)
+thread.start()
+outcome = sink.write(batch)
+thread.join(30)
+sink.close()
+print(json.dumps([outcome.exported, dict(outcome.dropped), got.count(b"\n"), sink.last_error]))
+"""
+
+
 def test_a_stream_cut_part_way_counts_the_whole_lines_that_went_out(tmp_path: Path) -> None:
     """The reader goes away mid-batch (EPIPE): lines already sent are exported, not dropped."""
     fifo = tmp_path / "events.fifo"
     os.mkfifo(fifo)
-    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
-    os.set_blocking(reader, True)
-    sink = FileSink(fifo)
-    batch = Batch.from_events([b'{"i":%d,"pad":"%s"}' % (i, b"y" * 100) for i in range(3000)])
-    got = bytearray()
-
-    def read_some_then_leave() -> None:
-        while len(got) < 100_000:
-            got.extend(os.read(reader, 65536))
-        os.close(reader)
-
-    thread = threading.Thread(target=read_some_then_leave, daemon=True)
-    thread.start()
-    outcome = sink.write(batch)
-    thread.join(TIMEOUT)
-    sink.close()
-    assert outcome is not None
-    assert outcome.exported + outcome.dropped["write_error"] == 3000
-    assert got.count(b"\n") <= outcome.exported < 3000  # at least what the reader saw
-    assert sink.last_error == f"EPIPE: {os.strerror(errno.EPIPE)}"
+    done = run_dumping([str(fifo)], code=CUT_CHILD, timeout=TIMEOUT)
+    assert done.returncode == 0, done.stderr
+    exported, dropped, seen, last_error = json.loads(done.stdout)
+    assert exported + dropped["write_error"] == 3000
+    assert seen <= exported < 3000  # at least every line the reader received
+    assert last_error == f"EPIPE: {os.strerror(errno.EPIPE)}"
 
 
 def test_streams_are_never_seeked_truncated_fsynced_or_rotated(
