@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 import nglogger
-from nglogger import _guard
+from nglogger._core import guard as _guard
 
 FLOOR = "test_floor"
 

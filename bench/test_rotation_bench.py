@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from nglogger._batch import Batch
+from nglogger._core.batch import Batch
 from nglogger.sinks._rotation import Rotated
 from nglogger.sinks.file import FileSink
 

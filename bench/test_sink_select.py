@@ -16,9 +16,9 @@ import orjson
 import pytest
 
 from nglogger import Batch
-from nglogger._levels import ERROR
-from nglogger._select import Selector
-from nglogger._timestamp import timestamp
+from nglogger._core.levels import ERROR
+from nglogger._event.timestamp import timestamp
+from nglogger._pipeline.select import Selector
 
 pytestmark = pytest.mark.benchmark(group="sink-select")
 

@@ -28,6 +28,7 @@ exclude_patterns = [
     "_ext",
     # written by nglogger_docs at build time and included by configuration.md
     "reference/configuration-tables.md",
+    "reference/drop-reasons.md",
 ]
 
 # GitHub-style anchors for headings, so `sinks.md#file-rotation` works here and on GitHub.

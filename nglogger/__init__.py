@@ -10,9 +10,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._batch import Batch
-from ._config import Config, Settings
-from ._context import (
+from ._config.config import Config, Settings
+from ._config.sampling import Sampling
+from ._core.batch import Batch
+from ._core.errors import (
+    ConfigError,
+    ConfigWarning,
+    EncodeError,
+    NgloggerError,
+    PipelineClosedError,
+)
+from ._core.levels import CRITICAL, DEBUG, ERROR, INFO, WARNING
+from ._core.sink import SinkBase
+from ._core.stats import SinkStats, Stats
+from ._event.context import (
     bind_contextvars,
     bound_contextvars,
     clear_contextvars,
@@ -20,21 +31,16 @@ from ._context import (
     reset_contextvars,
     unbind_contextvars,
 )
-from ._default import configure, flush, get_pipeline, shutdown, stats
-from ._errors import ConfigError, ConfigWarning, EncodeError, NgloggerError, PipelineClosedError
-from ._levels import CRITICAL, DEBUG, ERROR, INFO, WARNING
-from ._logger import Logger, get_logger
-from ._pipeline import Pipeline
-from ._sampling import Sampling
-from ._sink import SinkBase
-from ._stats import SinkStats, Stats
+from ._event.logger import Logger, get_logger
+from ._pipeline.default import configure, flush, get_pipeline, shutdown, stats
+from ._pipeline.pipeline import Pipeline
 from ._version import __version__
 from .sinks import Outcome, Sink
 
 if TYPE_CHECKING:
-    from ._retry import CircuitBreaker, RetryBudget, RetryPolicy
-    from ._signals import handle_signals
-    from ._transport import HttpResponse, MockTransport, Transport
+    from ._delivery.retry import CircuitBreaker, RetryBudget, RetryPolicy
+    from ._delivery.transport import HttpResponse, MockTransport, Transport
+    from ._pipeline.signals import handle_signals
     from .stdlib import LoggingHandler, install, uninstall
 
 
@@ -44,13 +50,13 @@ _LAZY = {
     "LoggingHandler": "stdlib",
     "install": "stdlib",
     "uninstall": "stdlib",
-    "handle_signals": "_signals",
-    "CircuitBreaker": "_retry",
-    "RetryBudget": "_retry",
-    "RetryPolicy": "_retry",
-    "HttpResponse": "_transport",
-    "MockTransport": "_transport",
-    "Transport": "_transport",
+    "handle_signals": "_pipeline.signals",
+    "CircuitBreaker": "_delivery.retry",
+    "RetryBudget": "_delivery.retry",
+    "RetryPolicy": "_delivery.retry",
+    "HttpResponse": "_delivery.transport",
+    "MockTransport": "_delivery.transport",
+    "Transport": "_delivery.transport",
 }
 
 

@@ -7,10 +7,10 @@ import sys
 
 import orjson
 
-from . import _default
-from ._context import bound_contextvars
-from ._default import configure
-from ._logger import get_logger
+from ._event.context import bound_contextvars
+from ._event.logger import get_logger
+from ._pipeline import default as _default
+from ._pipeline.default import configure
 
 __all__ = ["run_demo"]
 

@@ -8,6 +8,6 @@ or a :class:`nglogger.ConfigError` at import with ``NGLOGGER_CONFIG_ERRORS=raise
 
 from __future__ import annotations
 
-from ._default import configure
+from ._pipeline.default import configure
 
 configure()

@@ -11,15 +11,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ._default import unbuildable_sinks
-from ._env import (
+from ._config.report import (
     describe_otel,
     describe_variables,
     resolve_with_sources,
     settings_table,
     variables_table,
 )
-from ._errors import ConfigError, ConfigWarning
+from ._core.errors import ConfigError, ConfigWarning
+from ._pipeline.default import unbuildable_sinks
 from ._version import __version__
 
 __all__ = ["main"]
@@ -46,7 +46,7 @@ def _tolerances(specs: list[str]) -> tuple[float, dict[str, float]]:
 def _bench(args: argparse.Namespace) -> int:
     import orjson
 
-    from ._bench import compare, run
+    from ._bench.harness import compare, run
 
     try:
         default, per_metric = _tolerances(args.max_regression)

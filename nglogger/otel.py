@@ -6,7 +6,7 @@ feature imports it when it is turned on (``pip install 'nglogger[otel]'``).
 Trace correlation
 -----------------
 ``correlate``, ``trace_fields`` and ``trace_context_enabled`` live in
-``nglogger._trace`` (the caller side: they run in the log call) and are re-exported
+``nglogger._event.trace`` (the caller side: they run in the log call) and are re-exported
 here: while a span is active each event gets ``trace_id``, ``span_id`` and
 ``trace_flags``; see that module for the formats and costs.
 
@@ -27,15 +27,16 @@ import weakref
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from . import _pipeline, _target
-from ._errors import ConfigError
-from ._sink import HasBreaker, HasHttpStats
-from ._trace import correlate, trace_context_enabled, trace_fields
+from ._core.errors import ConfigError
+from ._core.sink import HasBreaker, HasHttpStats
+from ._event import target as _target
+from ._event.trace import correlate, trace_context_enabled, trace_fields
+from ._pipeline import pipeline as _pipeline
 from ._version import __version__
 
 if TYPE_CHECKING:
-    from ._pipeline import Pipeline
-    from ._stats import Stats
+    from ._core.stats import Stats
+    from ._pipeline.pipeline import Pipeline
 
 __all__ = [
     "BREAKER_STATES",

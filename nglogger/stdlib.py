@@ -38,19 +38,20 @@ from dataclasses import dataclass, field
 from itertools import islice as _islice
 from typing import Any
 
-from . import _default, _target
-from ._context import for_pipeline
-from ._encode import exc_from_info
-from ._errors import ConfigError, ConfigWarning
-from ._guard import CONTEXT, DELIVERING, collecting_here, count_recursion
-from ._layout import FALLBACK_KEY, free_name, renamed_fields, special_names
-from ._levels import ACCEPTED_LEVELS, LEVEL_NAMES, LevelRules, level_name, parse_level
-from ._pipeline import Pipeline
-from ._processors import apply
-from ._reasons import DropReason
-from ._redact import SCALARS
-from ._target import Target
-from ._timestamp import timestamp_formatter
+from ._config.processors import apply
+from ._core.errors import ConfigError, ConfigWarning
+from ._core.guard import CONTEXT, DELIVERING, collecting_here, count_recursion
+from ._core.levels import ACCEPTED_LEVELS, LEVEL_NAMES, LevelRules, level_name, parse_level
+from ._core.reasons import DropReason
+from ._event import target as _target
+from ._event.context import for_pipeline
+from ._event.encode import exc_from_info
+from ._event.layout import FALLBACK_KEY, free_name, renamed_fields, special_names
+from ._event.redact import SCALARS
+from ._event.target import Target
+from ._event.timestamp import timestamp_formatter
+from ._pipeline import default as _default
+from ._pipeline.pipeline import Pipeline
 
 __all__ = ["LoggingHandler", "install", "uninstall"]
 

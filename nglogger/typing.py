@@ -29,10 +29,10 @@ Importing this module loads nothing heavy (no urllib3, no OpenTelemetry).
 
 from __future__ import annotations
 
-from ._batch import Batch
-from ._processors import Processor
-from ._reasons import DropReason
-from ._sink import (
+from ._config.processors import Processor
+from ._core.batch import Batch
+from ._core.reasons import DropReason
+from ._core.sink import (
     Coalesces,
     Concurrent,
     CopiesBatches,
@@ -49,7 +49,7 @@ from ._sink import (
     Sink,
     WritesLate,
 )
-from ._transport import HttpResponse, Transport
+from ._delivery.transport import HttpResponse, Transport
 
 __all__ = [
     "Batch",

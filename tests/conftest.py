@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 import nglogger
-from nglogger import _guard
+from nglogger._core import guard as _guard
 
 _ENV_PREFIXES = ("NGLOGGER_", "OTEL_", "DD_", "HONEYCOMB_", "LOKI_")
 _ENV_NAMES = ("LOG_LEVEL", "NO_COLOR", "FORCE_COLOR")

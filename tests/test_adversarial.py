@@ -35,11 +35,11 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import nglogger
-from nglogger._console import ConsoleStyle, render_batch
-from nglogger._encode import FALLBACK_KEY, RESERVED
-from nglogger._keyscan import words
-from nglogger._redact import DEFAULT_REDACT_KEYS, MARK
+from nglogger._event.encode import FALLBACK_KEY, RESERVED
+from nglogger._event.keyscan import words
+from nglogger._event.redact import DEFAULT_REDACT_KEYS, MARK
 from nglogger.sinks import MemorySink
+from nglogger.sinks._console import ConsoleStyle, render_batch
 
 MiB = 1024 * 1024
 DEFAULTS = nglogger.Config()

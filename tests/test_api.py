@@ -55,7 +55,9 @@ def test_settings_type_lists_every_config_field_with_its_type() -> None:
     """configure(**settings) is typed by nglogger.Settings: one key per Config field."""
     fields = {f.name: f.type for f in dataclasses.fields(nglogger.Config)}
     declared = nglogger.Settings.__annotations__
-    assert list(declared) == list(fields), "add the new Config field to nglogger._config.Settings"
+    assert list(declared) == list(fields), (
+        "add the new Config field to nglogger._config.config.Settings"
+    )
     widened = {"sample": "Sampling | str | None"}  # sample= also takes its NGLOGGER_SAMPLE text
     assert {k: widened.get(k, v) for k, v in fields.items()} == {
         k: getattr(v, "__forward_arg__", v) for k, v in declared.items()

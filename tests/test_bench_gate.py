@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from nglogger._bench import Result, _combined, compare
+from nglogger._bench.harness import Result, _combined, compare
 
 
 def figure(

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from nglogger._buffer import ACCEPTED, DROPPED, SEALED, Buffer
+from nglogger._pipeline.buffer import ACCEPTED, DROPPED, SEALED, Buffer
 
 
 def ev(i: int, size: int = 20) -> bytes:

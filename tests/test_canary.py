@@ -36,7 +36,7 @@ from support.http import RecordingServer, Request
 
 import nglogger
 from nglogger import Config, ConfigError
-from nglogger._redact import MARK
+from nglogger._event.redact import MARK
 from nglogger.sinks import MemorySink, StreamSink
 from nglogger.sinks.datadog import DatadogSink
 from nglogger.sinks.elasticsearch import ElasticsearchSink

@@ -21,9 +21,9 @@ from support.http import Request
 from support.memory_http import InMemoryServer
 
 from nglogger import Batch
-from nglogger._retry import CircuitBreaker, RetryPolicy
-from nglogger._timestamp import timestamp
-from nglogger._worker import SinkWorker
+from nglogger._delivery.retry import CircuitBreaker, RetryPolicy
+from nglogger._event.timestamp import timestamp
+from nglogger._pipeline.worker import SinkWorker
 from nglogger.sinks.datadog import DatadogSink
 from nglogger.sinks.elasticsearch import ElasticsearchSink
 from nglogger.sinks.honeycomb import HoneycombSink
@@ -210,7 +210,7 @@ def test_a_backlog_drains_in_merged_requests_within_the_vendor_limits(
 @pytest.mark.parametrize("vendor", sorted(VENDORS))
 def test_memory_budget_covers_every_sinks_default_request(vendor: str) -> None:
     """Config.memory_budget counts 5 MiB per HTTP request in flight: no sink's default is more."""
-    from nglogger._config import HTTP_REQUEST_BYTES
+    from nglogger._config.config import HTTP_REQUEST_BYTES
 
     factory, _, _, max_events, max_bytes = VENDORS[vendor]
     sink = factory(InMemoryServer(), {})

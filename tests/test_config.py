@@ -127,7 +127,7 @@ def test_every_setting_is_declared_once_with_its_docs_line() -> None:
     """Each Config field carries its declaration: a docs line and the variables that feed it."""
     import dataclasses
 
-    from nglogger._settings import spec_of
+    from nglogger._config.declare import spec_of
 
     undocumented = [f.name for f in dataclasses.fields(Config) if not spec_of(f).doc]
     assert undocumented == []
@@ -137,7 +137,8 @@ def test_every_setting_is_declared_once_with_its_docs_line() -> None:
 
 def test_the_default_redaction_rule_agrees_wherever_it_is_read() -> None:
     """Settings (masking, OTLP resource) and the event redactor use the same names and mark."""
-    from nglogger import _redact, _secrets
+    from nglogger._config import secrets as _secrets
+    from nglogger._event import redact as _redact
 
     assert _secrets.DEFAULT_REDACT_KEYS == _redact.DEFAULT_REDACT_KEYS
     assert _secrets.REDACTED == _redact.MARK

@@ -22,7 +22,7 @@ from support.proc import clean_env, run_python
 
 import nglogger
 from nglogger import Config, ConfigError, ConfigWarning
-from nglogger._env import config_from_env, resolve_with_sources
+from nglogger._config.report import config_from_env, resolve_with_sources
 from nglogger.sinks import MemorySink
 
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nglogger._console import ConsoleStyle, render_batch, render_event
+from nglogger.sinks._console import ConsoleStyle, render_batch, render_event
 
 PLAIN = ConsoleStyle()
 COLOR = ConsoleStyle(colors=True)

@@ -473,7 +473,7 @@ class RacedFileSink(FileSink):
 
 def two_writers_scenario(path: Path) -> dict[str, Any]:
     """B appends a whole batch while A is between fstat and write; A's batch then fits only partly."""
-    from nglogger._batch import Batch
+    from nglogger._core.batch import Batch
 
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     hard = resource.getrlimit(resource.RLIMIT_FSIZE)[1]

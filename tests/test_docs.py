@@ -17,7 +17,7 @@ from pathlib import Path
 from types import ModuleType
 
 from nglogger import Config
-from nglogger._env import KNOWN_VARIABLES, settings_table, variables_table
+from nglogger._config.report import KNOWN_VARIABLES, settings_table, variables_table
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -41,11 +41,12 @@ def docs_extension() -> ModuleType:
 
 def pages() -> dict[str, str]:
     """The documentation's Markdown pages by path (the build output and generated files left out)."""
-    generated = DOCS / docs_extension().GENERATED
+    extension = docs_extension()
+    generated = {DOCS / extension.GENERATED, DOCS / extension.REASONS}
     return {
         str(path.relative_to(DOCS)): path.read_text()
         for path in sorted(DOCS.rglob("*.md"))
-        if "_build" not in path.parts and path != generated
+        if "_build" not in path.parts and path not in generated
     }
 
 

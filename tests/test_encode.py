@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 import pytest
 
-from nglogger._encode import FALLBACK_KEY, Encoder, Limits, compact
+from nglogger._event.encode import FALLBACK_KEY, Encoder, Limits, compact
 
 
 def encode(value: Any, **limits: Any) -> tuple[dict[str, Any] | None, dict[str, int]]:

@@ -1,4 +1,4 @@
-"""Specification of nglogger._env: configuration from environment variables.
+"""Specification of nglogger._config.report: configuration from environment variables.
 
 Every test passes its own mapping; only one test touches the real ``os.environ``
 (through ``monkeypatch``).
@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from nglogger import Config, ConfigError
-from nglogger._env import (
+from nglogger._config.report import (
     KNOWN_VARIABLES,
     MASK,
     Sampling,
@@ -24,7 +24,7 @@ from nglogger._env import (
     parse_redact_keys,
     resolve_with_sources,
 )
-from nglogger._redact import DEFAULT_REDACT_KEYS
+from nglogger._event.redact import DEFAULT_REDACT_KEYS
 
 MiB = 1024 * 1024
 PENDING: tuple[str, ...] = ()

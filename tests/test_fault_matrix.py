@@ -51,7 +51,7 @@ from support.http import Answer, LoopbackServer, Request
 
 import nglogger
 from nglogger import Config, SinkStats
-from nglogger._retry import BreakerState, CircuitBreaker, RetryBudget, RetryPolicy
+from nglogger._delivery.retry import BreakerState, CircuitBreaker, RetryBudget, RetryPolicy
 from nglogger.sinks.datadog import DatadogSink
 from nglogger.sinks.elasticsearch import ElasticsearchSink
 from nglogger.sinks.honeycomb import HoneycombSink

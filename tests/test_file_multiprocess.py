@@ -34,7 +34,7 @@ from typing import Any
 
 import pytest
 
-from nglogger._batch import Batch
+from nglogger._core.batch import Batch
 from nglogger.sinks.file import FileSink
 from tests.support.stacks import run_dumping
 

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from nglogger._batch import Batch
-from nglogger._errors import ConfigError
-from nglogger._sinkuri import parse_sink_uri
+from nglogger._config.sinkuri import parse_sink_uri
+from nglogger._core.batch import Batch
+from nglogger._core.errors import ConfigError
 from nglogger.sinks import resolve_sink
 from nglogger.sinks._rotation import CHUNK
 from nglogger.sinks.file import FileSink
@@ -243,7 +243,7 @@ def test_a_process_killed_while_compressing_leaves_every_line_readable(tmp_path:
     script = f"""
 import os, signal, gzip
 from pathlib import Path
-from nglogger._batch import Batch
+from nglogger._core.batch import Batch
 from nglogger.sinks.file import FileSink
 from nglogger.sinks import _rotation
 real = _rotation.gzip.GzipFile

@@ -33,8 +33,8 @@ from typing import Any
 
 import pytest
 
-from nglogger import _notice
-from nglogger._batch import Batch
+from nglogger._core import notice as _notice
+from nglogger._core.batch import Batch
 from nglogger.sinks import Outcome
 from nglogger.sinks.file import FileSink
 from tests.support.stacks import run_dumping
@@ -369,7 +369,7 @@ def test_a_fifo_whose_reader_stops_reading_does_not_keep_the_process_from_exitin
 
 CUT_CHILD = r"""
 import json, os, sys, threading
-from nglogger._batch import Batch
+from nglogger._core.batch import Batch
 from nglogger.sinks.file import FileSink
 
 fifo = sys.argv[1]

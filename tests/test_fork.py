@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 import nglogger
-from nglogger import _pipeline
+from nglogger._pipeline import pipeline as _pipeline
 from nglogger.sinks import MemorySink
 from nglogger.sinks.file import FileSink
 

@@ -22,9 +22,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import nglogger
-from nglogger import _keyscan
-from nglogger._fields import FieldPrep
-from nglogger._redact import DEFAULT_REDACT_KEYS, MARK
+from nglogger._event import keyscan as _keyscan
+from nglogger._event.fields import FieldPrep
+from nglogger._event.redact import DEFAULT_REDACT_KEYS, MARK
 from nglogger.sinks import MemorySink, NullSink
 
 

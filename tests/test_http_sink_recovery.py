@@ -47,7 +47,7 @@ from support.http import Answer, LoopbackServer, Request
 
 import nglogger
 from nglogger import Batch, Config, Outcome, SinkStats
-from nglogger._retry import BreakerState, CircuitBreaker, RetryPolicy
+from nglogger._delivery.retry import BreakerState, CircuitBreaker, RetryPolicy
 from nglogger.sinks.http import GENERIC_RETRYABLE, HttpSink
 
 KiB = 1024
@@ -319,7 +319,7 @@ def make_sink(url: str, *, observe: bool = False, **kwargs: Any) -> RecordingSin
     kwargs.setdefault("connect_timeout", 1.0)
     kwargs.setdefault("batch_deadline", 5.0)
     if observe:
-        from nglogger._http import HttpTransport
+        from nglogger._delivery.http import HttpTransport
 
         kwargs["transport"] = ObservingTransport(
             HttpTransport(connect_timeout=kwargs["connect_timeout"], read_timeout=kwargs["timeout"])

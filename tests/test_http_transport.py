@@ -1,4 +1,4 @@
-"""HttpTransport (``nglogger._http``) against real loopback servers: failures come back as values.
+"""HttpTransport (``nglogger._delivery.http``) against real loopback servers: failures come back as values.
 
 Every test sends real POSTs over 127.0.0.1 to :class:`ScriptedServer`, a tiny
 HTTP/1.1 server whose answers are raw bytes chosen per request (so it can answer
@@ -24,8 +24,8 @@ from typing import Any
 import pytest
 from support.faultproxy import FaultProxy
 
-from nglogger._http import HttpResponse, HttpTransport
-from nglogger._retry import AttemptKind, RetryPolicy
+from nglogger._delivery.http import HttpResponse, HttpTransport
+from nglogger._delivery.retry import AttemptKind, RetryPolicy
 
 LOOPBACK = "127.0.0.1"
 KiB = 1024

@@ -1,8 +1,8 @@
 """Imports inside nglogger go one way: no cycles, no import of a higher layer.
 
-The layers, lowest first, are ``tests/support/imports.py``'s ``LAYERS``:
-vocabulary -> settings -> caller side -> background -> transport -> sinks ->
-integrations. The graph is read with ``ast`` from the source (nothing is
+The layers, lowest first, are ``tests/support/imports.py``'s ``LAYERS``, one package
+each: ``_core`` -> ``_config`` -> ``_event`` -> ``_delivery`` -> ``sinks`` -> ``_spool``
+-> ``_pipeline`` -> integrations (``stdlib``, ``otel``, ``cli``...). The graph is read with ``ast`` from the source (nothing is
 imported), every import counted: module level, in functions, under
 ``TYPE_CHECKING``. A function-level import of the package's own modules is
 allowed only to load an optional feature when it is first used.
@@ -20,10 +20,13 @@ ROOT = Path(__file__).resolve().parent.parent / PACKAGE
 #: use, so ``import nglogger`` stays light. Anything else is imported at the top.
 LAZY_FEATURES: frozenset[tuple[str, str]] = frozenset(
     {
-        ("nglogger._config", "nglogger._environ"),  # Config.from_env: the environment parser
-        ("nglogger._default", "nglogger._env"),  # configure(): the same
-        ("nglogger._sinkuri", "nglogger._otlpconfig"),  # options of an otlp+http(s):// URI
-        ("nglogger.cli", "nglogger._bench"),  # `nglogger bench`
+        (
+            "nglogger._config.config",
+            "nglogger._config.environ",
+        ),  # Config.from_env: the environment parser
+        ("nglogger._pipeline.default", "nglogger._config.report"),  # configure(): the same
+        ("nglogger._config.sinkuri", "nglogger._config.otlp"),  # options of an otlp+http(s):// URI
+        ("nglogger.cli", "nglogger._bench.harness"),  # `nglogger bench`
         ("nglogger.cli", "nglogger._demo"),  # `nglogger demo`
         ("nglogger.pytest_plugin", "nglogger.testing"),  # loaded by pytest in every run
         ("nglogger.sinks", "nglogger.sinks.file"),  # each sink module: when a URI names it
@@ -34,8 +37,8 @@ LAZY_FEATURES: frozenset[tuple[str, str]] = frozenset(
         ("nglogger.sinks", "nglogger.sinks.elasticsearch"),
         ("nglogger.sinks", "nglogger.sinks.otlp"),
         ("nglogger.sinks", "nglogger.sinks.otlp_grpc"),
-        ("nglogger.sinks.stream", "nglogger._console"),  # format=console only
-        ("nglogger._bench", "nglogger.stdlib"),  # the stdlib benchmark scenario
+        ("nglogger.sinks.stream", "nglogger.sinks._console"),  # format=console only
+        ("nglogger._bench.harness", "nglogger.stdlib"),  # the stdlib benchmark scenario
     }
 )
 

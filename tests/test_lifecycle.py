@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 
 import nglogger
-from nglogger import _default, _target
+from nglogger._event import target as _target
+from nglogger._pipeline import default as _default
 from nglogger.sinks import MemorySink
 
 # Slack over a deadline the library promises; generous so a loaded machine does not flake.

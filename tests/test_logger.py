@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 import nglogger
-from nglogger import _timestamp
+from nglogger._event import timestamp as _timestamp
 from nglogger.sinks import MemorySink
 
 TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")

@@ -19,7 +19,7 @@ from test_hot_path_calls import python_calls
 
 import nglogger
 from nglogger import Config, ConfigError
-from nglogger._levels import DEBUG, ERROR, INFO, WARNING, LevelRules, parse_logger_levels
+from nglogger._core.levels import DEBUG, ERROR, INFO, WARNING, LevelRules, parse_logger_levels
 from nglogger.sinks import MemorySink, NullSink
 
 RULES = {"urllib3": "warning", "app.db": "debug", "app": "error"}

@@ -15,7 +15,7 @@ from support.http import RecordingServer
 
 import nglogger
 from nglogger import ConfigError
-from nglogger._env import config_from_env, resolve_with_sources
+from nglogger._config.report import config_from_env, resolve_with_sources
 
 
 @pytest.mark.parametrize(

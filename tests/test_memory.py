@@ -34,8 +34,10 @@ import pytest
 from pympler import asizeof
 
 import nglogger
-from nglogger import Batch, Config, Logger, Pipeline, Stats, _pipeline, _worker
-from nglogger._encode import OPTIONS
+from nglogger import Batch, Config, Logger, Pipeline, Stats
+from nglogger._event.encode import OPTIONS
+from nglogger._pipeline import pipeline as _pipeline
+from nglogger._pipeline import worker as _worker
 from nglogger.sinks import MemorySink, NullSink
 
 KiB = 1024

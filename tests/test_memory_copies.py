@@ -7,7 +7,7 @@ through a transport that keeps nothing; the peak of traced memory during ``write
 divided by the batch's size, plus the batch itself, must not exceed what the sink
 declares, and the declaration must not be loose by two copies. (Smaller batches carry a
 fixed cost on top, about 0.5 MB for the vendor sinks, likely gzip's compressor state.) The URI table
-``Config`` uses (``nglogger._sinkuri.MEMORY_COPIES``) must say the same as the classes.
+``Config`` uses (``nglogger._config.sinkuri.MEMORY_COPIES``) must say the same as the classes.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ import orjson
 import pytest
 
 from nglogger import Config
-from nglogger._batch import Batch
-from nglogger._sink import memory_copies_of
-from nglogger._sinkuri import MEMORY_COPIES, uri_memory_copies
-from nglogger._transport import HttpResponse
+from nglogger._config.sinkuri import MEMORY_COPIES, uri_memory_copies
+from nglogger._core.batch import Batch
+from nglogger._core.sink import memory_copies_of
+from nglogger._delivery.transport import HttpResponse
 from nglogger.sinks.datadog import DatadogSink
 from nglogger.sinks.elasticsearch import ElasticsearchSink
 from nglogger.sinks.honeycomb import HoneycombSink
@@ -193,7 +193,7 @@ def test_memory_budget_counts_each_sinks_copies(uri: str, env: dict[str, str], c
     assert copies == uri_memory_copies(uri, env)
     config = Config(sinks=[uri], sink_env=env)
     base = Config(sinks=["null"], sink_env=env)
-    from nglogger._config import HTTP_REQUEST_BYTES
+    from nglogger._config.config import HTTP_REQUEST_BYTES
 
     # An HTTP sink writes merged requests of up to its max_request_bytes (5 MiB by URI).
     local = uri.startswith(("stdout", "file:"))

@@ -37,7 +37,8 @@ from typing import Any
 import pytest
 
 import nglogger
-from nglogger import Batch, Pipeline, _worker
+from nglogger import Batch, Pipeline
+from nglogger._pipeline import worker as _worker
 from nglogger.sinks import MemorySink, NullSink
 from tests.test_memory import (
     REALISTIC_CONTEXT,

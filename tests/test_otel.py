@@ -17,9 +17,10 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 from support.http import RecordingServer
 
 import nglogger
-from nglogger import Config, ConfigError, _trace, otel
-from nglogger._retry import RetryPolicy
-from nglogger._sampling import Sampling
+from nglogger import Config, ConfigError, otel
+from nglogger._config.sampling import Sampling
+from nglogger._delivery.retry import RetryPolicy
+from nglogger._event import trace as _trace
 from nglogger.sinks import MemorySink
 from nglogger.sinks.otlp import OTLP_RETRYABLE, OtlpLogsSink
 from nglogger.stdlib import LoggingHandler

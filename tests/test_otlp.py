@@ -25,7 +25,7 @@ from support.memory_http import InMemoryServer
 
 import nglogger
 from nglogger import Config, ConfigError
-from nglogger._retry import CircuitBreaker, RetryBudget, RetryPolicy
+from nglogger._delivery.retry import CircuitBreaker, RetryBudget, RetryPolicy
 from nglogger.sinks import MemorySink, check_sink_uri
 from nglogger.sinks.otlp import (
     OTLP_RETRYABLE,

@@ -18,9 +18,9 @@ import orjson
 import pytest
 
 from nglogger import Batch
-from nglogger._retry import CircuitBreaker, RetryBudget, RetryPolicy
-from nglogger._transport import HttpResponse, MockTransport, Request
-from nglogger._worker import SinkWorker
+from nglogger._delivery.retry import CircuitBreaker, RetryBudget, RetryPolicy
+from nglogger._delivery.transport import HttpResponse, MockTransport, Request
+from nglogger._pipeline.worker import SinkWorker
 from nglogger.sinks.http import HttpSink
 
 OPEN = 5.0  # the breaker's first open period (the default)
@@ -63,7 +63,7 @@ class Sim:
 
 
 def _timeout() -> object:
-    from nglogger._retry import AttemptKind
+    from nglogger._delivery.retry import AttemptKind
 
     return AttemptKind.TIMEOUT
 

@@ -15,7 +15,8 @@ import orjson
 import pytest
 
 import nglogger
-from nglogger import _default, _target
+from nglogger._event import target as _target
+from nglogger._pipeline import default as _default
 from nglogger.sinks import MemorySink
 from nglogger.testing import (
     LogCapture,

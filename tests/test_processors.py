@@ -22,7 +22,7 @@ from test_hot_path_calls import python_calls
 
 import nglogger
 from nglogger import Config, ConfigError
-from nglogger._processors import import_processors
+from nglogger._config.processors import import_processors
 from nglogger.sinks import MemorySink, NullSink
 
 

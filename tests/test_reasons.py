@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import get_args
 
-from nglogger._reasons import DROP_REASONS, DropReason
+from nglogger._core.reasons import DROP_REASONS, DropReason
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = sorted((ROOT / "nglogger").rglob("*.py"))

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import nglogger
-from nglogger._redact import DEFAULT_REDACT_KEYS, MARK, Redactor
+from nglogger._event.redact import DEFAULT_REDACT_KEYS, MARK, Redactor
 from nglogger.sinks import MemorySink
 
 CANARY = "canary-7f3a9c-DO-NOT-LEAK"

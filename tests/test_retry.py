@@ -1,4 +1,4 @@
-"""Specification of nglogger._retry: policy, Retry-After, retry budget, circuit breaker.
+"""Specification of nglogger._delivery.retry: policy, Retry-After, retry budget, circuit breaker.
 
 Everything runs on a fake clock and seeded random sources; nothing sleeps.
 """
@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import pytest
 
-from nglogger._retry import (
+from nglogger._delivery.retry import (
     NEVER_RETRY_STATUSES,
     AttemptKind,
     AttemptResult,

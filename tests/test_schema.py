@@ -21,10 +21,10 @@ from support.memory_http import InMemoryServer
 from test_hot_path_calls import calls_for
 
 import nglogger
-from nglogger import _layout
-from nglogger._console import render_batch, style_for_schema
-from nglogger._errors import ConfigError
+from nglogger._core.errors import ConfigError
+from nglogger._event import layout as _layout
 from nglogger.sinks import MemorySink, NullSink
+from nglogger.sinks._console import render_batch, style_for_schema
 
 WAIT = 10.0
 HEADS = {
@@ -83,7 +83,7 @@ def test_config_lists_exactly_the_layout_schemas() -> None:
     """Config.schema accepts the schemas _layout defines, no more, no fewer."""
     import typing
 
-    from nglogger._config import Schema
+    from nglogger._config.config import Schema
 
     assert set(typing.get_args(Schema)) == set(_layout.SCHEMAS)
 

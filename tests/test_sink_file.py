@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from nglogger._batch import Batch
-from nglogger._errors import ConfigError
+from nglogger._core.batch import Batch
+from nglogger._core.errors import ConfigError
 from nglogger.sinks._base import Outcome, Sink
 from nglogger.sinks.file import FileSink
 

@@ -20,10 +20,10 @@ from support.http import LoopbackServer
 
 import nglogger
 from nglogger import Batch, Config, ConfigError
-from nglogger._levels import ERROR, WARNING
-from nglogger._select import Selector, selector_for
-from nglogger._sinkuri import parse_sink_uri
-from nglogger._timestamp import timestamp
+from nglogger._config.sinkuri import parse_sink_uri
+from nglogger._core.levels import ERROR, WARNING
+from nglogger._event.timestamp import timestamp
+from nglogger._pipeline.select import Selector, selector_for
 from nglogger.sinks import MemorySink, NullSink
 from nglogger.sinks.file import FileSink
 from nglogger.sinks.http import HttpSink

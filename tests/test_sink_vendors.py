@@ -22,12 +22,12 @@ from support.http import RecordingServer, Request
 from support.memory_http import InMemoryServer
 
 import nglogger
-from nglogger._batch import Batch
-from nglogger._env import config_from_env
-from nglogger._errors import ConfigError
-from nglogger._http import HttpResponse
-from nglogger._retry import RetryPolicy
-from nglogger._timestamp import timestamp
+from nglogger._config.report import config_from_env
+from nglogger._core.batch import Batch
+from nglogger._core.errors import ConfigError
+from nglogger._delivery.http import HttpResponse
+from nglogger._delivery.retry import RetryPolicy
+from nglogger._event.timestamp import timestamp
 from nglogger.sinks import Outcome, resolve_sink
 from nglogger.sinks.datadog import DATADOG_RETRYABLE, DatadogSink
 from nglogger.sinks.elasticsearch import ElasticsearchSink

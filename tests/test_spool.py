@@ -21,12 +21,13 @@ from support.http import LoopbackServer, Request
 from test_fork import fork_child, join_child
 
 import nglogger
-from nglogger import Config, ConfigError, _notice
-from nglogger._batch import Batch
-from nglogger._pipeline import Pipeline
-from nglogger._sink import Outcome
-from nglogger._spool import HEADER, Corrupt, Spool, spool_path
-from nglogger._worker import SinkWorker
+from nglogger import Config, ConfigError
+from nglogger._core import notice as _notice
+from nglogger._core.batch import Batch
+from nglogger._core.sink import Outcome
+from nglogger._pipeline.pipeline import Pipeline
+from nglogger._pipeline.worker import SinkWorker
+from nglogger._spool.store import HEADER, Corrupt, Spool, spool_path
 from nglogger.sinks import MemorySink
 
 
@@ -595,7 +596,7 @@ def test_a_slow_sink_s_batches_reach_the_disk_once_they_waited_spool_after(
     tmp_path: Path,
 ) -> None:
     """Not failing, not full: a batch is written only after waiting SPOOL_AFTER (fake clock)."""
-    from nglogger._worker import SPOOL_AFTER
+    from nglogger._pipeline.worker import SPOOL_AFTER
 
     clock = FakeClock()
     sink = Gated()

@@ -22,8 +22,8 @@ import pytest
 from support.http import LoopbackServer, Request
 
 from nglogger import Config
-from nglogger._pipeline import Pipeline
-from nglogger._spool import Spool, SpoolLockedError
+from nglogger._pipeline.pipeline import Pipeline
+from nglogger._spool.store import Spool, SpoolLockedError
 
 EVENTS = 3000
 

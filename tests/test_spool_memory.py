@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 import nglogger
-from nglogger._batch import Batch
-from nglogger._sink import Outcome
+from nglogger._core.batch import Batch
+from nglogger._core.sink import Outcome
 
 MiB = 1024 * 1024
 EVENTS = 40_000

@@ -23,7 +23,7 @@ import orjson
 import pytest
 
 import nglogger
-from nglogger import _target
+from nglogger._event import target as _target
 from nglogger.sinks import MemorySink
 from nglogger.stdlib import LoggingHandler, install, uninstall
 

@@ -22,8 +22,8 @@ from support.http import RecordingServer, Request
 from support.memory_http import InMemoryServer
 
 import nglogger
-from nglogger._batch import Batch
-from nglogger._errors import ConfigError
+from nglogger._core.batch import Batch
+from nglogger._core.errors import ConfigError
 from nglogger.sinks.datadog import ENTRY_LIMIT, DatadogSink, dd_id
 from nglogger.sinks.elasticsearch import ElasticsearchSink, data_stream_name
 from nglogger.sinks.loki import LokiSink
@@ -377,7 +377,7 @@ def test_loki_structured_metadata_names_are_checked(names: Any, message: str) ->
 
 def test_loki_structured_metadata_from_the_environment(server: InMemoryServer) -> None:
     """LOKI_STRUCTURED_METADATA names the fields for loki+http(s):// sinks."""
-    from nglogger._env import config_from_env
+    from nglogger._config.report import config_from_env
     from nglogger.sinks import resolve_sink
 
     env = {"LOKI_STRUCTURED_METADATA": "trace_id, span_id"}

@@ -7,7 +7,7 @@ from typing import Any
 
 import nglogger
 from nglogger import Batch, Outcome
-from nglogger._worker import SinkWorker
+from nglogger._pipeline.worker import SinkWorker
 from nglogger.sinks import MemorySink
 
 

@@ -2,11 +2,11 @@
 
 At each build, before any page is read, it writes ``reference/configuration-tables.md``
 (git-ignored) with the settings table and the environment variables table that
-``nglogger config --markdown`` prints (``nglogger._env.settings_table`` and
+``nglogger config --markdown`` prints (``nglogger._config.report.settings_table`` and
 ``variables_table``, built from the declarations of ``Config``'s fields). The
 configuration page includes the two tables from it, so they cannot drift from the code.
 The same for the drop reasons (``reference/drop-reasons.md``, from
-``nglogger._reasons.DROP_REASONS``), which the stats page includes.
+``nglogger._core.reasons.DROP_REASONS``), which the stats page includes.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from nglogger._env import settings_table, variables_table
-from nglogger._reasons import DROP_REASONS
+from nglogger._config.report import settings_table, variables_table
+from nglogger._core.reasons import DROP_REASONS
 
 #: Path of the generated file, relative to the documentation sources.
 GENERATED = Path("reference") / "configuration-tables.md"

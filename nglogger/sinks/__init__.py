@@ -2,7 +2,7 @@
 
 ``resolve_sink`` turns a sink URI (``stdout``, ``stderr``, ``file:///path``,
 ``null``, the HTTP and vendor URIs) or a sink object into a sink. The URI
-grammar itself is the settings layer's (``nglogger._sinkuri``): ``Config``
+grammar itself is the settings layer's (``nglogger._config.sinkuri``): ``Config``
 validates URIs with it without importing any sink.
 """
 
@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, cast
 
-from .._errors import ConfigError
-from .._sink import Outcome, Sink, SinkBase, use_sink_resolver
-from .._sinkuri import SINK_URIS, check_sink_uri, parse_sink_uri
-from .._values import parse_pairs
+from .._config.sinkuri import SINK_URIS, check_sink_uri, parse_sink_uri
+from .._config.values import parse_pairs
+from .._core.errors import ConfigError
+from .._core.sink import Outcome, Sink, SinkBase, use_sink_resolver
 from .memory import MemorySink, NullSink
 from .stream import StreamSink
 
 if TYPE_CHECKING:
-    from .._config import Config
+    from .._config.config import Config
 
 __all__ = [
     "DatadogSink",

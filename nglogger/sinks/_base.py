@@ -1,7 +1,7 @@
-"""The sink seam, re-exported where sink authors look for it (defined in ``nglogger._sink``)."""
+"""The sink seam, re-exported where sink authors look for it (``nglogger._core.sink``)."""
 
 from __future__ import annotations
 
-from .._sink import Outcome, Sink, SinkBase
+from .._core.sink import Outcome, Sink, SinkBase
 
 __all__ = ["Outcome", "Sink", "SinkBase"]

@@ -15,8 +15,8 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import orjson
 
-from .._errors import ConfigError
-from .._layout import LEVEL_OPEN, LEVEL_START, TIMESTAMP_END, TIMESTAMP_OPEN
+from .._core.errors import ConfigError
+from .._event.layout import LEVEL_OPEN, LEVEL_START, TIMESTAMP_END, TIMESTAMP_OPEN
 
 __all__ = [
     "LEVELS",

@@ -58,12 +58,12 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from .._errors import ConfigError
+from .._core.errors import ConfigError
 from ._vendor import check_secret, check_text, event_fields, event_head, renamed
 from .http import HttpSink
 
 if TYPE_CHECKING:
-    from .._config import Config
+    from .._config.config import Config
 
 __all__ = ["DatadogSink", "from_config"]
 

@@ -51,14 +51,14 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import orjson
 
-from .._errors import ConfigError
-from .._http import HttpResponse
-from .._secrets import safe_url
+from .._config.secrets import safe_url
+from .._core.errors import ConfigError
+from .._delivery.http import HttpResponse
 from ._vendor import basic_auth, check_secret, check_text, split_userinfo
 from .http import HttpSink
 
 if TYPE_CHECKING:
-    from .._config import Config
+    from .._config.config import Config
 
 __all__ = ["DEFAULT_INDEX", "ElasticsearchSink", "data_stream_name", "from_config"]
 

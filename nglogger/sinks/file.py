@@ -26,17 +26,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Final, Literal
 
-from .. import _notice
-from .._batch import Batch
-from .._errors import ConfigError
-from .._levels import optional_level
-from .._sink import sink_filter
+from .._core import notice as _notice
+from .._core.batch import Batch
+from .._core.errors import ConfigError
+from .._core.levels import optional_level
+from .._core.sink import sink_filter
 from ._base import Outcome
 from ._rotation import Period, Rotated, next_boundary, period_stamp, period_start
 
 __all__ = ["FileSink"]
 
-from .._sinkuri import FsyncPolicy
+from .._config.sinkuri import FsyncPolicy
 
 _FSYNC_POLICIES: Final = ("never", "batch", "interval")
 _ROTATE: Final = ("daily", "hourly")
@@ -194,7 +194,7 @@ class FileSink:
       fixed), and the batch is reported as ``Outcome(0, {"write_error": n})``.
       ``errors`` and ``last_error`` describe failures without holding
       exception objects. The first failed batch says so once on stderr
-      (``nglogger._notice``: "sink file:/x/app.jsonl cannot write (ENOSPC: ...);
+      (``nglogger._core.notice``: "sink file:/x/app.jsonl cannot write (ENOSPC: ...);
       batches are dropped (write_error) until it can"), and the first batch
       written after failures says "... writes again"; nothing per batch.
     * A batch written after ``close`` is reported as dropped with reason

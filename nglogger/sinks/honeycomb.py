@@ -40,14 +40,14 @@ from urllib.parse import quote
 
 import orjson
 
-from .._errors import ConfigError
-from .._http import HttpResponse
-from .._secrets import safe_url
+from .._config.secrets import safe_url
+from .._core.errors import ConfigError
+from .._delivery.http import HttpResponse
 from ._vendor import check_secret, event_fields, event_head, renamed
 from .http import HttpSink
 
 if TYPE_CHECKING:
-    from .._config import Config
+    from .._config.config import Config
 
 __all__ = ["EU_API_HOST", "US_API_HOST", "HoneycombSink", "from_config"]
 

@@ -4,7 +4,7 @@
 allow (events per request, bytes per request; an event over ``max_event_bytes``
 is dropped as ``too_large``), gzips them, and delivers each with:
 
-* a connect and a read timeout on every attempt (see ``nglogger._http``);
+* a connect and a read timeout on every attempt (see ``nglogger._delivery.http``);
 * exponential backoff with full jitter and ``Retry-After`` (``RetryPolicy``);
 * a retry budget: retries stay under a fixed share of first attempts, so a total
   outage costs about 1.1 wire attempts per request (``RetryBudget``);
@@ -32,7 +32,7 @@ full), ``shutdown_deadline``, ``encode_error``.
 
 The sink says when it is failing: a rate-limited line on stderr (and the stdlib
 logger ``nglogger``) when it starts failing, when its breaker opens and when it
-recovers (``nglogger._notice``).
+recovers (``nglogger._core.notice``).
 
 Worst-case footprint: the merged batch being sent (at most
 ``max_request_bytes``), its encoded body, its gzip copy and one bounded
@@ -49,12 +49,14 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from .. import _notice
-from .._batch import Batch
-from .._errors import ConfigError
-from .._http import HttpTransport
-from .._levels import optional_level
-from .._retry import (
+from .._config.secrets import safe_url, safe_url_text
+from .._core import notice as _notice
+from .._core.batch import Batch
+from .._core.errors import ConfigError
+from .._core.levels import optional_level
+from .._core.sink import sink_filter
+from .._delivery.http import HttpTransport
+from .._delivery.retry import (
     AttemptKind,
     AttemptResult,
     BreakerState,
@@ -62,9 +64,7 @@ from .._retry import (
     RetryBudget,
     RetryPolicy,
 )
-from .._secrets import safe_url, safe_url_text
-from .._sink import sink_filter
-from .._transport import HttpResponse, MockTransport, Request, Transport
+from .._delivery.transport import HttpResponse, MockTransport, Request, Transport
 from ._base import Outcome
 
 __all__ = ["HttpResponse", "HttpSink", "JsonHttpSink", "MockTransport", "Request", "Transport"]
@@ -114,7 +114,7 @@ class HttpSink:
         level: int | str | None = None,
         filter: Callable[[bytes], object] | None = None,  # noqa: A002 - the option's name
     ) -> None:
-        #: Only events at or above this level reach this sink (see ``nglogger._select``).
+        #: Only events at or above this level reach this sink (see ``nglogger._pipeline.select``).
         self.level = optional_level(level)
         self.filter = sink_filter(filter)
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):

@@ -54,9 +54,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
-from .._errors import ConfigError
-from .._http import HttpResponse
-from .._secrets import safe_url
+from .._config.secrets import safe_url
+from .._core.errors import ConfigError
+from .._delivery.http import HttpResponse
 from ._vendor import (
     LEVELS,
     basic_auth,
@@ -70,7 +70,7 @@ from ._vendor import (
 from .http import HttpSink
 
 if TYPE_CHECKING:
-    from .._config import Config
+    from .._config.config import Config
 
 __all__ = ["LokiSink", "from_config"]
 

@@ -16,9 +16,9 @@ from typing import Any
 
 import orjson
 
-from .._batch import Batch
-from .._levels import optional_level
-from .._sink import sink_filter
+from .._core.batch import Batch
+from .._core.levels import optional_level
+from .._core.sink import sink_filter
 from ._base import Outcome
 
 __all__ = ["MemorySink", "NullSink"]
@@ -27,7 +27,7 @@ __all__ = ["MemorySink", "NullSink"]
 class MemorySink:
     """Records events in memory, bounded; thread-safe; waitable."""
 
-    writes_late = True  # see nglogger._sink.WritesLate
+    writes_late = True  # see nglogger._core.sink.WritesLate
 
     def __init__(
         self,
@@ -117,7 +117,7 @@ class MemorySink:
 class NullSink:
     """Accepts every batch and keeps nothing but counts."""
 
-    writes_late = True  # see nglogger._sink.WritesLate
+    writes_late = True  # see nglogger._core.sink.WritesLate
 
     def __init__(
         self,

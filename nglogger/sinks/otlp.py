@@ -51,7 +51,7 @@ else ``unknown_service``; the other ``OTEL_RESOURCE_ATTRIBUTES``;
 ``telemetry.sdk.version``; and ``service.instance.id``, a uuid4 renewed in a
 forked child (unless configured explicitly).
 
-Settings (resolved by ``nglogger._otlpconfig``; explicit argument > ``OTEL_EXPORTER_OTLP_LOGS_*`` >
+Settings (resolved by ``nglogger._config.otlp``; explicit argument > ``OTEL_EXPORTER_OTLP_LOGS_*`` >
 ``OTEL_EXPORTER_OTLP_*`` > the specification's default): endpoint (``..._LOGS_ENDPOINT`` as-is,
 else ``..._ENDPOINT`` + ``/v1/logs``, default ``http://localhost:4318/v1/logs``), headers
 (``k=v,k2=v2``, percent-decoded; the logs variable replaces the general one), timeout
@@ -87,10 +87,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from .._env import describe_otel as describe_config
-from .._errors import ConfigError
-from .._http import HttpResponse
-from .._otlpconfig import (
+from .._config.otlp import (
     CONTENT_TYPES,
     DEFAULT_ENDPOINT,
     DEFAULT_TIMEOUT,
@@ -98,12 +95,15 @@ from .._otlpconfig import (
     resolve_for_uri,
     resolve_settings,
 )
-from .._sinkuri import OtlpOptions
-from .._sinkuri import parse_otlp_uri as parse_sink_uri
+from .._config.report import describe_otel as describe_config
+from .._config.sinkuri import OtlpOptions
+from .._config.sinkuri import parse_otlp_uri as parse_sink_uri
+from .._core.errors import ConfigError
+from .._delivery.http import HttpResponse
 from .http import HttpSink
 
 if TYPE_CHECKING:
-    from .._config import Config
+    from .._config.config import Config
 
 __all__ = [
     "DEFAULT_ENDPOINT",
@@ -118,7 +118,7 @@ __all__ = [
     "severity",
 ]
 
-#: ``memory_copies`` per protocol (the same figures as ``nglogger._sinkuri.MEMORY_COPIES``).
+#: ``memory_copies`` per protocol (the same figures as ``nglogger._config.sinkuri.MEMORY_COPIES``).
 OTLP_MEMORY_COPIES: Mapping[str, int] = MappingProxyType(
     {"http/protobuf": 5, "http/json": 10, "grpc": 6}
 )

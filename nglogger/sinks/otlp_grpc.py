@@ -29,7 +29,7 @@ like ``Retry-After``: the next attempt waits that long (rounded up to whole seco
 capped by the policy's ``retry_after_cap``). Each code is counted in the sink's
 ``http_stats()`` as ``grpc_<CODE>``.
 
-Settings come from :mod:`nglogger._otlpconfig` (``OTEL_EXPORTER_OTLP_*``, the logs
+Settings come from :mod:`nglogger._config.otlp` (``OTEL_EXPORTER_OTLP_*``, the logs
 variables winning): the endpoint is used as-is (default ``http://localhost:4317``);
 headers are sent as metadata (names lower-cased); ``compression=gzip`` uses gRPC's
 message compression; timeout is the deadline of each call. An ``https://`` endpoint
@@ -57,10 +57,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .._errors import ConfigError
-from .._otlpconfig import DEFAULT_GRPC_ENDPOINT, DEFAULT_TIMEOUT, resolve_settings
-from .._retry import AttemptKind
-from .._transport import HttpResponse
+from .._config.otlp import DEFAULT_GRPC_ENDPOINT, DEFAULT_TIMEOUT, resolve_settings
+from .._core.errors import ConfigError
+from .._delivery.retry import AttemptKind
+from .._delivery.transport import HttpResponse
 from .otlp import OtlpLogsSink, OtlpSettings
 
 __all__ = ["EXPORT_METHOD", "RETRYABLE_CODES", "GrpcTransport", "OtlpGrpcSink"]
@@ -174,10 +174,10 @@ def retry_delay(status_details: bytes) -> float | None:
 
 
 class GrpcTransport:
-    """The :class:`~nglogger._transport.Transport` of the OTLP/gRPC sink (thread-safe).
+    """The :class:`~nglogger._delivery.transport.Transport` of the OTLP/gRPC sink (thread-safe).
 
     ``send`` makes one unary ``Export`` call with the already serialized request
-    and turns the outcome into an :class:`~nglogger._transport.HttpResponse` value:
+    and turns the outcome into an :class:`~nglogger._delivery.transport.HttpResponse` value:
     OK is status 200 with the reply's bytes; a retryable code is a connection error
     (DEADLINE_EXCEEDED: a timeout) with RetryInfo as ``retry-after``; any other code
     is a protocol error, never retried. It never raises.

@@ -21,10 +21,10 @@ import sys
 from collections.abc import Callable
 from typing import IO, Literal
 
-from .._batch import Batch
-from .._layout import SCHEMAS
-from .._levels import optional_level
-from .._sink import sink_filter
+from .._core.batch import Batch
+from .._core.levels import optional_level
+from .._core.sink import sink_filter
+from .._event.layout import SCHEMAS
 from ._base import Outcome
 
 __all__ = ["StreamSink"]
@@ -91,7 +91,7 @@ class StreamSink:
         if self._format != "json":
             console, colors = self._console(stream)
             if console:
-                from .._console import render_batch, style_for_schema
+                from ._console import render_batch, style_for_schema
 
                 data = render_batch(data, style_for_schema(self._schema, colors=colors))
         try:

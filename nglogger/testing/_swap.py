@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from .. import _default, _target
-from .._logger import relevel
-from .._pipeline import Pipeline
+from .._event import target as _target
+from .._event.logger import relevel
+from .._pipeline import default as _default
+from .._pipeline.pipeline import Pipeline
 
 __all__ = ["FLUSH_TIMEOUT", "installed"]
 

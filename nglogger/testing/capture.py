@@ -10,9 +10,9 @@ from typing import Any
 
 import orjson
 
-from .._config import Config
-from .._levels import level_name, parse_level
-from .._pipeline import Pipeline
+from .._config.config import Config
+from .._core.levels import level_name, parse_level
+from .._pipeline.pipeline import Pipeline
 from ..sinks.memory import MemorySink
 from ..stdlib import LoggingHandler
 from ._swap import FLUSH_TIMEOUT as _FLUSH_TIMEOUT

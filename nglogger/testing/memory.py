@@ -20,9 +20,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from .. import _target
-from .._config import Config
-from .._pipeline import Pipeline
+from .._config.config import Config
+from .._event import target as _target
+from .._pipeline.pipeline import Pipeline
 from ..sinks.memory import NullSink
 from ._swap import FLUSH_TIMEOUT as _FLUSH_TIMEOUT
 from ._swap import installed as _installed
@@ -556,14 +556,14 @@ _USER, _NGLOGGER, _STORAGE, _HARNESS, _OTHER = "user", "nglogger", "storage", "h
 #: nglogger modules holding the pipeline's bounded storage (plus everything in sinks/).
 _STORAGE_MODULES = frozenset(
     {
-        "_batch.py",
-        "_buffer.py",
-        "_guard.py",
-        "_http.py",
-        "_pipeline.py",
-        "_retry.py",
-        "_stats.py",
-        "_worker.py",
+        "_core/batch.py",
+        "_core/guard.py",
+        "_core/stats.py",
+        "_delivery/http.py",
+        "_delivery/retry.py",
+        "_pipeline/buffer.py",
+        "_pipeline/pipeline.py",
+        "_pipeline/worker.py",
     }
 )
 

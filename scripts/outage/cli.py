@@ -18,7 +18,7 @@ from .settings import QUICK, Settings, check_settings
 
 
 def _size(text: str) -> int:
-    from nglogger._units import parse_size
+    from nglogger._core.units import parse_size
 
     try:
         return parse_size(text)

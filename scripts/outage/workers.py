@@ -24,7 +24,7 @@ def worker_main(
     for module in ("http.client", "urllib3", "nglogger.otel"):
         importlib.import_module(module)
     import nglogger
-    from nglogger._retry import CircuitBreaker, RetryPolicy
+    from nglogger._delivery.retry import CircuitBreaker, RetryPolicy
     from nglogger.sinks.http import GENERIC_RETRYABLE, HttpSink
 
     s = Settings(**spec)

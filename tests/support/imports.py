@@ -17,57 +17,13 @@ PACKAGE = "nglogger"
 
 #: Lowest first. A module may import its own layer and the layers before it.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    (
-        "vocabulary",
-        (
-            "_version",
-            "_errors",
-            "_reasons",
-            "_forks",
-            "_levels",
-            "_units",
-            "_batch",
-            "_stats",
-            "_guard",
-            "_sink",
-        ),
-    ),
-    (
-        "settings",
-        (
-            "_secrets",
-            "_values",
-            "_sampling",
-            "_processors",
-            "_otlpconfig",
-            "_sinkuri",
-            "_settings",
-            "_environ",
-            "_config",
-            "_env",
-        ),
-    ),
-    (
-        "caller side",
-        (
-            "_layout",
-            "_timestamp",
-            "_keyscan",
-            "_encode",
-            "_redact",
-            "_fields",
-            "_trace",
-            "_target",
-            "_context",
-            "_logger",
-        ),
-    ),
-    (
-        "background",
-        ("_buffer", "_notice", "_spool", "_worker", "_select", "_pipeline", "_signals", "_default"),
-    ),
-    ("transport", ("_http", "_retry", "_transport")),
-    ("sinks", ("sinks", "_console")),
+    ("core", ("_version", "_core")),
+    ("config", ("_config",)),
+    ("event", ("_event",)),
+    ("delivery", ("_delivery",)),
+    ("sinks", ("sinks",)),
+    ("spool", ("_spool",)),
+    ("pipeline", ("_pipeline",)),
     (
         "integrations",
         (
@@ -78,7 +34,6 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "pytest_plugin",
             "cli",
             "_bench",
-            "_benchspool",
             "_demo",
             "auto",
             "__main__",

@@ -1,0 +1,453 @@
+"""The Logger API: levels, bind/new/unbind, exception, contextvars context.
+
+A ``Logger`` is immutable: ``bind`` returns a new one whose extra context was
+serialized once, there and then. A log call builds one dict of the reserved
+keys, the pre-serialized context fragments and the call's fields, and hands it
+to the pipeline, which turns it into bytes with a single ``orjson.dumps``.
+
+Key order and precedence in an event: ``timestamp``, ``level``, ``logger``,
+``message``, then the pipeline's static context, the logger's bound context,
+the contextvars context and the call's fields; when a name repeats, the later
+source wins, so an event never holds a key twice. A field named like a reserved
+key is kept with a trailing underscore (``level`` -> ``level_``).
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+import weakref
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from .._config.processors import Processor, apply
+from .._core.forks import in_child
+from .._core.guard import CONTEXT, DELIVERING, collecting_here, count_recursion
+from .._core.levels import CRITICAL, DEBUG, ERROR, INFO, WARNING, level_name, parse_level
+from . import target as _target
+from .context import FragmentDict, empty_fragments, for_pipeline, fragments
+from .encode import exc_from_info
+from .layout import FALLBACK_KEY, free_name, renamed_fields, special_names
+from .redact import SCALARS
+from .target import Target
+from .timestamp import MICROS_Z, MILLI, refresh_milli
+
+__all__ = ["Logger", "get_logger", "relevel"]
+
+_time_ns = time.time_ns
+_cv_get = CONTEXT.get
+_EXC_INFO = frozenset({"exc_info"})
+#: Reserved names of every schema in use, and exc_info (a set ``use_schema`` grows).
+_SPECIAL = special_names(_EXC_INFO)
+_MILLI = MILLI
+_MICROS_Z = MICROS_Z
+_milli = refresh_milli
+_LEAVES = SCALARS
+_EMPTY = empty_fragments()
+_dumps = orjson.dumps
+_JSONEncodeError = orjson.JSONEncodeError
+_Fragment = orjson.Fragment
+_VALUE_OPTIONS = orjson.OPT_UTC_Z
+#: Up to this many items, a list or dict whose bytes hold no key but its own known-safe
+#: names needs no scan (counting ``":`` in larger bytes would cost more than the scan).
+_FLAT = 8
+
+
+def _special_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    """Resolve ``exc_info`` and rename fields that collide with reserved keys.
+
+    A renamed field never overwrites another (see ``_layout``), and a caller's own
+    ``exception`` field survives ``log.exception()`` as ``exception_``.
+    """
+    exc = exc_from_info(fields["exc_info"]) if "exc_info" in fields else None
+    encoder = _target.current.encoder
+    out = renamed_fields(fields, _EXC_INFO, encoder.schema)
+    if exc is not None:
+        for key, value in encoder.exception_event(exc).items():  # the schema's names
+            if key in out:
+                out[free_name(f"{key}_", out, fields)] = out.pop(key)
+            out[key] = value
+    return out
+
+
+def _formatted(
+    message: object, args: tuple[object, ...], pipeline: Target
+) -> tuple[str, str | None]:
+    """``message % args`` as ``logging`` does it (one mapping argument: named fields).
+
+    A mismatch never raises: the message stays as given and the note ``format_error``
+    says so (the arguments are logged as ``message_args``), counted in the fallbacks.
+    """
+    values: object = args
+    if len(args) == 1 and isinstance(args[0], Mapping) and args[0]:
+        values = args[0]
+    try:
+        return str(message) % values, None
+    except Exception:
+        try:
+            pipeline.encoder.count("format_error")
+        except Exception:
+            pass
+        return _message_text(message, pipeline), "format_error"
+
+
+def _note_args(args: tuple[object, ...]) -> list[str]:
+    """The arguments of a message that could not be formatted, as bounded reprs."""
+    out = []
+    for arg in args[:16]:
+        try:
+            text = repr(arg)
+        except Exception as exc:
+            text = f"<repr() raised {type(exc).__name__}>"
+        out.append(text[:1000])
+    return out
+
+
+def _message_text(message: object, pipeline: Target) -> str:
+    try:
+        return str(message)
+    except BaseException:
+        try:
+            pipeline.encoder.count("str_error")
+        except Exception:
+            pass
+        return f"<unprintable {type(message).__name__} message>"
+
+
+def _processed(  # noqa: PLR0917 - the call's locals, passed as they are (no kwargs dict)
+    processors: tuple[Processor, ...],
+    lname: str,
+    name: str,
+    message: object,
+    args: tuple[object, ...],
+    fields: dict[str, Any],
+    pipeline: Target,
+) -> tuple[Any, tuple[object, ...], dict[str, Any]] | None:
+    """``(message, args, fields)`` after the processors (see ``_processors``); None: dropped.
+
+    The processors see the message formatted (when its arguments fit; otherwise
+    unformatted, and the call notes the mismatch after them as usual) and the
+    call's fields with ``exc_info`` resolved and reserved names renamed.
+    """
+    if fields and not _SPECIAL.isdisjoint(fields):
+        fields = _special_fields(fields)
+    if args:
+        values: object = args
+        if len(args) == 1 and isinstance(args[0], Mapping) and args[0]:
+            values = args[0]
+        try:
+            message = str(message) % values
+            args = ()
+        except Exception:
+            pass  # formatted (and the mismatch noted) by the call, after the processors
+    # The call's kwargs dict (or _special_fields' copy) is ours: no second dict.
+    fields["level"] = lname
+    fields["logger"] = name
+    fields["message"] = message
+    out = apply(processors, fields, pipeline.encoder)
+    if out is None:
+        return None
+    out.pop("level", None)  # to be read: the event keeps its own level and logger
+    out.pop("logger", None)
+    message = out.pop("message", message)
+    return message, args, out
+
+
+def _make_method(level: int, lname: str) -> Any:
+    def method(self: Logger, message: str, /, *args: object, **fields: Any) -> None:
+        # The hot path: kept inline (no helper calls) on purpose; see bench/.
+        if level < self._lv.value:  # this logger's level, resolved when it was made
+            return
+        pipeline = _target.current
+        try:
+            processors = pipeline.processors
+            if processors is not None:  # None unless configured: one attribute read
+                done = _processed(processors, lname, self._name, message, args, fields, pipeline)
+                if done is None:
+                    return
+                message, args, fields = done
+            if fields:
+                if not _SPECIAL.isdisjoint(fields):
+                    fields = _special_fields(fields)
+                # One pass over the call's values, in C where it can be (context was
+                # checked when bound): names known to be safe with short scalar values,
+                # and small lists/dicts of such, need nothing more. Other containers may
+                # hold secrets, long strings would make orjson reserve ~10x their size
+                # before any limit applies, NaN/Inf become null: those events go through
+                # prepare_fields, which serializes each nested value once (_fields).
+                known_safe = pipeline.redact_known
+                if known_safe is not None and not known_safe(fields):
+                    fields = pipeline.prepare_fields(fields)
+                else:
+                    long = pipeline.long_string
+                    for key, value in fields.items():
+                        cls = value.__class__
+                        if cls is str:
+                            if len(value) > long:
+                                fields = pipeline.prepare_fields(fields)
+                                break
+                        elif cls in _LEAVES:
+                            if cls is float and value - value != 0:
+                                fields = pipeline.prepare_fields(fields)
+                                break
+                        elif cls is dict or cls is list:
+                            # Serialized here, once; the bytes decide (see _fields): no key
+                            # but its own known-safe names (a flat dict, a list of scalars) or
+                            # no secret key found by the scan, and no long string: it goes
+                            # into the event as bytes. Python calls: the same for any size.
+                            try:
+                                data = _dumps(value, option=_VALUE_OPTIONS)
+                            except _JSONEncodeError:  # the slow path gives the stand-ins
+                                fields = pipeline.prepare_fields(fields)
+                                break
+                            scan = pipeline.scan_keys
+                            if (
+                                len(data) > pipeline.max_value_bytes
+                                or (
+                                    scan is not None
+                                    and b'"' in data
+                                    and not (  # a small flat one: its own keys, known
+                                        len(value) <= _FLAT
+                                        and data.count(b'":') == (len(value) if cls is dict else 0)
+                                        and (cls is list or known_safe(value))  # type: ignore[misc]
+                                    )
+                                    and scan(data)
+                                )
+                                or pipeline.long_string_in(data)
+                            ):
+                                fields = pipeline.prepare_fields(fields)
+                                break
+                            fields[key] = _Fragment(data)  # a kwargs dict: ours to change
+                        else:
+                            fields = pipeline.prepare_fields(fields)
+                            break
+            if args:  # stdlib style: "user %s logged in", name (formatted once, enabled only)
+                message, note = _formatted(message, args, pipeline)
+                if note is not None:
+                    fields = {**fields, FALLBACK_KEY: [note], "message_args": _note_args(args)}
+            if message.__class__ is not str:
+                message = _message_text(message, pipeline)
+            if len(message) > pipeline.long_string:
+                message = pipeline.encoder.trim(message)
+                fields = {**fields, FALLBACK_KEY: ["truncated"]}
+            ns = _time_ns()
+            milli = _MILLI[0]  # one tuple read: the prefix always matches its base
+            offset = ns - milli[0]
+            if offset >= 1_000_000 or offset < 0:
+                milli = _milli(ns // 1000)
+                offset = ns - milli[0]
+            now = milli[1] + _MICROS_Z[offset // 1000]
+            ctx = self._ctx
+            if ctx and ctx.rid is not pipeline.redactor:  # bound under another configuration
+                ctx = for_pipeline(ctx, pipeline)
+            cv = _cv_get()
+            if cv is None:
+                event = {
+                    "timestamp": now,
+                    "level": lname,
+                    "logger": self._name,
+                    "message": message,
+                    **pipeline.static,
+                    **ctx,
+                    **fields,
+                }
+            elif cv is DELIVERING:
+                if not collecting_here():  # a sink logging: dropped, or it would loop
+                    count_recursion()
+                    return
+                event = {  # a __del__ the collector ran on a delivery thread: kept
+                    "timestamp": now,
+                    "level": lname,
+                    "logger": self._name,
+                    "message": message,
+                    **pipeline.static,
+                    **ctx,
+                    **fields,
+                }
+            else:
+                if cv.rid is not pipeline.redactor:
+                    cv = for_pipeline(cv, pipeline)
+                event = {
+                    "timestamp": now,
+                    "level": lname,
+                    "logger": self._name,
+                    "message": message,
+                    **pipeline.static,
+                    **ctx,
+                    **cv,
+                    **fields,
+                }
+            pipeline.emit(event)
+        except MemoryError:  # every lock taken is released (with statements): count, go on
+            if pipeline.strict:
+                raise
+            try:
+                pipeline.count_dropped("memory_error")
+            except Exception:
+                pass
+        except Exception:
+            if pipeline.strict:
+                raise
+            try:
+                pipeline.count_dropped("encode_error")
+            except Exception:
+                pass
+
+    method.__name__ = lname
+    method.__qualname__ = f"Logger.{lname}"
+    method.__doc__ = f"Log ``message`` with structured ``fields`` at {lname.upper()} level."
+    return method
+
+
+class _Level:
+    """The effective level of every logger of one name, under the default pipeline.
+
+    Shared by the loggers of that name (``bind`` and friends pass it on), held weakly
+    by ``_LEVELS``: it goes away with the last logger of its name. ``relevel``
+    rewrites every live one when the default pipeline is replaced, so a log call
+    reads its level with two attribute loads and never resolves it.
+    """
+
+    __slots__ = ("__weakref__", "name", "value")
+
+    def __init__(self, name: str, value: int) -> None:
+        self.name = name
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"<level of {self.name!r}: {level_name(self.value)}>"
+
+
+_LEVELS: weakref.WeakValueDictionary[str, _Level] = weakref.WeakValueDictionary()
+_levels_lock = threading.RLock()  # get_logger() from a signal handler never waits
+
+
+def _level_cell(name: str) -> _Level:
+    """The level cell of logger ``name`` (created, resolved once, on first use)."""
+    cell = _LEVELS.get(name)
+    if cell is None:
+        with _levels_lock:
+            cell = _LEVELS.get(name)
+            if cell is None:
+                cell = _Level(name, _target.current.level_of(name))
+                _LEVELS[name] = cell
+    return cell
+
+
+def relevel() -> None:
+    """Resolve every live logger's level again against the default pipeline.
+
+    Called by whatever replaces ``_target.current`` (``configure``, ``shutdown``,
+    the test and benchmark helpers that swap it), after the swap.
+    """
+    with _levels_lock:
+        target = _target.current
+        for cell in list(_LEVELS.values()):
+            cell.value = target.level_of(cell.name)
+
+
+@in_child
+def _reset_lock_in_child() -> None:
+    global _levels_lock
+    _levels_lock = threading.RLock()
+
+
+class Logger:
+    """A structured logger. Immutable: ``bind`` and friends return new loggers.
+
+    Log calls never raise into the caller (unless ``strict`` is configured) and
+    keep no reference to any object passed to them once they return.
+    """
+
+    __slots__ = ("__weakref__", "_ctx", "_lv", "_name")
+
+    def __init__(
+        self, name: str = "root", context: FragmentDict | None = None, _lv: _Level | None = None
+    ) -> None:
+        self._name = name
+        self._ctx = context if context is not None else _EMPTY
+        self._lv = _lv if _lv is not None else _level_cell(name)
+
+    debug = _make_method(DEBUG, "debug")
+    info = _make_method(INFO, "info")
+    warning = _make_method(WARNING, "warning")
+    error = _make_method(ERROR, "error")
+    critical = _make_method(CRITICAL, "critical")
+    warn = warning
+    fatal = critical
+    _error = error
+
+    def exception(self, message: str, /, *args: object, **fields: Any) -> None:
+        """Log at ERROR with the active exception as structured fields.
+
+        The ``exception`` field holds ``type``, ``message`` and a bounded
+        ``stacktrace`` (no local variables). Pass ``exc_info=exc`` to log
+        another exception.
+        """
+        fields.setdefault("exc_info", True)
+        self._error(message, *args, **fields)
+
+    def log(self, level: int | str, message: str, /, *args: object, **fields: Any) -> None:
+        """Log at a level given by number or name."""
+        try:
+            number = parse_level(level)
+        except ValueError:
+            number = INFO
+            fields.setdefault("level_", level)
+        if number < self._lv.value:
+            return
+        name = level_name(number)
+        _BY_NAME[name](self, message, *args, **fields)
+
+    def is_enabled_for(self, level: int | str) -> bool:
+        """True if an event at ``level`` would be recorded."""
+        return parse_level(level) >= self._lv.value
+
+    def bind(self, **values: Any) -> Logger:
+        """A new logger with more context (serialized now, once)."""
+        return Logger(self._name, fragments(values, self._ctx), self._lv)
+
+    def new(self, **values: Any) -> Logger:
+        """A new logger with only ``values`` as context."""
+        return Logger(self._name, fragments(values), self._lv)
+
+    def unbind(self, *keys: str) -> Logger:
+        """A new logger without ``keys`` in its context (missing keys are ignored)."""
+        rename = _target.current.encoder.schema.rename
+        names = {rename(key) for key in keys}
+        return Logger(self._name, self._ctx.copy_without(names), self._lv)
+
+    @property
+    def name(self) -> str:
+        """The logger's name (the ``logger`` key of its events)."""
+        return self._name
+
+    @property
+    def context(self) -> dict[str, Any]:
+        """The bound context, decoded (a fresh copy)."""
+        return self._ctx.decoded()
+
+    def __repr__(self) -> str:
+        return f"<Logger {self._name!r} context={sorted(self._ctx.raw)}>"
+
+
+_BY_NAME = {
+    "debug": Logger.debug,
+    "info": Logger.info,
+    "warning": Logger.warning,
+    "error": Logger.error,
+    "critical": Logger.critical,
+}
+
+
+def get_logger(name: str | None = None, /, **context: Any) -> Logger:
+    """A logger named ``name`` (default: the calling module) with bound context."""
+    if name is None:
+        try:
+            name = str(sys._getframe(1).f_globals.get("__name__") or "root")
+        except (AttributeError, ValueError):
+            name = "root"
+    return Logger(name, fragments(context) if context else None)

@@ -1,0 +1,801 @@
+"""The pipeline: encoder, buffer, batcher thread, fan-out to sink workers.
+
+``Pipeline`` owns one event path from the encoded bytes to the sinks and its
+lifecycle: start, flush, shutdown, fork. The module also holds the one global,
+the default pipeline, replaced as a whole by :func:`configure` and torn down by
+:func:`shutdown`. Until something is configured, a lazy stand-in builds the
+default pipeline (stdout at INFO: NDJSON, console text on a terminal) on the first event.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+import weakref
+from collections.abc import Callable, Mapping
+from contextlib import nullcontext
+from typing import Any, Literal, cast
+
+import orjson
+
+from .._config.config import Config
+from .._config.processors import Processor
+from .._config.sampling import Sampler
+from .._core import notice as _notice
+from .._core.batch import Batch
+from .._core.errors import ConfigError
+from .._core.forks import in_child
+from .._core.guard import Waker, enter_delivery
+from .._core.levels import LevelRules
+from .._core.reasons import DropReason
+from .._core.sink import Sink, WritesLate, resolve_sink, sink_name
+from .._core.stats import SinkStats, Stats
+from .._event.encode import OPTIONS, Encoder, Limits
+from .._event.fields import FieldPrep
+from .._event.layout import SCHEMAS, use_schema
+from .._event.redact import Redactor
+from .._event.timestamp import timestamp
+from .._event.trace import correlate
+from .._spool.store import spools_for
+from .buffer import Buffer
+from .select import Selector, selector_for
+from .worker import SinkWorker
+
+__all__ = ["Pipeline"]
+
+_dumps = orjson.dumps
+_JSONEncodeError = orjson.JSONEncodeError
+_monotonic = time.monotonic
+
+
+class Pipeline:
+    """Encoder + bounded buffer + batcher + one worker per sink.
+
+    Build one with a :class:`Config`; it starts its threads at once. Use
+    :func:`nglogger.configure` for the default pipeline; build your own for
+    tests or for a separate stream of events.
+    """
+
+    def __init__(self, config: Config | None = None) -> None:
+        config = config if config is not None else Config()
+        self.config = config
+        self.min_level: int = int(config.level)
+        #: Per-logger levels; None when none are configured (loggers resolve them once).
+        self.level_rules: LevelRules | None = (
+            LevelRules(cast("Mapping[str, int]", config.levels), self.min_level)
+            if config.levels
+            else None
+        )
+        #: Read by every enabled log call: None when no processor is configured.
+        self.processors: tuple[Processor, ...] | None = tuple(config.processors) or None
+        self.encoder = Encoder(
+            Limits(
+                max_event_bytes=config.max_event_bytes,
+                oversize=config.oversize,
+                max_field_length=config.max_field_length,
+                max_depth=config.max_depth,
+                max_repr_length=config.max_repr_length,
+                max_traceback_bytes=config.max_traceback_bytes,
+                strict=config.strict,
+            ),
+            SCHEMAS[config.schema],
+        )
+        self.schema = self.encoder.schema
+        use_schema(self.schema)  # the caller side's reserved-name check covers it
+        self._default = self.encoder.default
+        self.redactor = Redactor(
+            config.redact_keys,
+            values=config.redact_values,
+            max_depth=config.max_depth,
+            count=self.encoder.count,
+        )
+        # Read by every log call with fields: None when no name is redacted.
+        self.redact_known: Callable[[Any], bool] | None = (
+            self.redactor.safe_names.issuperset if self.redactor.names else None
+        )
+        #: Strings longer than this are cut before orjson sees them (see _fields).
+        self.long_string = config.max_field_length
+        #: The slow path of a call's fields (see ``Logger`` and ``_fields``).
+        self.field_prep = FieldPrep(self.encoder, self.redactor)
+        self.prepare_fields: Callable[[dict[str, Any]], dict[str, Any]] = self.field_prep.fields
+        #: The byte checks the logger applies to a list or dict it serialized itself.
+        self.scan_keys: Callable[[bytes], bool] | None = self.redactor.scan
+        self.long_string_in: Callable[[bytes], bool] = self.field_prep.has_long
+        self.max_value_bytes = config.max_event_bytes
+        self.strict = self._strict = config.strict
+        self.static: dict[str, orjson.Fragment] = {
+            **{k: self.encoder.fragment(v) for k, v in self.schema.static.items()},
+            **{
+                self.schema.rename(k): self.encoder.fragment(self.redactor.value(k, v))
+                for k, v in config.context.items()
+            },
+        }
+        sinks = [resolve_sink(spec, config) for spec in config.sinks]
+        names: set[str] = set()
+        for sink in sinks:
+            name = sink_name(sink)
+            if name in names:
+                raise ConfigError("sinks", name, "each sink configured once (names must differ)")
+            names.add(name)
+        spools = spools_for(config, [sink_name(sink) for sink in sinks])
+        self.workers = [
+            SinkWorker(
+                sink,
+                max_events=config.sink_queue_max_events,
+                max_bytes=config.sink_queue_max_bytes,
+                overflow=config.sink_queue_overflow,
+                count_dropped=_weak_counter(weakref.ref(self)),
+                spool=spool,
+            )
+            for sink, spool in zip(sinks, spools, strict=True)
+        ]
+        #: Per sink: the selector cutting its events out of each shared batch (level,
+        #: filter), or None when it takes them all (see ``_select``).
+        self._selectors = [selector_for(sink, self.schema) for sink in sinks]
+        self._init_runtime()
+        self._start()
+
+    def _init_runtime(self) -> None:
+        config = self.config
+        self._pid = os.getpid()
+        self._wake_event = Waker()  # set() never waits: callable from a signal handler
+        self.buffer = Buffer(
+            max_events=config.buffer_max_events,
+            max_bytes=config.buffer_max_bytes,
+            batch_events=config.batch_max_events,
+            batch_bytes=config.batch_max_bytes,
+            overflow=config.overflow,
+            block_timeout=config.block_timeout,
+            wake=self._wake_event.set,
+        )
+        self._offer = self.buffer.make_appender()
+        self.emit: Callable[[dict[str, Any]], None] = self._make_emit(
+            self._offer, self._after_offer
+        )
+        # RLocks: a signal handler or finalizer that logs (or asks for stats) on a
+        # thread inside one of these sections never waits for itself (see _nested).
+        self._dispatch_lock = threading.RLock()
+        self._state_lock = threading.RLock()
+        self._closed = False
+        self._stopping = False
+        self._done = threading.Event()
+        self._seq = 0
+        self._dispatched = 0
+        self._batches = 0
+        self._pre_dropped: dict[str, int] = {}
+        #: Per sink (as ``workers``): events its selector left out, and filter errors.
+        self._filtered = [0] * len(self.workers)
+        self._filter_errors = [0] * len(self.workers)
+        self._batcher: threading.Thread | None = None
+        self._next_report = _monotonic() + self.config.report_interval
+        self._reported: dict[str, int] = {}
+        #: After the exit shutdown: until when events are still written on the
+        #: caller's thread (see _late_offer); None before it.
+        self._late_until: float | None = None
+        self._late_lock = threading.RLock()
+        self._late_events = 0
+        self._late_said: set[tuple[str, str]] = set()
+
+    def _start(self) -> None:
+        if _exiting or sys.is_finalizing():
+            # Built by a log call after the exit hooks (a finalizer at teardown, an
+            # atexit handler that runs after ours): no thread can be started any
+            # more, so it writes on the caller's thread from the start.
+            _LIVE.add(self)
+            self._go_late(_monotonic() + self.config.shutdown_timeout)
+            return
+        for worker in self.workers:
+            worker.start()
+        self._batcher = threading.Thread(
+            target=_batcher_main, args=(weakref.ref(self),), name="nglogger-batcher", daemon=True
+        )
+        self._batcher.start()
+        _LIVE.add(self)
+        # A pipeline dropped without shutdown(): let its sink threads drain and end.
+        weakref.finalize(self, _stop_workers, list(self.workers))
+        _register_process_hooks()
+
+    def level_of(self, name: str) -> int:
+        """The effective level of logger ``name`` (its ``levels`` rule, else ``level``)."""
+        rules = self.level_rules
+        return self.min_level if rules is None else rules.level_of(name)
+
+    # --------------------------------------------------------------- hot path
+    def _make_emit(
+        self, offer: Callable[[bytes], int], after_offer: Callable[[], None]
+    ) -> Callable[[dict[str, Any]], None]:
+        """Build ``emit``: a closure over this runtime's encoder and ``offer``.
+
+        ``offer`` is the buffer's appender, or after the exit shutdown the late
+        writer; ``after_offer`` runs when it returns non-zero.
+        """
+        default = self._default
+        max_event = self.config.max_event_bytes
+        slow = self._slow
+        large = self._large
+
+        scrub = self.redactor.scrub_bytes if self.redactor.values else None
+        schema = self.schema
+        heads = schema.head_table()
+        rewrite = schema.rewrite
+
+        def schema_emit(event: dict[str, Any]) -> None:
+            """``emit`` with the schema's head bytes swapped in (see ``_layout``)."""
+            try:
+                data: bytes | None = _dumps(event, default=default, option=OPTIONS)
+            except (_JSONEncodeError, RecursionError):
+                data = slow(event)
+            else:
+                if len(data) > max_event:  # type: ignore[arg-type]
+                    data = large(event, len(data))  # type: ignore[arg-type]
+            if data is None:
+                return
+            # Literal offsets (cheaper than cell reads): 52 LEVEL_START, 41 TIMESTAMP_END,
+            # 14 len(TIMESTAMP_OPEN); tests/test_schema.py checks them against _layout.
+            head = heads[data[52]]
+            if head is not None and data[41 : head[1]] == head[0]:
+                data = head[2] + data[14:41] + head[3] + data[head[1] :]
+            else:  # a level outside the table, or not the default layout
+                data = rewrite(data)
+            if scrub is not None:
+                data = scrub(data)
+            if offer(data):
+                after_offer()
+
+        def emit(event: dict[str, Any]) -> None:
+            """Encode one event and buffer it. Never raises unless ``strict``."""
+            try:
+                data: bytes | None = _dumps(event, default=default, option=OPTIONS)
+            except (_JSONEncodeError, RecursionError):
+                data = slow(event)
+            else:
+                if len(data) > max_event:  # type: ignore[arg-type]
+                    data = large(event, len(data))  # type: ignore[arg-type]
+            if data is None:
+                return
+            if scrub is not None:
+                data = scrub(data)
+            if offer(data):
+                after_offer()
+
+        traced = correlate(  # the emit itself when off
+            emit if schema.default else schema_emit,
+            self.config.trace_context,
+            schema,
+            self.config.gcp_project,
+        )
+        sampling = self.config.sample
+        if sampling is None:
+            return traced
+        keep = Sampler(sampling).keep
+        count = self._count_pre
+
+        def sampled_emit(event: dict[str, Any]) -> None:
+            reason = keep(event.get("level"))
+            if reason is None:
+                traced(event)
+            else:
+                count(reason)
+
+        return sampled_emit
+
+    def _emit_closed(self, _event: dict[str, Any]) -> None:
+        """``emit`` after shutdown: count, keep nothing."""
+        self._count_pre("after_shutdown")
+
+    def emit_bytes(self, data: bytes) -> None:
+        """Buffer an already encoded event (one JSON document plus newline)."""
+        if self._late_until is not None:
+            self._late_offer(data)
+            return
+        if self._closed:
+            self._count_pre("after_shutdown")
+            return
+        if self._offer(data):
+            self._after_offer()
+
+    def _after_offer(self) -> None:
+        """Slow path after ``offer``: a batch was sealed or the event dropped."""
+        if os.getpid() != self._pid:
+            self._after_fork_child(detected=True)
+            return
+        self._wake_event.set()
+
+    def _slow(self, event: dict[str, Any]) -> bytes | None:
+        if self._strict:
+            return self.encoder.slow_encode(event)
+        try:
+            data = self.encoder.slow_encode(event)
+        except BaseException:
+            self._count_pre("encode_error")
+            return None
+        if data is None:
+            self._count_pre("too_large")
+        return data
+
+    def _large(self, event: dict[str, Any], size: int) -> bytes | None:
+        """An event over max_event_bytes: its large values cut (or dropped, by config)."""
+        try:
+            out = self.encoder.cut_oversize(event, size)
+        except BaseException:
+            if self._strict:
+                raise
+            self._count_pre("encode_error")
+            return None
+        if out is None:
+            self._count_pre("too_large")
+        return out
+
+    def _count_pre(self, reason: DropReason) -> None:
+        with self._state_lock:
+            self._pre_dropped[reason] = self._pre_dropped.get(reason, 0) + 1
+
+    def count_dropped(self, reason: DropReason) -> None:
+        """Count an event dropped before the buffer (guard, sampling, ...)."""
+        self._count_pre(reason)
+
+    # ------------------------------------------------------------ after exit
+    def _go_late(self, until: float) -> None:
+        """From now on every event is written on the caller's thread, until ``until``.
+
+        Called by the exit shutdown once the sink threads are gone (and by a
+        pipeline built after it). Whatever reached the buffer meanwhile is
+        written first.
+        """
+        self._late_until = until
+        self._closed = True
+        self.emit = self._make_emit(self._late_offer, _nothing)
+        for data, count in self.buffer.take(seal=True):
+            self._dispatched += count
+            self._write_late(data, count)
+
+    def _late_offer(self, data: bytes) -> int:
+        """``offer`` after the exit shutdown: write one event to the sinks, now."""
+        with self._state_lock:
+            self._late_events += 1
+        self._write_late(data, 1)
+        return 0
+
+    def _write_late(self, data: bytes, count: int) -> None:
+        """Write ``count`` events to every sink that takes late writes, within the deadline.
+
+        A sink that does not (network sinks: closed at exit), the deadline passed,
+        or a call re-entering a late write on its own thread (a finalizer run
+        inside ``write``): the events are counted per sink and said once on stderr.
+        """
+        lock = self._late_lock
+        until = self._late_until
+        reason: DropReason | None
+        if lock._is_owned():  # type: ignore[attr-defined]
+            reason = "reentrant"
+        elif until is None or _monotonic() > until:
+            reason = "after_shutdown"
+        else:
+            reason = None
+        with lock:
+            self._seq += 1
+            batch = Batch(data, count, self._seq)
+            for worker in self.workers:
+                if not reason and _writes_late(worker.sink):
+                    worker.write_late(batch)
+                    continue
+                why = reason or "after_shutdown"
+                worker.count_late(count, why)
+                if (worker.name, why) not in self._late_said:
+                    self._late_said.add((worker.name, why))
+                    _notice.summary(
+                        f"sink {worker.name}: events logged after nglogger's exit shutdown "
+                        f"(by an atexit handler that ran after it, a daemon thread or a "
+                        f"finalizer) are not delivered: counted {why} in stats()"
+                    )
+
+    # ---------------------------------------------------------------- batcher
+    def _report_drops(self, now: float) -> None:
+        """Every ``report_interval`` s, if events were dropped, log one warning saying so.
+
+        The event is built here and buffered directly (the recursion guard would
+        drop it if it went through a logger on this delivery thread); it names the
+        count per reason since the previous report.
+        """
+        interval = self.config.report_interval
+        if not interval or now < self._next_report:
+            return
+        self._next_report = now + interval
+        snapshot = self.stats()
+        totals: dict[str, int] = dict(snapshot.dropped)
+        for sink in snapshot.sinks.values():
+            for reason, n in sink.dropped.items():
+                totals[reason] = totals.get(reason, 0) + n
+        delta = {r: n - self._reported.get(r, 0) for r, n in totals.items()}
+        delta = {r: n for r, n in delta.items() if n > 0}
+        self._reported = totals
+        if not delta:
+            return
+        reasons = ", ".join(f"{n} {r}" for r, n in sorted(delta.items()))
+        event = {
+            "timestamp": timestamp(),
+            "level": "warning",
+            "logger": "nglogger",
+            "message": f"nglogger dropped {sum(delta.values())} events ({reasons}) "
+            f"in the last {interval:g} s",
+            "dropped": delta,
+        }
+        self.emit_bytes(self.schema.rewrite(_dumps(event, option=OPTIONS)))
+
+    def _dispatch(self, *, seal: bool) -> int:
+        """Move sealed arenas to every sink queue as shared immutable batches."""
+        buffer = self.buffer
+        if self._dispatch_lock._is_owned():  # type: ignore[attr-defined]
+            return 0  # a signal handler interrupted a dispatch on this thread: not now
+        with self._dispatch_lock:
+            moved = 0
+            while True:
+                entry = buffer.pop_sealed(seal=seal and not moved)
+                if entry is None:
+                    return moved
+                count = entry[1]
+                try:
+                    data = buffer.extract(entry)
+                except MemoryError:  # no copy, no loss: it waits for the next pass
+                    buffer.restore(entry)
+                    raise
+                self._seq += 1
+                batch = Batch(data, count, self._seq)
+                for index, worker in enumerate(self.workers):
+                    select = self._selectors[index]
+                    if select is None:
+                        worker.offer(batch)
+                    else:
+                        self._offer_selected(index, worker, select, batch)
+                del batch
+                buffer.release(entry)  # counted by the buffer until the sinks hold it
+                moved += count
+                self._dispatched += count
+                self._batches += 1
+
+    def _offer_selected(
+        self, index: int, worker: SinkWorker, select: Selector, batch: Batch
+    ) -> None:
+        """Offer ``worker`` the part of ``batch`` its sink selects (under the dispatch lock)."""
+        try:
+            part, filtered, errors = select(batch)
+        except Exception:  # never lose a batch to the selection: the sink gets it whole
+            part, filtered, errors = batch, 0, 1
+        self._filtered[index] += filtered
+        self._filter_errors[index] += errors
+        if part is not None:
+            worker.offer(part)
+
+    # -------------------------------------------------------------- lifecycle
+    def flush(self, timeout: float | None = None) -> bool:
+        """Deliver everything buffered so far; True if done before ``timeout``."""
+        timeout = self.config.shutdown_timeout if timeout is None else timeout
+        deadline = _monotonic() + max(0.0, timeout)
+        self._check_fork()
+        if self._closed:
+            return True
+        if self._nested():
+            return False
+        self._dispatch(seal=True)
+        ok = True
+        for worker in self.workers:
+            ok = worker.wait_idle(deadline) and ok
+        return ok
+
+    def shutdown(
+        self, timeout: float | None = None, *, mode: Literal["close", "late", "freeze"] = "close"
+    ) -> bool:
+        """Flush, stop threads and close sinks within ``timeout`` seconds.
+
+        Returns True when every event was delivered. Events still queued or in
+        flight at the deadline are counted as ``shutdown_deadline``; a sink that
+        never returns is abandoned (its thread is a daemon).
+
+        ``mode``: ``"close"``: later events are counted ``after_shutdown``;
+        ``"late"`` (the exit hook): later events are written on the caller's thread
+        while the deadline allows, to the sinks that take that (``WritesLate``,
+        left open); ``"freeze"`` (the last flush before a signal ends the process):
+        the buffer is held for good, so a log call on another thread waits instead
+        of returning with an event nobody will deliver.
+        """
+        timeout = self.config.shutdown_timeout if timeout is None else timeout
+        deadline = _monotonic() + max(0.0, timeout)
+        self._check_fork()
+        if self._nested():
+            return False
+        with self._state_lock:
+            if self._stopping:
+                first = False
+            else:
+                first = self._stopping = True
+        if not first:  # another thread is shutting down: wait for it, within our timeout
+            return self._done.wait(max(0.0, deadline - _monotonic()))
+        self._wake_event.set()
+        batcher = self._batcher
+        if batcher is not None and batcher is not threading.current_thread():
+            batcher.join(max(0.0, min(0.5, deadline - _monotonic())))
+        if mode == "freeze":
+            # The process ends next: hold the buffer so that no log call can return
+            # with its event left behind (they wait, for the few ms until the end).
+            self.buffer.freeze()
+        self._dispatch(seal=True)
+        if mode == "close":
+            self._closed = True
+            self.emit = self._emit_closed
+            self._dispatch(seal=True)  # anything that raced in before _closed was seen
+        ok = True
+        for worker in self.workers:
+            ok = worker.wait_idle(deadline) and ok
+        for worker in self.workers:
+            if not worker.stop(deadline) and worker.abandon():
+                ok = False
+        sinks = [worker.sink for worker in self.workers]
+        if mode == "late":
+            # Events logged from here on are written on the caller's thread (see
+            # _go_late): the sinks that take that stay open until the process ends.
+            self._go_late(deadline)
+            sinks = [sink for sink in sinks if not _writes_late(sink)]
+        _close_all_within(
+            sinks, max(deadline, _monotonic() + 0.05), _weak_counter(weakref.ref(self))
+        )
+        self._done.set()
+        return ok
+
+    def _nested(self) -> bool:
+        """True on a thread that is inside one of this pipeline's locked sections.
+
+        A signal handler or a finalizer runs on the thread it interrupted: a flush or
+        shutdown from there could only wait for the section its own thread holds, so
+        it does nothing (and returns False); the interrupted call finishes, and the
+        next flush (or the exit hook) delivers.
+        """
+        return bool(
+            self._dispatch_lock._is_owned()  # type: ignore[attr-defined]
+            or self.buffer._reentered()
+        )
+
+    @property
+    def closed(self) -> bool:
+        """True once shutdown began; later events are counted ``after_shutdown``."""
+        return self._closed
+
+    def _check_fork(self) -> None:
+        if os.getpid() != self._pid:
+            self._after_fork_child(detected=True)
+
+    def _after_fork_child(self, *, detected: bool = False) -> None:
+        """In a forked child: fresh locks, empty buffer and queues, new threads.
+
+        Events the parent had buffered stay the parent's to deliver. When the
+        fork hook did not run (``detected``), the events this child buffered
+        before the PID check noticed are indistinguishable from the parent's
+        and are discarded too (counted ``fork``).
+        """
+        if self._stopping:  # shut down before the fork: stays shut down in the child
+            self._pid = os.getpid()
+            self._state_lock = threading.RLock()
+            self._dispatch_lock = threading.RLock()
+            self.buffer.discard_all()
+            return
+        held = self.buffer.discard_all() if detected else 0
+        self.encoder._lock = threading.RLock()
+        self.encoder._counts = {}
+        self._init_runtime()
+        if held:
+            self._pre_dropped["fork"] = held
+        for worker in self.workers:
+            worker.after_fork_child()
+        self._start()
+
+    # ------------------------------------------------------------------ stats
+    def stats(self) -> Stats:
+        """A consistent-enough snapshot of every counter (see :class:`Stats`).
+
+        On a thread inside a section (a signal handler that interrupted a log call) the
+        dispatch lock is not taken: the batcher holds it while it waits for the buffer
+        lock that thread holds. The figures are then read as they stand.
+        """
+        self._check_fork()
+        with nullcontext() if self._nested() else self._dispatch_lock:
+            buf = self.buffer.snapshot()
+            dispatched = self._dispatched
+            batches = self._batches
+            filtered = list(self._filtered)
+            filter_errors = list(self._filter_errors)
+        with self._state_lock:
+            pre = dict(self._pre_dropped)
+        dropped = dict(pre)
+        if buf["dropped_incoming"] or buf["evicted"]:
+            dropped["buffer_full"] = buf["dropped_incoming"] + buf["evicted"]
+        if buf["lost_memory"]:
+            dropped["memory_error"] = dropped.get("memory_error", 0) + buf["lost_memory"]
+        with self._state_lock:
+            late = self._late_events
+        sinks = {}
+        for index, worker in enumerate(self.workers):
+            snap = worker.snapshot()
+            sinks[worker.name] = SinkStats(
+                **snap, filtered=filtered[index], filter_errors=filter_errors[index]
+            )
+        fallbacks = dict(self.encoder.counts())
+        processor_errors = fallbacks.pop("processor_error", 0)
+        return Stats(
+            submitted=buf["accepted"] + late + buf["dropped_incoming"] + sum(pre.values()),
+            accepted=buf["accepted"] + late,
+            dispatched=dispatched + late,
+            dropped=dropped,
+            buffered_events=buf["events"],
+            buffered_bytes=buf["bytes"],
+            high_water_events=buf["high_water_events"],
+            high_water_bytes=buf["high_water_bytes"],
+            batches=batches,
+            fallbacks=fallbacks,
+            processor_errors=processor_errors,
+            sinks=sinks,
+        )
+
+
+def _batcher_main(ref: weakref.ReferenceType[Pipeline]) -> None:
+    """The batcher: seal on the interval tick, dispatch whenever woken."""
+    pipeline = ref()
+    if pipeline is None:
+        return
+    enter_delivery(_weak_counter(ref))
+    interval = pipeline.config.flush_interval
+    wake = pipeline._wake_event
+    del pipeline
+    next_tick = _monotonic() + interval
+    while True:
+        wake.wait(next_tick - _monotonic())
+        pipeline = ref()
+        if pipeline is None or pipeline._stopping or pipeline._wake_event is not wake:
+            return
+        now = _monotonic()
+        due = now >= next_tick
+        if due:
+            next_tick = now + interval
+        try:
+            if due:
+                pipeline._report_drops(now)
+            pipeline._dispatch(seal=due)
+        except BaseException:  # never let the batcher die
+            pipeline._count_pre("batcher_error")
+        del pipeline
+
+
+def _nothing() -> None:
+    """``after_offer`` of the late writer: there is no background to wake."""
+
+
+def _writes_late(sink: Sink) -> bool:
+    return isinstance(sink, WritesLate) and sink.writes_late is True
+
+
+def _stop_workers(workers: list[SinkWorker]) -> None:
+    """Finalizer of an abandoned pipeline: sink threads finish their queues and exit."""
+    for worker in workers:
+        _stop_quietly(worker)
+
+
+def _stop_quietly(worker: SinkWorker) -> None:
+    try:
+        worker.stop(_monotonic())
+    except Exception:  # e.g. called on that worker's own thread: it ends by itself
+        pass
+
+
+def _weak_counter(ref: weakref.ReferenceType[Pipeline]) -> Callable[[DropReason], None]:
+    """A drop counter that does not keep the pipeline alive."""
+
+    def count(reason: DropReason) -> None:
+        pipeline = ref()
+        if pipeline is not None:
+            pipeline.count_dropped(reason)
+
+    return count
+
+
+def _close_all_within(
+    sinks: list[Sink], deadline: float, count: Callable[[DropReason], None]
+) -> None:
+    """Call every ``sink.close()`` concurrently; return by ``deadline`` whatever they do."""
+    threads = []
+    for sink in sinks:
+
+        def run(sink: Sink = sink) -> None:
+            enter_delivery(count)  # a sink logging from close() must not loop either
+            try:
+                sink.close()
+            except BaseException:  # including a duck-typed sink without close()
+                pass
+
+        thread = threading.Thread(target=run, name="nglogger-close", daemon=True)
+        thread.start()
+        threads.append(thread)
+    for thread in threads:
+        thread.join(max(0.0, deadline - _monotonic()))
+
+
+# ---------------------------------------------------------------------------
+# Process hooks: fork and interpreter exit, for every live pipeline.
+
+#: Every started pipeline that is still referenced (for fork and exit hooks).
+_LIVE: weakref.WeakSet[Pipeline] = weakref.WeakSet()
+_hooks_registered = False
+_at_exit_done = False
+#: Set by the exit hook: a pipeline built from now on starts no thread (see _start).
+_exiting = False
+#: None: the first exit phase did not run; True/False: whether it delivered everything.
+_exit_flushed: bool | None = None
+
+
+def _after_fork_in_child() -> None:
+    for pipeline in list(_LIVE):
+        pipeline._after_fork_child()
+
+
+def _exit_flush() -> None:
+    """First exit phase (``threading``'s exit hook, before non-daemon threads are joined).
+
+    Flushes every live pipeline within the largest ``shutdown_timeout``, while
+    our daemon workers still run. Non-daemon threads may still log after this;
+    the second phase delivers that.
+    """
+    global _exit_flushed
+    pid = os.getpid()
+    pipelines = [p for p in list(_LIVE) if p._pid == pid and not p._stopping]
+    if not pipelines:
+        _exit_flushed = True
+        return
+    deadline = _monotonic() + max(p.config.shutdown_timeout for p in pipelines)
+    ok = True
+    for pipeline in pipelines:
+        ok = pipeline.flush(max(0.0, deadline - _monotonic())) and ok
+    _exit_flushed = ok
+
+
+def _at_exit() -> None:
+    """Second exit phase (``atexit``, after non-daemon threads were joined): shut down.
+
+    If the first phase delivered everything, each pipeline gets its full
+    ``shutdown_timeout`` again for what late threads logged; if a sink was
+    already stuck, only a short grace period (so exit takes at most
+    ``shutdown_timeout`` + ~0.2 s however the sinks behave).
+    """
+    global _at_exit_done, _exiting
+    if _at_exit_done:
+        return
+    _at_exit_done = _exiting = True
+    pid = os.getpid()
+    pipelines = [p for p in list(_LIVE) if p._pid == pid and not p._stopping]
+    if not pipelines:
+        return
+    budget = max(p.config.shutdown_timeout for p in pipelines)
+    if _exit_flushed is False:
+        budget = 0.2
+    deadline = _monotonic() + budget
+    for pipeline in pipelines:
+        # "late": what atexit handlers that run after this one, daemon threads and
+        # finalizers at teardown log is still written, on their own thread.
+        pipeline.shutdown(max(0.0, deadline - _monotonic()), mode="late")
+
+
+def _register_process_hooks() -> None:
+    global _hooks_registered
+    if _hooks_registered:
+        return
+    _hooks_registered = True
+    in_child(_after_fork_in_child)  # last: after every module's locks are new
+    # threading joins non-daemon threads before ``atexit`` handlers run; its
+    # own exit hooks run first, while our daemon workers are still alive.
+    register = getattr(threading, "_register_atexit", None)
+    if register is not None:
+        try:
+            register(_exit_flush)
+        except RuntimeError:  # interpreter already shutting down
+            pass
+    import atexit
+
+    atexit.register(_at_exit)
