@@ -46,7 +46,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from .batch import Batch
 from .errors import ConfigError
@@ -73,11 +73,9 @@ __all__ = [
     "concurrency_of",
     "memory_copies_of",
     "request_bytes_of",
-    "resolve_sink",
     "selection_of",
     "sink_filter",
     "sink_name",
-    "use_sink_resolver",
 ]
 
 
@@ -310,28 +308,6 @@ def memory_copies_of(sink: object) -> int:
     """Batch-sized buffers per batch being written (1 unless declared)."""
     value = sink.memory_copies if isinstance(sink, CopiesBatches) else 1
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 1
-
-
-# ------------------------------------------------------------------ resolving sinks
-#: Turns a ``Config.sinks`` entry (a URI or an object) into a sink. The sink registry
-#: (``nglogger.sinks``, which ``import nglogger`` loads) installs it, so the pipeline
-#: runtime, below the sinks in the layers, builds sinks without importing them.
-_resolver: Callable[[object, Any], Sink] | None = None
-
-
-def use_sink_resolver(resolver: Callable[[object, Any], Sink]) -> None:
-    """Install the function that builds sinks from ``Config.sinks`` entries."""
-    global _resolver
-    _resolver = resolver
-
-
-def resolve_sink(spec: object, config: Any) -> Sink:
-    """The sink for one ``Config.sinks`` entry, built by the installed resolver."""
-    if _resolver is None:  # nglogger.sinks was not imported: only objects can be used
-        if callable(getattr(spec, "write", None)):
-            return spec  # type: ignore[return-value]
-        raise TypeError("nglogger.sinks is not loaded: cannot resolve a sink URI")
-    return _resolver(spec, config)
 
 
 def request_bytes_of(sink: object) -> int:

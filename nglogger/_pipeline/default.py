@@ -25,13 +25,13 @@ from .._core.errors import ConfigError, ConfigWarning, outside_stacklevel
 from .._core.forks import in_child
 from .._core.levels import LevelRules
 from .._core.reasons import DropReason
-from .._core.sink import resolve_sink
 from .._core.stats import Stats
 from .._event import target as _target
 from .._event.encode import Encoder, Limits
 from .._event.fields import FieldPrep
 from .._event.logger import relevel
 from .._event.redact import Redactor
+from ..sinks import resolve_sink
 from .pipeline import Pipeline
 from .signals import handle_signals
 

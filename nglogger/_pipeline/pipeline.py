@@ -30,7 +30,7 @@ from .._core.forks import in_child
 from .._core.guard import Waker, enter_delivery
 from .._core.levels import LevelRules
 from .._core.reasons import DropReason
-from .._core.sink import Sink, WritesLate, resolve_sink, sink_name
+from .._core.sink import Sink, WritesLate, sink_name
 from .._core.stats import SinkStats, Stats
 from .._event.encode import OPTIONS, Encoder, Limits
 from .._event.fields import FieldPrep
@@ -39,6 +39,7 @@ from .._event.redact import Redactor
 from .._event.timestamp import timestamp
 from .._event.trace import correlate
 from .._spool.store import spools_for
+from ..sinks import resolve_sink
 from .buffer import Buffer
 from .select import Selector, selector_for
 from .worker import SinkWorker

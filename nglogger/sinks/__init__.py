@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, cast
 from .._config.sinkuri import SINK_URIS, check_sink_uri, parse_sink_uri
 from .._config.values import parse_pairs
 from .._core.errors import ConfigError
-from .._core.sink import Outcome, Sink, SinkBase, use_sink_resolver
+from .._core.sink import Outcome, Sink, SinkBase
 from .memory import MemorySink, NullSink
 from .stream import StreamSink
 
@@ -163,6 +163,3 @@ def resolve_sink(spec: object, config: Config) -> Sink:
     if callable(getattr(spec, "write", None)):
         return cast("Sink", spec)  # duck-typed: the worker supplies what a plain object lacks
     raise ConfigError("sinks", spec, f"{SINK_URIS}, or an object with write(batch) and close()")
-
-
-use_sink_resolver(resolve_sink)  # the pipeline builds its sinks through this
