@@ -1330,6 +1330,7 @@ def expected_counters(value: Any) -> set[str]:
 
 
 @pytest.mark.parametrize("via", ROUTES)
+@pytest.mark.slow
 def test_property_nested_values_keep_their_serializable_part(
     capture: MemorySink, std_logger: logging.Logger, via: str
 ) -> None:

@@ -154,6 +154,7 @@ def test_environment_configuration_is_explicit() -> None:
     assert "ConfigWarning: NGLOGGER_LEVEL='loud' is invalid" in warned.stderr
 
 
+@pytest.mark.slow
 def test_bench_quick_json_report() -> None:
     """`nglogger bench --quick --json` measures every scenario and reports ratios."""
     out = run("bench", "--quick", "--json", timeout=300)

@@ -148,6 +148,7 @@ def event(i: int, pad: int) -> bytes:
 
 @pytest.mark.parametrize("pad", [50, 6_000], ids=["many_small", "few_large"])
 @pytest.mark.parametrize("vendor", sorted(VENDORS))
+@pytest.mark.slow
 def test_a_backlog_drains_in_merged_requests_within_the_vendor_limits(
     vendor: str, pad: int
 ) -> None:

@@ -283,6 +283,7 @@ def test_the_readme_agent_configuration_runs_as_documented(
 # --------------------------------------------------------------------------- backpressure
 
 
+@pytest.mark.slow
 def test_memory_limiter_refusal_is_retried_politely_and_stays_within_limits(
     collector: Collector, backend: Capture
 ) -> None:
@@ -473,6 +474,7 @@ def test_collector_killed_mid_stream_loses_nothing(collector: Collector, backend
 
 
 @pytest.mark.parametrize("ci", ["true", ""])
+@pytest.mark.slow
 def test_without_a_collector_the_tests_skip_with_the_reason_except_in_ci(
     tmp_path: Path, ci: str
 ) -> None:
@@ -617,6 +619,7 @@ def test_grpc_collector_down_then_up_delivers_or_counts_everything(
     assert counters["grpc_OK"] >= 1
 
 
+@pytest.mark.slow
 def test_grpc_memory_limiter_refusal_is_retried_politely_and_recovers(
     collector: Collector, backend: Capture
 ) -> None:

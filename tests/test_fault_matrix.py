@@ -509,6 +509,7 @@ RUN = {
 
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("case", KINDS, indirect=True)
+@pytest.mark.slow
 def test_sink_survives_fault(case: Case, mode: str) -> None:
     """Each HTTP sink keeps exact accounting and delivers exactly once through each proxy fault."""
     warm_up(case)

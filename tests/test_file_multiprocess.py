@@ -100,6 +100,7 @@ def hourly(**extra: Any) -> dict[str, Any]:
 # ---------------------------------------------------------------------- size rotation
 @pytest.mark.parametrize("procs", PROCS)
 @pytest.mark.parametrize("start", STARTS)
+@pytest.mark.slow
 def test_size_rotation_shared_by_processes_loses_nothing(
     tmp_path: Path, start: str, procs: int
 ) -> None:
@@ -136,6 +137,7 @@ def test_size_rotation_shared_by_processes_loses_nothing_run_after_run(tmp_path:
 @pytest.mark.parametrize(
     ("start", "procs"), [("fork", 2), ("fork", 4), ("fork", 8), ("spawn", 4), ("inherit", 4)]
 )
+@pytest.mark.slow
 def test_hourly_rotation_shared_by_processes_rotates_each_hour_once(
     tmp_path: Path, start: str, procs: int
 ) -> None:

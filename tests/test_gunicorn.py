@@ -87,6 +87,7 @@ def request(port: int) -> tuple[int, int]:
     return int(pid), int(n)
 
 
+@pytest.mark.slow
 def test_gunicorn_preload_workers_over_100_restarts_export_every_event_once(
     tmp_path: Path,
 ) -> None:

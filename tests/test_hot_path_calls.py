@@ -218,6 +218,7 @@ def test_engines_find_exactly_the_secret_keys(engine: str, key: str, secret: boo
 
 @settings(max_examples=300, deadline=None)
 @given(key=st.text(alphabet=st.sampled_from('aAbcdeikKnoprstwyvP-_. \u212a"\\:é'), max_size=16))
+@pytest.mark.slow
 def test_engines_agree_with_the_name_rule_on_any_key(key: str) -> None:
     """For any key, a scan of its JSON says secret exactly when the name rule does."""
     rule = _keyscan.secret_name(DEFAULT_REDACT_KEYS)(key)

@@ -427,6 +427,7 @@ def proxy(backend: Backend) -> Iterator[FaultProxy]:
 
 
 # ------------------------------------------------------------ outage: 503 storm
+@pytest.mark.slow
 def test_503_storm_memory_stays_within_the_configured_limits(backend: Backend) -> None:
     """During a 503 storm for the whole test, memory is bounded by buffer and sink-queue limits."""
     backend.set_script(always(503))
@@ -482,6 +483,7 @@ def test_503_storm_memory_stays_within_the_configured_limits(backend: Backend) -
     )
 
 
+@pytest.mark.slow
 def test_503_storm_breaker_opens_and_sends_only_probes(backend: Backend) -> None:
     """In a 503 storm the breaker opens, sends nothing while open, and probes one request at a time."""
     backend.set_script(always(503))
@@ -570,6 +572,7 @@ def _inject(fault: str, backend: Backend, proxy: FaultProxy) -> None:
 
 
 @pytest.mark.parametrize("fault", FAULTS)
+@pytest.mark.slow
 def test_after_a_fault_every_queued_event_is_delivered_exactly_once(
     fault: str, backend: Backend, proxy: FaultProxy
 ) -> None:
@@ -655,6 +658,7 @@ def first_then_ok(status: int, *headers: Callable[[], tuple[str, str]]) -> Scrip
 
 
 @pytest.mark.parametrize(("form", "seconds"), [("delta", 1), ("http_date", 2)])
+@pytest.mark.slow
 def test_429_retry_after_is_honoured_in_both_forms(
     form: str, seconds: int, backend: Backend
 ) -> None:
@@ -675,6 +679,7 @@ def test_429_retry_after_is_honoured_in_both_forms(
 
 
 @pytest.mark.parametrize("form", ["delta", "http_date"])
+@pytest.mark.slow
 def test_retry_after_beyond_the_batch_deadline_gives_up_at_once(
     form: str, backend: Backend
 ) -> None:

@@ -419,6 +419,7 @@ def test_events_kept_in_the_buffer_cost_their_payload_within_the_arena_slack(
 # -- 2. per-event cost is independent of the context's Python size ----------------------
 
 
+@pytest.mark.slow
 def test_retained_per_event_tracks_payload_not_the_context_object_size(
     traced: None, stalled: Callable[[str], StalledSink]
 ) -> None:
@@ -465,6 +466,7 @@ def test_log_call_allocates_orjson_output_and_event_dict_never_a_context_copy(
 # -- 3. sinks share batches -----------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_four_stalled_sinks_hold_the_same_memory_as_one(
     traced: None, stalled: Callable[[str], StalledSink]
 ) -> None:
@@ -633,6 +635,7 @@ def test_detector_deep_clone_per_event_fails_the_retained_bound(
     assert measured.per_event > measured.bound_per_event, measured.describe()
 
 
+@pytest.mark.slow
 def test_detector_deep_clone_of_big_context_fails_the_retained_bound(
     traced: None, stalled: Callable[[str], StalledSink], monkeypatch: pytest.MonkeyPatch
 ) -> None:

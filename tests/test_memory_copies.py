@@ -141,6 +141,7 @@ def batches() -> dict[str, Batch]:
         for k in SINKS
     ],
 )
+@pytest.mark.slow
 def test_declared_copies_cover_the_measured_peak(kind: str, batches: dict[str, Batch]) -> None:
     sink = SINKS[kind]()
     try:

@@ -178,6 +178,7 @@ def fan_out(make_sink: Callable[[str], StalledSink], n: int = 20_000) -> FanOut:
     return FanOut(retained[1], retained[4], shared)
 
 
+@pytest.mark.slow
 def test_fan_out_to_four_sinks_holds_what_one_holds_in_shared_batches(
     traced: None,  # noqa: F811
     stalled: Callable[[str], StalledSink],  # noqa: F811
@@ -189,6 +190,7 @@ def test_fan_out_to_four_sinks_holds_what_one_holds_in_shared_batches(
     assert measured.ratio <= FAN_OUT_RATIO, measured.describe()
 
 
+@pytest.mark.slow
 def test_mutant_per_sink_copy_of_each_batch_is_caught_by_fan_out(
     traced: None,  # noqa: F811
     stalled: Callable[[str], StalledSink],  # noqa: F811

@@ -664,6 +664,7 @@ def _responses(*replies: tuple[int, dict[str, str], bytes]) -> Any:
     return respond
 
 
+@pytest.mark.slow
 def test_503_storm_stays_bounded_and_counts_every_event(memory: InMemoryServer) -> None:
     """A backend answering 503 for 1.5 s of steady logging: bounded queue, <= 1.1 wire attempts per batch, exact drops."""
     memory.set_responder(_responses((503, {}, b"")))
@@ -719,6 +720,7 @@ def test_503_storm_stays_bounded_and_counts_every_event(memory: InMemoryServer) 
 
 
 @pytest.mark.parametrize("retry_after", ["1", "date"])
+@pytest.mark.slow
 def test_429_with_retry_after_is_retried_after_the_wait(
     memory: InMemoryServer, retry_after: str
 ) -> None:
@@ -791,6 +793,7 @@ def test_an_unreadable_success_reply_counts_as_delivered(memory: InMemoryServer)
     assert 1 == sink.http_stats()["unreadable_response"]
 
 
+@pytest.mark.slow
 def test_black_hole_times_out_without_hurting_the_caller(server: RecordingServer) -> None:
     """A server that accepts and never answers: per-request timeouts, events kept, fast shutdown.
 

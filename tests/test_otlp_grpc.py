@@ -316,6 +316,7 @@ def test_other_codes_are_not_retried(server: Server, code: grpc.StatusCode) -> N
     assert 1 == len(server.calls)
 
 
+@pytest.mark.slow
 def test_retry_info_is_honoured_for_resource_exhausted(server: Server) -> None:
     """RESOURCE_EXHAUSTED with RetryInfo(1.2 s): retried, not before the server's delay."""
     server.script.append(fail(grpc.StatusCode.RESOURCE_EXHAUSTED, retry_after=1.2))

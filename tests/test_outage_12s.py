@@ -18,6 +18,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from support.http import LoopbackServer, Request
 
 OUTAGE = 12.0
@@ -67,6 +68,7 @@ class Endpoint:
             return 200, {}, b""
 
 
+@pytest.mark.slow
 def test_a_12_second_503_outage_loses_nothing_costs_few_requests_and_warns() -> None:
     endpoint = Endpoint()
     with LoopbackServer(endpoint) as server:

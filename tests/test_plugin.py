@@ -310,6 +310,7 @@ def test_check_budget_passes_normal_logging(null_pipeline: nglogger.Pipeline) ->
     assert report.retained <= 16_384
 
 
+@pytest.mark.slow
 def test_check_budget_names_the_line_that_keeps_deep_copies(
     null_pipeline: nglogger.Pipeline, kept: list[nglogger.Logger]
 ) -> None:
@@ -327,6 +328,7 @@ def test_check_budget_names_the_line_that_keeps_deep_copies(
     assert "KEPT.append(log.bind(ctx=copy.deepcopy(BIG)))" in text
 
 
+@pytest.mark.slow
 def test_check_budget_names_the_line_of_a_transient_peak(null_pipeline: nglogger.Pipeline) -> None:
     """A per-call peak over budget is located by a snapshot near the peak of one call."""
 
@@ -486,6 +488,7 @@ def test_plugin_capture_fixture(project: pytest.Pytester) -> None:
     )
 
 
+@pytest.mark.slow
 def test_plugin_memory_budget(project: pytest.Pytester) -> None:
     """The marker and fixture pass normal logging and fail a deep-copy path, naming its line."""
     project.makepyfile(test_budget=BUDGET_TESTS)
@@ -539,6 +542,7 @@ def test_plugin_marker_misuse_is_a_usage_error(project: pytest.Pytester) -> None
     result.stdout.fnmatch_lines(["*nglogger_memory_budget(calls=...) applies to the*"])
 
 
+@pytest.mark.slow
 def test_plugin_loads_from_its_entry_point(project: pytest.Pytester) -> None:
     """A fresh pytest process gets the marker and fixtures from the installed entry point."""
     project.makepyfile(test_capture=CAPTURE_TESTS)

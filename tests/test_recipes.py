@@ -210,6 +210,7 @@ def test_gunicorn_refuses_to_start_on_a_misspelled_variable_when_asked(tmp_path:
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_celery_worker_logs_and_task_logs_are_nglogger_events_with_the_task_id(
     tmp_path: Path,
 ) -> None:

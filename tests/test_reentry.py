@@ -71,6 +71,7 @@ def _last_json(stdout: str) -> dict:
     raise AssertionError(f"no counters in {stdout[-2000:]!r}")
 
 
+@pytest.mark.slow
 def test_signal_handler_that_logs_never_hangs_and_every_event_is_kept() -> None:
     done = run_guarded(STORM, args=["2.5"])
     assert done.returncode == 0, done.stderr
@@ -120,6 +121,7 @@ nglogger.shutdown(5)
 """
 
 
+@pytest.mark.slow
 def test_signal_handler_logging_through_the_stdlib_never_hangs() -> None:
     done = run_guarded(STDLIB_STORM, args=["2.5"])
     assert done.returncode == 0, done.stderr
@@ -167,6 +169,7 @@ nglogger.shutdown(5)
 
 
 @pytest.mark.parametrize("seconds", ["2.5"])
+@pytest.mark.slow
 def test_finalizer_that_logs_inside_a_log_call_never_hangs_and_is_kept(seconds: str) -> None:
     done = run_guarded(FINALIZERS, args=[seconds])
     assert done.returncode == 0, done.stderr
@@ -208,6 +211,7 @@ nglogger.shutdown(5)
 """
 
 
+@pytest.mark.slow
 def test_flush_and_stats_from_a_signal_handler_never_wait_for_their_own_thread() -> None:
     done = run_guarded(NESTED_CONTROL, args=["2.0"])
     assert done.returncode == 0, done.stderr

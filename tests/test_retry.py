@@ -762,6 +762,7 @@ def test_breaker_validation_names_field_value_and_range(kwargs, field):
 # ------------------------------------------------------------------------------------ memory
 
 
+@pytest.mark.slow
 def test_budget_and_breaker_memory_does_not_grow_with_traffic():
     """A million operations over a long simulated time leave the footprint unchanged (< 4 KiB)."""
     clock = FakeClock(0.0)

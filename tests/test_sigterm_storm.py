@@ -115,6 +115,7 @@ def test_sigterm_at_random_moments_loses_nothing_100_runs(tmp_path: Path) -> Non
     print(f"SIGTERM -> exit: median {sorted(took)[50]:.3f} s, max {max(took):.3f} s")
 
 
+@pytest.mark.slow
 def test_sigterm_at_random_moments_loses_nothing(tmp_path: Path) -> None:
     rng = random.Random(int.from_bytes(os.urandom(4), "big"))
     for index in range(5):

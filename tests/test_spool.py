@@ -229,6 +229,7 @@ def test_a_full_spool_drops_exactly_what_did_not_fit_and_stays_within_its_bound(
         worker.stop(time.monotonic() + 5)
 
 
+@pytest.mark.slow
 def test_a_full_spool_with_drop_oldest_keeps_the_newest_events(tmp_path: Path) -> None:
     max_bytes = 64 * 1024
     directory = spool_path(str(tmp_path), "down")
@@ -397,6 +398,7 @@ print(json.dumps({{"flushed": ok, "exported": s.exported, "accepted": s.accepted
 """
 
 
+@pytest.mark.slow
 def test_a_disk_that_refuses_writes_mid_run_never_hurts_the_application(
     tmp_path: Path,
 ) -> None:
@@ -626,6 +628,7 @@ def test_a_slow_sink_s_batches_reach_the_disk_once_they_waited_spool_after(
         assert worker.stop(time.monotonic() + 5)
 
 
+@pytest.mark.slow
 def test_a_second_pipeline_of_the_process_waits_for_the_spool_and_says_so(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

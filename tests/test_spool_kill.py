@@ -121,6 +121,7 @@ def run(code: str, env: dict[str, str], timeout: float = 150) -> dict[str, objec
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
+@pytest.mark.slow
 def test_sigkill_during_an_outage_then_a_restart_delivers_every_event_once(
     tmp_path: Path,
 ) -> None:

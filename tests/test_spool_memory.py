@@ -83,6 +83,7 @@ def wait_until(predicate: object, timeout: float = 60.0) -> None:
         pause.wait(0.01)
 
 
+@pytest.mark.slow
 def test_spooling_40_mb_keeps_memory_within_the_budget(traced: None, tmp_path: Path) -> None:
     pipeline = nglogger.configure(sinks=[Down()], spool_dir=str(tmp_path), **LIMITS)
     budget = pipeline.config.memory_budget
@@ -110,6 +111,7 @@ def test_spooling_40_mb_keeps_memory_within_the_budget(traced: None, tmp_path: P
     assert sink.accepted == sink.exported + sum(sink.dropped.values()) + sink.queued_events
 
 
+@pytest.mark.slow
 def test_replaying_40_mb_keeps_memory_within_the_budget(traced: None, tmp_path: Path) -> None:
     first = nglogger.configure(
         sinks=[Down()], spool_dir=str(tmp_path), shutdown_timeout=0.5, **LIMITS
