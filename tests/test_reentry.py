@@ -20,42 +20,48 @@ handlers and finalizers were kept.
 
 from __future__ import annotations
 
+import subprocess
+
 import orjson
 import pytest
 
 from tests.support.hang import run_guarded
 
-STORM = r"""
-import signal, sys, threading, time, orjson
-import nglogger
+#: Every child: a memory sink that keeps everything, limits no storm reaches (nothing may be
+#: dropped however loaded the machine) and small batches (the buffer's sections run often).
+PIPELINE = r"""
+import gc, logging, signal, sys, threading, time, orjson
+import nglogger, nglogger.stdlib
 from nglogger.sinks import MemorySink
 mem = MemorySink(max_events=10_000_000)
 nglogger.configure(sinks=[mem], batch_max_events=50, buffer_max_events=1_000_000,
                    buffer_max_bytes=1 << 30, sink_queue_max_events=1_000_000,
                    sink_queue_max_bytes=1 << 30, overflow="block", block_timeout=30,
-                   flush_interval=0.05)  # nothing may be dropped however loaded the machine
+                   flush_interval=0.05)
 log = nglogger.get_logger("storm")
-handled = [0]
-def handler(number, frame):
-    handled[0] += 1
-    log.info("from a signal handler", n=handled[0])
-signal.signal(signal.SIGALRM, handler)
+nested = [0]  # events logged by the fault (a handler, a finalizer); their message is "nested"
+"""
+
+#: The main thread and another one log flat out for argv[1] seconds (FAULT_ON / FAULT_OFF
+#: around the main thread's part), then the child prints its counters.
+TWO_THREADS = r"""
 called = [0, 0]
 def run(slot, until):
     while time.monotonic() < until:
-        log.info("flat out", slot=slot, payload={"k": [1, 2, 3]})
+        CALL
         called[slot] += 1
 until = time.monotonic() + float(sys.argv[1])
 other = threading.Thread(target=run, args=(1, until))
 other.start()
-signal.setitimer(signal.ITIMER_REAL, 0.001, 0.001)
+FAULT_ON
 run(0, until)
-signal.setitimer(signal.ITIMER_REAL, 0)
+FAULT_OFF
 other.join()
+gc.collect()
 assert nglogger.flush(10)
 s = nglogger.stats()
-from_handler = sum(1 for e in mem.events() if e["message"] == "from a signal handler")
-print(orjson.dumps({"called": sum(called), "handled": handled[0], "from_handler": from_handler,
+print(orjson.dumps({"called": sum(called), "nested": nested[0],
+    "from_nested": sum(1 for e in mem.events() if e["message"].startswith("nested")),
     "submitted": s.submitted, "exported": s.sinks["memory"].exported,
     "dropped": s.dropped, "sink_dropped": s.sinks["memory"].dropped}).decode())
 nglogger.shutdown(5)
@@ -71,113 +77,73 @@ def _last_json(stdout: str) -> dict:
     raise AssertionError(f"no counters in {stdout[-2000:]!r}")
 
 
-@pytest.mark.slow
-def test_signal_handler_that_logs_never_hangs_and_every_event_is_kept() -> None:
-    done = run_guarded(STORM, args=["2.5"])
-    assert done.returncode == 0, done.stderr
-    got = _last_json(done.stdout)
-    assert got["handled"] > 100, got  # the storm did interrupt the log calls
-    # every event of the threads and of the handler is delivered, none dropped
-    assert got["dropped"] == {}, got
-    assert got["sink_dropped"] == {}, got
-    assert got["from_handler"] == got["handled"], got
-    assert got["submitted"] == got["exported"] == got["called"] + got["handled"], got
+def _child(setup: str, call: str, on: str = "", off: str = "") -> str:
+    body = TWO_THREADS.replace("CALL", call).replace("FAULT_ON", on).replace("FAULT_OFF", off)
+    return PIPELINE + setup + body
 
 
-STDLIB_STORM = r"""
-import logging, signal, sys, threading, time, orjson
-import nglogger, nglogger.stdlib
-from nglogger.sinks import MemorySink
-mem = MemorySink(max_events=10_000_000)
-nglogger.configure(sinks=[mem], batch_max_events=50, buffer_max_events=1_000_000,
-                   buffer_max_bytes=1 << 30, sink_queue_max_events=1_000_000,
-                   sink_queue_max_bytes=1 << 30, overflow="block", block_timeout=30,
-                   flush_interval=0.05)  # nothing may be dropped however loaded the machine
-nglogger.stdlib.install(level=logging.INFO)
-log = logging.getLogger("storm")
-handled = [0]
+_SIGALRM_ON = "signal.setitimer(signal.ITIMER_REAL, 0.001, 0.001)"
+_SIGALRM_OFF = "signal.setitimer(signal.ITIMER_REAL, 0)"
+
+STORM = _child(
+    r"""
 def handler(number, frame):
-    handled[0] += 1
-    log.info("from a signal handler %d", handled[0])
+    nested[0] += 1
+    log.info("nested: from a signal handler", n=nested[0])
 signal.signal(signal.SIGALRM, handler)
-called = [0, 0]
-def run(slot, until):
-    while time.monotonic() < until:
-        log.info("flat out %s", slot, extra={"payload": {"k": [1, 2, 3]}})
-        called[slot] += 1
-until = time.monotonic() + float(sys.argv[1])
-other = threading.Thread(target=run, args=(1, until))
-other.start()
-signal.setitimer(signal.ITIMER_REAL, 0.001, 0.001)
-run(0, until)
-signal.setitimer(signal.ITIMER_REAL, 0)
-other.join()
-assert nglogger.flush(10)
-s = nglogger.stats()
-print(orjson.dumps({"called": sum(called), "handled": handled[0],
-    "submitted": s.submitted, "exported": s.sinks["memory"].exported,
-    "dropped": s.dropped}).decode())
-nglogger.shutdown(5)
-"""
+""",
+    'log.info("flat out", slot=slot, payload={"k": [1, 2, 3]})',
+    _SIGALRM_ON,
+    _SIGALRM_OFF,
+)
 
+STDLIB_STORM = _child(
+    r"""
+nglogger.stdlib.install(level=logging.INFO)
+std = logging.getLogger("storm")
+def handler(number, frame):
+    nested[0] += 1
+    std.info("nested: from a signal handler %d", nested[0])
+signal.signal(signal.SIGALRM, handler)
+""",
+    'std.info("flat out %s", slot, extra={"payload": {"k": [1, 2, 3]}})',
+    _SIGALRM_ON,
+    _SIGALRM_OFF,
+)
 
-@pytest.mark.slow
-def test_signal_handler_logging_through_the_stdlib_never_hangs() -> None:
-    done = run_guarded(STDLIB_STORM, args=["2.5"])
-    assert done.returncode == 0, done.stderr
-    got = _last_json(done.stdout)
-    assert got["handled"] > 100, got
-    assert got["dropped"] == {}, got
-    assert got["submitted"] == got["exported"] == got["called"] + got["handled"], got
-
-
-FINALIZERS = r"""
-import gc, sys, threading, time, orjson
-import nglogger
-from nglogger.sinks import MemorySink
-mem = MemorySink(max_events=10_000_000)
-nglogger.configure(sinks=[mem], batch_max_events=50, buffer_max_events=1_000_000,
-                   buffer_max_bytes=1 << 30, sink_queue_max_events=1_000_000,
-                   sink_queue_max_bytes=1 << 30, overflow="block", block_timeout=30,
-                   flush_interval=0.05)  # nothing may be dropped however loaded the machine
-log = nglogger.get_logger("gc")
-finalized = [0]
+FINALIZERS = _child(
+    r"""
 class Cycle:
     def __del__(self):
-        finalized[0] += 1
-        log.info("from a finalizer")
+        nested[0] += 1
+        log.info("nested: from a finalizer")
 gc.set_threshold(50, 1, 1)   # collections (and so finalizers) inside log calls
-called = [0, 0]
-def run(slot, until):
-    while time.monotonic() < until:
-        a = Cycle(); b = Cycle(); a.o = b; b.o = a; del a, b
-        log.info("main", payload={"k": [1, 2, 3]})
-        called[slot] += 1
-until = time.monotonic() + float(sys.argv[1])
-other = threading.Thread(target=run, args=(1, until))
-other.start()
-run(0, until)
-other.join()
-gc.collect()
-assert nglogger.flush(10)
-s = nglogger.stats()
-print(orjson.dumps({"called": sum(called), "finalized": finalized[0],
-    "submitted": s.submitted, "exported": s.sinks["memory"].exported,
-    "dropped": s.dropped}).decode())
-nglogger.shutdown(5)
-"""
+""",
+    'a = Cycle(); b = Cycle(); a.o = b; b.o = a; del a, b; log.info("main", payload={"k": [1]})',
+)
 
 
-@pytest.mark.parametrize("seconds", ["2.5"])
-@pytest.mark.slow
-def test_finalizer_that_logs_inside_a_log_call_never_hangs_and_is_kept(seconds: str) -> None:
-    done = run_guarded(FINALIZERS, args=[seconds])
+def _every_event_kept(done: subprocess.CompletedProcess[str], least_nested: int) -> None:
     assert done.returncode == 0, done.stderr
     got = _last_json(done.stdout)
-    assert got["finalized"] > 1000, got
-    # finalizers the collector ran on nglogger's own threads are kept too (not "recursion")
+    assert got["nested"] > least_nested, got  # the fault did hit the log calls
     assert got["dropped"] == {}, got
-    assert got["submitted"] == got["exported"] == got["called"] + got["finalized"], got
+    assert got["sink_dropped"] == {}, got
+    assert got["from_nested"] == got["nested"], got
+    assert got["submitted"] == got["exported"] == got["called"] + got["nested"], got
+
+
+def test_signal_handler_that_logs_never_hangs_and_every_event_is_kept() -> None:
+    _every_event_kept(run_guarded(STORM, args=["2.5"]), least_nested=100)
+
+
+def test_signal_handler_logging_through_the_stdlib_never_hangs() -> None:
+    _every_event_kept(run_guarded(STDLIB_STORM, args=["2.5"]), least_nested=100)
+
+
+def test_finalizer_that_logs_inside_a_log_call_never_hangs_and_is_kept() -> None:
+    # finalizers the collector ran on nglogger's own threads are kept too (not "recursion")
+    _every_event_kept(run_guarded(FINALIZERS, args=["2.5"]), least_nested=1000)
 
 
 NESTED_CONTROL = r"""
