@@ -186,8 +186,8 @@ def test_a_backlog_drains_in_merged_requests_within_the_vendor_limits(
     snap = worker.snapshot()
     worker.stop(time.monotonic() + 5)
     sink.close()
-    assert snap["dropped"] == {}
-    assert snap["exported"] == total
+    assert snap.dropped == {}
+    assert snap.exported == total
     delivered: list[int] = []
     sizes = []
     for request in server.requests:

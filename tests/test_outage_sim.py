@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import orjson
 import pytest
 
-from nglogger import Batch
+from nglogger import Batch, SinkStats
 from nglogger._delivery.retry import CircuitBreaker, RetryBudget, RetryPolicy
 from nglogger._delivery.transport import HttpResponse, MockTransport, Request
 from nglogger._pipeline.worker import SinkWorker
@@ -110,12 +110,10 @@ def run(sim: Sim, worker: SinkWorker, *, until: float, rate: int = 100) -> None:
         assert sim.now < until + 3_600, "the backlog never drained"
 
 
-def invariant(worker: SinkWorker) -> dict[str, object]:
+def invariant(worker: SinkWorker) -> SinkStats:
     snap = worker.snapshot()
-    assert (
-        snap["accepted"] == snap["exported"] + sum(snap["dropped"].values()) + snap["queued_events"]
-    )
-    return dict(snap)
+    assert snap.accepted == snap.exported + sum(snap.dropped.values()) + snap.queued_events
+    return snap
 
 
 @pytest.mark.parametrize("black_hole", [False, True])
@@ -126,8 +124,8 @@ def test_ten_minute_outage_costs_probes_not_data(black_hole: bool) -> None:
     worker = build(sim)
     run(sim, worker, until=outage + 60.0)
     snap = invariant(worker)
-    assert snap["dropped"] == {}
-    assert snap["queued_events"] == 0
+    assert snap.dropped == {}
+    assert snap.queued_events == 0
     assert sorted(sim.delivered) == list(range(sim.next_id))  # every event exactly once
     during = [t for t, _ in sim.sends if t < outage]
     opened = worker.sink.breaker.stats["opened"]  # type: ignore[attr-defined]
@@ -163,14 +161,14 @@ def test_max_age_expires_the_oldest_and_nothing_else() -> None:
     worker = build(sim, max_age=300.0)
     run(sim, worker, until=outage + 30.0)
     snap = invariant(worker)
-    assert set(snap["dropped"]) == {"expired"}
-    expired = snap["dropped"]["expired"]  # type: ignore[index]
+    assert set(snap.dropped) == {"expired"}
+    expired = snap.dropped["expired"]  # type: ignore[index]
     # a batch offered at t is dropped once t + 300 passes before it could be delivered:
     # everything offered before (first successful request - 300 s), nothing after
     recovered = min(t for t, _ in sim.sends if t >= outage)
     assert (recovered - 300.0) * 100 - 200 <= expired <= (recovered - 300.0) * 100 + 200
     assert expired >= 29_900
-    assert snap["exported"] == sim.next_id - expired
+    assert snap.exported == sim.next_id - expired
     assert sorted(sim.delivered) == list(range(expired, sim.next_id))  # the oldest went
 
 
@@ -181,9 +179,9 @@ def test_queue_limit_drops_the_oldest_when_it_bites() -> None:
     worker = build(sim, queue_events=20_000)
     run(sim, worker, until=outage + 30.0)
     snap = invariant(worker)
-    assert set(snap["dropped"]) == {"breaker_open"}
-    lost = snap["dropped"]["breaker_open"]  # type: ignore[index]
-    assert snap["exported"] == sim.next_id - lost
+    assert set(snap.dropped) == {"breaker_open"}
+    lost = snap.dropped["breaker_open"]  # type: ignore[index]
+    assert snap.exported == sim.next_id - lost
     # what was delivered: the newest events of the outage and everything after it
     delivered = sorted(sim.delivered)
     assert delivered == list(range(lost, sim.next_id))

@@ -193,15 +193,15 @@ def start_down_worker(spool: Spool, overflow: str) -> tuple[SinkWorker, DownSink
     sink = DownSink()
     worker = SinkWorker(sink, max_events=1, max_bytes=1 << 20, overflow=overflow, spool=spool)
     worker.start()
-    wait_until(lambda: worker.snapshot()["spool_active"])
+    wait_until(lambda: worker.snapshot().spool_active)
     return worker, sink
 
 
 def _settled(worker: SinkWorker, offered: int) -> bool:
     """Every offered batch is on disk or counted dropped (nothing waits for the disk)."""
     snap = worker.snapshot()
-    dropped = snap["dropped"].get("spool_full", 0)
-    return bool(snap["spool_written_events"] + dropped == offered)
+    dropped = snap.dropped.get("spool_full", 0)
+    return bool(snap.spool_written_events + dropped == offered)
 
 
 def test_a_full_spool_drops_exactly_what_did_not_fit_and_stays_within_its_bound(
@@ -218,9 +218,9 @@ def test_a_full_spool_drops_exactly_what_did_not_fit_and_stays_within_its_bound(
         record = HEADER + one(0).nbytes
         fits = capacity(max_bytes, spool.segment_bytes, record)
         snap = worker.snapshot()
-        assert snap["dropped"] == {"spool_full": n - fits}
-        assert snap["spool_written_events"] == fits
-        assert snap["accepted"] == snap["exported"] + n - fits + snap["queued_events"]
+        assert snap.dropped == {"spool_full": n - fits}
+        assert snap.spool_written_events == fits
+        assert snap.accepted == snap.exported + n - fits + snap.queued_events
         on_disk = sum(f.stat().st_size for f in tmp_path.glob("*.seg"))
         assert on_disk == fits * record
         assert on_disk <= max_bytes
@@ -240,11 +240,11 @@ def test_a_full_spool_with_drop_oldest_keeps_the_newest_events(tmp_path: Path) -
             worker.offer(one(i))
             wait_until(lambda i=i: _disk_or_dropped(worker, i + 1))
         snap = worker.snapshot()
-        dropped = snap["dropped"]["spool_full"]
-        assert set(snap["dropped"]) == {"spool_full"}
+        dropped = snap.dropped["spool_full"]
+        assert set(snap.dropped) == {"spool_full"}
         assert 0 < dropped < n
         assert sum(f.stat().st_size for f in Path(directory).glob("*.seg")) <= max_bytes
-        assert snap["accepted"] == dropped + snap["queued_events"]
+        assert snap.accepted == dropped + snap.queued_events
     finally:
         assert worker.stop(time.monotonic() + 5)
     # a new process delivers what is left: the newest events, each once
@@ -264,8 +264,8 @@ def _disk_or_dropped(worker: SinkWorker, offered: int) -> bool:
     """Nothing waits for the disk: the memory queue holds only the first (spooled) batch."""
     snap = worker.snapshot()
     return bool(
-        snap["spool_written_events"] + snap["dropped"].get("spool_full", 0) >= offered
-        and snap["queued_bytes"] <= one(0).nbytes
+        snap.spool_written_events + snap.dropped.get("spool_full", 0) >= offered
+        and snap.queued_bytes <= one(0).nbytes
     )
 
 
@@ -285,7 +285,7 @@ def test_memory_stays_within_the_queue_while_a_large_spool_replays(tmp_path: Pat
         def write(self, batch: Batch) -> Outcome | None:
             nonlocal peak
             started.wait(10)
-            peak = max(peak, workers[0].snapshot()["queued_bytes"])
+            peak = max(peak, workers[0].snapshot().queued_bytes)
             return super().write(batch)
 
     sink = Slow(name="slow")
@@ -611,16 +611,16 @@ def test_a_slow_sink_s_batches_reach_the_disk_once_they_waited_spool_after(
     )
     worker.start()
     try:
-        wait_until(lambda: worker.snapshot()["spool_active"])
+        wait_until(lambda: worker.snapshot().spool_active)
         worker.offer(one(1))  # in flight, held by the gate
         worker.offer(one(2))  # queued
-        wait_until(lambda: worker.snapshot()["queued_events"] == 2)
-        assert worker.snapshot()["spool_written_events"] == 0  # younger than SPOOL_AFTER
+        wait_until(lambda: worker.snapshot().queued_events == 2)
+        assert worker.snapshot().spool_written_events == 0  # younger than SPOOL_AFTER
         clock.now += SPOOL_AFTER
-        wait_until(lambda: worker.snapshot()["spool_written_events"] == 2)  # both, in flight too
+        wait_until(lambda: worker.snapshot().spool_written_events == 2)  # both, in flight too
         sink.gate.set()
-        wait_until(lambda: worker.snapshot()["exported"] == 2)
-        wait_until(lambda: worker.snapshot()["spooled_events"] == 0)  # acknowledged
+        wait_until(lambda: worker.snapshot().exported == 2)
+        wait_until(lambda: worker.snapshot().spooled_events == 0)  # acknowledged
         assert sink.got == [1, 2]
         assert list(tmp_path.glob("*.seg")) == []
     finally:

@@ -51,9 +51,7 @@ class Partial:
 
 
 def invariant(snap: dict[str, Any]) -> None:
-    assert (
-        snap["accepted"] == snap["exported"] + sum(snap["dropped"].values()) + snap["queued_events"]
-    )
+    assert snap.accepted == snap.exported + sum(snap.dropped.values()) + snap.queued_events
 
 
 def test_every_sink_receives_the_same_batch_object() -> None:
@@ -127,16 +125,16 @@ def test_queue_limit_drops_newest_batches_exactly() -> None:
         worker.offer(Batch.from_events([b'{"a":1}'] * 4, seq=seq))
     snap = worker.snapshot()
     invariant(snap)
-    assert snap["accepted"] == 20
-    assert snap["queued_events"] == 4 + 8  # in flight + two queued batches
-    assert snap["dropped"] == {"sink_queue_full": 8}
+    assert snap.accepted == 20
+    assert snap.queued_events == 4 + 8  # in flight + two queued batches
+    assert snap.dropped == {"sink_queue_full": 8}
     gate.release.set()
     import time
 
     assert worker.wait_idle(time.monotonic() + 5)
     snap = worker.snapshot()
     invariant(snap)
-    assert snap["exported"] == 12
+    assert snap.exported == 12
     assert [b.seq for b in gate.batches] == [1, 2, 3]
     worker.stop(time.monotonic() + 5)
 
@@ -157,7 +155,7 @@ def test_queue_drop_oldest_keeps_newest() -> None:
     assert [b.seq for b in gate.batches] == [1, 4, 5]
     snap = worker.snapshot()
     invariant(snap)
-    assert snap["dropped"] == {"sink_queue_full": 8}
+    assert snap.dropped == {"sink_queue_full": 8}
     worker.stop(time.monotonic() + 5)
 
 
@@ -176,8 +174,8 @@ def test_abandon_counts_shutdown_deadline_once() -> None:
     worker.stop(time.monotonic() + 5)
     snap = worker.snapshot()
     invariant(snap)
-    assert snap["dropped"] == {"shutdown_deadline": 5}
-    assert snap["exported"] == 0
+    assert snap.dropped == {"shutdown_deadline": 5}
+    assert snap.exported == 0
 
 
 def test_pipeline_invariants_after_traffic() -> None:

@@ -11,32 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, TypedDict
+from typing import Any
 
-__all__ = ["SinkCounters", "SinkStats", "Stats"]
-
-
-class SinkCounters(TypedDict):
-    """A sink worker's raw counters, taken under its lock (the fields of SinkStats)."""
-
-    accepted: int
-    exported: int
-    dropped: dict[str, int]
-    queued_events: int
-    queued_bytes: int
-    high_water_events: int
-    high_water_bytes: int
-    batches: int
-    errors: int
-    last_error: str | None
-    replayed: int
-    spooled_events: int
-    spooled_bytes: int
-    spool_high_water_bytes: int
-    spool_written_events: int
-    spool_corrupt_records: int
-    spool_active: bool
-    spool_error: str | None
+__all__ = ["SinkStats", "Stats"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +26,8 @@ class SinkStats:
     and the HTTP reasons); ``queued_events``: in the queue or being written;
     ``filtered``: events its ``level``/``filter`` left out (never handed to it, so
     not in ``accepted``); ``filter_errors``: events its ``filter`` raised on (kept).
+    Declared once: the sink's worker fills it (``SinkWorker.snapshot``), the pipeline
+    adds the two selection counters it keeps itself.
     """
 
     accepted: int = 0

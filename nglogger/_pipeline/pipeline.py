@@ -16,6 +16,7 @@ import time
 import weakref
 from collections.abc import Callable, Mapping
 from contextlib import nullcontext
+from dataclasses import replace
 from typing import Any, Literal, cast
 
 import orjson
@@ -31,7 +32,7 @@ from .._core.guard import Waker, enter_delivery
 from .._core.levels import LevelRules
 from .._core.reasons import DropReason
 from .._core.sink import Sink, WritesLate, sink_name
-from .._core.stats import SinkStats, Stats
+from .._core.stats import Stats
 from .._event.encode import OPTIONS, Encoder, Limits
 from .._event.fields import FieldPrep
 from .._event.layout import SCHEMAS, use_schema
@@ -616,9 +617,8 @@ class Pipeline:
             late = self._late_events
         sinks = {}
         for index, worker in enumerate(self.workers):
-            snap = worker.snapshot()
-            sinks[worker.name] = SinkStats(
-                **snap, filtered=filtered[index], filter_errors=filter_errors[index]
+            sinks[worker.name] = replace(
+                worker.snapshot(), filtered=filtered[index], filter_errors=filter_errors[index]
             )
         fallbacks = dict(self.encoder.counts())
         processor_errors = fallbacks.pop("processor_error", 0)

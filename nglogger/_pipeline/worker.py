@@ -63,7 +63,7 @@ from .._core.sink import (
     concurrency_of,
     sink_name,
 )
-from .._core.stats import SinkCounters
+from .._core.stats import SinkStats
 from .._spool.store import Corrupt, Pos, Spool
 
 __all__ = ["SinkWorker"]
@@ -972,36 +972,36 @@ class SinkWorker:
         )
 
     # ------------------------------------------------------------------ stats
-    def snapshot(self) -> SinkCounters:
+    def snapshot(self) -> SinkStats:
         """This sink's counters, taken atomically."""
         with self._lock:
             flight_events = sum(b.count for b, _ in self._in_flight.values())
             flight_bytes = sum(b.nbytes for b, _ in self._in_flight.values())
             spool = self._spool
-            return {
-                "accepted": self._accepted,
-                "exported": self._exported,
-                "dropped": dict(self._dropped),
-                "queued_events": self._queued_events
+            return SinkStats(
+                accepted=self._accepted,
+                exported=self._exported,
+                dropped=dict(self._dropped),
+                queued_events=self._queued_events
                 + flight_events
                 + self._spill_events
                 + self._disk_events
                 + self._stranded,
-                "queued_bytes": self._queued_bytes + flight_bytes + self._spill_bytes,
-                "high_water_events": self._hw_events,
-                "high_water_bytes": self._hw_bytes,
-                "batches": self._batches,
-                "errors": self._errors,
-                "last_error": self._last_error,
-                "replayed": self._replayed,
-                "spooled_events": spool.pending_events if spool is not None else 0,
-                "spooled_bytes": spool.pending_bytes if spool is not None else 0,
-                "spool_high_water_bytes": spool.high_water_bytes if spool is not None else 0,
-                "spool_written_events": spool.written_events if spool is not None else 0,
-                "spool_corrupt_records": spool.corrupt_records if spool is not None else 0,
-                "spool_active": self._spool_on,
-                "spool_error": self._spool_error,
-            }
+                queued_bytes=self._queued_bytes + flight_bytes + self._spill_bytes,
+                high_water_events=self._hw_events,
+                high_water_bytes=self._hw_bytes,
+                batches=self._batches,
+                errors=self._errors,
+                last_error=self._last_error,
+                replayed=self._replayed,
+                spooled_events=spool.pending_events if spool is not None else 0,
+                spooled_bytes=spool.pending_bytes if spool is not None else 0,
+                spool_high_water_bytes=spool.high_water_bytes if spool is not None else 0,
+                spool_written_events=spool.written_events if spool is not None else 0,
+                spool_corrupt_records=spool.corrupt_records if spool is not None else 0,
+                spool_active=self._spool_on,
+                spool_error=self._spool_error,
+            )
 
 
 class _WriteError(Exception):
