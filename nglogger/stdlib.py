@@ -166,7 +166,7 @@ class LoggingHandler(logging.Handler):
                     extras = _clean_extras(extras, pipeline)
                 extras = _prepared(extras, pipeline)
                 message = text if text.__class__ is str else _message_str(text, pipeline)
-            if len(message) > pipeline.long_string:  # cut before orjson reserves ~10x of it
+            if len(message) > pipeline.max_field_length:  # cut before orjson reserves ~10x of it
                 message = pipeline.encoder.trim(message)
                 extras = {**extras, FALLBACK_KEY: ["truncated"]}
             if cv and cv.rid is not pipeline.redactor:  # bound under another configuration
@@ -272,10 +272,10 @@ def _prepared(extras: dict[str, Any], pipeline: Target) -> dict[str, Any]:
     known_safe = pipeline.redact_known
     if known_safe is not None and not known_safe(extras):
         return pipeline.prepare_fields(extras)
-    long = pipeline.long_string
+    max_field_length = pipeline.max_field_length
     for value in extras.values():
         cls = value.__class__
-        if (cls is str and len(value) > long) or (
+        if (cls is str and len(value) > max_field_length) or (
             cls is not str and (cls not in _LEAVES or (cls is float and value - value != 0))
         ):
             return pipeline.prepare_fields(extras)

@@ -100,7 +100,7 @@ def fragments(
     safe = redactor.safe_names
     redact = redactor.value
     nested = current.field_prep.value_bytes
-    long = current.long_string
+    max_field_length = current.max_field_length
     rename = encoder.schema.rename  # reserved names (and the schema's aliases)
     if base and base.rid is not redactor:  # bound under another configuration: re-check
         base = for_pipeline(base, current)
@@ -115,7 +115,9 @@ def fragments(
         try:
             if given.__class__ in _LEAVES:
                 value = given if key in safe else redact(key, given)  # a name check, no walk
-                if value.__class__ is str and len(value) > long:  # cut before orjson sees it
+                if (
+                    value.__class__ is str and len(value) > max_field_length
+                ):  # cut before orjson sees it
                     value = encoder.trim(value)
                 data = encode(value)
             elif redactor.names and key not in safe and redactor.is_secret(key):

@@ -62,21 +62,21 @@ class FieldPrep:
     Worst-case footprint: none of its own (the redactor holds the name memo).
     """
 
-    __slots__ = ("cut", "encoder", "has_long", "long", "max_event", "redactor")
+    __slots__ = ("cut", "encoder", "has_long", "max_event_bytes", "max_field_length", "redactor")
 
     def __init__(self, encoder: Encoder, redactor: Redactor) -> None:
         self.encoder = encoder
         self.redactor = redactor
         encoder.secret_name = redactor.is_secret if redactor.names else None
         limits = encoder.limits
-        self.long = limits.max_field_length
-        self.max_event = limits.max_event_bytes
+        self.max_field_length = limits.max_field_length
+        self.max_event_bytes = limits.max_event_bytes
         #: Cut values over max_event_bytes here (``oversize="truncate"``); with "drop" the
         #: event-level limit drops the whole event.
         self.cut = limits.oversize == "truncate"
         #: ``has_long(json_bytes)``: may they hold a string over max_field_length? Called
         #: for every nested value, so the Python call count never depends on its size.
-        self.has_long = long_string_check(self.long)
+        self.has_long = long_string_check(self.max_field_length)
 
     def fields(self, fields: dict[str, Any]) -> dict[str, Any]:
         """``fields`` redacted, cut and counted (a copy when anything changed)."""
@@ -84,7 +84,7 @@ class FieldPrep:
         names = redactor.names
         safe = redactor.safe_names
         is_secret = redactor.is_secret
-        long = self.long
+        max_field_length = self.max_field_length
         notes: list[str] = []
         out: dict[str, Any] | None = None
         cut: list[str] | None = None
@@ -96,7 +96,7 @@ class FieldPrep:
             else:
                 cls = value.__class__
                 if cls is str:
-                    if len(value) <= long:
+                    if len(value) <= max_field_length:
                         continue
                     new = self.encoder.trim_text(value, notes)
                 elif cls in _LEAVES:
@@ -105,7 +105,7 @@ class FieldPrep:
                     continue
                 else:
                     data = self.value_bytes(key, value, notes)
-                    if len(data) > self.max_event and self.cut:
+                    if len(data) > self.max_event_bytes and self.cut:
                         # It can never fit: a marker now (the small fields stay), rather
                         # than a copy of it in the event only to be cut there.
                         new = f"<{_type_name(value)} of {len(data)} bytes: over max_event_bytes>"
@@ -129,7 +129,7 @@ class FieldPrep:
             self.encoder.count("truncated_event")
             out[TRUNCATED_KEY] = {
                 "original_bytes": cut_bytes,
-                "max_event_bytes": self.max_event,
+                "max_event_bytes": self.max_event_bytes,
                 "fields_dropped": cut,
             }
         return fields if out is None else out
@@ -145,7 +145,7 @@ class FieldPrep:
             data = _dumps(value, default=encoder.default, option=_OPTIONS)
         except (_JSONEncodeError, RecursionError):
             return self._walked(key, value, notes)
-        if len(data) > self.max_event:
+        if len(data) > self.max_event_bytes:
             return data  # never sent as it is: the event is cut or dropped (see ``fields``)
         redactor = self.redactor
         scan = redactor.scan

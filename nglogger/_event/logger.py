@@ -182,11 +182,11 @@ def _make_method(level: int, lname: str) -> Any:
                 if known_safe is not None and not known_safe(fields):
                     fields = pipeline.prepare_fields(fields)
                 else:
-                    long = pipeline.long_string
+                    max_field_length = pipeline.max_field_length
                     for key, value in fields.items():
                         cls = value.__class__
                         if cls is str:
-                            if len(value) > long:
+                            if len(value) > max_field_length:
                                 fields = pipeline.prepare_fields(fields)
                                 break
                         elif cls in _LEAVES:
@@ -205,7 +205,7 @@ def _make_method(level: int, lname: str) -> Any:
                                 break
                             scan = pipeline.scan_keys
                             if (
-                                len(data) > pipeline.max_value_bytes
+                                len(data) > pipeline.max_event_bytes
                                 or (
                                     scan is not None
                                     and b'"' in data
@@ -230,7 +230,7 @@ def _make_method(level: int, lname: str) -> Any:
                     fields = {**fields, FALLBACK_KEY: [note], "message_args": _note_args(args)}
             if message.__class__ is not str:
                 message = _message_text(message, pipeline)
-            if len(message) > pipeline.long_string:
+            if len(message) > pipeline.max_field_length:
                 message = pipeline.encoder.trim(message)
                 fields = {**fields, FALLBACK_KEY: ["truncated"]}
             ns = _time_ns()

@@ -56,11 +56,11 @@ class Target(Protocol):
         """Raise on encoding problems instead of falling back (tests)."""
 
     @property
-    def long_string(self) -> int:
+    def max_field_length(self) -> int:
         """``max_field_length``: longer top-level strings are cut before orjson sees them."""
 
     @property
-    def max_value_bytes(self) -> int:
+    def max_event_bytes(self) -> int:
         """``max_event_bytes``: a value serialized larger than this is cut."""
 
     @property
@@ -85,7 +85,7 @@ class Target(Protocol):
 
     @property
     def long_string_in(self) -> Callable[[bytes], bool]:
-        """``check(json_bytes)``: may they hold a string over ``long_string``?"""
+        """``check(json_bytes)``: may they hold a string over ``max_field_length``?"""
 
     def prepare_fields(self, fields: dict[str, Any], /) -> dict[str, Any]:
         """A call's fields redacted, cut and counted (see ``_fields``)."""

@@ -79,7 +79,7 @@ class _Lazy:
         redactor = _default_parts()[1]
         return redactor.safe_names.issuperset if redactor.names else None
 
-    long_string: int = Config.__dataclass_fields__["max_field_length"].default  # type: ignore[assignment]
+    max_field_length: int = Config.__dataclass_fields__["max_field_length"].default  # type: ignore[assignment]
 
     @property
     def scan_keys(self) -> Callable[[bytes], bool] | None:
@@ -91,7 +91,7 @@ class _Lazy:
         """The default configuration's long-string check (see Pipeline)."""
         return _default_parts()[2].has_long
 
-    max_value_bytes: int = Config.__dataclass_fields__["max_event_bytes"].default  # type: ignore[assignment]
+    max_event_bytes: int = Config.__dataclass_fields__["max_event_bytes"].default  # type: ignore[assignment]
 
     @property
     def field_prep(self) -> FieldPrep:

@@ -98,14 +98,14 @@ class Pipeline:
             self.redactor.safe_names.issuperset if self.redactor.names else None
         )
         #: Strings longer than this are cut before orjson sees them (see _fields).
-        self.long_string = config.max_field_length
+        self.max_field_length = config.max_field_length
         #: The slow path of a call's fields (see ``Logger`` and ``_fields``).
         self.field_prep = FieldPrep(self.encoder, self.redactor)
         self.prepare_fields: Callable[[dict[str, Any]], dict[str, Any]] = self.field_prep.fields
         #: The byte checks the logger applies to a list or dict it serialized itself.
         self.scan_keys: Callable[[bytes], bool] | None = self.redactor.scan
         self.long_string_in: Callable[[bytes], bool] = self.field_prep.has_long
-        self.max_value_bytes = config.max_event_bytes
+        self.max_event_bytes = config.max_event_bytes
         self.strict = self._strict = config.strict
         self.static: dict[str, orjson.Fragment] = {
             **{k: self.encoder.fragment(v) for k, v in self.schema.static.items()},
@@ -214,7 +214,7 @@ class Pipeline:
         writer; ``after_offer`` runs when it returns non-zero.
         """
         default = self._default
-        max_event = self.config.max_event_bytes
+        max_event_bytes = self.config.max_event_bytes
         slow = self._slow
         large = self._large
 
@@ -230,7 +230,7 @@ class Pipeline:
             except (_JSONEncodeError, RecursionError):
                 data = slow(event)
             else:
-                if len(data) > max_event:  # type: ignore[arg-type]
+                if len(data) > max_event_bytes:  # type: ignore[arg-type]
                     data = large(event, len(data))  # type: ignore[arg-type]
             if data is None:
                 return
@@ -253,7 +253,7 @@ class Pipeline:
             except (_JSONEncodeError, RecursionError):
                 data = slow(event)
             else:
-                if len(data) > max_event:  # type: ignore[arg-type]
+                if len(data) > max_event_bytes:  # type: ignore[arg-type]
                     data = large(event, len(data))  # type: ignore[arg-type]
             if data is None:
                 return
