@@ -27,7 +27,9 @@ from nglogger._core.batch import Batch
 from nglogger._core.sink import Outcome
 from nglogger._pipeline.pipeline import Pipeline
 from nglogger._pipeline.worker import SinkWorker
-from nglogger._spool.store import HEADER, Corrupt, Spool, spool_path
+from nglogger._spool.records import HEADER, Corrupt
+from nglogger._spool.slots import spool_path
+from nglogger._spool.store import Spool
 from nglogger.sinks import MemorySink
 
 

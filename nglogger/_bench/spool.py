@@ -24,7 +24,8 @@ from .._core.batch import Batch
 from .._core.sink import Outcome
 from .._event.logger import Logger
 from .._pipeline.pipeline import Pipeline
-from .._spool.store import Corrupt, Spool
+from .._spool.records import Corrupt
+from .._spool.store import Spool
 from ..sinks.file import FileSink
 from ..sinks.memory import NullSink
 

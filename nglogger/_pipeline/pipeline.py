@@ -39,7 +39,7 @@ from .._event.layout import SCHEMAS, use_schema
 from .._event.redact import Redactor
 from .._event.timestamp import timestamp
 from .._event.trace import correlate
-from .._spool.store import spools_for
+from .._spool.slots import spools_for
 from ..sinks import resolve_sink
 from .buffer import Buffer
 from .select import Selector, selector_for

@@ -64,7 +64,8 @@ from .._core.sink import (
     sink_name,
 )
 from .._core.stats import SinkStats
-from .._spool.store import Corrupt, Pos, Spool
+from .._spool.records import Corrupt, Pos
+from .._spool.store import Spool
 
 __all__ = ["SinkWorker"]
 

@@ -1,5 +1,7 @@
 """A sink's durable spool: whole batches in append-only segment files, bounded on disk.
 
+(The record format is ``records``; the slots processes take one each, ``slots``.)
+
 One directory per sink (``<spool_dir>/<sink name, made safe>-<crc>``) holds:
 
 ``lock``
@@ -48,37 +50,36 @@ from __future__ import annotations
 import errno
 import heapq
 import os
-import re
-import struct
 import threading
 import time
-import zlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from .._core import notice as _notice
 from .._core.errors import ConfigError
 from .._core.forks import in_child
+from .records import (
+    HEADER,
+    MAGIC,
+    Corrupt,
+    Pos,
+    parse_header,
+    payload_crc,
+    record_header,
+    segment_name,
+    truncate_quietly,
+    write_all,
+)
 
 __all__ = [
     "FSYNC_POLICIES",
-    "HEADER",
-    "MAGIC",
-    "SLOTS",
     "SYNC_INTERVAL",
-    "Corrupt",
     "Spool",
     "SpoolLockedError",
-    "orphaned_slots",
-    "spool_path",
-    "spools_for",
+    "held_here",
 ]
 
-MAGIC = b"NGS1"
-_HEAD = struct.Struct("<4sIII")  # magic, length, count, crc32(payload)
-_CRC = struct.Struct("<I")
-HEADER = _HEAD.size + _CRC.size  # 20 bytes
 FSYNC_POLICIES = ("never", "batch", "interval")
 SYNC_INTERVAL = 1.0
 """Seconds between fsyncs under the ``interval`` policy."""
@@ -86,10 +87,7 @@ SYNC_INTERVAL = 1.0
 _SEGMENT_MIN = 4 * 1024
 _SEGMENT_MAX = 64 * 1024 * 1024
 _SCAN_CHUNK = 64 * 1024
-_CRC_STEP = 4096
 _IOV_MAX = 512  # buffers per writev (two per record; the system's limit is 1024)
-
-Pos = tuple[int, int]  # (segment number, offset of the record's header)
 
 #: Spool directories this process holds (real path -> holder), guarded by _HELD_LOCK.
 _HELD: dict[str, Spool] = {}
@@ -103,173 +101,14 @@ def _reinit_after_fork() -> None:
     _HELD.clear()
 
 
+def held_here(real: str) -> bool:
+    """True when a spool of this process holds the directory at real path ``real``."""
+    with _HELD_LOCK:
+        return real in _HELD
+
+
 class SpoolLockedError(ConfigError):
     """Another process owns this spool directory (its lock file is locked)."""
-
-
-class Corrupt:
-    """A record whose payload checksum failed: discarded (``count`` events, as its header says)."""
-
-    __slots__ = ("count", "pos")
-
-    def __init__(self, pos: Pos, count: int) -> None:
-        self.pos = pos
-        self.count = count
-
-
-def spool_path(spool_dir: str, sink_name: str) -> str:
-    """The sink's own directory under ``spool_dir``: its name made safe, plus a checksum."""
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", sink_name).strip("._")[:80] or "sink"
-    return str(Path(spool_dir) / f"{safe}-{zlib.crc32(sink_name.encode()):08x}")
-
-
-SLOTS = 64
-"""Processes that can each hold a spool of one sink under one ``spool_dir`` at once."""
-
-
-def spools_for(config: Any, names: list[str]) -> list[Spool | None]:
-    """One spool per sink when ``config.spool_dir`` is set (None for a sink whose disk fails).
-
-    Each process takes the first of the sink's :data:`SLOTS` slot directories no other
-    process holds. When every slot is held, :class:`SpoolLockedError` is raised with
-    ``config_errors="raise"`` (nothing is kept locked) and is a warning otherwise; so is
-    a directory that cannot be used (read-only, not a directory, no space): that sink
-    then runs with its memory queue only.
-    """
-    if config.spool_dir is None:
-        return [None] * len(names)
-    spools: list[Spool | None] = []
-    try:
-        for name in names:
-            path = spool_path(config.spool_dir, name)
-            try:
-                spools.append(
-                    Spool(
-                        path,
-                        max_bytes=config.spool_max_bytes,
-                        fsync=config.spool_fsync,
-                        slots=SLOTS,
-                    )
-                )
-            except SpoolLockedError as exc:
-                if getattr(config, "config_errors", "raise") == "raise":
-                    raise
-                _notice.warn(f"sink {name}: no spool ({exc}); events are kept in memory only")
-                spools.append(None)
-            except OSError as exc:
-                if getattr(config, "config_errors", "raise") == "raise":
-                    raise ConfigError(
-                        "spool_dir",
-                        config.spool_dir,
-                        "a directory nglogger can create and write",
-                        reason=f"{path} is unusable ({type(exc).__name__}: {exc})",
-                    ) from None
-                _notice.warn(
-                    f"sink {name}: spool {path} unusable ({type(exc).__name__}: {exc}); "
-                    "events are kept in memory only"
-                )
-                spools.append(None)
-    except BaseException:
-        for spool in spools:
-            if spool is not None:
-                spool.close()
-        raise
-    for name, spool in zip(names, spools, strict=True):
-        if spool is not None:
-            left = orphaned_slots(spool_path(config.spool_dir, name), SLOTS)
-            if left:
-                _notice.warn(
-                    f"sink {name}: {len(left)} spool slot(s) left by processes that are gone "
-                    f"hold undelivered events ({', '.join(left)}); a process that takes such a "
-                    "slot delivers them"
-                )
-    return spools
-
-
-def orphaned_slots(base: str, slots: int) -> list[str]:
-    """Slot directories of ``base`` that no process holds and that still hold segments."""
-    import fcntl
-
-    found: list[str] = []
-    for number in range(slots):
-        directory = Path(base if number == 0 else f"{base}.{number}")
-        real = os.path.realpath(directory)
-        if not directory.is_dir():
-            if number:
-                break  # slots are taken in order: none beyond the first missing one
-            continue
-        with _HELD_LOCK:
-            if real in _HELD:
-                continue  # ours
-        if not any(p.stat().st_size for p in directory.glob("*.seg")):
-            continue
-        try:
-            fd = os.open(directory / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        except OSError:
-            continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            continue  # another process holds it: not orphaned
-        finally:
-            os.close(fd)  # closing releases the flock if we took it
-        found.append(str(directory))
-    return found
-
-
-def _write_all(fd: int, iov: list[bytes], size: int) -> None:
-    """Records in one ``writev``; after a short write, the rest (or the error: EFBIG...)."""
-    written = os.writev(fd, iov)
-    if written >= size:
-        return
-    rest = memoryview(b"".join(iov))[written:]
-    while rest:
-        n = os.write(fd, rest)
-        if n <= 0:
-            raise OSError(errno.EIO, f"short write ({size - len(rest)} of {size} bytes)")
-        rest = rest[n:]
-
-
-def _cut(fd: int, offset: int) -> None:
-    try:
-        os.ftruncate(fd, offset)
-    except OSError:
-        pass
-
-
-def _segment_name(number: int) -> str:
-    return f"{number:016d}.seg"
-
-
-def _crc(data: bytes) -> int:
-    """``zlib.crc32`` in 4 KiB steps, keeping the GIL.
-
-    Above 5 KiB zlib releases the GIL for the computation, and getting it back costs
-    a thread switch interval (5 ms) while the application is busy: a 1 MB batch took
-    ~4 ms that way, 0.3 ms like this (measured with a thread logging at full speed).
-    """
-    if len(data) <= _CRC_STEP:
-        return zlib.crc32(data)
-    view = memoryview(data)
-    crc = 0
-    for at in range(0, len(data), _CRC_STEP):
-        crc = zlib.crc32(view[at : at + _CRC_STEP], crc)
-    return crc
-
-
-def _header(data: bytes, count: int) -> bytes:
-    head = _HEAD.pack(MAGIC, len(data), count, _crc(data))
-    return head + _CRC.pack(zlib.crc32(head))
-
-
-def _parse_header(raw: bytes) -> tuple[int, int, int] | None:
-    """(length, count, payload crc) of a valid header, else None."""
-    if len(raw) < HEADER:
-        return None
-    magic, length, count, crc = _HEAD.unpack_from(raw)
-    if magic != MAGIC or _CRC.unpack_from(raw, _HEAD.size)[0] != zlib.crc32(raw[: _HEAD.size]):
-        return None
-    return length, count, crc
 
 
 class Spool:
@@ -498,7 +337,7 @@ class Spool:
             while offset < size:
                 f.seek(offset)
                 raw = f.read(HEADER)
-                head = _parse_header(raw)
+                head = parse_header(raw)
                 if head is not None and offset + HEADER + head[0] <= size:
                     pos = (number, offset)
                     end = offset + HEADER + head[0]
@@ -533,7 +372,7 @@ class Spool:
             while i != -1:
                 if i + HEADER > len(chunk):
                     break
-                head = _parse_header(chunk[i : i + HEADER])
+                head = parse_header(chunk[i : i + HEADER])
                 if head is not None and at + i + HEADER + head[0] <= size:
                     return at + i
                 i = chunk.find(MAGIC, i + 1)
@@ -542,7 +381,7 @@ class Spool:
 
     # ---------------------------------------------------------------- writing
     def _path(self, number: int) -> Path:
-        return self._dir / _segment_name(number)
+        return self._dir / segment_name(number)
 
     def append(self, data: bytes, count: int, *, loaded: bool) -> Pos | None:
         """Append one batch as a record; its position, or None when the spool is full.
@@ -596,17 +435,17 @@ class Spool:
                     size = HEADER + len(data)
                     if disk + size > self.max_bytes or (group and at + size > self.segment_bytes):
                         break
-                    iov += (_header(data, count), data)
+                    iov += (record_header(data, count), data)
                     group.append((data, count))
                     at += size
                     disk += size
                     i += 1
                 try:
-                    _write_all(fd, iov, at - offset)
+                    write_all(fd, iov, at - offset)
                     if self.fsync == "batch":
                         os.fsync(fd)
                 except OSError as exc:
-                    _cut(fd, offset)  # leave no torn record behind
+                    truncate_quietly(fd, offset)  # leave no torn record behind
                     error = exc
                     break
                 for data, count in group:
@@ -733,7 +572,7 @@ class Spool:
                 self._read = self._gaps.pop(pos)
                 continue
             raw = os.pread(self._reader(number), HEADER, offset)
-            head = _parse_header(raw)
+            head = parse_header(raw)
             if head is None or offset + HEADER + head[0] > size:
                 # damaged after the open scan: the rest of this segment is unreadable
                 self.corrupt_records += 1
@@ -774,7 +613,7 @@ class Spool:
             self.unread_events = max(0, self.unread_events - count)
             self.unread_bytes = max(0, self.unread_bytes - length)
             self._track(pos, end, count, length)
-            if len(data) != length or _crc(data) != crc:
+            if len(data) != length or payload_crc(data) != crc:
                 self.corrupt_records += 1
                 self._resolve(pos)
                 self._advance()

@@ -1,0 +1,120 @@
+"""Spool slots: the directories of one sink's spool that processes take one each.
+
+Each process (gunicorn's master and every worker) takes the first of a sink's
+:data:`SLOTS` slot directories (``<dir>``, ``<dir>.1``, ...) that no other process
+holds (each is ``flock``-ed by its holder), replaying what a process that is gone
+left there; :func:`orphaned_slots` names the slots left with events that nobody holds.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import zlib
+from pathlib import Path
+from typing import Any
+
+from .._core import notice as _notice
+from .._core.errors import ConfigError
+from .store import Spool, SpoolLockedError, held_here
+
+__all__ = ["SLOTS", "orphaned_slots", "spool_path", "spools_for"]
+
+
+def spool_path(spool_dir: str, sink_name: str) -> str:
+    """The sink's own directory under ``spool_dir``: its name made safe, plus a checksum."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", sink_name).strip("._")[:80] or "sink"
+    return str(Path(spool_dir) / f"{safe}-{zlib.crc32(sink_name.encode()):08x}")
+
+
+SLOTS = 64
+"""Processes that can each hold a spool of one sink under one ``spool_dir`` at once."""
+
+
+def spools_for(config: Any, names: list[str]) -> list[Spool | None]:
+    """One spool per sink when ``config.spool_dir`` is set (None for a sink whose disk fails).
+
+    Each process takes the first of the sink's :data:`SLOTS` slot directories no other
+    process holds. When every slot is held, :class:`SpoolLockedError` is raised with
+    ``config_errors="raise"`` (nothing is kept locked) and is a warning otherwise; so is
+    a directory that cannot be used (read-only, not a directory, no space): that sink
+    then runs with its memory queue only.
+    """
+    if config.spool_dir is None:
+        return [None] * len(names)
+    spools: list[Spool | None] = []
+    try:
+        for name in names:
+            path = spool_path(config.spool_dir, name)
+            try:
+                spools.append(
+                    Spool(
+                        path,
+                        max_bytes=config.spool_max_bytes,
+                        fsync=config.spool_fsync,
+                        slots=SLOTS,
+                    )
+                )
+            except SpoolLockedError as exc:
+                if getattr(config, "config_errors", "raise") == "raise":
+                    raise
+                _notice.warn(f"sink {name}: no spool ({exc}); events are kept in memory only")
+                spools.append(None)
+            except OSError as exc:
+                if getattr(config, "config_errors", "raise") == "raise":
+                    raise ConfigError(
+                        "spool_dir",
+                        config.spool_dir,
+                        "a directory nglogger can create and write",
+                        reason=f"{path} is unusable ({type(exc).__name__}: {exc})",
+                    ) from None
+                _notice.warn(
+                    f"sink {name}: spool {path} unusable ({type(exc).__name__}: {exc}); "
+                    "events are kept in memory only"
+                )
+                spools.append(None)
+    except BaseException:
+        for spool in spools:
+            if spool is not None:
+                spool.close()
+        raise
+    for name, spool in zip(names, spools, strict=True):
+        if spool is not None:
+            left = orphaned_slots(spool_path(config.spool_dir, name), SLOTS)
+            if left:
+                _notice.warn(
+                    f"sink {name}: {len(left)} spool slot(s) left by processes that are gone "
+                    f"hold undelivered events ({', '.join(left)}); a process that takes such a "
+                    "slot delivers them"
+                )
+    return spools
+
+
+def orphaned_slots(base: str, slots: int) -> list[str]:
+    """Slot directories of ``base`` that no process holds and that still hold segments."""
+    import fcntl
+
+    found: list[str] = []
+    for number in range(slots):
+        directory = Path(base if number == 0 else f"{base}.{number}")
+        real = os.path.realpath(directory)
+        if not directory.is_dir():
+            if number:
+                break  # slots are taken in order: none beyond the first missing one
+            continue
+        if held_here(real):
+            continue  # ours
+        if not any(p.stat().st_size for p in directory.glob("*.seg")):
+            continue
+        try:
+            fd = os.open(directory / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            continue  # another process holds it: not orphaned
+        finally:
+            os.close(fd)  # closing releases the flock if we took it
+        found.append(str(directory))
+    return found
