@@ -48,6 +48,7 @@ from typing import Any
 import pytest
 from support.faultproxy import FaultProxy
 from support.http import Answer, LoopbackServer, Request
+from support.waiting import wait_for as wait_until
 
 import nglogger
 from nglogger import Config, SinkStats
@@ -351,17 +352,6 @@ def case(request: pytest.FixtureRequest) -> Iterator[Case]:
         yield Case(kind, server, proxy, sink, pipeline)
     assert server.handler_errors == 0
     assert proxy.errors == []
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
-    """Poll ``predicate`` on an Event with a deadline (never a bare sleep)."""
-    deadline = time.monotonic() + timeout
-    tick = threading.Event()
-    while not predicate():
-        if time.monotonic() >= deadline:
-            return False
-        tick.wait(0.005)
-    return True
 
 
 def warm_up(c: Case) -> None:

@@ -44,6 +44,7 @@ import orjson
 import pytest
 from support.faultproxy import FaultProxy
 from support.http import Answer, LoopbackServer, Request
+from support.waiting import wait_for as wait_until
 
 import nglogger
 from nglogger import Batch, Config, Outcome, SinkStats
@@ -391,17 +392,6 @@ def check_accounting(
     assert all(w.outcome.exported in (0, len(w.ids)) for w in writes)
     assert sorted(delivered) == exported_ids
     return st
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
-    """Wait for a predicate over pipeline counters (polled on an Event, with a deadline)."""
-    deadline = time.monotonic() + timeout
-    tick = threading.Event()
-    while not predicate():
-        if time.monotonic() >= deadline:
-            return False
-        tick.wait(0.005)
-    return True
 
 
 def budget_bound(first_attempts: int, seconds: float, ratio: float = 0.1) -> float:

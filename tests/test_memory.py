@@ -22,7 +22,6 @@ import gc
 import statistics
 import sys
 import threading
-import time
 import tracemalloc
 import weakref
 from collections.abc import Callable, Iterator
@@ -32,6 +31,7 @@ from typing import Any
 import orjson
 import pytest
 from pympler import asizeof
+from support.waiting import wait_for
 
 import nglogger
 from nglogger import Batch, Config, Logger, Pipeline, Stats
@@ -137,17 +137,6 @@ def stalled() -> Iterator[Callable[[str], StalledSink]]:
     for sink in made:
         sink.release.set()
     nglogger.shutdown(timeout=WAIT)
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = WAIT) -> bool:
-    """Poll ``predicate`` until it holds or ``timeout`` passes (no fixed sleep)."""
-    pause = threading.Event()
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() >= deadline:
-            return predicate()
-        pause.wait(0.005)
-    return True
 
 
 def start_stalled(sinks: list[StalledSink], **settings: Any) -> Pipeline:
@@ -608,7 +597,7 @@ def test_memory_budget_holds_while_the_batcher_is_preempted_mid_dispatch(
     try:
         for i in range(900):  # ~9 MiB: the sink queue fills up (8 MiB)
             log.info("body", i=i, body=body)
-        assert wait_for(lambda: pipeline.stats().sinks[sink.name].queued_bytes >= 7 * MiB)
+        assert wait_for(lambda: pipeline.stats().sinks[sink.name].queued_bytes >= 7 * MiB, WAIT)
         with pipeline._dispatch_lock:  # the batcher is busy: the buffer fills (8 MiB)
             for i in range(900):
                 log.info("body", i=i, body=body)
@@ -769,7 +758,7 @@ def test_pipeline_sinks_and_loggers_are_collectable_after_shutdown(how: str) -> 
         gc.collect()
         return [name for name, ref in refs.items() if ref() is not None]
 
-    wait_for(lambda: not alive())
+    wait_for(lambda: not alive(), WAIT)
     assert alive() == []
     threads = [t.name for t in threading.enumerate() if t.name == f"nglogger-sink-{sink_name}"]
     assert threads == []

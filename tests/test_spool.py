@@ -11,13 +11,13 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 from support.http import LoopbackServer, Request
+from support.waiting import require as wait_until
 from test_fork import fork_child, join_child
 
 import nglogger
@@ -31,15 +31,6 @@ from nglogger._spool.records import HEADER, Corrupt
 from nglogger._spool.slots import spool_path
 from nglogger._spool.store import Spool
 from nglogger.sinks import MemorySink
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        pause.wait(0.001)
 
 
 def batch_of(first: int, n: int) -> Batch:

@@ -8,13 +8,12 @@ on their way to disk.
 from __future__ import annotations
 
 import gc
-import threading
-import time
 import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.waiting import require as wait_until
 
 import nglogger
 from nglogger._core.batch import Batch
@@ -75,14 +74,6 @@ class Counting:
         pass
 
 
-def wait_until(predicate: object, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while not predicate():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "condition not reached in time"
-        pause.wait(0.01)
-
-
 @pytest.mark.slow
 def test_spooling_40_mb_keeps_memory_within_the_budget(traced: None, tmp_path: Path) -> None:
     pipeline = nglogger.configure(sinks=[Down()], spool_dir=str(tmp_path), **LIMITS)
@@ -100,7 +91,8 @@ def test_spooling_40_mb_keeps_memory_within_the_budget(traced: None, tmp_path: P
             + sum(s.dropped.values())
             + pipeline.stats().dropped.get("buffer_full", 0)
             >= EVENTS
-        )
+        ),
+        60.0,
     )
     peak = tracemalloc.get_traced_memory()[1] - baseline
     stats = pipeline.stats()
@@ -125,7 +117,7 @@ def test_replaying_40_mb_keeps_memory_within_the_budget(traced: None, tmp_path: 
         s = first.stats().sinks["down"]
         return s.spooled_events + sum(s.dropped.values()) == s.accepted
 
-    wait_until(settled)
+    wait_until(settled, 60.0)
     spooled = first.stats().sinks["down"].spooled_events
     assert spooled >= 0.9 * EVENTS  # (under tracemalloc a starved disk thread may drop some)
     nglogger.shutdown(1.0)
