@@ -136,3 +136,32 @@ def test_handle_signals_outside_the_main_thread_installs_nothing() -> None:
     thread.join(10)
     assert result == [False]
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+SURVIVES = r"""
+import signal, sys, threading
+import nglogger
+from nglogger._pipeline import signals
+from nglogger.sinks import MemorySink
+mem = MemorySink()
+nglogger.configure(sinks=[mem], shutdown_timeout=1)
+assert nglogger.handle_signals()
+log = nglogger.get_logger("svc")
+log.info("before")
+# SIGTERM blocked in every thread: the signal the helper sends again stays pending, so the
+# process goes on after its last flush (as when an application changed the action meanwhile).
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+signals._on_signal(signal.SIGTERM, None)
+# The main thread (its id is not the helper's, which a new thread could reuse): it must not
+# wait for ever on the buffer the last flush held (a hang dumps the stacks and fails).
+log.info("after")
+print("ok", [e["message"] for e in mem.events()])
+"""
+
+
+def test_a_process_that_survives_its_sigterm_can_log_again(tmp_path: Path) -> None:
+    from tests.support.hang import run_guarded
+
+    done = run_guarded(SURVIVES, hang_after=15)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("ok ['before']"), done.stdout

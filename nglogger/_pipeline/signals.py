@@ -113,6 +113,10 @@ def _end(pipeline: Pipeline, number: int) -> None:
         pipeline.shutdown(max(0.0, deadline - time.monotonic()), mode="freeze")
     finally:
         os.kill(os.getpid(), number)
+        # Still here a second later (the signal blocked, or its action changed meanwhile):
+        # the process goes on, so log calls must not wait on the frozen buffer any more.
+        threading.Event().wait(1.0)
+        pipeline.buffer.thaw()
 
 
 _PACKAGE = str(Path(__file__).parent.parent) + os.sep  # nglogger/, this file is in _pipeline/
