@@ -11,7 +11,6 @@ are skipped with the reason, except in CI (``CI=true``), where that is a failure
 
 from __future__ import annotations
 
-import calendar
 import os
 import subprocess
 import sys
@@ -19,11 +18,11 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support.otlp_values import attributes, epoch_ns
 
 import nglogger
 from nglogger.sinks import MemorySink
@@ -71,27 +70,6 @@ def collector(otelcol_binary: Path, tmp_path: Path) -> Iterator[Collector]:
         yield process
     finally:
         process.stop()
-
-
-def value_of(any_value: Any) -> Any:
-    """An AnyValue as plain Python (kvlist -> dict, array -> list, empty -> None)."""
-    kind = any_value.WhichOneof("value")
-    if kind is None:
-        return None
-    if kind == "kvlist_value":
-        return {kv.key: value_of(kv.value) for kv in any_value.kvlist_value.values}
-    if kind == "array_value":
-        return [value_of(v) for v in any_value.array_value.values]
-    return getattr(any_value, kind)
-
-
-def attributes(item: Any) -> dict[str, Any]:
-    return {kv.key: value_of(kv.value) for kv in item.attributes}
-
-
-def epoch_ns(stamp: str) -> int:
-    when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-    return calendar.timegm(when.utctimetuple()) * 10**9 + when.microsecond * 1000
 
 
 def ids_of(records: list[tuple[Any, Any, Any]]) -> list[int]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import calendar
 import logging
 import os
 import re
@@ -10,7 +9,6 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Any
 
 import orjson
@@ -22,6 +20,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
 )
 from support.http import RecordingServer, Request
 from support.memory_http import InMemoryServer
+from support.otlp_values import attributes, epoch_ns
 
 import nglogger
 from nglogger import Config, ConfigError
@@ -108,22 +107,6 @@ def decode(request: Request) -> ExportLogsServiceRequest:
     return message
 
 
-def value_of(any_value: Any) -> Any:
-    """An AnyValue as plain Python (kvlist -> dict, array -> list, empty -> None)."""
-    kind = any_value.WhichOneof("value")
-    if kind is None:
-        return None
-    if kind == "kvlist_value":
-        return {kv.key: value_of(kv.value) for kv in any_value.kvlist_value.values}
-    if kind == "array_value":
-        return [value_of(v) for v in any_value.array_value.values]
-    return getattr(any_value, kind)
-
-
-def attributes(item: Any) -> dict[str, Any]:
-    return {kv.key: value_of(kv.value) for kv in item.attributes}
-
-
 def records(messages: list[ExportLogsServiceRequest]) -> list[tuple[str, Any]]:
     """Every (scope name, LogRecord) in the requests, in order."""
     return [
@@ -133,11 +116,6 @@ def records(messages: list[ExportLogsServiceRequest]) -> list[tuple[str, Any]]:
         for scope_logs in resource_logs.scope_logs
         for record in scope_logs.log_records
     ]
-
-
-def epoch_ns(stamp: str) -> int:
-    when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-    return calendar.timegm(when.utctimetuple()) * 10**9 + when.microsecond * 1000
 
 
 def received(server: RecordingServer, n_events: int) -> list[ExportLogsServiceRequest]:
