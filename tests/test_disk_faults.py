@@ -25,23 +25,21 @@ each recovers once the cause is fixed. Mounts are undone in teardown.
 
 from __future__ import annotations
 
-import contextlib
 import errno
-import functools
 import json
 import os
 import resource
 import select
 import shutil
 import signal
-import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support.mounts import mount_permitted, run, tmpfs, unmount
 
 import nglogger
 from nglogger import Config
@@ -54,44 +52,6 @@ CALL_LIMIT = 0.05  # seconds: no single log call may take longer (they take micr
 
 
 # ---------------------------------------------------------------------- mounting
-def _run(*argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(argv, capture_output=True, text=True, timeout=10, check=False)
-
-
-@functools.cache
-def mount_permitted() -> bool:
-    """Whether this process may mount a tmpfs (root, or CAP_SYS_ADMIN, and mount(8) present)."""
-    if shutil.which("mount") is None or shutil.which("umount") is None:
-        return False
-    probe = tempfile.mkdtemp(prefix="nglogger-mount-probe-")
-    try:
-        if _run("mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", probe).returncode != 0:
-            return False
-        _unmount(Path(probe))
-        return True
-    finally:
-        with contextlib.suppress(OSError):
-            os.rmdir(probe)
-
-
-def _unmount(where: Path) -> None:
-    """Unmount ``where``; lazily if something still holds it (never leave a mount behind)."""
-    if _run("umount", str(where)).returncode != 0:
-        _run("umount", "-l", str(where))
-
-
-@contextlib.contextmanager
-def tmpfs(where: Path, size: str = "256k") -> Iterator[Path]:
-    """A tmpfs of ``size`` mounted at ``where`` for the duration of the block."""
-    where.mkdir(exist_ok=True)
-    done = _run("mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(where))
-    assert done.returncode == 0, done.stderr
-    try:
-        yield where
-    finally:
-        _unmount(where)
-
-
 # ---------------------------------------------------------------------- the scenario
 def fill_until_full(filler: Path) -> int:
     """Write ``filler`` until the filesystem says ENOSPC; returns the bytes it holds."""
@@ -388,19 +348,19 @@ def test_read_only_mount_drops_as_write_error_until_remounted_read_write(
         (fs / "logs").mkdir()
         view = tmp_path / "ro"
         view.mkdir()
-        done = _run("mount", "--bind", str(fs / "logs"), str(view))
+        done = run("mount", "--bind", str(fs / "logs"), str(view))
         assert done.returncode == 0, done.stderr
         try:
-            done = _run("mount", "-o", "remount,bind,ro", str(view))
+            done = run("mount", "-o", "remount,bind,ro", str(view))
             assert done.returncode == 0, done.stderr
 
             def fix() -> None:
-                remount = _run("mount", "-o", "remount,bind,rw", str(view))
+                remount = run("mount", "-o", "remount,bind,rw", str(view))
                 assert remount.returncode == 0, remount.stderr
 
             facts = permission_scenario(view / "app.jsonl", fix)
         finally:
-            _unmount(view)
+            unmount(view)
     check_permission_facts(facts, "EROFS")
 
 

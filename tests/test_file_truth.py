@@ -16,18 +16,12 @@ every thread on timeout); nothing waits on a fixed sleep.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import fcntl
-import functools
 import json
 import os
-import shutil
 import stat
-import subprocess
-import tempfile
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +31,7 @@ from nglogger._core import notice as _notice
 from nglogger._core.batch import Batch
 from nglogger.sinks import Outcome
 from nglogger.sinks.file import FileSink
+from tests.support.mounts import mount_permitted, run, tmpfs, unmount
 from tests.support.stacks import run_dumping
 
 TIMEOUT = 60.0
@@ -105,42 +100,6 @@ def check_failure_told(path: Path, fix: str, error: str) -> list[str]:
 
 
 # ---------------------------------------------------------------------- mounting
-def _run(*argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(argv, capture_output=True, text=True, timeout=10, check=False)
-
-
-@functools.cache
-def mount_permitted() -> bool:
-    """Whether this process may mount a tmpfs (root or CAP_SYS_ADMIN, and mount(8))."""
-    if shutil.which("mount") is None or shutil.which("umount") is None:
-        return False
-    probe = tempfile.mkdtemp(prefix="nglogger-truth-probe-")
-    try:
-        if _run("mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", probe).returncode != 0:
-            return False
-        _unmount(Path(probe))
-        return True
-    finally:
-        with contextlib.suppress(OSError):
-            os.rmdir(probe)
-
-
-def _unmount(where: Path) -> None:
-    if _run("umount", str(where)).returncode != 0:
-        _run("umount", "-l", str(where))
-
-
-@contextlib.contextmanager
-def tmpfs(where: Path, size: str) -> Iterator[Path]:
-    where.mkdir()
-    done = _run("mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(where))
-    assert done.returncode == 0, done.stderr
-    try:
-        yield where
-    finally:
-        _unmount(where)
-
-
 def fill(filler: Path) -> None:
     """Write ``filler`` until the filesystem is full (ENOSPC)."""
     fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -181,15 +140,15 @@ def test_a_read_only_mount_is_told_once_each_way(tmp_path: Path) -> None:
     with tmpfs(tmp_path / "fs", "1m") as fs:
         view = tmp_path / "ro"
         view.mkdir()
-        done = _run("mount", "--bind", str(fs), str(view))
+        done = run("mount", "--bind", str(fs), str(view))
         assert done.returncode == 0, done.stderr
         try:
-            done = _run("mount", "-o", "remount,bind,ro", str(view))
+            done = run("mount", "-o", "remount,bind,ro", str(view))
             assert done.returncode == 0, done.stderr
             fix = f"subprocess.run(['mount', '-o', 'remount,bind,rw', {str(view)!r}], check=True)"
             check_failure_told(view / "app.jsonl", fix, f"EROFS: {os.strerror(errno.EROFS)}")
         finally:
-            _unmount(view)
+            unmount(view)
 
 
 def test_a_parent_that_is_a_file_is_told_once_each_way(tmp_path: Path) -> None:
