@@ -591,7 +591,7 @@ def test_a_slow_sink_s_batches_reach_the_disk_once_they_waited_spool_after(
     tmp_path: Path,
 ) -> None:
     """Not failing, not full: a batch is written only after waiting SPOOL_AFTER (fake clock)."""
-    from nglogger._pipeline.worker import SPOOL_AFTER
+    from nglogger._spool.feed import SPOOL_AFTER
 
     clock = FakeClock()
     sink = Gated()

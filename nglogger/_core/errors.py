@@ -24,6 +24,7 @@ __all__ = [
     "EncodeError",
     "NgloggerError",
     "PipelineClosedError",
+    "describe_exception",
     "outside_stacklevel",
 ]
 
@@ -97,3 +98,13 @@ def outside_stacklevel() -> int:
         frame = frame.f_back  # type: ignore[assignment]
         level += 1
     return level
+
+
+def describe_exception(exc: BaseException, limit: int = 300) -> str:
+    """``"Type: message"``, at most ``limit`` characters: kept instead of the exception
+    object, which would pin its traceback's frames (and everything they reference)."""
+    try:
+        text = f"{type(exc).__name__}: {exc}"
+    except BaseException:  # a __str__ that raises
+        text = type(exc).__name__
+    return text[:limit]
