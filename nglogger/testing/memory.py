@@ -1,6 +1,9 @@
 """Memory budgets: what one call of a code path costs in traced memory, and where.
 
-See :mod:`nglogger.testing` for the exact definitions of the measures.
+See :mod:`nglogger.testing` for the exact definitions of the measures. This module
+holds the public names: the reports, the measuring functions and ``MemoryBudget``.
+A run is traced by ``_session`` (its setting, baseline and result) and its traced
+blocks attributed to the program's parts by ``_attribution``.
 """
 
 from __future__ import annotations
@@ -8,24 +11,20 @@ from __future__ import annotations
 import dataclasses
 import gc
 import linecache
-import os
 import sys
-import sysconfig
-import threading
 import tracemalloc
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from .._config.config import Config
-from .._event import target as _target
-from .._pipeline.pipeline import Pipeline
-from ..sinks.memory import NullSink
-from ._swap import FLUSH_TIMEOUT as _FLUSH_TIMEOUT
-from ._swap import installed as _installed
+from ._attribution import HARNESS as _HARNESS
+from ._attribution import STORAGE as _STORAGE
+from ._attribution import Diff as _Diff
+from ._attribution import Loc as _Loc
+from ._attribution import diff as _diff
+from ._attribution import short as _short
+from ._session import Session as _Session
 
 __all__ = [
     "AllocationSite",
@@ -37,12 +36,6 @@ __all__ = [
     "measure",
     "memory_budget",
 ]
-
-
-# --------------------------------------------------------------------------
-# Memory budgets
-
-_Loc = tuple[str, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,90 +163,6 @@ _BLOCK_FRAMES = 16
 #: Calls repeated to locate the sites of kept memory when a budget is exceeded.
 _LOCATE_CALLS = 50
 _TOP_SITES = 5
-
-
-class _Session:
-    """One traced run: optional isolated pipeline, tracing started if needed, baseline, result."""
-
-    def __init__(self, isolated: bool, frames: int) -> None:
-        self._stack = ExitStack()
-        self._isolated = isolated
-        self._frames = frames
-        self._started = False
-        self.before = 0
-        self._snapshot: tracemalloc.Snapshot | None = None
-
-    def open(self) -> None:
-        try:
-            if self._isolated:
-                current = _target.current
-                base = current.config if isinstance(current, Pipeline) else Config()
-                sink = NullSink(name="nglogger-budget")
-                self._stack.enter_context(_installed(Pipeline(base.replace(sinks=(sink,)))))
-            self._stack.enter_context(_pytest_log_capture_paused())
-            if not tracemalloc.is_tracing():
-                tracemalloc.start(self._frames)
-                self._started = True
-        except BaseException:
-            self.close()
-            raise
-
-    def baseline(self) -> None:
-        _settle()
-        self._snapshot = tracemalloc.take_snapshot()
-        self.before = tracemalloc.get_traced_memory()[0]
-        tracemalloc.reset_peak()
-
-    def finish(self) -> tuple[int, int, _Diff]:
-        """``(retained, pipeline storage growth, snapshot diff)`` since the baseline."""
-        _settle()
-        after = tracemalloc.get_traced_memory()[0]
-        snapshot = tracemalloc.take_snapshot()
-        assert self._snapshot is not None
-        diff = _diff(self._snapshot, snapshot)
-        self._snapshot = None
-        storage = sum(size for (category, _, _), (size, _) in diff.items() if category == _STORAGE)
-        harness = sum(size for (category, _, _), (size, _) in diff.items() if category == _HARNESS)
-        return after - self.before - storage - harness, storage, diff
-
-    def close(self) -> None:
-        self._snapshot = None
-        if self._started:
-            tracemalloc.stop()
-            self._started = False
-        self._stack.close()
-
-
-@contextmanager
-def _pytest_log_capture_paused() -> Iterator[None]:
-    """Detach pytest's log-capturing handlers from the root logger for the block.
-
-    pytest keeps every stdlib ``logging`` record of a test for its report; a
-    code path that logs through ``logging`` would otherwise show that as
-    retained memory, which it is not outside pytest.
-    """
-    logging = sys.modules.get("logging")
-    if logging is None:
-        yield
-        return
-    root = logging.getLogger()
-    paused = [h for h in root.handlers if type(h).__module__.startswith("_pytest.")]
-    for handler in paused:
-        root.removeHandler(handler)
-    try:
-        yield
-    finally:
-        for handler in paused:
-            root.addHandler(handler)
-
-
-def _settle() -> None:
-    """Deliver what the default pipeline buffered, then collect garbage."""
-    current = _target.current
-    if isinstance(current, Pipeline):
-        current.flush(_FLUSH_TIMEOUT)
-    del current
-    gc.collect()
 
 
 def _check_run(calls: int, warmup: int) -> None:
@@ -546,156 +455,6 @@ def _label(fn: Callable[[], object]) -> str:
     return f"{name} ({_short(code.co_filename)}:{code.co_firstlineno})"
 
 
-# --------------------------------------------------------------------------
-# Attribution: which part of the program allocated a traced block.
-
-#: Categories of traced memory, from the innermost frame that is not the
-#: standard library or pytest: the user's code, nglogger's call side (bound
-#: context, encoding), nglogger's pipeline storage, these helpers, or unknown.
-_USER, _NGLOGGER, _STORAGE, _HARNESS, _OTHER = "user", "nglogger", "storage", "harness", "other"
-#: nglogger modules holding the pipeline's bounded storage (plus everything in sinks/).
-_STORAGE_MODULES = frozenset(
-    {
-        "_core/batch.py",
-        "_core/guard.py",
-        "_core/stats.py",
-        "_delivery/http.py",
-        "_delivery/retry.py",
-        "_pipeline/buffer.py",
-        "_pipeline/pipeline.py",
-        "_pipeline/worker.py",
-    }
-)
-
-_Key = tuple[str, _Loc | None, _Loc | None]
-_Diff = dict[_Key, tuple[int, int]]
-
-
-class _Places:
-    """Classifies source files (computed once)."""
-
-    _lock = threading.Lock()
-    _instance: _Places | None = None
-
-    def __init__(self) -> None:
-        here = Path(__file__).absolute().parent.parent  # the nglogger package
-        self.nglogger = f"{here}{os.sep}"
-        self.harness = frozenset(
-            {
-                *(str(path) for path in Path(__file__).absolute().parent.glob("*.py")),
-                str(here / "pytest_plugin.py"),
-            }
-        )
-        self.storage = frozenset(str(here / name) for name in _STORAGE_MODULES)
-        self.sinks = f"{here / 'sinks'}{os.sep}"
-        paths = sysconfig.get_paths()
-        self.stdlib = tuple({paths[k] + os.sep for k in ("stdlib", "platstdlib") if k in paths})
-        self.site = tuple({paths[k] + os.sep for k in ("purelib", "platlib") if k in paths})
-        tools = []
-        for name in ("_pytest", "pytest", "pluggy"):
-            location = getattr(sys.modules.get(name), "__file__", None)
-            if location:
-                tools.append(f"{Path(location).absolute().parent}{os.sep}")
-        self.tools = tuple(tools)
-        self.cache: dict[str, str] = {}
-
-    @classmethod
-    def get(cls) -> _Places:
-        with cls._lock:
-            if cls._instance is None:
-                cls._instance = cls()
-            return cls._instance
-
-    def kind(self, filename: str) -> str:
-        """user, nglogger, storage, harness (these helpers, pytest), or other (stdlib, frozen)."""
-        kind = self.cache.get(filename)
-        if kind is None:
-            kind = self.cache[filename] = self._kind(filename)
-        return kind
-
-    def _kind(self, filename: str) -> str:
-        if filename in self.harness:
-            return _HARNESS
-        if filename.startswith(self.nglogger):
-            if filename in self.storage or filename.startswith(self.sinks):
-                return _STORAGE
-            return _NGLOGGER
-        if self.tools and filename.startswith(self.tools):
-            return _HARNESS
-        if filename.startswith("<frozen "):
-            return _OTHER
-        if filename.startswith(self.stdlib) and not filename.startswith(self.site):
-            return _OTHER
-        return _USER
-
-
-def _attribute(traceback: tracemalloc.Traceback, places: _Places) -> _Key:
-    """``(category, innermost user frame, innermost nglogger frame)`` of one allocation.
-
-    The category is decided by the innermost frame outside the standard library
-    and pytest; the walk outwards stops at these helpers, so nothing is blamed
-    on the line that called :func:`measure`.
-    """
-    category: str | None = None
-    inside: _Loc | None = None
-    for frame in reversed(traceback):  # innermost first
-        kind = places.kind(frame.filename)
-        if kind == _OTHER:
-            continue
-        if kind == _HARNESS:
-            category = category or _HARNESS
-            break
-        here = (frame.filename, frame.lineno)
-        if kind == _USER:
-            return category or _USER, here, inside
-        category = category or kind
-        inside = inside or here
-    return category or _OTHER, None, inside
-
-
-def _grouped(
-    snapshot: tracemalloc.Snapshot, places: _Places, *, hooked: bool = False
-) -> dict[_Key, list[int]]:
-    out: dict[_Key, list[int]] = {}
-    for stat in snapshot.statistics("traceback"):
-        if hooked and _is_frame_object(stat.traceback[-1]):
-            continue
-        entry = out.setdefault(_attribute(stat.traceback, places), [0, 0])
-        entry[0] += stat.size
-        entry[1] += stat.count
-    return out
-
-
-def _is_frame_object(frame: tracemalloc.Frame) -> bool:
-    """True for an allocation made as a function was entered: a frame object.
-
-    A profile hook makes the interpreter create a frame object for every call;
-    at that moment the frame's line is the ``def`` line (or its first decorator).
-    """
-    line = linecache.getline(frame.filename, frame.lineno).lstrip()
-    return line.startswith(("def ", "async def ", "@"))
-
-
-def _diff(
-    before: tracemalloc.Snapshot, after: tracemalloc.Snapshot, *, hooked: bool = False
-) -> _Diff:
-    """Bytes and blocks held after minus before, per attribution.
-
-    ``hooked``: the snapshots were taken under a profile hook; frame objects it
-    made the interpreter create are left out.
-    """
-    places = _Places.get()
-    old = _grouped(before, places, hooked=hooked)
-    new = _grouped(after, places, hooked=hooked)
-    out: _Diff = {}
-    for key in old.keys() | new.keys():
-        size, count = new.get(key, (0, 0))
-        was_size, was_count = old.get(key, (0, 0))
-        if size != was_size or count != was_count:
-            out[key] = (size - was_size, count - was_count)
-    return out
-
-
 def _top_sites(diff: _Diff, calls: int, *, exclude: tuple[str, ...]) -> tuple[AllocationSite, ...]:
     """The places that grew most, per call: lines of the user's code, or of nglogger.
 
@@ -726,15 +485,3 @@ def _top_sites(diff: _Diff, calls: int, *, exclude: tuple[str, ...]) -> tuple[Al
         inside = max(insides, key=insides.__getitem__)  # None: mostly outside nglogger
         out.append(AllocationSite(place[0], place[1], size / calls, count / calls, inside))
     return tuple(out)
-
-
-def _short(filename: str) -> str:
-    """A readable path: ``nglogger/...`` inside nglogger, relative under the working directory."""
-    places = _Places.get()
-    if filename.startswith(places.nglogger):
-        return "nglogger/" + filename[len(places.nglogger) :]
-    try:
-        relative = os.path.relpath(filename)
-    except ValueError:  # another drive (Windows)
-        return filename
-    return filename if relative.startswith("..") else relative
