@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 import nglogger
-from nglogger._pipeline import pipeline as _pipeline
+from nglogger._pipeline import lifecycle
 from nglogger.sinks import MemorySink
 from nglogger.sinks.file import FileSink
 
@@ -367,7 +367,7 @@ def test_a_fork_that_bypassed_the_hook_is_detected_by_pid(
     with pytest.MonkeyPatch.context() as patch:
         # The at-fork hook rebuilds the pipelines it finds here: hide them, as a fork made
         # by C code that skips PyOS_AfterFork_Child would.
-        patch.setattr(_pipeline, "_LIVE", weakref.WeakSet())
+        patch.setattr(lifecycle, "LIVE", weakref.WeakSet())
         pid, read_fd = fork_child(child)
     result = join_child(pid, read_fd)
 

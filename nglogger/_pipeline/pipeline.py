@@ -17,7 +17,7 @@ import weakref
 from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 from dataclasses import replace
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 import orjson
 
@@ -27,7 +27,6 @@ from .._config.sampling import Sampler
 from .._core import notice as _notice
 from .._core.batch import Batch
 from .._core.errors import ConfigError
-from .._core.forks import in_child
 from .._core.guard import Waker, enter_delivery
 from .._core.levels import LevelRules
 from .._core.reasons import DropReason
@@ -41,6 +40,7 @@ from .._event.timestamp import timestamp
 from .._event.trace import correlate
 from .._spool.slots import spools_for
 from ..sinks import resolve_sink
+from . import lifecycle
 from .buffer import Buffer
 from .select import Selector, selector_for
 from .worker import SinkWorker
@@ -181,11 +181,11 @@ class Pipeline:
         self._late_said: set[tuple[str, str]] = set()
 
     def _start(self) -> None:
-        if _exiting or sys.is_finalizing():
+        if lifecycle.exiting() or sys.is_finalizing():
             # Built by a log call after the exit hooks (a finalizer at teardown, an
             # atexit handler that runs after ours): no thread can be started any
             # more, so it writes on the caller's thread from the start.
-            _LIVE.add(self)
+            lifecycle.LIVE.add(self)
             self._go_late(_monotonic() + self.config.shutdown_timeout)
             return
         for worker in self.workers:
@@ -194,10 +194,11 @@ class Pipeline:
             target=_batcher_main, args=(weakref.ref(self),), name="nglogger-batcher", daemon=True
         )
         self._batcher.start()
-        _LIVE.add(self)
         # A pipeline dropped without shutdown(): let its sink threads drain and end.
-        weakref.finalize(self, _stop_workers, list(self.workers))
-        _register_process_hooks()
+        # Not at exit: weakref runs pending finalizers from its own atexit hook, which
+        # would stop the workers before the exit shutdown delivers what late threads logged.
+        weakref.finalize(self, lifecycle.stop_quietly, list(self.workers)).atexit = False
+        lifecycle.register(self)
 
     def level_of(self, name: str) -> int:
         """The effective level of logger ``name`` (its ``levels`` rule, else ``level``)."""
@@ -487,7 +488,7 @@ class Pipeline:
         return ok
 
     def shutdown(
-        self, timeout: float | None = None, *, mode: Literal["close", "late", "freeze"] = "close"
+        self, timeout: float | None = None, *, mode: lifecycle.ShutdownMode = "close"
     ) -> bool:
         """Flush, stop threads and close sinks within ``timeout`` seconds.
 
@@ -539,7 +540,7 @@ class Pipeline:
             # _go_late): the sinks that take that stay open until the process ends.
             self._go_late(deadline)
             sinks = [sink for sink in sinks if not _writes_late(sink)]
-        _close_all_within(
+        lifecycle.close_all_within(
             sinks, max(deadline, _monotonic() + 0.05), _weak_counter(weakref.ref(self))
         )
         self._done.set()
@@ -562,6 +563,17 @@ class Pipeline:
     def closed(self) -> bool:
         """True once shutdown began; later events are counted ``after_shutdown``."""
         return self._closed
+
+    # -------------------------------------------------- lifecycle.Hooked
+    @property
+    def shutdown_timeout(self) -> float:
+        return self.config.shutdown_timeout
+
+    def running_in(self, pid: int) -> bool:
+        return self._pid == pid and not self._stopping
+
+    def after_fork_child(self) -> None:
+        self._after_fork_child()
 
     def _check_fork(self) -> None:
         if os.getpid() != self._pid:
@@ -674,19 +686,6 @@ def _writes_late(sink: Sink) -> bool:
     return isinstance(sink, WritesLate) and sink.writes_late is True
 
 
-def _stop_workers(workers: list[SinkWorker]) -> None:
-    """Finalizer of an abandoned pipeline: sink threads finish their queues and exit."""
-    for worker in workers:
-        _stop_quietly(worker)
-
-
-def _stop_quietly(worker: SinkWorker) -> None:
-    try:
-        worker.stop(_monotonic())
-    except Exception:  # e.g. called on that worker's own thread: it ends by itself
-        pass
-
-
 def _weak_counter(ref: weakref.ReferenceType[Pipeline]) -> Callable[[DropReason], None]:
     """A drop counter that does not keep the pipeline alive."""
 
@@ -696,107 +695,3 @@ def _weak_counter(ref: weakref.ReferenceType[Pipeline]) -> Callable[[DropReason]
             pipeline.count_dropped(reason)
 
     return count
-
-
-def _close_all_within(
-    sinks: list[Sink], deadline: float, count: Callable[[DropReason], None]
-) -> None:
-    """Call every ``sink.close()`` concurrently; return by ``deadline`` whatever they do."""
-    threads = []
-    for sink in sinks:
-
-        def run(sink: Sink = sink) -> None:
-            enter_delivery(count)  # a sink logging from close() must not loop either
-            try:
-                sink.close()
-            except BaseException:  # including a duck-typed sink without close()
-                pass
-
-        thread = threading.Thread(target=run, name="nglogger-close", daemon=True)
-        thread.start()
-        threads.append(thread)
-    for thread in threads:
-        thread.join(max(0.0, deadline - _monotonic()))
-
-
-# ---------------------------------------------------------------------------
-# Process hooks: fork and interpreter exit, for every live pipeline.
-
-#: Every started pipeline that is still referenced (for fork and exit hooks).
-_LIVE: weakref.WeakSet[Pipeline] = weakref.WeakSet()
-_hooks_registered = False
-_at_exit_done = False
-#: Set by the exit hook: a pipeline built from now on starts no thread (see _start).
-_exiting = False
-#: None: the first exit phase did not run; True/False: whether it delivered everything.
-_exit_flushed: bool | None = None
-
-
-def _after_fork_in_child() -> None:
-    for pipeline in list(_LIVE):
-        pipeline._after_fork_child()
-
-
-def _exit_flush() -> None:
-    """First exit phase (``threading``'s exit hook, before non-daemon threads are joined).
-
-    Flushes every live pipeline within the largest ``shutdown_timeout``, while
-    our daemon workers still run. Non-daemon threads may still log after this;
-    the second phase delivers that.
-    """
-    global _exit_flushed
-    pid = os.getpid()
-    pipelines = [p for p in list(_LIVE) if p._pid == pid and not p._stopping]
-    if not pipelines:
-        _exit_flushed = True
-        return
-    deadline = _monotonic() + max(p.config.shutdown_timeout for p in pipelines)
-    ok = True
-    for pipeline in pipelines:
-        ok = pipeline.flush(max(0.0, deadline - _monotonic())) and ok
-    _exit_flushed = ok
-
-
-def _at_exit() -> None:
-    """Second exit phase (``atexit``, after non-daemon threads were joined): shut down.
-
-    If the first phase delivered everything, each pipeline gets its full
-    ``shutdown_timeout`` again for what late threads logged; if a sink was
-    already stuck, only a short grace period (so exit takes at most
-    ``shutdown_timeout`` + ~0.2 s however the sinks behave).
-    """
-    global _at_exit_done, _exiting
-    if _at_exit_done:
-        return
-    _at_exit_done = _exiting = True
-    pid = os.getpid()
-    pipelines = [p for p in list(_LIVE) if p._pid == pid and not p._stopping]
-    if not pipelines:
-        return
-    budget = max(p.config.shutdown_timeout for p in pipelines)
-    if _exit_flushed is False:
-        budget = 0.2
-    deadline = _monotonic() + budget
-    for pipeline in pipelines:
-        # "late": what atexit handlers that run after this one, daemon threads and
-        # finalizers at teardown log is still written, on their own thread.
-        pipeline.shutdown(max(0.0, deadline - _monotonic()), mode="late")
-
-
-def _register_process_hooks() -> None:
-    global _hooks_registered
-    if _hooks_registered:
-        return
-    _hooks_registered = True
-    in_child(_after_fork_in_child)  # last: after every module's locks are new
-    # threading joins non-daemon threads before ``atexit`` handlers run; its
-    # own exit hooks run first, while our daemon workers are still alive.
-    register = getattr(threading, "_register_atexit", None)
-    if register is not None:
-        try:
-            register(_exit_flush)
-        except RuntimeError:  # interpreter already shutting down
-            pass
-    import atexit
-
-    atexit.register(_at_exit)
