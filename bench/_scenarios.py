@@ -1,28 +1,28 @@
-"""The benchmark scenarios, shared by the pytest-benchmark files and ``ratios.py``.
+"""The benchmark scenarios of the pytest-benchmark files and ``ratios.py``.
 
 Every scenario is measured against a FLOOR taken in the same run: the least work
-any structured logger must do for the same event (build the event dict, one
-``orjson.dumps``, one ``time.time_ns()``, append the bytes to a ``bytearray``
-that is emptied past ``ARENA_LIMIT``). A subject is a context manager that sets
-a logger up, yields the call to measure as ``(function, args, kwargs)`` and
-tears the logger down; both runners call ``function(*args, **kwargs)`` in a
-loop, so the argument-passing overhead is the same for every subject.
+any structured logger must do for the same event (``nglogger._bench.scenarios.Floor``:
+build the event dict, one ``orjson.dumps``, one ``time.time_ns()``, append the bytes
+to a ``bytearray`` that is emptied past ``ARENA_LIMIT``). A subject is a context
+manager that sets a logger up, yields the call to measure as ``(function, args,
+kwargs)`` and tears the logger down; both runners call ``function(*args, **kwargs)``
+in a loop, so the argument-passing overhead is the same for every subject.
+
+What ``nglogger bench`` measures too is defined once, in ``nglogger._bench``, and
+imported here: the floor, the request line and small nested events, and the other
+loggers (``nglogger._bench.competitors``: structlog, stdlib + python-json-logger and
+loguru, optional: ``pip install nglogger[bench]``; ``missing()`` says whether one is
+installed). What is this suite's own stays here: its events, the nglogger subjects
+and the pytest-benchmark runner.
 
 nglogger runs through the default pipeline configured with ``NullSink``s (from
 an explicit ``Config``, so the environment does not change what is measured): the
 batcher and sink threads do their work while the caller logs, and on CPython
-that work competes for the GIL, so it lands in the measured time. Third-party
-loggers are optional (``pip install nglogger[bench]``); ``missing()`` says
-whether one is installed.
+that work competes for the GIL, so it lands in the measured time.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import logging
-import os
-import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -30,6 +30,16 @@ from typing import Any
 import orjson
 
 import nglogger
+from nglogger._bench.competitors import loguru_info, missing, stdlib_json_info, structlog_info
+from nglogger._bench.scenarios import (
+    ARENA_LIMIT,
+    MESSAGE,
+    REQUEST_BOUND,
+    REQUEST_FIELDS,
+    SMALL_NESTED,
+    Call,
+    Floor,
+)
 
 __all__ = [
     "ARENA_LIMIT",
@@ -65,10 +75,6 @@ __all__ = [
     "structlog_info",
 ]
 
-#: What a subject yields: the function to call, its positional and keyword arguments.
-Call = tuple[Callable[..., object], tuple[Any, ...], dict[str, Any]]
-
-MESSAGE = "hello world"
 #: object: a few small fields.
 OBJECT: dict[str, Any] = {"status": 200, "path": "/x", "user": "bob"}
 #: child: the context bound once (about 5 fields) ...
@@ -147,22 +153,6 @@ NESTED: dict[str, dict[str, Any]] = {
 LIST_10K: list[int] = list(range(10_000))
 #: list-1M: a 1,000,000-element list of ints (over max_event_bytes: the event is cut).
 LIST_1M: list[int] = list(range(1_000_000))
-#: request-line: an ordinary request log line, a short list among six fields ...
-REQUEST_FIELDS: dict[str, Any] = {
-    "method": "GET",
-    "path": "/api/v1/items",
-    "status": 200,
-    "duration_ms": 12.5,
-    "user": "bob",
-    "tags": ["a", "b"],
-}
-#: ... on a logger bound to two keys.
-REQUEST_BOUND: dict[str, Any] = {"service": "checkout", "request_id": "9f0c1e2a"}
-#: small-nested: two small nested dicts.
-SMALL_NESTED: dict[str, Any] = {
-    "user": {"id": 42, "name": "bob"},
-    "http": {"method": "GET", "status": 200},
-}
 
 
 #: Limits large enough that the deep-object loop drops nothing: at ~10 KB per
@@ -172,55 +162,6 @@ LARGE_QUEUES: dict[str, Any] = {"buffer_max_bytes": 128 << 20, "sink_queue_max_b
 
 #: Calls made before measuring (see ``run``).
 WARMUP_CALLS = 2_000
-
-#: The floor's bytearray is emptied when it grows past this (a few MB).
-ARENA_LIMIT = 4 * 1024 * 1024
-
-_dumps = orjson.dumps
-_time_ns = time.time_ns
-_NEWLINE = orjson.OPT_APPEND_NEWLINE
-
-
-class Floor:
-    """The least work of a structured log call, as a logger-shaped object.
-
-    ``info`` builds the same keys as an nglogger event (timestamp, level,
-    logger, message, context, fields), serializes them with one
-    ``orjson.dumps``, and appends the bytes to a ``bytearray``.
-    """
-
-    __slots__ = ("arena", "context", "name")
-
-    def __init__(self, name: str = "bench", context: dict[str, Any] | None = None) -> None:
-        self.name = name
-        self.context = context or {}
-        self.arena = bytearray()
-
-    def info(self, message: str, /, **fields: Any) -> None:
-        """One event: dict + orjson.dumps + time.time_ns() + bytearray append."""
-        event = {
-            "timestamp": _time_ns(),
-            "level": "info",
-            "logger": self.name,
-            "message": message,
-            **self.context,
-            **fields,
-        }
-        arena = self.arena
-        arena += _dumps(event, option=_NEWLINE)
-        if len(arena) > ARENA_LIMIT:
-            # ``del``, not ``clear()``: on glibc, clear() shrinks the buffer with
-            # realloc and every refill then page-faults (~1 us per 2 KB append).
-            del arena[:]
-
-    def bind(self, **values: Any) -> bytes:
-        """A child's snapshot: the bindings serialized once (dict + orjson.dumps)."""
-        return _dumps(values)
-
-
-def missing(module: str) -> bool:
-    """True if ``module`` is not installed (third-party comparisons then skip)."""
-    return importlib.util.find_spec(module) is None
 
 
 def skip_if_missing(module: str) -> None:
@@ -266,7 +207,7 @@ def floor_info(
 @contextmanager
 def dumps_only(fields: dict[str, Any]) -> Iterator[Call]:
     """``orjson.dumps`` of the same fields: the cost of the one walk every logger must make."""
-    yield _dumps, (fields,), {}
+    yield orjson.dumps, (fields,), {}
 
 
 @contextmanager
@@ -334,86 +275,3 @@ def nglogger_counts() -> tuple[int, int]:
     nglogger.flush(5.0)
     stats = nglogger.stats()
     return stats.submitted, stats.total_dropped
-
-
-# ---------------------------------------------------------------- comparisons
-@contextmanager
-def structlog_info(
-    fields: dict[str, Any] | None = None, context: dict[str, Any] | None = None
-) -> Iterator[Call]:
-    """structlog's performance configuration: orjson renderer, BytesLogger on /dev/null.
-
-    The logger is a concrete bound logger (``get_logger().bind(logger=...)``),
-    the fastest way to call structlog; the event carries the same keys as the
-    others (timestamp, level, logger, event).
-    """
-    import structlog
-
-    out = open(os.devnull, "wb")  # noqa: SIM115 (closed in the finally below)
-    structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.format_exc_info,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.JSONRenderer(serializer=orjson.dumps),
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
-        logger_factory=structlog.BytesLoggerFactory(file=out),
-        cache_logger_on_first_use=True,
-    )
-    try:
-        log = structlog.get_logger().bind(logger="bench", **(context or {}))
-        yield log.info, (MESSAGE,), dict(fields or {})
-    finally:
-        structlog.reset_defaults()
-        out.close()
-
-
-def _json_formatter() -> logging.Formatter:
-    """python-json-logger's stdlib-json formatter (module name depends on the version)."""
-    try:
-        from pythonjsonlogger.json import JsonFormatter
-    except ImportError:  # python-json-logger < 3.1
-        from pythonjsonlogger.jsonlogger import (  # type: ignore[no-redef]
-            JsonFormatter,
-        )
-    formatter: logging.Formatter = JsonFormatter(
-        "%(levelname)s %(name)s %(message)s", timestamp=True
-    )
-    return formatter
-
-
-@contextmanager
-def stdlib_json_info(fields: dict[str, Any] | None = None) -> Iterator[Call]:
-    """stdlib ``logging`` + python-json-logger, StreamHandler on /dev/null; fields as ``extra``."""
-    out = open(os.devnull, "w")  # noqa: SIM115 (closed in the finally below)
-    handler = logging.StreamHandler(out)
-    handler.setFormatter(_json_formatter())
-    log = logging.getLogger("bench.stdlib_json")
-    log.propagate = False
-    log.setLevel(logging.INFO)
-    log.addHandler(handler)
-    try:
-        kwargs = {"extra": dict(fields)} if fields else {}
-        yield log.info, (MESSAGE,), kwargs
-    finally:
-        log.removeHandler(handler)
-        handler.close()
-        out.close()
-
-
-@contextmanager
-def loguru_info(fields: dict[str, Any] | None = None) -> Iterator[Call]:
-    """loguru with ``serialize=True`` to a /dev/null stream; fields captured into ``extra``."""
-    from loguru import logger
-
-    out = open(os.devnull, "w")  # noqa: SIM115 (closed in the finally below)
-    logger.remove()
-    handler = logger.add(out, serialize=True, level="INFO")
-    try:
-        yield logger.info, (MESSAGE,), dict(fields or {})
-    finally:
-        logger.remove(handler)
-        logger.add(sys.stderr)
-        out.close()

@@ -20,6 +20,7 @@ import _scenarios as S
 import pytest
 
 import nglogger
+from nglogger._bench.competitors import json_formatter, quiet_logger
 from nglogger.stdlib import LoggingHandler
 
 pytestmark = pytest.mark.benchmark(group="stdlib-handler")
@@ -32,10 +33,7 @@ EXTRA: dict[str, Any] = {"status": 200, "user": "bob", "duration_ms": 12.5}
 @contextmanager
 def _stdlib_logger(handler: logging.Handler) -> Iterator[S.Call]:
     """A non-propagating stdlib logger at INFO whose only handler is ``handler``."""
-    log = logging.getLogger("nglogger.bench.stdlib_handler")
-    log.propagate = False
-    log.setLevel(logging.INFO)
-    log.handlers[:] = [handler]
+    log = quiet_logger("nglogger.bench.stdlib_handler", handler)
     try:
         yield log.info, (MESSAGE, ARG), {"extra": EXTRA}
     finally:
@@ -61,24 +59,12 @@ def nglogger_handler() -> Iterator[S.Call]:
         nglogger.shutdown()
 
 
-def _json_formatter() -> logging.Formatter:
-    """python-json-logger with the keys nglogger writes (timestamp, level, logger, message)."""
-    try:
-        from pythonjsonlogger.json import JsonFormatter
-    except ImportError:  # python-json-logger < 3.1
-        from pythonjsonlogger.jsonlogger import JsonFormatter  # type: ignore[no-redef]
-    formatter: logging.Formatter = JsonFormatter(
-        "%(levelname)s %(name)s %(message)s", timestamp=True
-    )
-    return formatter
-
-
 @contextmanager
 def stdlib_json() -> Iterator[S.Call]:
     """The stdlib call to python-json-logger on a ``StreamHandler`` writing to /dev/null."""
     out = open(os.devnull, "w")  # noqa: SIM115 (closed in the finally below)
     handler = logging.StreamHandler(out)
-    handler.setFormatter(_json_formatter())
+    handler.setFormatter(json_formatter())
     try:
         with _stdlib_logger(handler) as call:
             yield call

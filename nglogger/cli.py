@@ -46,7 +46,8 @@ def _tolerances(specs: list[str]) -> tuple[float, dict[str, float]]:
 def _bench(args: argparse.Namespace) -> int:
     import orjson
 
-    from ._bench.harness import compare, run
+    from ._bench.gate import compare
+    from ._bench.harness import run
 
     try:
         default, per_metric = _tolerances(args.max_regression)

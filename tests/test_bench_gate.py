@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from nglogger._bench.harness import Result, _combined, compare
+from nglogger._bench.gate import compare
+from nglogger._bench.report import Result, combined
 
 
 def figure(
@@ -101,5 +102,7 @@ def test_process_results_combine_into_median_and_span() -> None:
     rows = [
         figure("basic", r, r - 0.1, r + 0.1, value=v) for r, v in ((2.0, 10), (2.6, 30), (2.2, 20))
     ]
-    combined = _combined(rows[0], rows)
-    assert combined == Result("basic", "ns_per_call", 20.0, "ns", 2.2, "", 1.9, 2.7, "baseline")
+    figure_of_all = combined(rows[0], rows)
+    assert figure_of_all == Result(
+        "basic", "ns_per_call", 20.0, "ns", 2.2, "", 1.9, 2.7, "baseline"
+    )

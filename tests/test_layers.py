@@ -27,6 +27,7 @@ LAZY_FEATURES: frozenset[tuple[str, str]] = frozenset(
         ("nglogger._pipeline.default", "nglogger._config.report"),  # configure(): the same
         ("nglogger._config.sinkuri", "nglogger._config.otlp"),  # options of an otlp+http(s):// URI
         ("nglogger.cli", "nglogger._bench.harness"),  # `nglogger bench`
+        ("nglogger.cli", "nglogger._bench.gate"),  # `nglogger bench --compare`
         ("nglogger.cli", "nglogger._demo"),  # `nglogger demo`
         ("nglogger.pytest_plugin", "nglogger.testing"),  # loaded by pytest in every run
         ("nglogger.sinks", "nglogger.sinks.file"),  # each sink module: when a URI names it
@@ -38,7 +39,7 @@ LAZY_FEATURES: frozenset[tuple[str, str]] = frozenset(
         ("nglogger.sinks", "nglogger.sinks.otlp"),
         ("nglogger.sinks", "nglogger.sinks.otlp_grpc"),
         ("nglogger.sinks.stream", "nglogger.sinks._console"),  # format=console only
-        ("nglogger._bench.harness", "nglogger.stdlib"),  # the stdlib benchmark scenario
+        ("nglogger._bench.speed", "nglogger.stdlib"),  # the stdlib benchmark scenario
     }
 )
 

@@ -1,3 +1,3 @@
-"""``nglogger bench``: the harness, its scenarios and the spool throughput run.
+"""``nglogger bench``: the harness, its scenarios (speed, memory, throughput, spool), the gate.
 
 Private: import the public names from ``nglogger``."""
