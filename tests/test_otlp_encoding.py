@@ -16,7 +16,8 @@ import orjson
 import pytest
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
-from nglogger.sinks.otlp import OtlpLogsSink, _parse_event, otlp_json
+from nglogger.sinks._otlp_records import otlp_json, parse_event
+from nglogger.sinks.otlp import OtlpLogsSink
 
 
 def events() -> list[bytes]:
@@ -44,7 +45,7 @@ def events() -> list[bytes]:
 def reference(sink: OtlpLogsSink, raw: list[bytes], now: int) -> ExportLogsServiceRequest:
     groups: dict[str, list[dict]] = {}
     for event in raw:
-        parsed = _parse_event(event)
+        parsed = parse_event(event)
         groups.setdefault(str(parsed.pop("logger", "")), []).append(parsed)
     request = ExportLogsServiceRequest()
     resource_logs = request.resource_logs.add()
@@ -53,7 +54,7 @@ def reference(sink: OtlpLogsSink, raw: list[bytes], now: int) -> ExportLogsServi
         scope_logs = resource_logs.scope_logs.add()
         scope_logs.scope.name = name
         for parsed in group:
-            sink._fill(scope_logs.log_records.add(), parsed, now)
+            sink._encoder.fill(scope_logs.log_records.add(), parsed, now)
     return request
 
 
@@ -63,7 +64,7 @@ def test_protobuf_bytes_are_the_official_messages_bytes(n: int) -> None:
     try:
         raw = events()[:n]
         now = time.time_ns()
-        ours = sink._encode_protobuf(raw, now)
+        ours = sink._encoder.protobuf(raw, now)
         expected = reference(sink, raw, now)
         assert expected.SerializeToString() == ours
         assert expected == ExportLogsServiceRequest.FromString(ours)
@@ -79,7 +80,7 @@ def test_otlp_json_is_the_official_mapping(n: int) -> None:
     try:
         raw = events()[:n]
         now = time.time_ns()
-        ours = json.loads(sink._encode_json(raw, now))
+        ours = json.loads(sink._encoder.json(raw, now))
         expected = json.loads(otlp_json(reference(sink, raw, now), json_format))
         if n == 0:  # MessageToDict leaves out the empty list; an empty list is the same
             expected["resourceLogs"][0]["scopeLogs"] = []

@@ -560,7 +560,7 @@ def test_otlp_records_of_a_schema_keep_time_severity_scope_and_trace(
     stamp = parse(lines[0])[HEADS[schema][0]]
     sink = OtlpLogsSink("http://127.0.0.1:9/v1/logs")
     try:
-        request = ExportLogsServiceRequest.FromString(sink._encode_protobuf(lines, 1))
+        request = ExportLogsServiceRequest.FromString(sink._encoder.protobuf(lines, 1))
     finally:
         sink.close()
     [scope] = request.resource_logs[0].scope_logs
