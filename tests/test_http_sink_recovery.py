@@ -428,14 +428,14 @@ def test_503_storm_memory_stays_within_the_configured_limits(backend: Backend) -
         batch_deadline=0.3,
         max_age=0.5,
         max_request_bytes=64 * KiB,  # requests merge queued batches: the budget counts them
-        max_event_bytes=4 * KiB,
+        max_record_bytes=4 * KiB,
     )
     settings = {
         "buffer_max_events": 2_000,
         "buffer_max_bytes": 256 * KiB,
         "batch_max_events": 100,
         "batch_max_bytes": 32 * KiB,
-        "max_event_bytes": 4 * KiB,
+        "max_record_bytes": 4 * KiB,
         "sink_queue_max_events": 1_000,
         "sink_queue_max_bytes": 64 * KiB,
     }

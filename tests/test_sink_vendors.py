@@ -4,14 +4,18 @@ Datadog Logs API v2, Honeycomb batch events, Grafana Loki push (JSON) and
 Elasticsearch/OpenSearch ``_bulk``: method and path, headers (API key, content
 type, gzip), body shape, limits, per-event results, configuration from URIs and
 variables, and secrets kept out of reprs, names and errors. Requests go through
-the in-memory transport (``server``); sinks built from a URI, which open their
-own connections, go to a loopback server on 127.0.0.1 (``real_server``).
+the in-memory transport (``server``); tests marked ``@each_transport`` run once per
+transport (``urllib3``: the real transport to a loopback server on 127.0.0.1, and
+``mock``); sinks built from a URI, which open their own connections, go to a loopback
+server on 127.0.0.1 (``real_server``). Behaviour every vendor shares (statuses,
+per-event results, bad settings, secrets) is one test over a table of vendors.
 """
 
 from __future__ import annotations
 
 import base64
 import calendar
+import functools
 import json
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -19,7 +23,7 @@ from typing import Any
 import orjson
 import pytest
 from support.http import RecordingServer, Request
-from support.memory_http import InMemoryServer
+from support.transports import TRANSPORTS, Server, serving
 
 import nglogger
 from nglogger._config.report import config_from_env
@@ -39,9 +43,14 @@ WAIT = 5.0
 
 
 @pytest.fixture
-def server() -> InMemoryServer:
-    """Requests recorded in memory: sinks built with ``transport=server.transport``."""
-    return InMemoryServer()
+def server(request: pytest.FixtureRequest) -> Iterator[Server]:
+    """Requests recorded, sinks built with ``transport=server.transport``: in memory by default."""
+    with serving(getattr(request, "param", "mock")) as recording:
+        yield recording
+
+
+#: Run a test once per transport (ids ``urllib3`` and ``mock``): its ``server`` fixture.
+each_transport = pytest.mark.parametrize("server", TRANSPORTS, indirect=True)
 
 
 @pytest.fixture
@@ -108,7 +117,7 @@ def rfc3339_ns(text: str) -> int:
 # ============================================================================ Datadog
 
 
-def datadog(server: InMemoryServer, **options: Any) -> DatadogSink:
+def datadog(server: Server, **options: Any) -> DatadogSink:
     """A Datadog sink posting to the server's /api/v2/logs."""
     options.setdefault("hostname", "web-1")
     return DatadogSink(
@@ -116,7 +125,8 @@ def datadog(server: InMemoryServer, **options: Any) -> DatadogSink:
     )
 
 
-def test_datadog_request_matches_the_logs_api_v2(server: InMemoryServer) -> None:
+@each_transport
+def test_datadog_request_matches_the_logs_api_v2(server: Server) -> None:
     """POST /api/v2/logs, DD-API-KEY, JSON array gzip'd; each entry is the event plus ddsource/ddtags/hostname/service/status."""
     server.set_responder(lambda request: (202, {}, b"{}"))
     sink = datadog(server, service="checkout", env="prod", version="1.4.2", tags=["team:core"])
@@ -147,7 +157,7 @@ def test_datadog_request_matches_the_logs_api_v2(server: InMemoryServer) -> None
     }
 
 
-def test_datadog_never_duplicates_a_key_the_event_already_has(server: InMemoryServer) -> None:
+def test_datadog_never_duplicates_a_key_the_event_already_has(server: Server) -> None:
     """A top-level service (from the context) or status field wins over the sink's; nested ones do not count."""
     server.set_responder(lambda request: (202, {}, b"{}"))
     sink = datadog(server, service="from-sink")
@@ -176,7 +186,7 @@ def test_datadog_never_duplicates_a_key_the_event_already_has(server: InMemorySe
     )
 
 
-def test_datadog_splits_a_batch_over_1000_entries(server: InMemoryServer) -> None:
+def test_datadog_splits_a_batch_over_1000_entries(server: Server) -> None:
     """2500 events go out as requests of 1000, 1000 and 500 entries (the documented array limit)."""
     server.set_responder(lambda request: (202, {}, b"{}"))
     sink = datadog(server)
@@ -188,7 +198,7 @@ def test_datadog_splits_a_batch_over_1000_entries(server: InMemoryServer) -> Non
 
 
 def test_datadog_drops_an_entry_over_1mb_and_keeps_every_payload_under_5mb(
-    server: InMemoryServer,
+    server: Server,
 ) -> None:
     """An entry over 1,000,000 bytes is dropped as too_large; requests stay under 5,000,000 bytes uncompressed."""
     server.set_responder(lambda request: (202, {}, b"{}"))
@@ -202,27 +212,6 @@ def test_datadog_drops_an_entry_over_1mb_and_keeps_every_payload_under_5mb(
         assert len(request.body) <= 5_000_000
         assert all(len(orjson.dumps(entry)) <= 1_000_000 for entry in request.json())
     assert list(range(11)) == [e["i"] for r in server.requests for e in r.json()]
-
-
-@pytest.mark.parametrize("status", [408, 429, 500, 503])
-def test_datadog_retries_408_429_and_5xx(server: InMemoryServer, status: int) -> None:
-    """A 408, 429 or 5xx answer is retried, and the retry delivers the batch."""
-    answers = iter([status, 202])
-    server.set_responder(lambda request: (next(answers), {}, b"{}"))
-    sink = datadog(server, retry=fast_retry(DATADOG_RETRYABLE))
-    outcome = deliver(sink, [event(1), event(2)])
-    assert (2, {}) == (outcome.exported, dict(outcome.dropped))
-    assert 2 == len(server.requests)
-
-
-@pytest.mark.parametrize("status", [400, 401, 403])
-def test_datadog_never_retries_400_401_403(server: InMemoryServer, status: int) -> None:
-    """A 400, 401 or 403 answer drops the batch as rejected after a single request."""
-    server.set_responder(lambda request: (status, {}, b"{}"))
-    sink = datadog(server, retry=fast_retry(DATADOG_RETRYABLE))
-    outcome = deliver(sink, [event(1), event(2)])
-    assert (0, {"rejected": 2}) == (outcome.exported, dict(outcome.dropped))
-    assert 1 == len(server.requests)
 
 
 def test_datadog_default_retry_policy_is_the_documented_one() -> None:
@@ -280,7 +269,8 @@ def per_event_statuses(request: Request) -> tuple[int, dict[str, str], bytes]:
     return 200, {"Content-Type": "application/json"}, orjson.dumps(results)
 
 
-def test_honeycomb_request_matches_the_batch_api(server: InMemoryServer) -> None:
+@each_transport
+def test_honeycomb_request_matches_the_batch_api(server: Server) -> None:
     """POST /1/batch/<dataset>, X-Honeycomb-Team, gzip'd array of {"time": <event timestamp>, "data": <event>}."""
     server.set_responder(per_event_statuses)
     sink = HoneycombSink(
@@ -302,21 +292,6 @@ def test_honeycomb_request_matches_the_batch_api(server: InMemoryServer) -> None
         item["data"]["order"],
         item["data"]["level"],
     )
-
-
-def test_honeycomb_per_event_failures_are_counted_as_rejected(server: InMemoryServer) -> None:
-    """Non-2xx entries of the reply's status array are dropped as rejected; the others exported."""
-    server.set_responder(per_event_statuses)
-    sink = HoneycombSink("k", "ds", api_host=server.url, transport=server.transport)
-    pipeline = nglogger.configure(sinks=[sink], flush_interval=0.05)
-    log = nglogger.get_logger("app")
-    log.info("good")
-    log.info("bad")
-    log.info("good")
-    assert pipeline.flush(WAIT)
-    stats = pipeline.stats().sinks[sink.name]
-    assert (3, 2, {"rejected": 1}) == (stats.accepted, stats.exported, dict(stats.dropped))
-    assert 1 == sink.http_stats()["event_errors"]
 
 
 def test_honeycomb_truncated_reply_is_read_as_far_as_it_goes() -> None:
@@ -348,22 +323,6 @@ def test_honeycomb_hosts_us_eu_and_endpoint_variable() -> None:
     assert "https://api.honeycomb.io/1/batch/logs" == resolve_sink("honeycomb", config).url
 
 
-@pytest.mark.parametrize(
-    ("kwargs", "setting"),
-    [
-        ({"dataset": "ds"}, "api_key"),
-        ({"api_key": "k"}, "dataset"),
-        ({"api_key": "k", "dataset": "a/b"}, "dataset"),
-        ({"api_key": "k", "dataset": "ds", "eu": True, "api_host": "https://x"}, "api_host"),
-    ],
-)
-def test_honeycomb_bad_settings_are_config_errors(kwargs: dict[str, Any], setting: str) -> None:
-    """A missing key or dataset, a dataset with '/', or eu with api_host: ConfigError naming the setting."""
-    with pytest.raises(ConfigError) as caught:
-        HoneycombSink(**kwargs)
-    assert setting == caught.value.setting
-
-
 def test_honeycomb_without_variables_names_them() -> None:
     """`honeycomb` without HONEYCOMB_API_KEY or a dataset names the missing variable."""
     with pytest.raises(ConfigError, match="HONEYCOMB_API_KEY"):
@@ -375,7 +334,8 @@ def test_honeycomb_without_variables_names_them() -> None:
 # ============================================================================ Loki
 
 
-def test_loki_request_matches_the_push_api(server: InMemoryServer) -> None:
+@each_transport
+def test_loki_request_matches_the_push_api(server: Server) -> None:
     """POST /loki/api/v1/push, JSON gzip'd, X-Scope-OrgID, basic auth; values are [ns string, event JSON line]."""
     server.set_responder(lambda request: (204, {}, b""))
     sink = LokiSink(
@@ -416,7 +376,7 @@ def test_loki_request_matches_the_push_api(server: InMemoryServer) -> None:
     ]
 
 
-def test_loki_groups_events_into_one_stream_per_level(server: InMemoryServer) -> None:
+def test_loki_groups_events_into_one_stream_per_level(server: Server) -> None:
     """Events of one request are grouped by label set, keeping their order within each stream."""
     server.set_responder(lambda request: (204, {}, b""))
     sink = LokiSink(server.url, transport=server.transport)
@@ -429,7 +389,7 @@ def test_loki_groups_events_into_one_stream_per_level(server: InMemoryServer) ->
 
 
 def test_loki_timestamps_are_unix_nanosecond_strings_for_any_rfc3339_offset(
-    server: InMemoryServer,
+    server: Server,
 ) -> None:
     """An event outside the fixed layout is parsed once; its offset timestamp becomes exact nanoseconds."""
     server.set_responder(lambda request: (204, {}, b""))
@@ -441,32 +401,7 @@ def test_loki_timestamps_are_unix_nanosecond_strings_for_any_rfc3339_offset(
     assert [["1767319445500000000", other.decode()]] == stream["values"]
 
 
-@pytest.mark.parametrize(
-    ("answers", "expected"),
-    [
-        ([204], (1, {})),
-        ([260], (0, {"rejected": 1})),
-        ([429, 204], (1, {})),
-        ([400], (0, {"rejected": 1})),
-    ],
-)
-def test_loki_statuses(
-    server: InMemoryServer, answers: list[int], expected: tuple[int, dict[str, int]]
-) -> None:
-    """204 delivers; 260 (ingestion blocked) is rejected; 429 is retried; 400 is not."""
-    replies = iter(answers)
-    server.set_responder(lambda request: (next(replies), {}, b""))
-    sink = LokiSink(
-        server.url,
-        retry=fast_retry(frozenset({429, 500, 502, 503, 504})),
-        transport=server.transport,
-    )
-    outcome = deliver(sink, [event()])
-    assert expected == (outcome.exported, dict(outcome.dropped))
-    assert len(answers) == len(server.requests)
-
-
-def test_loki_drops_lines_over_the_default_max_line_size(server: InMemoryServer) -> None:
+def test_loki_drops_lines_over_the_default_max_line_size(server: Server) -> None:
     """A line over 256,000 bytes is dropped here as too_large instead of failing the whole push."""
     server.set_responder(lambda request: (204, {}, b""))
     outcome = deliver(
@@ -501,24 +436,6 @@ def test_loki_uri_with_userinfo_and_variables(real_server: RecordingServer) -> N
     assert {"service": "checkout", "level": "info"} == stream["stream"]
 
 
-@pytest.mark.parametrize(
-    ("kwargs", "setting"),
-    [
-        ({"labels": {"bad-name": "x"}}, "labels"),
-        ({"labels": {"level": "x"}}, "labels"),
-        ({"labels": {"service": ""}}, "labels['service']"),
-        ({"labels": {}, "level_label": False}, "labels"),
-        ({"username": "u"}, "password"),
-        ({"tenant_id": "a\nb"}, "tenant_id"),
-    ],
-)
-def test_loki_bad_settings_are_config_errors(kwargs: dict[str, Any], setting: str) -> None:
-    """Label names must be Prometheus-style and not 'level'; auth needs both parts; headers are one line."""
-    with pytest.raises(ConfigError) as caught:
-        LokiSink("http://127.0.0.1:3100", **kwargs)
-    assert setting == caught.value.setting
-
-
 # ============================================================================ Elasticsearch
 
 
@@ -532,7 +449,8 @@ def bulk_reply(request: Request) -> tuple[int, dict[str, str], bytes]:
     return 200, {"Content-Type": "application/json"}, orjson.dumps(reply)
 
 
-def test_elasticsearch_request_matches_the_bulk_api(server: InMemoryServer) -> None:
+@each_transport
+def test_elasticsearch_request_matches_the_bulk_api(server: Server) -> None:
     """POST /<index>/_bulk as NDJSON gzip'd: a create action line before each event, a final newline, ApiKey auth."""
     server.set_responder(bulk_reply)
     sink = ElasticsearchSink(server.url, api_key="es-secret-key", transport=server.transport)
@@ -555,22 +473,6 @@ def test_elasticsearch_request_matches_the_bulk_api(server: InMemoryServer) -> N
         documents += [strict_json(line) for line in lines[1::2]]
     assert ["hello", "again"] == [d["message"] for d in documents]
     assert 2 == pipeline.stats().sinks[sink.name].exported
-
-
-def test_elasticsearch_per_item_errors_and_429s_are_counted_as_rejected(
-    server: InMemoryServer,
-) -> None:
-    """Items answered 4xx or 429 in a 200 bulk reply are dropped as rejected; the others exported."""
-    server.set_responder(bulk_reply)
-    sink = ElasticsearchSink(server.url, transport=server.transport)
-    pipeline = nglogger.configure(sinks=[sink], flush_interval=0.05)
-    log = nglogger.get_logger("app")
-    for message in ("ok", "bad", "busy", "ok"):
-        log.info(message)
-    assert pipeline.flush(WAIT)
-    stats = pipeline.stats().sinks[sink.name]
-    assert (4, 2, {"rejected": 2}) == (stats.accepted, stats.exported, dict(stats.dropped))
-    assert 2 == sink.http_stats()["item_errors"]
 
 
 def test_elasticsearch_full_and_truncated_replies_are_understood() -> None:
@@ -622,24 +524,152 @@ def test_elasticsearch_index_op_and_uri(real_server: RecordingServer) -> None:
     assert f"Basic {credentials}" == request.headers["authorization"]
 
 
+# ============================================================================ all of them
+
+
+def _datadog(server: Server) -> HttpSink:
+    return datadog(server, retry=fast_retry(DATADOG_RETRYABLE))
+
+
+def _loki(server: Server) -> HttpSink:
+    retry = fast_retry(frozenset({429, 500, 502, 503, 504}))
+    return LokiSink(server.url, retry=retry, transport=server.transport)
+
+
+DELIVERED = (2, {})
+REJECTED = (0, {"rejected": 2})
+
+
 @pytest.mark.parametrize(
-    ("kwargs", "setting"),
+    ("make", "answers", "expected"),
     [
-        ({"index": "Logs"}, "index"),
-        ({"index": "a/b"}, "index"),
-        ({"index": "_private"}, "index"),
-        ({"op": "update"}, "op"),
-        ({"api_key": "k", "username": "u", "password": "p"}, "api_key"),
+        *[
+            pytest.param(_datadog, [status, 202], DELIVERED, id=f"datadog-{status}-retried")
+            for status in (408, 429, 500, 503)
+        ],
+        *[
+            pytest.param(_datadog, [status], REJECTED, id=f"datadog-{status}-not-retried")
+            for status in (400, 401, 403)
+        ],
+        pytest.param(_loki, [204], DELIVERED, id="loki-204"),
+        pytest.param(_loki, [260], REJECTED, id="loki-260-ingestion-blocked"),
+        pytest.param(_loki, [429, 204], DELIVERED, id="loki-429-retried"),
+        pytest.param(_loki, [400], REJECTED, id="loki-400-not-retried"),
     ],
 )
-def test_elasticsearch_bad_settings_are_config_errors(kwargs: dict[str, Any], setting: str) -> None:
-    """Index names follow Elasticsearch's rules; op is create or index; one kind of auth."""
+def test_each_status_is_retried_delivered_or_rejected_as_the_api_documents(
+    server: Server,
+    make: Callable[[Server], HttpSink],
+    answers: list[int],
+    expected: tuple[int, dict[str, int]],
+) -> None:
+    """Datadog retries 408, 429 and 5xx, never 400/401/403; Loki: 204 delivers, 260 (ingestion
+    blocked) is rejected, 429 is retried, 400 is not. One request per answer, no more."""
+    replies = iter(answers)
+    server.set_responder(lambda request: (next(replies), {}, b""))
+    outcome = deliver(make(server), [event(1), event(2)])
+    assert expected == (outcome.exported, dict(outcome.dropped))
+    assert len(answers) == len(server.requests)
+
+
+@each_transport
+@pytest.mark.parametrize(
+    ("make", "responder", "messages", "expected", "counter"),
+    [
+        pytest.param(
+            lambda server: HoneycombSink(
+                "k", "ds", api_host=server.url, transport=server.transport
+            ),
+            per_event_statuses,
+            ["good", "bad", "good"],
+            (3, 2, {"rejected": 1}),
+            ("event_errors", 1),
+            id="honeycomb-status-array",
+        ),
+        pytest.param(
+            lambda server: ElasticsearchSink(server.url, transport=server.transport),
+            bulk_reply,
+            ["ok", "bad", "busy", "ok"],
+            (4, 2, {"rejected": 2}),
+            ("item_errors", 2),
+            id="elasticsearch-bulk-items-4xx-and-429",
+        ),
+    ],
+)
+def test_per_event_failures_in_a_2xx_reply_are_counted_as_rejected(
+    server: Server,
+    make: Callable[[Server], HttpSink],
+    responder: Callable[[Request], tuple[int, dict[str, str], bytes]],
+    messages: list[str],
+    expected: tuple[int, int, dict[str, int]],
+    counter: tuple[str, int],
+) -> None:
+    """Events the reply marks failed (non-2xx entries, 429 included) are dropped as rejected; the others exported."""
+    server.set_responder(responder)
+    sink = make(server)
+    pipeline = nglogger.configure(sinks=[sink], flush_interval=0.05)
+    log = nglogger.get_logger("app")
+    for message in messages:
+        log.info(message)
+    assert pipeline.flush(WAIT)
+    stats = pipeline.stats().sinks[sink.name]
+    assert expected == (stats.accepted, stats.exported, dict(stats.dropped))
+    name, errors = counter
+    assert errors == sink.http_stats()[name]
+
+
+HONEYCOMB = HoneycombSink
+LOKI = functools.partial(LokiSink, "http://127.0.0.1:3100")
+ELASTICSEARCH = functools.partial(ElasticsearchSink, "http://127.0.0.1:9200")
+
+
+@pytest.mark.parametrize(
+    ("make", "kwargs", "setting"),
+    [
+        pytest.param(HONEYCOMB, {"dataset": "ds"}, "api_key", id="honeycomb-no-api-key"),
+        pytest.param(HONEYCOMB, {"api_key": "k"}, "dataset", id="honeycomb-no-dataset"),
+        pytest.param(
+            HONEYCOMB, {"api_key": "k", "dataset": "a/b"}, "dataset", id="honeycomb-dataset-a/b"
+        ),
+        pytest.param(
+            HONEYCOMB,
+            {"api_key": "k", "dataset": "ds", "eu": True, "api_host": "https://x"},
+            "api_host",
+            id="honeycomb-eu-with-api-host",
+        ),
+        pytest.param(LOKI, {"labels": {"bad-name": "x"}}, "labels", id="loki-label-bad-name"),
+        pytest.param(LOKI, {"labels": {"level": "x"}}, "labels", id="loki-label-level"),
+        pytest.param(
+            LOKI, {"labels": {"service": ""}}, "labels['service']", id="loki-label-empty-value"
+        ),
+        pytest.param(
+            LOKI, {"labels": {}, "level_label": False}, "labels", id="loki-no-label-at-all"
+        ),
+        pytest.param(LOKI, {"username": "u"}, "password", id="loki-username-no-password"),
+        pytest.param(LOKI, {"tenant_id": "a\nb"}, "tenant_id", id="loki-tenant-two-lines"),
+        pytest.param(ELASTICSEARCH, {"index": "Logs"}, "index", id="elasticsearch-index-Logs"),
+        pytest.param(ELASTICSEARCH, {"index": "a/b"}, "index", id="elasticsearch-index-a/b"),
+        pytest.param(
+            ELASTICSEARCH, {"index": "_private"}, "index", id="elasticsearch-index-_private"
+        ),
+        pytest.param(ELASTICSEARCH, {"op": "update"}, "op", id="elasticsearch-op-update"),
+        pytest.param(
+            ELASTICSEARCH,
+            {"api_key": "k", "username": "u", "password": "p"},
+            "api_key",
+            id="elasticsearch-two-kinds-of-auth",
+        ),
+    ],
+)
+def test_bad_settings_are_config_errors_naming_the_setting(
+    make: Callable[..., HttpSink], kwargs: dict[str, Any], setting: str
+) -> None:
+    """Honeycomb: a key and a dataset without '/', eu or api_host. Loki: Prometheus-style label
+    names, not 'level', both auth parts, one-line headers. Elasticsearch: index names by its
+    rules, op create or index, one kind of auth."""
     with pytest.raises(ConfigError) as caught:
-        ElasticsearchSink("http://127.0.0.1:9200", **kwargs)
+        make(**kwargs)
     assert setting == caught.value.setting
-
-
-# ============================================================================ all of them
 
 
 @pytest.mark.parametrize(
@@ -688,7 +718,8 @@ def test_secret_variables_stay_out_of_errors_and_config_reprs() -> None:
     assert SECRET not in str(caught.value)
 
 
-def test_bodies_are_gzipped_by_default_and_plain_on_request(server: InMemoryServer) -> None:
+@each_transport
+def test_bodies_are_gzipped_by_default_and_plain_on_request(server: Server) -> None:
     """Bodies go out gzip'd (much smaller for repetitive logs); compress=False sends them as they are."""
     server.set_responder(lambda request: (202, {}, b"{}"))
     events = [event(i, message="same text " * 20) for i in range(200)]
@@ -713,3 +744,28 @@ def test_malformed_http_headers_never_echo_the_secret() -> None:
         nglogger.Pipeline(config)
     assert "sk_live_SECRET123" not in str(info.value)
     assert "NGLOGGER_HTTP_HEADERS" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda **kw: HttpSink("http://127.0.0.1:9/", **kw),
+        lambda **kw: DatadogSink("k" * 32, **kw),
+        lambda **kw: HoneycombSink("k" * 32, "ds", **kw),
+        lambda **kw: LokiSink("http://127.0.0.1:9", **kw),
+    ],
+    ids=["http", "datadog", "honeycomb", "loki"],
+)
+def test_the_former_max_event_bytes_keyword_still_sets_the_record_limit_with_a_warning(
+    build: Callable[..., HttpSink],
+) -> None:
+    """``max_event_bytes=`` named two limits (nglogger's event cut and the backend's);
+    the sinks' is ``max_record_bytes`` now, the old keyword kept with a DeprecationWarning."""
+    with pytest.warns(DeprecationWarning, match=r"max_event_bytes= is now max_record_bytes="):
+        old = build(max_event_bytes=4096)
+    new = build(max_record_bytes=4096)
+    try:
+        assert old._max_record_bytes == new._max_record_bytes < 8192
+    finally:
+        old.close()
+        new.close()

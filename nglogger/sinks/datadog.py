@@ -60,7 +60,7 @@ import orjson
 
 from .._core.errors import ConfigError
 from ._vendor import check_secret, check_text, event_fields, event_head, renamed
-from .http import HttpSink
+from .http import HttpSink, renamed_option
 
 if TYPE_CHECKING:
     from .._config.config import Config
@@ -137,11 +137,15 @@ class DatadogSink(HttpSink):
         self._prefixes: dict[tuple[bytes, frozenset[str]], bytes] = {}
         self._reserve = sum(len(frag) + 1 for _, frag in self._static) + _STATUS_RESERVE + 2
 
-        entry_limit = http_options.pop("max_event_bytes", ENTRY_LIMIT)
+        if "max_event_bytes" in http_options:  # max_record_bytes's former name
+            http_options["max_record_bytes"] = renamed_option(
+                "max_event_bytes", "max_record_bytes", http_options.pop("max_event_bytes")
+            )
+        entry_limit = http_options.pop("max_record_bytes", ENTRY_LIMIT)
         if isinstance(entry_limit, bool) or not isinstance(entry_limit, int):
-            raise ConfigError("max_event_bytes", entry_limit, "an integer number of bytes")
+            raise ConfigError("max_record_bytes", entry_limit, "an integer number of bytes")
         if entry_limit <= self._reserve:
-            raise ConfigError("max_event_bytes", entry_limit, f"an integer > {self._reserve}")
+            raise ConfigError("max_record_bytes", entry_limit, f"an integer > {self._reserve}")
         self._entry_limit = entry_limit
         http_options.setdefault("max_request_bytes", PAYLOAD_LIMIT)
         http_options.setdefault("max_request_events", ENTRIES_LIMIT)
@@ -149,7 +153,7 @@ class DatadogSink(HttpSink):
         super().__init__(
             endpoint,
             headers=headers,
-            max_event_bytes=entry_limit - self._reserve,
+            max_record_bytes=entry_limit - self._reserve,
             **http_options,
         )
 

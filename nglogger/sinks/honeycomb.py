@@ -103,7 +103,7 @@ class HoneycombSink(HttpSink):
         url = f"{host.rstrip('/')}/1/batch/{quote(dataset.strip(), safe='')}"
         http_options.setdefault("max_request_bytes", BATCH_LIMIT)
         http_options.setdefault("max_request_events", EVENTS_PER_REQUEST)
-        http_options.setdefault("max_event_bytes", EVENT_LIMIT)
+        http_options.setdefault("max_record_bytes", EVENT_LIMIT)
         headers = {**(http_options.pop("headers", None) or {}), "X-Honeycomb-Team": key}
         super().__init__(url, headers=headers, **http_options)
 

@@ -1,7 +1,7 @@
 """HTTP sinks: the polite client every telemetry sink is built on.
 
 ``HttpSink.write`` turns one batch into as few requests as the backend's limits
-allow (events per request, bytes per request; an event over ``max_event_bytes``
+allow (events per request, bytes per request; an event over ``max_record_bytes``
 is dropped as ``too_large``), gzips them, and delivers each with:
 
 * a connect and a read timeout on every attempt (see ``nglogger._delivery.http``);
@@ -46,13 +46,14 @@ import math
 import random
 import threading
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from .._config.secrets import safe_url, safe_url_text
 from .._core import notice as _notice
 from .._core.batch import Batch
-from .._core.errors import ConfigError
+from .._core.errors import ConfigError, outside_stacklevel
 from .._core.levels import optional_level
 from .._core.sink import sink_filter
 from .._delivery.http import HttpTransport
@@ -70,6 +71,7 @@ from ._base import Outcome
 __all__ = ["HttpResponse", "HttpSink", "JsonHttpSink", "MockTransport", "Request", "Transport"]
 
 MiB = 1024 * 1024
+_T = TypeVar("_T")
 
 #: Statuses retried by the generic sink (documented in the README).
 GENERIC_RETRYABLE = frozenset({408, 429, 500, 502, 503, 504})
@@ -99,7 +101,7 @@ class HttpSink:
         connect_timeout: float = 5.0,
         max_request_bytes: int = 5 * MiB,
         max_request_events: int = 10_000,
-        max_event_bytes: int = 1 * MiB,
+        max_record_bytes: int = 1 * MiB,
         batch_deadline: float = 120.0,
         retry: RetryPolicy | None = None,
         budget: RetryBudget | None = None,
@@ -113,7 +115,12 @@ class HttpSink:
         sleep: Callable[[float], bool] | None = None,
         level: int | str | None = None,
         filter: Callable[[bytes], object] | None = None,  # noqa: A002 - the option's name
+        max_event_bytes: int | None = None,
     ) -> None:
+        if max_event_bytes is not None:  # max_record_bytes's former name
+            max_record_bytes = renamed_option(
+                "max_event_bytes", "max_record_bytes", max_event_bytes
+            )
         #: Only events at or above this level reach this sink (see ``nglogger._pipeline.select``).
         self.level = optional_level(level)
         self.filter = sink_filter(filter)
@@ -123,14 +130,14 @@ class HttpSink:
         for setting, value in (
             ("max_request_bytes", max_request_bytes),
             ("max_request_events", max_request_events),
-            ("max_event_bytes", max_event_bytes),
+            ("max_record_bytes", max_record_bytes),
         ):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(setting, value, "an integer >= 1")
-        if max_event_bytes > max_request_bytes:
+        if max_record_bytes > max_request_bytes:
             raise ConfigError(
-                "max_event_bytes",
-                max_event_bytes,
+                "max_record_bytes",
+                max_record_bytes,
                 f"at most max_request_bytes ({max_request_bytes})",
             )
         if (
@@ -167,7 +174,7 @@ class HttpSink:
         self._compress = compress
         self._max_request_bytes = max_request_bytes
         self._max_request_events = max_request_events
-        self._max_event_bytes = max_event_bytes
+        self._max_record_bytes = max_record_bytes
         self._deadline = float(batch_deadline)
         self.retry = retry or RetryPolicy(retryable_statuses=self.default_retryable())
         self.budget = budget or RetryBudget(clock=clock)
@@ -238,7 +245,7 @@ class HttpSink:
             type(self).encode is HttpSink.encode
             and batch.count <= self._max_request_events
             and batch.nbytes <= self._max_request_bytes - 64
-            and _longest_event_fits(batch.data, self._max_event_bytes)
+            and _longest_event_fits(batch.data, self._max_record_bytes)
         ):
             # NDJSON that fits one request: the batch's bytes are the body (no copy).
             exported, pending = self._deliver(batch, deadline, dropped, may_split=True)
@@ -246,7 +253,7 @@ class HttpSink:
         events = batch.events()
         kept: list[bytes] = []
         for event in events:
-            if len(event) > self._max_event_bytes:
+            if len(event) > self._max_record_bytes:
                 dropped["too_large"] = dropped.get("too_large", 0) + 1
             else:
                 kept.append(event)
@@ -496,3 +503,14 @@ def _longest_event_fits(data: bytes, limit: int) -> bool:
 
 def _as_events(events: list[bytes] | Batch) -> list[bytes]:
     return events.events() if isinstance(events, Batch) else list(events)
+
+
+def renamed_option(old: str, new: str, value: _T) -> _T:
+    """A keyword argument given under its former name: accepted, with a DeprecationWarning."""
+    warnings.warn(
+        f"{old}= is now {new}= (the largest event the backend accepts, not nglogger's "
+        f"max_event_bytes setting); the old name will be removed",
+        DeprecationWarning,
+        stacklevel=outside_stacklevel(),
+    )
+    return value

@@ -32,7 +32,7 @@ a 2xx) when ingestion is blocked and the logs are discarded: counted as dropped
 ``rejected``. ``429`` and ``5xx`` are retried, as Promtail does; ``400`` is not.
 
 Limits: a line longer than Loki's ``max_line_size`` (default 256KB) is rejected
-by Loki, and the whole push then answers 400, so events over ``max_event_bytes``
+by Loki, and the whole push then answers 400, so events over ``max_record_bytes``
 (default 256,000 bytes) are dropped here first as ``too_large``. Requests are
 capped at 1 MiB uncompressed (Promtail's default batch size), well under the
 default ingestion burst (6 MB); ``max_request_bytes`` keeps room inside that for
@@ -174,7 +174,7 @@ class LokiSink(HttpSink):
                     "max_request_bytes", request_bytes, f"an integer > {headroom + 64}"
                 )
             request_bytes -= headroom
-        http_options.setdefault("max_event_bytes", MAX_LINE_BYTES)
+        http_options.setdefault("max_record_bytes", MAX_LINE_BYTES)
         self._minute = b""
         self._minute_epoch = 0
         super().__init__(url, headers=headers, max_request_bytes=request_bytes, **http_options)
