@@ -45,11 +45,14 @@ _STORAGE_MODULES = frozenset(
         "_core/batch.py",
         "_core/guard.py",
         "_core/stats.py",
+        "_delivery/decision.py",
         "_delivery/http.py",
         "_delivery/retry.py",
         "_pipeline/buffer.py",
+        "_pipeline/lifecycle.py",
         "_pipeline/pipeline.py",
         "_pipeline/worker.py",
+        "_spool/feed.py",
     }
 )
 
