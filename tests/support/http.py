@@ -5,12 +5,15 @@ else. Each connection is served on its own thread (HTTP/1.1 keep-alive, like the
 real services) and each complete request is recorded as a :class:`Request`
 (method, path with query, lower-cased headers, body with ``Content-Encoding:
 gzip`` undone, its size on the wire, its arrival time). The answer comes from a
-responder, a plain function ``request -> Reply | Answer | None``; the default
+responder, a plain function ``request -> Reply | Answer | Raw | None``; the default
 answers ``200`` with an empty body. ``None`` drops the connection with a TCP
 reset instead of answering; an :class:`Answer` can also wait before answering
 (``delay``), stall in the middle of its body (``stall``) or end its body by
-closing the connection (``close_delimited``). A responder may block (a black
-hole): it should wait on :attr:`LoopbackServer.closing`.
+closing the connection (``close_delimited``); :class:`Raw` writes bytes as they
+are (garbage, a hand-made head, an endless stream). A responder may block (a black
+hole): it should wait on :attr:`LoopbackServer.closing`. ``server.transport`` is
+a new ``HttpTransport`` (urllib3), as ``InMemoryServer.transport`` is a new
+``MockTransport``: a test written against either runs on both.
 
     with LoopbackServer() as server:
         server.set_responder(lambda request: (202, {}, b"{}"))
@@ -36,16 +39,20 @@ import socket
 import struct
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from nglogger._delivery.http import HttpTransport
 
 __all__ = [
     "LOOPBACK",
     "Answer",
     "LoopbackServer",
+    "Raw",
     "RecordingServer",
     "Reply",
     "Request",
@@ -55,7 +62,7 @@ __all__ = [
 LOOPBACK = "127.0.0.1"
 
 Reply = tuple[int, Mapping[str, str], bytes]
-Responder = Callable[["Request"], "Reply | Answer | None"]
+Responder = Callable[["Request"], "Reply | Answer | Raw | None"]
 
 
 @dataclass(frozen=True)
@@ -71,6 +78,18 @@ class Answer:
 
     def header_items(self) -> Sequence[tuple[str, str]]:
         return list(self.headers.items()) if isinstance(self.headers, Mapping) else self.headers
+
+
+@dataclass(frozen=True)
+class Raw:
+    """Bytes written back exactly as given: no status line or header is added.
+
+    ``chunks`` may be a generator (megabytes streamed without holding them);
+    ``close`` ends the connection after the last chunk (else it stays keep-alive).
+    """
+
+    chunks: Iterable[bytes] = ()
+    close: bool = False
 
 
 @dataclass(frozen=True)
@@ -113,6 +132,16 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             self.server.owner._disconnected(self.connection)
 
+    def handle_one_request(self) -> None:
+        """A client resetting its connection while the next request is awaited is not an error.
+
+        (It drops a connection it stopped reading from, an oversize body for one.)
+        """
+        try:
+            super().handle_one_request()
+        except ConnectionResetError:
+            self.close_connection = True
+
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         """Silence the default stderr access log."""
 
@@ -149,6 +178,9 @@ class _Handler(BaseHTTPRequestHandler):
         if reply is None:
             self._reset()
             return
+        if isinstance(reply, Raw):
+            self._write_raw(reply)
+            return
         answer = reply if isinstance(reply, Answer) else Answer(reply[0], reply[1], reply[2])
         healthy = 200 <= answer.status < 300
         owner._arrived(healthy)
@@ -174,6 +206,20 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(answer.body)
             self.wfile.flush()
         except OSError:  # the client gave up (timeout) before the answer
+            self.close_connection = True
+
+    def _write_raw(self, raw: Raw) -> None:
+        owner = self.server.owner
+        owner._arrived(False)
+        owner._answering(False)
+        try:
+            for chunk in raw.chunks:
+                self.wfile.write(chunk)
+            self.wfile.flush()
+        except OSError:  # the client went away (timeout, reset, an oversize body dropped)
+            self.close_connection = True
+            return
+        if raw.close:
             self.close_connection = True
 
     def _reset(self) -> None:
@@ -236,6 +282,13 @@ class LoopbackServer:
             daemon=True,
         )
         self._thread.start()
+
+    @property
+    def transport(self) -> HttpTransport:
+        """A new urllib3 ``HttpTransport`` (default timeouts): ``InMemoryServer.transport``'s twin."""
+        from nglogger._delivery.http import HttpTransport
+
+        return HttpTransport()
 
     def set_responder(self, responder: Responder) -> None:
         """Answer later requests with ``responder(request)``."""
