@@ -1,8 +1,11 @@
 """The one frozen configuration object, validated once.
 
-``Config`` holds every setting of a pipeline. It is built from keyword
-arguments (``nglogger.configure(**kwargs)``); the environment parser builds the
-same object. Every value is checked in ``__post_init__`` and a bad one raises
+``Config`` holds every setting of a pipeline: its fields, each setting's one
+declaration, are ``nglogger._config.fields.ConfigFields``; here are the checks that
+span settings, the repr that masks secrets, ``memory_budget`` and the construction
+from the environment (:func:`resolve`, ``Config.from_env``). It is built from keyword
+arguments (``nglogger.configure(**kwargs)``) or from what the environment parser read.
+Every value is checked in ``__post_init__`` and a bad one raises
 :class:`~nglogger.ConfigError` naming the setting, the value and what is
 accepted. Nothing here reads ``os.environ``.
 """
@@ -11,21 +14,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Literal, TypedDict
+from typing import Any, TypedDict
 
 from .._core.errors import ConfigError
-from .._core.levels import (
-    ACCEPTED_LEVELS,
-    INFO,
-    LEVELS_TEXT_ACCEPTED,
-    check_logger_levels,
-    parse_level,
-    parse_logger_levels,
-)
+from .._core.levels import ACCEPTED_LEVELS, check_logger_levels, parse_level
 from .._core.sink import (
     SELECTION_EVENT_OVERHEAD,
     concurrency_of,
@@ -33,28 +28,21 @@ from .._core.sink import (
     request_bytes_of,
     selection_of,
 )
-from .._core.units import DURATION_ACCEPTED, SIZE_ACCEPTED, parse_duration, parse_size
-from .declare import (
-    Var,
-    at_least,
-    boolean,
-    choice,
-    optional_boolean,
-    parse_bool,
-    parse_bool_or_auto,
-    parse_choice,
-    parse_count,
-    parse_interval,
-    parse_sinks,
-    positive_seconds,
-    redact_keys_with_defaults,
-    setting,
-    spec_of,
+from .declare import positive_seconds, spec_of
+from .fields import (
+    ConfigErrors,
+    ConfigFields,
+    Format,
+    Overflow,
+    Oversize,
+    Schema,
+    SinkOverflow,
+    SpoolFsync,
 )
-from .processors import PROCESSORS_TEXT_ACCEPTED, Processor, check_processors, import_processors
+from .processors import Processor, check_processors
 from .sampling import Sampling
-from .secrets import DEFAULT_REDACT_KEYS, shown_setting
-from .sinkuri import SINK_URIS, check_sink_uri, parse_sink_uri, uri_memory_copies
+from .secrets import shown_setting
+from .sinkuri import check_sink_uri, parse_sink_uri, uri_memory_copies
 
 REDACT_ACCEPTED = "a sequence of field names such as ('password', 'authorization'), or ()"
 
@@ -63,211 +51,16 @@ SAMPLE_ACCEPTED = (
     "(the NGLOGGER_SAMPLE form)"
 )
 
-__all__ = ["Config", "Settings"]
-
-KiB = 1024
-MiB = 1024 * KiB
-
-Overflow = Literal["drop_newest", "drop_oldest", "block"]
-SinkOverflow = Literal["drop_newest", "drop_oldest"]
-Oversize = Literal["truncate", "drop"]
-Format = Literal["json", "console", "auto"]
-ConfigErrors = Literal["warn", "raise"]
-Schema = Literal["default", "ecs", "gcp", "datadog"]
-SpoolFsync = Literal["never", "batch", "interval"]
-
-_OVERFLOWS = ("drop_newest", "drop_oldest", "block")
-_SINK_OVERFLOWS = ("drop_newest", "drop_oldest")
-_OVERSIZES = ("truncate", "drop")
-_FORMATS = ("json", "console", "auto")
-#: The output schemas (their key names are in ``_layout.SCHEMAS``).
-_SCHEMAS = ("default", "ecs", "gcp", "datadog")
-#: Project ids (``my-project-123``, or domain-scoped ``example.com:my-project``).
-_GCP_PROJECT = re.compile(r"[A-Za-z0-9][A-Za-z0-9.:_-]{0,99}")
-_GCP_ACCEPTED = "a Google Cloud project id such as my-project-123"
-
-
-def _gcp_project(name: str, value: object) -> None:
-    """None or a Google Cloud project id."""
-    if value is not None and (not isinstance(value, str) or not _GCP_PROJECT.fullmatch(value)):
-        raise ConfigError(name, value, f"None or {_GCP_ACCEPTED}")
-
-
-def _parse_gcp_project(text: str) -> str:
-    value = text.strip()
-    if not _GCP_PROJECT.fullmatch(value):
-        raise ValueError(text)
-    return value
-
-
-_COUNT = "an integer >= 1 such as 1000"
-_BYTES = f"{SIZE_ACCEPTED}; at least 64"
-_CHARS = "a character count >= 64 such as 1000 or 64Ki"
-_SECONDS = f"{DURATION_ACCEPTED}; greater than 0"
-_BOOL = "1, 0, true, false, yes, no, on, off (any case)"
-_PAIRS = "comma-separated key=value pairs; percent-encode ',' '=' '%' in keys and values"
-_SAMPLE = (
-    "comma-separated level=probability rules (debug=0.1, probability 0 to 1) "
-    "and at most one rate limit count/period (100/s, 6000/m, 50/500ms)"
-)
-
-
-_SPOOL_FSYNCS = ("interval", "batch", "never")
-_SPOOL_DIR = "None, or a directory path such as /var/spool/myapp (a str or os.PathLike)"
-
-
-def _parse_spool_dir(text: str) -> str | None:
-    text = text.strip()
-    return text or None
-
-
-def _spool_dir(name: str, value: object) -> None:
-    if value is not None and (not isinstance(value, str) or not value.strip()):
-        raise ConfigError(name, value, _SPOOL_DIR)
-
-
-def _empty_context() -> Mapping[str, Any]:
-    return MappingProxyType({})
-
-
-def _env(
-    name: str,
-    description: str,
-    accepted: str,
-    parse: Callable[[str], object] | None = None,
-    *,
-    explains: bool = False,
-) -> Var:
-    return Var(name, description, accepted, parse, explains)
-
-
-#: The variables captured whole into ``sink_env``, read by the sinks (in docs order).
-_SINK_VARIABLES = (
-    _env(
-        "NGLOGGER_HTTP_HEADERS",
-        "extra headers for generic http(s):// sinks (secret: never shown)",
-        _PAIRS,
-    ),
-    _env(
-        "OTEL_EXPORTER_OTLP_ENDPOINT",
-        "base URL of the otlp sink (/v1/logs is appended)",
-        "an http(s):// URL; default http://localhost:4318",
-    ),
-    _env(
-        "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
-        "URL of the otlp sink, used as-is (wins)",
-        "an http(s):// URL",
-    ),
-    _env("OTEL_EXPORTER_OTLP_HEADERS", "headers of the otlp sink (secret: never shown)", _PAIRS),
-    _env(
-        "OTEL_EXPORTER_OTLP_LOGS_HEADERS",
-        "headers of the otlp sink (wins; secret: never shown)",
-        _PAIRS,
-    ),
-    _env(
-        "OTEL_EXPORTER_OTLP_TIMEOUT",
-        "per-request timeout of the otlp sink",
-        "milliseconds > 0; default 10000",
-    ),
-    _env(
-        "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT",
-        "per-request timeout of the otlp sink (wins)",
-        "milliseconds > 0",
-    ),
-    _env(
-        "OTEL_EXPORTER_OTLP_COMPRESSION",
-        "request compression of the otlp sink",
-        "gzip, none; default none",
-    ),
-    _env(
-        "OTEL_EXPORTER_OTLP_LOGS_COMPRESSION",
-        "request compression of the otlp sink (wins)",
-        "gzip, none",
-    ),
-    _env(
-        "OTEL_EXPORTER_OTLP_PROTOCOL",
-        "protocol of the otlp sink (grpc needs nglogger[grpc]; its endpoint is used as-is)",
-        "http/protobuf, http/json, grpc; default http/protobuf",
-    ),
-    _env(
-        "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL",
-        "protocol of the otlp sink (wins)",
-        "http/protobuf, http/json, grpc",
-    ),
-    _env(
-        "OTEL_EXPORTER_OTLP_INSECURE",
-        "OTLP/gRPC to an http:// endpoint: plaintext (true) or TLS (false); ..._LOGS_INSECURE wins",
-        "true, false; default true for http://, https:// is always TLS",
-    ),
-    _env(
-        "OTEL_EXPORTER_OTLP_CERTIFICATE",
-        "OTLP/gRPC: CA bundle verifying the collector (..._LOGS_CERTIFICATE wins)",
-        "a PEM file path; default the system roots",
-    ),
-    _env(
-        "OTEL_EXPORTER_OTLP_CLIENT_KEY",
-        "OTLP/gRPC mTLS: client private key (..._LOGS_CLIENT_KEY wins)",
-        "a PEM file path (with ..._CLIENT_CERTIFICATE)",
-    ),
-    _env(
-        "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
-        "OTLP/gRPC mTLS: client certificate chain (..._LOGS_CLIENT_CERTIFICATE wins)",
-        "a PEM file path (with ..._CLIENT_KEY)",
-    ),
-    _env("DD_API_KEY", "API key of the datadog sink (secret: never shown)", "a Datadog API key"),
-    _env(
-        "DD_SITE",
-        "Datadog site of the datadog sink (default datadoghq.com)",
-        "a site such as datadoghq.com, datadoghq.eu, us5.datadoghq.com",
-    ),
-    _env(
-        "DD_SERVICE",
-        "service of datadog entries (default: the context's service)",
-        "a service name",
-    ),
-    _env("DD_ENV", "env: tag of datadog entries", "an environment name"),
-    _env("DD_VERSION", "version: tag of datadog entries", "a version"),
-    _env("DD_TAGS", "more tags of datadog entries", "key:value tags separated by , or spaces"),
-    _env(
-        "HONEYCOMB_API_KEY",
-        "API key of the honeycomb sink (secret: never shown)",
-        "a Honeycomb ingest API key",
-    ),
-    _env(
-        "HONEYCOMB_DATASET",
-        "dataset of the honeycomb sink (default: the context's service)",
-        "a dataset name without '/'",
-    ),
-    _env(
-        "HONEYCOMB_API_ENDPOINT",
-        "API host of the honeycomb sink (EU: https://api.eu1.honeycomb.io)",
-        "an http(s):// URL; default https://api.honeycomb.io",
-    ),
-    _env("LOKI_TENANT_ID", "X-Scope-OrgID header of loki+http(s):// sinks", "a Loki tenant id"),
-    _env(
-        "LOKI_USERNAME",
-        "basic-auth user of loki+http(s):// sinks (user-info in the URI wins)",
-        "a user name (with LOKI_PASSWORD)",
-    ),
-    _env(
-        "LOKI_STRUCTURED_METADATA",
-        "event fields loki+http(s):// sinks send as Loki 3 structured metadata (never labels)",
-        "comma-separated top-level field names such as trace_id,span_id",
-    ),
-    _env(
-        "LOKI_PASSWORD",
-        "basic-auth password of loki+http(s):// sinks (secret: never shown)",
-        "a password (with LOKI_USERNAME)",
-    ),
-)
+__all__ = ["Config", "Settings", "resolve"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Config:
+class Config(ConfigFields):
     """Every setting of a pipeline, with its default.
 
-    Each field is the one declaration of its setting (``nglogger._config.declare``):
-    default, docs line, environment variables and the check of its value.
+    Each field is the one declaration of its setting (``nglogger._config.fields``, written
+    with ``nglogger._config.declare``): default, docs line, environment variables and the
+    check of its value.
 
     Memory worst case held by a pipeline built from this config::
 
@@ -290,522 +83,6 @@ class Config:
 
     A batch shared by several sinks is counted in each queue but held once.
     """
-
-    level: int | str = setting(
-        INFO,
-        doc="minimum level (name or 0-100)",
-        env=(
-            _env(
-                "NGLOGGER_LEVEL", "minimum level of the events kept", ACCEPTED_LEVELS, parse_level
-            ),
-            _env("LOG_LEVEL", "used when NGLOGGER_LEVEL is unset", ACCEPTED_LEVELS),
-        ),
-    )
-    # -- per-logger levels and processors (issue 14) --------------------------------
-    levels: Mapping[str, int | str] = setting(
-        factory=_empty_context,
-        doc="per-logger levels by dotted name prefix, e.g. `{'urllib3': 'warning', "
-        "'app.db': 'debug'}` (longest prefix wins; `level` applies otherwise)",
-        env=(
-            _env(
-                "NGLOGGER_LEVELS",
-                "per-logger levels by logger-name prefix (longest prefix wins)",
-                LEVELS_TEXT_ACCEPTED,
-                parse_logger_levels,
-                explains=True,
-            ),
-        ),
-    )
-    processors: Sequence[Processor] = setting(
-        (),
-        doc="functions `fn(fields)` run on each enabled event before it is serialized, "
-        "returning the fields to log or None to drop it (see Processors)",
-        env=(
-            _env(
-                "NGLOGGER_PROCESSORS",
-                "processors to import, run in order on each enabled event",
-                PROCESSORS_TEXT_ACCEPTED,
-                import_processors,
-                explains=True,
-            ),
-        ),
-    )
-    # ----------------------------------------------------------------------------------
-    sinks: Sequence[Any] = setting(
-        ("stdout",),
-        doc="sink URIs (see Sinks) or sink objects",
-        env=(
-            _env(
-                "NGLOGGER_SINKS",
-                "where events are written",
-                f"comma-separated sink URIs: {SINK_URIS}; percent-encode ',' in a URI",
-                parse_sinks,
-                explains=True,
-            ),
-            _env(
-                "OTEL_LOGS_EXPORTER",
-                "adds sinks as the OpenTelemetry SDKs do (otlp: the otlp sink, console: "
-                "stdout, none: nothing); ignored when sinks is an argument",
-                "otlp, console, none (comma-separated)",
-            ),
-        ),
-    )
-    format: Format = setting(
-        "auto",
-        doc="`json`, `console` or `auto` (console on a TTY) for stdout/stderr",
-        env=(
-            _env(
-                "NGLOGGER_FORMAT",
-                "output of stream sinks (auto: console on a terminal, JSON otherwise)",
-                ", ".join(_FORMATS),
-                parse_choice(*_FORMATS),
-            ),
-        ),
-        check=choice(*_FORMATS),
-    )
-    colors: bool | None = setting(
-        None,
-        doc="console colours: `None` = when the stream is a TTY "
-        "(`NO_COLOR`/`FORCE_COLOR` honoured)",
-        env=(
-            _env(
-                "NO_COLOR",
-                "disables colours in console output (wins over FORCE_COLOR)",
-                "any value",
-            ),
-            _env(
-                "FORCE_COLOR",
-                "forces colours in console output even when not on a terminal",
-                "any value except 0 and false",
-            ),
-        ),
-        check=optional_boolean,
-    )
-    # -- output schema (issue 14): one block, see _layout.SCHEMAS ------------------------
-    schema: Schema = setting(
-        "default",
-        doc="key names of the events: `default`, `ecs` (Elastic Common Schema), `gcp` "
-        "(Cloud Logging) or `datadog` (see Output schemas)",
-        env=(
-            _env(
-                "NGLOGGER_SCHEMA",
-                "key names of the events (see Output schemas)",
-                ", ".join(_SCHEMAS),
-                parse_choice(*_SCHEMAS),
-            ),
-        ),
-        check=choice(*_SCHEMAS),
-    )
-    gcp_project: str | None = setting(
-        None,
-        doc='Google Cloud project of `schema="gcp"` trace names '
-        "(`projects/<project>/traces/<id>`; `None`: the bare trace id)",
-        env=(
-            _env(
-                "GOOGLE_CLOUD_PROJECT",
-                "project of the Cloud Logging trace names (schema gcp)",
-                _GCP_ACCEPTED,
-                _parse_gcp_project,
-            ),
-        ),
-        check=_gcp_project,
-    )
-    # -- end of the output schema block ---------------------------------------------------
-    context: Mapping[str, object] = setting(
-        factory=_empty_context,
-        doc="static fields on every event (service, env, ...)",
-        env=(
-            _env("NGLOGGER_CONTEXT", "static fields added to every event", _PAIRS, explains=True),
-            _env("OTEL_SERVICE_NAME", "adds service=<name> to every event", "any non-empty string"),
-            _env(
-                "OTEL_RESOURCE_ATTRIBUTES",
-                "adds each resource attribute to every event (service.name as service)",
-                _PAIRS,
-                explains=True,
-            ),
-        ),
-    )
-
-    buffer_max_events: int = setting(
-        100_000,
-        doc="most events in the shared buffer",
-        env=(
-            _env(
-                "NGLOGGER_BUFFER_EVENTS", "most events waiting for the batcher", _COUNT, parse_count
-            ),
-        ),
-        check=at_least(1),
-    )
-    buffer_max_bytes: int = setting(
-        32 * MiB,
-        doc="most bytes in the shared buffer",
-        env=(
-            _env("NGLOGGER_BUFFER_BYTES", "most bytes waiting for the batcher", _BYTES, parse_size),
-        ),
-        check=at_least(64),
-        unit="bytes",
-    )
-    overflow: Overflow = setting(
-        "drop_newest",
-        doc="`drop_newest`, `drop_oldest`, or `block` (waits `block_timeout`, never in a thread "
-        "running an asyncio loop)",
-        env=(
-            _env(
-                "NGLOGGER_OVERFLOW",
-                "what a full buffer does with a new event",
-                ", ".join(_OVERFLOWS),
-                parse_choice(*_OVERFLOWS),
-            ),
-        ),
-        check=choice(*_OVERFLOWS),
-    )
-    block_timeout: float = setting(
-        0.1,
-        doc="longest a log call waits for room when `overflow` is `block`",
-        env=(
-            _env(
-                "NGLOGGER_BLOCK_TIMEOUT",
-                "longest a log call waits when OVERFLOW=block",
-                _SECONDS,
-                parse_duration,
-            ),
-        ),
-        check=positive_seconds,
-        unit="s",
-    )
-
-    batch_max_events: int = setting(
-        1_000,
-        doc="a batch closes at this many events (or bytes, or interval: whichever comes first)",
-        env=(
-            _env(
-                "NGLOGGER_BATCH_EVENTS", "a batch closes at this many events", _COUNT, parse_count
-            ),
-        ),
-        check=at_least(1),
-    )
-    batch_max_bytes: int = setting(
-        1 * MiB,
-        doc="a batch closes at this many bytes",
-        env=(
-            _env("NGLOGGER_BATCH_BYTES", "a batch closes at this many bytes", _BYTES, parse_size),
-        ),
-        check=at_least(64),
-        unit="bytes",
-    )
-    flush_interval: float = setting(
-        0.2,
-        doc="a batch closes this long after its first event",
-        env=(
-            _env(
-                "NGLOGGER_FLUSH_INTERVAL",
-                "a batch closes this long after its first event",
-                _SECONDS,
-                parse_duration,
-            ),
-        ),
-        check=positive_seconds,
-        unit="s",
-    )
-
-    sink_queue_max_events: int = setting(
-        50_000,
-        doc="most events in each sink's own queue",
-        env=(
-            _env(
-                "NGLOGGER_SINK_QUEUE_EVENTS", "most events queued for one sink", _COUNT, parse_count
-            ),
-        ),
-        check=at_least(1),
-    )
-    sink_queue_max_bytes: int = setting(
-        16 * MiB,
-        doc="most bytes in each sink's own queue",
-        env=(
-            _env("NGLOGGER_SINK_QUEUE_BYTES", "most bytes queued for one sink", _BYTES, parse_size),
-        ),
-        check=at_least(64),
-        unit="bytes",
-    )
-    sink_queue_overflow: SinkOverflow = setting(
-        "drop_oldest",
-        doc="`drop_oldest` or `drop_newest`: what a full sink queue does with a new batch "
-        "(`drop_oldest` keeps the events logged after an outage ends)",
-        env=(
-            _env(
-                "NGLOGGER_SINK_QUEUE_OVERFLOW",
-                "what a full sink queue does with a new batch",
-                ", ".join(_SINK_OVERFLOWS),
-                parse_choice(*_SINK_OVERFLOWS),
-            ),
-        ),
-        check=choice(*_SINK_OVERFLOWS),
-    )
-
-    sink_max_age: float = setting(
-        900.0,
-        doc="an HTTP sink drops a queued batch older than this (counted `expired`)",
-        env=(
-            _env(
-                "NGLOGGER_SINK_MAX_AGE",
-                "how long an HTTP sink keeps undelivered events queued",
-                _SECONDS,
-                parse_duration,
-            ),
-        ),
-        check=positive_seconds,
-        unit="s",
-    )
-
-    # -- the durable spool (nglogger._spool.store) --------------------------------------------
-    spool_dir: str | None = setting(
-        None,
-        doc="directory of each sink's durable spool (one subdirectory per sink; off when "
-        "unset; see Spool)",
-        env=(
-            _env(
-                "NGLOGGER_SPOOL_DIR",
-                "directory of the sinks' durable spools (one subdirectory per sink)",
-                "a directory path (created if missing); one per process",
-                _parse_spool_dir,
-            ),
-        ),
-        check=_spool_dir,
-    )
-    spool_max_bytes: int = setting(
-        1024 * MiB,
-        doc="most bytes each sink's spool holds on disk (then `spool_full`)",
-        env=(
-            _env(
-                "NGLOGGER_SPOOL_MAX_BYTES",
-                "most bytes one sink's spool holds on disk",
-                f"{SIZE_ACCEPTED}; at least 64Ki",
-                parse_size,
-            ),
-        ),
-        check=at_least(64 * KiB),
-        unit="bytes",
-    )
-    spool_fsync: SpoolFsync = setting(
-        "interval",
-        doc="`interval` (fsync every 1 s), `batch` (every record) or `never`: what a power "
-        "loss can cost (see Spool)",
-        env=(
-            _env(
-                "NGLOGGER_SPOOL_FSYNC",
-                "when the spool's files are fsynced",
-                ", ".join(_SPOOL_FSYNCS),
-                parse_choice(*_SPOOL_FSYNCS),
-            ),
-        ),
-        check=choice(*_SPOOL_FSYNCS),
-    )
-
-    shutdown_timeout: float = setting(
-        5.0,
-        doc="deadline for `shutdown()` and for the flush at interpreter exit",
-        env=(
-            _env(
-                "NGLOGGER_SHUTDOWN_TIMEOUT",
-                "longest exit waits to deliver buffered events",
-                _SECONDS,
-                parse_duration,
-            ),
-        ),
-        check=positive_seconds,
-        unit="s",
-    )
-    report_interval: float = setting(
-        60.0,
-        doc="a warning event reports drops at most this often (`0`: off)",
-        env=(
-            _env(
-                "NGLOGGER_REPORT_INTERVAL",
-                "how often a warning event reports dropped events (only when some were dropped)",
-                f"{DURATION_ACCEPTED}; 0 or off disables",
-                parse_interval,
-            ),
-        ),
-        unit="s",
-    )
-
-    max_event_bytes: int = setting(
-        256 * KiB,
-        doc="per-event limit (see `oversize`)",
-        env=(_env("NGLOGGER_MAX_EVENT_BYTES", "largest serialized event", _BYTES, parse_size),),
-        check=at_least(64),
-        unit="bytes",
-    )
-    oversize: Oversize = setting(
-        "truncate",
-        doc="`truncate` or `drop`: what happens to an event over `max_event_bytes`",
-        env=(
-            _env(
-                "NGLOGGER_OVERSIZE",
-                "what happens to a larger event",
-                ", ".join(_OVERSIZES),
-                parse_choice(*_OVERSIZES),
-            ),
-        ),
-        check=choice(*_OVERSIZES),
-    )
-    max_field_length: int = setting(
-        64 * KiB,
-        doc="longest string value (marked where it is cut)",
-        env=(
-            _env(
-                "NGLOGGER_MAX_FIELD_LENGTH",
-                "longest string value before it is cut",
-                _CHARS,
-                parse_size,
-            ),
-        ),
-        check=at_least(64),
-        unit="chars",
-    )
-    max_depth: int = setting(
-        32,
-        doc="deepest nesting serialized",
-        env=(
-            _env(
-                "NGLOGGER_MAX_DEPTH",
-                "deepest nesting serialized",
-                "an integer from 1 to 250",
-                parse_count,
-            ),
-        ),
-        check=at_least(1),
-    )
-    max_repr_length: int = setting(
-        1_000,
-        doc="longest `repr()` of an unserializable value",
-        env=(
-            _env(
-                "NGLOGGER_MAX_REPR_LENGTH",
-                "longest repr() of an unserializable value",
-                _CHARS,
-                parse_size,
-            ),
-        ),
-        check=at_least(64),
-    )
-    max_traceback_bytes: int = setting(
-        16 * KiB,
-        doc="largest formatted traceback",
-        env=(
-            _env("NGLOGGER_MAX_TRACEBACK_BYTES", "largest formatted traceback", _BYTES, parse_size),
-        ),
-        check=at_least(64),
-        unit="bytes",
-    )
-
-    sample: Sampling | None = setting(
-        None,
-        doc='`"debug=0.1,1000/s"` or `Sampling.parse(...)` of it: per-level probability and a '
-        "global rate limit; drops counted `sampled`/`rate_limited`",
-        env=(
-            _env(
-                "NGLOGGER_SAMPLE",
-                "per-level sampling and a global rate limit (drops counted)",
-                _SAMPLE,
-                Sampling.parse,
-                explains=True,
-            ),
-        ),
-    )
-    redact_keys: Sequence[str] = setting(
-        DEFAULT_REDACT_KEYS,
-        doc="field names whose values are redacted at any depth (see Redaction)",
-        env=(
-            _env(
-                "NGLOGGER_REDACT_KEYS",
-                "more field names whose values are replaced (added to the defaults), at any "
-                "depth, ignoring case, '-', '_' and '.'",
-                "comma-separated field names",
-                redact_keys_with_defaults,
-            ),
-        ),
-    )
-    redact_values: bool = setting(
-        default=False,
-        doc="also redact secrets inside values (see Redaction)",
-        env=(
-            _env(
-                "NGLOGGER_REDACT_VALUES",
-                "also replace Bearer tokens, JWTs, AWS key ids and URL passwords inside values",
-                _BOOL,
-                parse_bool,
-            ),
-        ),
-        check=boolean,
-    )
-    strict: bool = setting(
-        default=False,
-        doc="raise on encoding problems instead of falling back",
-        env=(
-            _env(
-                "NGLOGGER_STRICT",
-                "log calls raise on misuse instead of falling back",
-                _BOOL,
-                parse_bool,
-            ),
-        ),
-        check=boolean,
-    )
-    handle_sigterm: bool = setting(
-        default=False,
-        doc="`configure()` installs `nglogger.handle_signals()`: on SIGTERM, deliver what is "
-        "buffered within `shutdown_timeout`, then the previous handler or the default action",
-        env=(
-            _env(
-                "NGLOGGER_HANDLE_SIGTERM",
-                "flush on SIGTERM (what a container stop sends), then die by it as before",
-                _BOOL,
-                parse_bool,
-            ),
-        ),
-        check=boolean,
-    )
-    config_errors: ConfigErrors = setting(
-        "warn",
-        doc="what a bad or unknown environment variable does when configuring: `warn` (a "
-        "`ConfigWarning`, and that setting keeps its default) or `raise` (`ConfigError`); "
-        "keyword arguments always raise",
-        env=(
-            _env(
-                "NGLOGGER_CONFIG_ERRORS",
-                "what a bad or unknown variable does: warn and use the default, or raise",
-                "warn, raise",
-                parse_choice("warn", "raise"),
-            ),
-        ),
-        check=choice("warn", "raise"),
-    )
-    #: Add trace_id/span_id/trace_flags of the active OpenTelemetry span to events.
-    #: None (auto): on when the application has already imported opentelemetry.trace.
-    trace_context: bool | None = setting(
-        None,
-        doc="add `trace_id`/`span_id`/`trace_flags` of the active OpenTelemetry span "
-        "(`None`: when the application imported opentelemetry)",
-        env=(
-            _env(
-                "NGLOGGER_TRACE_CONTEXT",
-                "add trace_id, span_id and trace_flags of the active OpenTelemetry span to events",
-                f"{_BOOL}, or auto (default: on when the application imported opentelemetry)",
-                parse_bool_or_auto,
-            ),
-        ),
-        check=optional_boolean,
-    )
-    #: Ecosystem variables the sinks read (DD_*, HONEYCOMB_*, OTEL_EXPORTER_OTLP_*,
-    #: NGLOGGER_HTTP_*), captured by the environment parser. May hold secrets:
-    #: never shown in reprs.
-    sink_env: Mapping[str, str] = setting(
-        factory=_empty_context,
-        doc="the sinks' own variables, captured from the environment (listed below)",
-        env=_SINK_VARIABLES,
-        repr=False,
-    )
 
     def __post_init__(self) -> None:
         try:
@@ -900,9 +177,7 @@ class Config:
 
         Pass only the arguments the caller actually gave: ``colors=None`` is a value.
         """
-        from .environ import resolve  # the environment parser loads when it is first needed
-
-        config, _ = resolve(cls, environ, **explicit)
+        config, _ = resolve(environ, **explicit)
         return config
 
     def replace(self, **changes: Any) -> Config:
@@ -932,6 +207,29 @@ class Config:
 _CHECKS = tuple(
     (f.name, check) for f in dataclasses.fields(Config) if (check := spec_of(f).check) is not None
 )
+
+
+def resolve(
+    environ: Mapping[str, str] | None, /, **explicit: Any
+) -> tuple[Config, dict[str, tuple[object, str]]]:
+    """The Config from arguments > environment > defaults, and per setting ``(value, source)``.
+
+    The environment parser (``nglogger._config.environ``, loaded on first use) reads the
+    variables and says where each value came from; ``Config`` checks the values. A value
+    Config refuses that came from a variable is the parser's to judge: it raises the error
+    restated in terms of that variable or, with ``config_errors="warn"``, sets the variable
+    aside (its setting keeps its default) and Config is built again.
+    """
+    from .environ import Resolution  # the environment parser loads when it is first needed
+
+    resolution = Resolution(environ, explicit)
+    while True:
+        try:
+            config = Config(**resolution.values)
+            break
+        except ConfigError as refused:
+            resolution.set_aside(refused)  # or raises it, restated
+    return config, resolution.finish(config)
 
 
 def _not_above(name: str, value: int, other: str, limit: int) -> None:

@@ -1,16 +1,17 @@
 """How a setting is declared: once, on its ``Config`` field, with everything that lists it.
 
-Each field of :class:`~nglogger.Config` is written ``name: type = setting(default,
-doc=..., env=..., check=...)``: its name, type and default, the docs line of the
-README settings table, the environment variables that feed it (name, what it does,
-what it accepts, the parser of its text) and the check of a value given as an
-argument. From that one declaration come the environment parser's tables
-(``nglogger._config.environ``), ``Config``'s per-value validation, ``nglogger config
---variables`` and the README's settings and variables tables
+Each field of :class:`~nglogger.Config` (declared in ``nglogger._config.fields``) is
+written ``name: type = setting(default, doc=..., env=..., check=...)``: its name, type
+and default, the docs line of the README settings table, the environment variables
+that feed it (name, what it does, what it accepts, the parser of its text) and the
+check of a value given as an argument. From that one declaration come the environment
+parser's tables (``nglogger._config.variables``), ``Config``'s per-value validation,
+``nglogger config --variables`` and the README's settings and variables tables
 (``nglogger config --markdown``; ``tests/test_docs.py`` keeps the README in sync).
 
-The value grammars of the variables (counts, booleans, choices, sink lists) are
-here too, as parsers ``text -> value`` raising ``ValueError``.
+The value grammars of the variables (counts, booleans, choices, sink lists, a Google
+Cloud project id, a spool directory) are here too, as parsers ``text -> value``
+raising ``ValueError``, with the texts saying what they accept.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from .secrets import DEFAULT_REDACT_KEYS
 from .values import items
 
 __all__ = [
+    "GCP_PROJECT_ACCEPTED",
     "KEY",
     "Check",
     "Spec",
@@ -36,19 +38,23 @@ __all__ = [
     "at_least",
     "boolean",
     "choice",
+    "gcp_project_id",
     "optional_boolean",
     "parse_bool",
     "parse_bool_or_auto",
     "parse_choice",
     "parse_count",
+    "parse_gcp_project_id",
     "parse_interval",
     "parse_redact_keys",
     "parse_sinks",
+    "parse_spool_directory",
     "positive_seconds",
     "redact_keys_with_defaults",
     "setting",
     "shown_default",
     "spec_of",
+    "spool_directory",
 ]
 
 T = TypeVar("T")
@@ -58,6 +64,11 @@ KEY = "nglogger"
 
 #: ``check(name, value)`` raises ConfigError naming the setting when ``value`` is invalid.
 Check = Callable[[str, object], None]
+
+GCP_PROJECT_ACCEPTED = "a Google Cloud project id such as my-project-123"
+_SPOOL_DIR_ACCEPTED = "None, or a directory path such as /var/spool/myapp (a str or os.PathLike)"
+#: Project ids (``my-project-123``, or domain-scoped ``example.com:my-project``).
+_GCP_PROJECT = re.compile(r"[A-Za-z0-9][A-Za-z0-9.:_-]{0,99}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +193,18 @@ def optional_boolean(name: str, value: object) -> None:
         raise ConfigError(name, value, "True, False or None (auto)")
 
 
+def gcp_project_id(name: str, value: object) -> None:
+    """None or a Google Cloud project id."""
+    if value is not None and (not isinstance(value, str) or not _GCP_PROJECT.fullmatch(value)):
+        raise ConfigError(name, value, f"None or {GCP_PROJECT_ACCEPTED}")
+
+
+def spool_directory(name: str, value: object) -> None:
+    """None or a non-blank path (a ``PathLike`` is turned into its text before the check)."""
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise ConfigError(name, value, _SPOOL_DIR_ACCEPTED)
+
+
 # --------------------------------------------------------------------------- parsers
 
 
@@ -237,6 +260,20 @@ def parse_sinks(text: str) -> tuple[str, ...]:
     if not uris:
         raise ValueError("no sink URI (use null to discard events)")
     return uris
+
+
+def parse_gcp_project_id(text: str) -> str:
+    """A Google Cloud project id, stripped."""
+    value = text.strip()
+    if not _GCP_PROJECT.fullmatch(value):
+        raise ValueError(text)
+    return value
+
+
+def parse_spool_directory(text: str) -> str | None:
+    """A directory path, stripped."""
+    text = text.strip()
+    return text or None
 
 
 def parse_redact_keys(text: str) -> tuple[str, ...]:

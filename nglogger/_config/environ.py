@@ -1,11 +1,12 @@
 """Settings from environment variables: the one place nglogger reads ``os.environ``.
 
-The variable table and parsers (derived from the settings' declarations on
-``Config``, see ``nglogger._config.declare``) and the precedence rules.
-``resolve(Config, environ, **arguments)`` builds the settings object and says
-where each value came from; it is given ``Config`` rather than importing
-it, so this module sits below ``nglogger._config.config`` (whose ``Config.from_env``
-calls it). ``nglogger._config.report`` has the shorthand functions.
+The precedence and merge rules. :class:`Resolution` reads the arguments and the
+environment into the keyword arguments of ``Config`` and says where each value
+came from; ``Config.from_env`` (``nglogger._config.config.resolve``) builds the
+Config from them and hands back a value Config refuses. The variable table and the
+reading of one variable are ``nglogger._config.variables``, Config's errors restated
+per variable ``nglogger._config.restate``, the sinks' own variables
+``nglogger._config.sinkenv``; ``nglogger._config.report`` has the shorthand functions.
 
 Precedence: explicit keyword arguments > environment > ``Config`` defaults. The only
 exception is ``context``, which is merged key by key (an argument key beats an
@@ -23,7 +24,7 @@ Rules shared by every variable
 - Any ``NGLOGGER_*`` name that is not known (case-insensitive prefix) raises
   ``ConfigError`` suggesting the closest known name; its value is never shown,
   since a misspelled name may hold a secret the masking rule cannot recognise.
-- :func:`describe_variables` lists every variable (README table, ``nglogger config``).
+- ``variables.describe_variables`` lists every variable (docs table, ``nglogger config``).
 
 Context keys (``NGLOGGER_CONTEXT``, ``OTEL_SERVICE_NAME``, ``OTEL_RESOURCE_ATTRIBUTES``)
 -------------------------------------------------------------------------------------
@@ -86,260 +87,189 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+from typing import Any
 
 from .._core.errors import ConfigError, ConfigWarning, outside_stacklevel
 from .._core.levels import parse_level
-from .declare import parse_redact_keys, spec_of
-from .sampling import Sampling
+from .fields import ConfigFields
+from .restate import blamed_setting, restate, variables_in
 from .secrets import MASK, is_secret_name, mask_secret, shown_setting
+from .sinkenv import captured
 from .sinkuri import check_sink_uri
 from .values import parse_pairs
+from .variables import PREFIX, TABLE, parse, text_of
 
-if TYPE_CHECKING:
-    from _typeshed import DataclassInstance
-
-    Built = TypeVar("Built", bound=DataclassInstance)
-
-__all__ = [
-    "MASK",
-    "Sampling",
-    "Variable",
-    "color_choice",
-    "describe_variables",
-    "is_secret_name",
-    "mask_secret",
-    "parse_redact_keys",
-    "resolve",
-    "tables",
-]
-
-PREFIX = "NGLOGGER_"
+__all__ = ["LOGS_EXPORTERS", "Resolution", "color_choice"]
 
 # Settings the environment parser understands but Config does not have yet: they
 # are parsed, validated and reported in the sources, and passed to Config as
 # soon as it has a field of that name.
 _PENDING_DEFAULTS: Mapping[str, object] = MappingProxyType({})
 
-
-class Variable(NamedTuple):
-    """One environment variable: the setting it feeds, what it does, what it accepts."""
-
-    field: str | None
-    description: str
-    accepted: str
+#: The default sinks, which ``OTEL_LOGS_EXPORTER`` adds to.
+_DEFAULT_SINKS = next(f.default for f in dataclasses.fields(ConfigFields) if f.name == "sinks")
 
 
-#: Prefixes of the variables captured whole into ``Config.sink_env`` for the sinks.
-SINK_ENV_PREFIXES = ("DD_", "HONEYCOMB_", "OTEL_EXPORTER_OTLP_", "NGLOGGER_HTTP_", "LOKI_")
-#: Single variables also captured for the sinks (the OTLP sink builds its Resource from them).
-SINK_ENV_NAMES = frozenset({"OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES", "OTEL_LOGS_EXPORTER"})
+class Resolution:
+    """Settings from arguments > environment > defaults, on their way into a ``Config``.
 
-
-@dataclass(frozen=True, slots=True)
-class _Tables:
-    """What the parser needs, derived from the settings' declarations (one per Config class)."""
-
-    fields: tuple[str, ...]
-    variables: Mapping[str, Variable]
-    parsers: Mapping[str, Callable[[str], object]]
-    explained: frozenset[str]
-    variable_of: Mapping[str, str]
-    seconds: frozenset[str]  # duration variables, where a bare number means seconds
-
-
-_TABLES: dict[type[DataclassInstance], _Tables] = {}
-
-
-def tables(build: type[DataclassInstance]) -> _Tables:
-    """The variable table, parsers and names of ``build``'s declared settings (cached)."""
-    cached = _TABLES.get(build)
-    if cached is not None:
-        return cached
-    fields = dataclasses.fields(build)
-    variables: dict[str, Variable] = {}
-    parsers: dict[str, Callable[[str], object]] = {}
-    explained: set[str] = set()
-    seconds: set[str] = set()
-    for f in fields:
-        for var in spec_of(f).env:
-            variables[var.name] = Variable(f.name, var.description, var.accepted)
-            if var.parse is not None:
-                parsers[var.name] = var.parse
-            if var.explains:
-                explained.add(var.name)
-            if spec_of(f).unit == "s" and var.name.startswith(PREFIX):
-                seconds.add(var.name)
-    # The variable named in errors about a setting (a setting fed by several variables
-    # is named by its NGLOGGER_ one).
-    variable_of = {
-        var.field: name
-        for name, var in reversed(list(variables.items()))
-        if var.field is not None and name.startswith(PREFIX)
-    }
-    made = _Tables(
-        tuple(f.name for f in fields),
-        MappingProxyType(variables),
-        MappingProxyType(parsers),
-        frozenset(explained),
-        MappingProxyType(variable_of),
-        frozenset(seconds),
-    )
-    _TABLES[build] = made
-    return made
-
-
-def describe_variables(build: type[DataclassInstance]) -> list[tuple[str, str, str]]:
-    """``(name, description, accepted)`` for every variable, in documentation order."""
-    return [(name, var.description, var.accepted) for name, var in tables(build).variables.items()]
-
-
-# --------------------------------------------------------------------------- value parsers
-
-
-# --------------------------------------------------------------------------- resolution
-
-
-def resolve(
-    build: type[Built], environ: Mapping[str, str] | None, /, **explicit: Any
-) -> tuple[Built, dict[str, tuple[object, str]]]:
-    """The settings object ``build(**values)`` and, per setting, ``(value, source)``.
-
-    ``build`` is ``Config`` (passed in, so that this parser sits below it);
-    its dataclass fields are the settings. ``environ=None`` reads ``os.environ``.
+    Made from ``environ`` (``None``: ``os.environ``) and the arguments the caller
+    gave, it holds ``values``, the keyword arguments of ``Config``, and where each
+    came from. ``Config`` is then built from ``values``; a value it refuses goes to
+    :meth:`set_aside`, and the built Config to :meth:`finish`, which gives per
+    setting ``(value, source)``.
 
     ``source`` is ``"default"``, ``"argument"`` or ``"env:NAME"``; ``context``,
     merged from several places, joins them with ``+`` (``"argument+env:OTEL_SERVICE_NAME"``).
     Values are safe to print (:func:`mask_secret`); the Config holds the real ones.
-    Settings Config does not have yet (``redact_keys``, ``sample``) are reported too.
+    Settings Config does not have yet are reported too.
 
     A bad or unknown *variable* raises :class:`ConfigError` when ``config_errors`` is
     ``"raise"``; with ``"warn"`` (the default) it is reported as a
     :class:`ConfigWarning` and ignored: its setting keeps its default (source
     ``"default (NAME ignored)"``). A bad *argument* always raises.
     """
-    if environ is None:
-        environ = os.environ
-    table = tables(build)
-    fields = table.fields
-    _check_arguments(fields, explicit)
-    problems: list[ConfigError] = []
-    raises = _raises(table, environ, explicit)
 
-    def report(error: ConfigError) -> None:
-        if raises:
-            raise error
-        problems.append(error)
+    __slots__ = (
+        "_context_source",
+        "_env_source",
+        "_environ",
+        "_explicit",
+        "_ignored",
+        "_pending",
+        "_problems",
+        "_raises",
+        "values",
+    )
 
-    for error in _unknown_names(table, environ):
-        report(error)
-    values: dict[str, Any] = {}
-    env_source: dict[str, str] = {}  # setting -> variable it came from
+    def __init__(self, environ: Mapping[str, str] | None, explicit: Mapping[str, Any]) -> None:
+        if environ is None:
+            environ = os.environ
+        self._environ = environ
+        self._explicit = explicit
+        _check_arguments(explicit)
+        self._problems: list[ConfigError] = []
+        self._raises = _raises(environ, explicit)
+        for error in _unknown_names(environ):
+            self._report(error)
+        values: dict[str, Any] = {}
+        env_source: dict[str, str] = {}  # setting -> variable it came from
+        self._env_source = env_source
 
-    for name, parser in table.parsers.items():
-        text = _get(environ, name)
-        if text is None:
-            continue
-        setting = table.variables[name].field
-        assert setting is not None
-        try:
-            values[setting] = _parse(table, name, text, parser)
-        except ConfigError as error:
-            report(error)
-            continue
-        env_source[setting] = name
-    if "level" not in values:
-        text = _get(environ, "LOG_LEVEL")
-        if text is not None:
+        for name, parser in TABLE.parsers.items():
+            text = text_of(environ, name)
+            if text is None:
+                continue
+            setting = TABLE.variables[name].field
+            assert setting is not None
             try:
-                values["level"] = _parse(
-                    table, "LOG_LEVEL", text, parse_level, "set NGLOGGER_LEVEL to override"
-                )
-                env_source["level"] = "LOG_LEVEL"
+                values[setting] = parse(name, text, parser)
             except ConfigError as error:
-                report(error)
-    exporters = _get(environ, "OTEL_LOGS_EXPORTER")
-    if exporters is not None and "sinks" not in explicit:
-        default = next(f.default for f in dataclasses.fields(build) if f.name == "sinks")
-        sinks = values.get("sinks", default)
-        try:
-            added = _logs_exporter_sinks(exporters, sinks)
-        except ConfigError as error:
-            report(error)
-            added = ()
-        if added:
-            values["sinks"] = (*sinks, *added)
-            used = env_source.get("sinks")
-            env_source["sinks"] = f"{used}+env:OTEL_LOGS_EXPORTER" if used else "OTEL_LOGS_EXPORTER"
-    colors = color_choice(environ)
-    if colors is not None:
-        values["colors"], env_source["colors"] = colors
+                self._report(error)
+                continue
+            env_source[setting] = name
+        if "level" not in values:
+            text = text_of(environ, "LOG_LEVEL")
+            if text is not None:
+                try:
+                    values["level"] = parse(
+                        "LOG_LEVEL", text, parse_level, "set NGLOGGER_LEVEL to override"
+                    )
+                    env_source["level"] = "LOG_LEVEL"
+                except ConfigError as error:
+                    self._report(error)
+        exporters = text_of(environ, "OTEL_LOGS_EXPORTER")
+        if exporters is not None and "sinks" not in explicit:
+            sinks = values.get("sinks", _DEFAULT_SINKS)
+            try:
+                added = _logs_exporter_sinks(exporters, sinks)
+            except ConfigError as error:
+                self._report(error)
+                added = ()
+            if added:
+                values["sinks"] = (*sinks, *added)
+                used = env_source.get("sinks")
+                env_source["sinks"] = (
+                    f"{used}+env:OTEL_LOGS_EXPORTER" if used else "OTEL_LOGS_EXPORTER"
+                )
+        colors = color_choice(environ)
+        if colors is not None:
+            values["colors"], env_source["colors"] = colors
 
-    sink_env = {
-        k: v for k, v in environ.items() if k.startswith(SINK_ENV_PREFIXES) or k in SINK_ENV_NAMES
-    }
-    if sink_env:
-        values["sink_env"] = sink_env
-        env_source["sink_env"] = "+".join(sorted(sink_env)) if len(sink_env) < 4 else "*"
-    context, context_source = _context(table, environ, explicit, report)
-    values.update(explicit)
-    if context_source:
-        values["context"] = context
-    ignored: dict[str, str] = {}  # setting -> variable whose value was set aside
+        sink_env = captured(environ)
+        if sink_env:
+            values["sink_env"] = sink_env
+            env_source["sink_env"] = "+".join(sorted(sink_env)) if len(sink_env) < 4 else "*"
+        context, self._context_source = _context(environ, explicit, self._report)
+        values.update(explicit)
+        if self._context_source:
+            values["context"] = context
+        self._ignored: dict[str, str] = {}  # setting -> variable whose value was set aside
+        self._pending = {
+            setting: values.pop(setting, default)
+            for setting, default in _PENDING_DEFAULTS.items()
+            if setting not in TABLE.fields
+        }
+        self.values = values
 
-    def translate(error: ConfigError) -> ConfigError:
-        return _translate(error, table, env_source, environ, explicit)
+    def _report(self, error: ConfigError) -> None:
+        if self._raises:
+            raise error
+        self._problems.append(error)
 
-    pending = {
-        setting: values.pop(setting, default)
-        for setting, default in _PENDING_DEFAULTS.items()
-        if setting not in fields
-    }
-    while True:
-        try:
-            config = build(**values)
-            break
-        except ConfigError as failed:
-            translated = _translate(failed, table, env_source, environ, explicit)
-            setting = _env_setting_of(translated, env_source, explicit)
-            if raises or setting is None:
-                raise translated from None
-            if setting == "sinks" and _drop_bad_sinks(values, failed, report, translate):
-                continue  # the good entries of NGLOGGER_SINKS stay
-            report(translated)  # set that variable aside and build again
-            ignored[setting] = env_source.pop(setting)
-            del values[setting]
+    def _restate(self, error: ConfigError) -> ConfigError:
+        return restate(error, self._env_source, self._environ, self._explicit)
 
-    sources: dict[str, str] = {}
-    for setting in (*fields, *_PENDING_DEFAULTS):
-        if setting in explicit:
-            sources[setting] = "argument"
-        elif setting in env_source:
-            sources[setting] = f"env:{env_source[setting]}"
-        elif setting in ignored:
-            sources[setting] = f"default ({ignored[setting]} ignored)"
-        else:
-            sources[setting] = "default"
-    if context_source:
-        sources["context"] = context_source
-    for problem in problems:
-        for name in _variables_in(problem, table):
-            setting = table.variables[name].field if name in table.variables else None
-            if setting is not None and sources.get(setting) == "default":
-                sources[setting] = f"default ({name} ignored)"
-    _warn(problems)
+    def set_aside(self, refused: ConfigError) -> None:
+        """Config refused ``values``: raise its error restated, or leave out what caused it.
 
-    report_: dict[str, tuple[object, str]] = {}
-    for setting in fields:
-        report_[setting] = (shown_setting(setting, getattr(config, setting)), sources[setting])
-    for setting, value in pending.items():
-        report_[setting] = (value, sources[setting])
-    return config, report_
+        The error is raised, in terms of the variable the value came from, when bad
+        variables raise or when no variable is to blame (an argument, a default).
+        Otherwise the variable is reported and set aside (or only the sink URIs of
+        ``NGLOGGER_SINKS`` that do not parse), for Config to be built again.
+        """
+        translated = self._restate(refused)
+        setting = blamed_setting(translated, self._env_source, self._explicit)
+        if self._raises or setting is None:
+            raise translated from None
+        if setting == "sinks" and _drop_bad_sinks(
+            self.values, refused, self._report, self._restate
+        ):
+            return  # the good entries of NGLOGGER_SINKS stay
+        self._report(translated)  # set that variable aside and build again
+        self._ignored[setting] = self._env_source.pop(setting)
+        del self.values[setting]
+
+    def finish(self, config: ConfigFields) -> dict[str, tuple[object, str]]:
+        """Warn about the variables set aside; per setting of ``config``, ``(value, source)``."""
+        sources: dict[str, str] = {}
+        for setting in (*TABLE.fields, *_PENDING_DEFAULTS):
+            if setting in self._explicit:
+                sources[setting] = "argument"
+            elif setting in self._env_source:
+                sources[setting] = f"env:{self._env_source[setting]}"
+            elif setting in self._ignored:
+                sources[setting] = f"default ({self._ignored[setting]} ignored)"
+            else:
+                sources[setting] = "default"
+        if self._context_source:
+            sources["context"] = self._context_source
+        for problem in self._problems:
+            for name in variables_in(problem):
+                fed = TABLE.variables[name].field if name in TABLE.variables else None
+                if fed is not None and sources.get(fed) == "default":
+                    sources[fed] = f"default ({name} ignored)"
+        _warn(self._problems)
+
+        report: dict[str, tuple[object, str]] = {}
+        for setting in TABLE.fields:
+            report[setting] = (shown_setting(setting, getattr(config, setting)), sources[setting])
+        for setting, value in self._pending.items():
+            report[setting] = (value, sources[setting])
+        return report
 
 
 def color_choice(environ: Mapping[str, str] | None = None) -> tuple[bool, str] | None:
@@ -386,32 +316,18 @@ def _drop_bad_sinks(
     return True
 
 
-def _raises(table: _Tables, environ: Mapping[str, str], explicit: Mapping[str, object]) -> bool:
+def _raises(environ: Mapping[str, str], explicit: Mapping[str, object]) -> bool:
     """True when bad variables raise (``config_errors="raise"``), read before anything else."""
     if "config_errors" in explicit:
         return explicit["config_errors"] == "raise"  # Config checks the word itself
     name = "NGLOGGER_CONFIG_ERRORS"
-    text = _get(environ, name)
-    if text is None or name not in table.parsers:
+    text = text_of(environ, name)
+    if text is None or name not in TABLE.parsers:
         return False
     try:
-        return _parse(table, name, text, table.parsers[name]) == "raise"
+        return parse(name, text, TABLE.parsers[name]) == "raise"
     except ConfigError:
         return False  # the switch itself is bad: the default (warn) applies, and says so
-
-
-def _env_setting_of(
-    error: ConfigError, env_source: Mapping[str, str], explicit: Mapping[str, object]
-) -> str | None:
-    """The setting whose environment value ``error`` blames (None: an argument or a default)."""
-    for setting, name in env_source.items():
-        if setting not in explicit and error.setting in name.split("+env:"):
-            return setting
-    return None
-
-
-def _variables_in(error: ConfigError, table: _Tables) -> list[str]:
-    return [error.setting] if error.setting in table.variables else []
 
 
 def _warn(problems: Sequence[ConfigError]) -> None:
@@ -461,43 +377,6 @@ def _logs_exporter_sinks(text: str, sinks: object) -> tuple[str, ...]:
     return tuple(added)
 
 
-def _get(environ: Mapping[str, str], name: str) -> str | None:
-    value = environ.get(name)
-    if value is None or not value.strip():
-        return None
-    return value
-
-
-#: The largest number without a unit a duration variable takes as seconds: above it, a
-#: bare number is more likely milliseconds (``NGLOGGER_FLUSH_INTERVAL=200``) and is refused.
-BARE_SECONDS_MAX = 60.0
-
-_BARE_NUMBER = re.compile(r"\s*\d+(\.\d+)?\s*")
-
-
-def _parse(
-    table: _Tables, name: str, text: str, parser: Callable[[str], object], hint: str = ""
-) -> object:
-    if name in table.seconds and _BARE_NUMBER.fullmatch(text) and float(text) > BARE_SECONDS_MAX:
-        number = text.strip()
-        raise ConfigError(
-            name,
-            text,
-            table.variables[name].accepted,
-            f"write {number}ms or {number}s; a number without a unit above "
-            f"{BARE_SECONDS_MAX:g} is refused as ambiguous",
-            reason=f"no unit: {number} seconds or {number} milliseconds?",
-        )
-    try:
-        return parser(text)
-    except ValueError as exc:
-        if name in table.explained and exc.args and not isinstance(exc, ConfigError):
-            hint = str(exc.args[0])
-        raise ConfigError(
-            name, mask_secret(name, text), table.variables[name].accepted, hint
-        ) from None
-
-
 def _close_matches(word: str, known: Sequence[str]) -> list[str]:
     """The closest known name, for a "did you mean" hint (difflib loads only on a mistake)."""
     import difflib
@@ -505,8 +384,8 @@ def _close_matches(word: str, known: Sequence[str]) -> list[str]:
     return difflib.get_close_matches(word, known, n=1)
 
 
-def _check_arguments(fields: tuple[str, ...], explicit: Mapping[str, object]) -> None:
-    known = (*fields, *_PENDING_DEFAULTS)
+def _check_arguments(explicit: Mapping[str, object]) -> None:
+    known = (*TABLE.fields, *_PENDING_DEFAULTS)
     for name in explicit:
         if name not in known:
             close = _close_matches(name, known)
@@ -514,15 +393,15 @@ def _check_arguments(fields: tuple[str, ...], explicit: Mapping[str, object]) ->
             raise TypeError(f"unexpected keyword argument {name!r}{hint}")
 
 
-def _unknown_names(table: _Tables, environ: Mapping[str, str]) -> list[ConfigError]:
+def _unknown_names(environ: Mapping[str, str]) -> list[ConfigError]:
     """One error per ``NGLOGGER_*`` name nglogger does not know, with the closest known name.
 
     The value is shown unless the name, or the name it is closest to, is a secret's
     (a misspelled ``NGLOGGER_HTTP_HEADRS`` may hold credentials).
     """
-    known = [name for name in table.variables if name.startswith(PREFIX)]
+    known = [name for name in TABLE.variables if name.startswith(PREFIX)]
     unknown = sorted(
-        name for name in environ if name.upper().startswith(PREFIX) and name not in table.variables
+        name for name in environ if name.upper().startswith(PREFIX) and name not in TABLE.variables
     )
     errors: list[ConfigError] = []
     for name in unknown:
@@ -541,7 +420,6 @@ def _unknown_names(table: _Tables, environ: Mapping[str, str]) -> list[ConfigErr
 
 
 def _context(
-    table: _Tables,
     environ: Mapping[str, str],
     explicit: Mapping[str, object],
     report: Callable[[ConfigError], None],
@@ -552,17 +430,17 @@ def _context(
     """
     origin: dict[str, str] = {}  # key -> source
     merged: dict[str, object] = {}
-    text = _get(environ, "OTEL_RESOURCE_ATTRIBUTES")
-    attributes = _parse_context(table, "OTEL_RESOURCE_ATTRIBUTES", text, report)
+    text = text_of(environ, "OTEL_RESOURCE_ATTRIBUTES")
+    attributes = _parse_context("OTEL_RESOURCE_ATTRIBUTES", text, report)
     if attributes is not None:
         if "service.name" in attributes:
             attributes["service"] = attributes.pop("service.name")
         _merge(merged, origin, attributes, "env:OTEL_RESOURCE_ATTRIBUTES")
-    text = _get(environ, "OTEL_SERVICE_NAME")
+    text = text_of(environ, "OTEL_SERVICE_NAME")
     if text is not None:
         _merge(merged, origin, {"service": text.strip()}, "env:OTEL_SERVICE_NAME")
-    text = _get(environ, "NGLOGGER_CONTEXT")
-    parsed = _parse_context(table, "NGLOGGER_CONTEXT", text, report)
+    text = text_of(environ, "NGLOGGER_CONTEXT")
+    parsed = _parse_context("NGLOGGER_CONTEXT", text, report)
     if parsed is not None:
         _merge(merged, origin, parsed, "env:NGLOGGER_CONTEXT")
     if "context" in explicit:
@@ -589,82 +467,14 @@ def _merge(
 
 
 def _parse_context(
-    table: _Tables, name: str, text: str | None, report: Callable[[ConfigError], None]
+    name: str, text: str | None, report: Callable[[ConfigError], None]
 ) -> dict[str, str] | None:
     if text is None:
         return None
     try:
-        result = _parse(table, name, text, parse_pairs)
+        result = parse(name, text, parse_pairs)
     except ConfigError as error:
         report(error)
         return None
     assert isinstance(result, dict)
     return result
-
-
-_AT_MOST = re.compile(r"at most (\w+) \((\d+)\)")
-
-
-def _translate(
-    error: ConfigError,
-    table: _Tables,
-    env_source: Mapping[str, str],
-    environ: Mapping[str, str],
-    explicit: Mapping[str, object],
-) -> ConfigError:
-    """Config's error, restated in terms of the variables the values came from.
-
-    A relation broken by a default (``batch_max_bytes`` above a small
-    ``NGLOGGER_BUFFER_BYTES``) blames the variable the user set, turned around.
-    """
-    name = env_source.get(error.setting)
-    if name is not None:
-        name = name.split("+env:")[0]  # sinks from NGLOGGER_SINKS and OTEL_LOGS_EXPORTER
-    hint = _hint_of(error)
-    relation = _AT_MOST.fullmatch(error.accepted)
-    if (
-        name is None
-        and error.setting not in explicit
-        and relation is not None
-        and relation.group(1) in env_source
-    ):
-        other = env_source[relation.group(1)]
-        limit = table.variable_of.get(error.setting, error.setting)
-        accepted = f"at least {limit} ({error.value!r})"
-        return ConfigError(other, mask_secret(other, environ[other]), accepted, hint)
-
-    def rename(match: re.Match[str]) -> str:
-        setting = match.group(1)
-        if setting in env_source:
-            return env_source[setting]
-        return table.variable_of.get(setting, setting) if name is not None else setting
-
-    underscored = re.compile(r"\b(" + "|".join(n for n in table.fields if "_" in n) + r")\b")
-    accepted = underscored.sub(rename, error.accepted)
-    if name is None:
-        if accepted == error.accepted:
-            return error
-        return ConfigError(error.setting, error.value, accepted, hint, reason=error.reason)
-    value = mask_secret(name, environ[name])
-    if error.setting == "sinks" and error.reason:  # the entry, what is wrong, what it accepts
-        entry = mask_secret(name, str(error.value))
-        several = len([item for item in environ[name].split(",") if item.strip()]) > 1
-        reason = f"entry {entry!r}: {error.reason}" if several else error.reason
-        return ConfigError(name, value, error.accepted, hint, reason=reason)
-    if accepted == error.accepted:  # a check on this value alone: say it in env terms
-        accepted = table.variables[name].accepted
-    if error.setting == "sinks":
-        entry = f"entry {mask_secret(name, str(error.value))!r}"
-        hint = f"{entry}: {hint}" if hint else entry
-    return ConfigError(name, value, accepted, hint, reason=error.reason)
-
-
-def _hint_of(error: ConfigError) -> str:
-    hint = getattr(error, "hint", None)
-    if isinstance(hint, str):
-        return hint
-    head = f"{error.setting}={error.value!r} is invalid; accepted: {error.accepted} ("
-    message = str(error)
-    if message.startswith(head) and message.endswith(")"):
-        return message[len(head) : -1]
-    return ""

@@ -14,26 +14,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from .._core.errors import ConfigError
-from .config import Config
-from .declare import shown_default, spec_of
-from .environ import (
-    MASK,
-    PREFIX,
-    SINK_ENV_NAMES,
-    SINK_ENV_PREFIXES,
-    Sampling,
-    Variable,
-    color_choice,
-    is_secret_name,
-    mask_secret,
-    parse_redact_keys,
-    resolve,
-    tables,
-)
-from .environ import describe_variables as _describe_variables
+from .config import Config, resolve
+from .declare import parse_redact_keys, shown_default, spec_of
+from .environ import color_choice
 from .otlp import resolve_for_uri
-from .secrets import safe_url_text
+from .sampling import Sampling
+from .secrets import MASK, is_secret_name, mask_secret, safe_url_text
+from .sinkenv import SINK_ENV_NAMES, SINK_ENV_PREFIXES
 from .sinkuri import OtlpOptions, parse_otlp_uri
+from .variables import PREFIX, TABLE, Variable, describe_variables
 
 __all__ = [
     "KNOWN_VARIABLES",
@@ -58,12 +47,7 @@ __all__ = [
 
 #: Every variable nglogger reads: name -> (setting, what it does, what it accepts), in
 #: documentation order; generated from the declarations of Config's fields.
-KNOWN_VARIABLES: Mapping[str, Variable] = tables(Config).variables
-
-
-def describe_variables() -> list[tuple[str, str, str]]:
-    """``(name, description, accepted)`` for every variable, in documentation order."""
-    return _describe_variables(Config)
+KNOWN_VARIABLES: Mapping[str, Variable] = TABLE.variables
 
 
 #: Settings left out of the README settings table (documented with their variables).
@@ -106,7 +90,7 @@ def resolve_with_sources(
     merged from several places, joins them with ``+`` (``"argument+env:OTEL_SERVICE_NAME"``).
     Values are safe to print (:func:`mask_secret`); the Config holds the real ones.
     """
-    return resolve(Config, environ, **explicit)
+    return resolve(environ, **explicit)
 
 
 def describe_otel(config: Config) -> dict[str, tuple[object, str]] | None:

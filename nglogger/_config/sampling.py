@@ -25,7 +25,13 @@ from .._core.levels import LEVEL_NAMES, level_name, parse_level
 from .._core.reasons import DropReason
 from .._core.units import parse_duration
 
-__all__ = ["Sampler", "Sampling"]
+__all__ = ["SAMPLE_TEXT_ACCEPTED", "Sampler", "Sampling"]
+
+#: What ``NGLOGGER_SAMPLE`` accepts (the grammar above).
+SAMPLE_TEXT_ACCEPTED = (
+    "comma-separated level=probability rules (debug=0.1, probability 0 to 1) "
+    "and at most one rate limit count/period (100/s, 6000/m, 50/500ms)"
+)
 
 
 def _items(text: str) -> Iterable[tuple[int, str]]:

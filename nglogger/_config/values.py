@@ -16,7 +16,10 @@ from urllib.parse import unquote
 
 from .secrets import mask_item
 
-__all__ = ["items", "parse_pairs"]
+__all__ = ["PAIRS_ACCEPTED", "items", "parse_pairs"]
+
+#: What a ``k=v`` pairs variable accepts (``NGLOGGER_CONTEXT``, ``NGLOGGER_HTTP_HEADERS``...).
+PAIRS_ACCEPTED = "comma-separated key=value pairs; percent-encode ',' '=' '%' in keys and values"
 
 _BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
