@@ -84,6 +84,7 @@ class Reply:
     headers: tuple[tuple[str, str], ...] = ()
     delay: float = 0.0  # seconds before answering (cut short when the backend closes)
     stall: float = 0.0  # seconds to pause in the middle of the (2-byte) reply body
+    body: bytes = b""  # the reply's body (a backend's reason)
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,7 @@ class Seen:
     arrived: float
     ids: tuple[int, ...]
     status: int
+    wire_bytes: int = 0  # the body as it travelled (gzip)
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,7 @@ class Arrival:
     index: int
     ids: tuple[int, ...]
     sent: float | None  # time.monotonic() at send (ObservingTransport); None if unknown
+    wire_bytes: int = 0  # the body as it travelled (gzip): what a proxy's body limit sees
 
 
 Script = Callable[[Arrival], Reply]
@@ -171,13 +174,18 @@ class Backend:
         sent = request.headers.get(SENT_HEADER.lower())
         with self._cond:
             reply = self.script(
-                Arrival(len(self.requests), ids, None if sent is None else float(sent))
+                Arrival(
+                    len(self.requests),
+                    ids,
+                    None if sent is None else float(sent),
+                    request.wire_bytes,
+                )
             )
             if 200 <= reply.status < 300:
                 self.delivered.extend(ids)
-            self.requests.append(Seen(time.monotonic(), ids, reply.status))
+            self.requests.append(Seen(time.monotonic(), ids, reply.status, request.wire_bytes))
             self._cond.notify_all()
-        body = b"{}" if reply.stall else b""
+        body = reply.body or (b"{}" if reply.stall else b"")
         return Answer(reply.status, reply.headers, body, delay=reply.delay, stall=reply.stall)
 
     # for the test thread
@@ -388,9 +396,11 @@ def check_accounting(
     assert dropped_at_queue == st.accepted - written - st.queued_events
     delivered = backend.delivered_ids()
     assert len(delivered) == len(set(delivered)), "an event reached the server twice"
-    exported_ids = sorted(i for w in writes if w.outcome.exported for i in w.ids)
-    assert all(w.outcome.exported in (0, len(w.ids)) for w in writes)
-    assert sorted(delivered) == exported_ids
+    if all(w.outcome.exported in (0, len(w.ids)) for w in writes):
+        exported_ids = sorted(i for w in writes if w.outcome.exported for i in w.ids)
+        assert sorted(delivered) == exported_ids
+    else:  # a write partly delivered (refused events found by bisection): same count
+        assert len(delivered) == st.exported
     return st
 
 
@@ -696,9 +706,9 @@ def test_retry_after_beyond_the_batch_deadline_gives_up_at_once(
 
 
 # ------------------------------------------------------------- rejected, 413
-@pytest.mark.parametrize("status", [400, 401, 403])
+@pytest.mark.parametrize("status", [401, 403, 404])
 def test_client_errors_are_never_retried(status: int, backend: Backend) -> None:
-    """400, 401 and 403 cost exactly one request and drop the batch as rejected."""
+    """401, 403 and 404 (about the request, not its events) cost one request and drop it all."""
     backend.set_script(always(status))
     sink = make_sink(backend.url())
     with running(sink, batch_max_events=5) as pipeline:
@@ -710,20 +720,25 @@ def test_client_errors_are_never_retried(status: int, backend: Backend) -> None:
     assert sink.breaker.state is BreakerState.CLOSED  # the backend is up: not a failure
 
 
-def test_413_splits_the_batch_once_then_drops_it_as_too_large(backend: Backend) -> None:
-    """A 413 splits the request in two once; 413s on the halves drop them as too_large."""
+def test_413_splits_in_halves_until_one_event_is_left_then_drops_it_as_too_large(
+    backend: Backend,
+) -> None:
+    """A 413 splits the request in halves, recursively; only a single event is dropped."""
     backend.set_script(always(413))
     sink = make_sink(backend.url())
-    with running(sink, batch_max_events=10) as pipeline:
-        emit(0, 10)
+    with running(sink, batch_max_events=4) as pipeline:
+        emit(0, 4)
         assert pipeline.flush(5.0)
         st = check_accounting(pipeline, sink, backend)
     assert [r.ids for r in backend.seen()] == [
-        tuple(range(10)),
-        tuple(range(5)),
-        tuple(range(5, 10)),
+        (0, 1, 2, 3),
+        (0, 1),
+        (0,),
+        (1,),
+        (2,),  # (2, 3) is never sent: as large as (0, 1), which was refused
+        (3,),
     ]
-    assert dict(st.dropped) == {"too_large": 10}
+    assert dict(st.dropped) == {"too_large": 4}
 
 
 def test_413_split_halves_that_fit_are_delivered_exactly_once(backend: Backend) -> None:
@@ -738,6 +753,62 @@ def test_413_split_halves_that_fit_are_delivered_exactly_once(backend: Backend) 
     assert sorted(backend.delivered_ids()) == list(range(10))
     assert st.exported == 10
     assert not st.dropped
+
+
+# ------------------------------------------------------------ backend answers
+def test_a_400_for_every_event_is_bisected_down_to_single_events(backend: Backend) -> None:
+    """A 400 may be about one event: halves are sent until each refused event stands alone."""
+    backend.set_script(always(400))
+    sink = make_sink(backend.url())
+    with running(sink, batch_max_events=5) as pipeline:
+        emit(0, 5)
+        assert pipeline.flush(5.0)
+        st = check_accounting(pipeline, sink, backend)
+    seen = [r.ids for r in backend.seen()]
+    assert seen == [(0, 1, 2, 3, 4), (0, 1), (0,), (1,), (2, 3, 4), (2,), (3, 4), (3,), (4,)]
+    assert dict(st.dropped) == {"rejected": 5}
+    assert sink.breaker.state is BreakerState.CLOSED  # the backend is up: not a failure
+
+
+def test_a_poison_event_costs_only_itself(backend: Backend) -> None:
+    """5 events a backend refuses among 100: the 95 others are delivered exactly once,
+    within 2*ceil(log2 100) extra requests per refused event."""
+    poison = {7, 23, 50, 51, 90}
+    backend.set_script(lambda a: Reply(400 if poison.intersection(a.ids) else 200))
+    sink = make_sink(backend.url())
+    with running(sink, batch_max_events=100) as pipeline:
+        emit(0, 100)
+        assert pipeline.flush(10.0)
+        st = check_accounting(pipeline, sink, backend)
+    assert sorted(backend.delivered_ids()) == sorted(set(range(100)) - poison)
+    assert dict(st.dropped) == {"rejected": 5}
+    assert st.exported == 95
+    requests = len(backend.seen())
+    assert requests <= 1 + len(poison) * 2 * 7, requests
+    assert sink.http_stats()["bisect"] >= 1
+
+
+def test_a_proxy_body_limit_splits_what_is_too_large_and_is_learned(backend: Backend) -> None:
+    """An nginx-style 413 above 16 KiB on the wire: nothing lost, and once the limit is
+    learned the sink stops sending requests the proxy refuses."""
+    limit = 16 * KiB
+    backend.set_script(lambda a: Reply(413 if a.wire_bytes > limit else 200))
+    sink = make_sink(backend.url())
+    rng = random.Random(5)
+    with running(sink, batch_max_events=100, flush_interval=0.05) as pipeline:
+        for i in range(600):  # 1-3 KB events that do not compress away
+            LOG.info("event", id=i, pad=rng.randbytes(rng.randint(500, 1500)).hex())
+        assert pipeline.flush(20.0)
+        st = check_accounting(pipeline, sink, backend)
+    assert sorted(backend.delivered_ids()) == list(range(600))
+    assert not st.dropped
+    seen = backend.seen()
+    refused = [r for r in seen if r.status == 413]
+    assert refused, "the test must reach the limit"
+    # after the cap is learned, the 413s stop: the last one comes early
+    last = max(i for i, r in enumerate(seen) if r.status == 413)
+    assert last < len(seen) // 2, (last, len(seen))
+    assert sink.delivery.learned_cap is not None
 
 
 # -------------------------------------------------------------------- shutdown

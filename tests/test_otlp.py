@@ -721,9 +721,11 @@ def test_429_with_retry_after_is_retried_after_the_wait(
     assert 1 == sink.http_stats()["retries"]
 
 
-@pytest.mark.parametrize("status", [400, 401, 403, 500, 501])
+@pytest.mark.parametrize("status", [401, 403, 500, 501])
 def test_other_statuses_are_not_retried(memory: InMemoryServer, status: int) -> None:
-    """Statuses outside 429/502/503/504 are not retried: one request, events dropped `rejected`."""
+    """Statuses outside 429/502/503/504 are not retried: one request, events dropped `rejected`.
+
+    (A 400 or 422 may be about one event: it is bisected, see test_backend_answers.)"""
     memory.set_responder(_responses((status, {}, b"")))
     sink = fast_sink(memory.url, transport=memory.transport)
     pipeline = nglogger.configure(Config(sinks=[sink], flush_interval=5.0))

@@ -29,6 +29,7 @@ import nglogger
 from nglogger._config.report import config_from_env
 from nglogger._core.batch import Batch
 from nglogger._core.errors import ConfigError
+from nglogger._delivery.decision import ItemResults
 from nglogger._delivery.http import HttpResponse
 from nglogger._delivery.retry import RetryPolicy
 from nglogger._event.timestamp import timestamp
@@ -297,11 +298,9 @@ def test_honeycomb_request_matches_the_batch_api(server: Server) -> None:
 def test_honeycomb_truncated_reply_is_read_as_far_as_it_goes() -> None:
     """A reply cut short still counts the failures it shows; events it omits count as exported."""
     sink = HoneycombSink("k", "ds")
-    dropped: dict[str, int] = {}
     reply = HttpResponse(200, {}, b'[{"status":202},{"status":400,"error":"x"},{"sta')
-    assert 2 == sink.accept(reply, 3, dropped)
-    assert {"rejected": 1} == dropped
-    assert 3 == sink.accept(HttpResponse(200, {}, b""), 3, {})
+    assert ItemResults((), 1, "400") == sink.items(reply, 3)  # cut: no reason readable
+    assert sink.items(HttpResponse(200, {}, b""), 3) is None  # all delivered
 
 
 def test_honeycomb_hosts_us_eu_and_endpoint_variable() -> None:
@@ -444,9 +443,32 @@ def bulk_reply(request: Request) -> tuple[int, dict[str, str], bytes]:
     documents = request.ndjson()[1::2]
     codes = {"bad": 400, "busy": 429}
     statuses = [codes.get(doc.get("message"), 201) for doc in documents]
-    items = [{"create": {"status": status}} for status in statuses]
+    items: list[dict[str, Any]] = [{"create": {"status": status}} for status in statuses]
+    for item in items:
+        if item["create"]["status"] == 400:
+            item["create"]["error"] = {"type": "mapper_parsing_exception", "reason": "bad field"}
     reply = {"errors": any(s >= 300 for s in statuses), "items": items}
     return 200, {"Content-Type": "application/json"}, orjson.dumps(reply)
+
+
+def busy_once_bulk_reply() -> Callable[[Request], tuple[int, dict[str, str], bytes]]:
+    """``bulk_reply``, but a 'busy' item is answered 429 once, then 201 (a shard's queue drained)."""
+    seen: set[int] = set()
+
+    def reply(request: Request) -> tuple[int, dict[str, str], bytes]:
+        documents = request.ndjson()[1::2]
+        statuses = []
+        for doc in documents:
+            if doc.get("message") == "busy" and doc.get("n") not in seen:
+                seen.add(doc.get("n"))
+                statuses.append(429)
+            else:
+                statuses.append(400 if doc.get("message") == "bad" else 201)
+        items = [{"create": {"status": status}} for status in statuses]
+        body = {"errors": any(s >= 300 for s in statuses), "items": items}
+        return 200, {"Content-Type": "application/json"}, orjson.dumps(body)
+
+    return reply
 
 
 @each_transport
@@ -463,7 +485,10 @@ def test_elasticsearch_request_matches_the_bulk_api(server: Server) -> None:
     documents = []
     for request in requests:
         assert "POST" == request.method
-        assert "/logs-nglogger-default/_bulk?filter_path=errors,items.*.status" == request.path
+        assert (
+            "/logs-nglogger-default/_bulk"
+            "?filter_path=errors,items.*.status,items.*.error.type,items.*.error.reason"
+        ) == request.path
         assert "application/x-ndjson" == request.headers["content-type"]
         assert "gzip" == request.headers["content-encoding"]
         assert "ApiKey es-secret-key" == request.headers["authorization"]
@@ -494,12 +519,12 @@ def test_elasticsearch_full_and_truncated_replies_are_understood() -> None:
             ],
         }
     )
-    dropped: dict[str, int] = {}
-    assert 1 == sink.accept(HttpResponse(200, {}, full), 2, dropped)
+    assert ItemResults((), 1, "400 mapper_parsing_exception") == sink.items(
+        HttpResponse(200, {}, full), 2
+    )
     cut = b'{"errors":true,"items":[{"create":{"status":201}},{"create":{"status":429}},{"cre'
-    assert 2 == sink.accept(HttpResponse(200, {}, cut), 3, dropped)
-    assert {"rejected": 2} == dropped
-    assert 5 == sink.accept(HttpResponse(200, {}, b'{"errors":false,"items":[]}'), 5, dropped)
+    assert ItemResults((1,), 0, "", "429") == sink.items(HttpResponse(200, {}, cut), 3)
+    assert sink.items(HttpResponse(200, {}, b'{"errors":false,"items":[]}'), 5) is None
 
 
 def test_elasticsearch_index_op_and_uri(real_server: RecordingServer) -> None:
@@ -549,12 +574,14 @@ REJECTED = (0, {"rejected": 2})
         ],
         *[
             pytest.param(_datadog, [status], REJECTED, id=f"datadog-{status}-not-retried")
-            for status in (400, 401, 403)
+            for status in (401, 403)
         ],
+        # a 400 may be about one event: the two are sent apart, and both refused
+        pytest.param(_datadog, [400, 400, 400], REJECTED, id="datadog-400-bisected"),
         pytest.param(_loki, [204], DELIVERED, id="loki-204"),
         pytest.param(_loki, [260], REJECTED, id="loki-260-ingestion-blocked"),
         pytest.param(_loki, [429, 204], DELIVERED, id="loki-429-retried"),
-        pytest.param(_loki, [400], REJECTED, id="loki-400-not-retried"),
+        pytest.param(_loki, [400, 400, 400], REJECTED, id="loki-400-bisected"),
     ],
 )
 def test_each_status_is_retried_delivered_or_rejected_as_the_api_documents(
@@ -574,48 +601,49 @@ def test_each_status_is_retried_delivered_or_rejected_as_the_api_documents(
 
 @each_transport
 @pytest.mark.parametrize(
-    ("make", "responder", "messages", "expected", "counter"),
+    ("make", "responder", "messages", "expected", "counters"),
     [
         pytest.param(
             lambda server: HoneycombSink(
                 "k", "ds", api_host=server.url, transport=server.transport
             ),
-            per_event_statuses,
+            lambda: per_event_statuses,
             ["good", "bad", "good"],
             (3, 2, {"rejected": 1}),
-            ("event_errors", 1),
+            {"item_rejected": 1},
             id="honeycomb-status-array",
         ),
         pytest.param(
             lambda server: ElasticsearchSink(server.url, transport=server.transport),
-            bulk_reply,
+            busy_once_bulk_reply,
             ["ok", "bad", "busy", "ok"],
-            (4, 2, {"rejected": 2}),
-            ("item_errors", 2),
+            (4, 3, {"rejected": 1}),
+            {"item_rejected": 1, "item_retries": 1},
             id="elasticsearch-bulk-items-4xx-and-429",
         ),
     ],
 )
-def test_per_event_failures_in_a_2xx_reply_are_counted_as_rejected(
+def test_per_event_failures_in_a_2xx_reply_are_rejected_and_429s_sent_again(
     server: Server,
     make: Callable[[Server], HttpSink],
-    responder: Callable[[Request], tuple[int, dict[str, str], bytes]],
+    responder: Callable[[], Callable[[Request], tuple[int, dict[str, str], bytes]]],
     messages: list[str],
     expected: tuple[int, int, dict[str, int]],
-    counter: tuple[str, int],
+    counters: dict[str, int],
 ) -> None:
-    """Events the reply marks failed (non-2xx entries, 429 included) are dropped as rejected; the others exported."""
-    server.set_responder(responder)
+    """Events the reply refuses (4xx entries) are dropped as rejected; those it answers 429
+    are sent again (and delivered); the others exported."""
+    server.set_responder(responder())
     sink = make(server)
     pipeline = nglogger.configure(sinks=[sink], flush_interval=0.05)
     log = nglogger.get_logger("app")
-    for message in messages:
-        log.info(message)
+    for n, message in enumerate(messages):
+        log.info(message, n=n)
     assert pipeline.flush(WAIT)
     stats = pipeline.stats().sinks[sink.name]
     assert expected == (stats.accepted, stats.exported, dict(stats.dropped))
-    name, errors = counter
-    assert errors == sink.http_stats()[name]
+    http = sink.http_stats()
+    assert counters == {name: http.get(name, 0) for name in counters}
 
 
 HONEYCOMB = HoneycombSink
@@ -769,3 +797,33 @@ def test_the_former_max_event_bytes_keyword_still_sets_the_record_limit_with_a_w
     finally:
         old.close()
         new.close()
+
+
+def loki_with_a_line_limit(limit: int) -> Callable[[Request], tuple[int, dict[str, str], bytes]]:
+    """Loki's distributor with ``max_line_size``: it stores the valid lines of a push and
+    answers 400 with one line per entry it ignored (its validation message)."""
+
+    def reply(request: Request) -> tuple[int, dict[str, str], bytes]:
+        errors = [
+            f"Max entry size '{limit}' bytes exceeded for stream '{{service=\"x\"}}' while "
+            f"adding an entry with length '{len(line)}' bytes"
+            for stream in request.json()["streams"]
+            for _, line, *_ in stream["values"]
+            if len(line) > limit
+        ]
+        if not errors:
+            return 204, {}, b""
+        return 400, {"Content-Type": "text/plain"}, "\n".join(errors).encode()
+
+    return reply
+
+
+@each_transport
+def test_a_loki_400_for_some_lines_counts_exactly_those_and_is_not_resent(server: Server) -> None:
+    """Loki stores the rest of a push it answers 400: the lines it names are rejected,
+    the others exported, in one request (resending would duplicate what it stored)."""
+    server.set_responder(loki_with_a_line_limit(1000))
+    events = [event(i, pad=2000 if i % 20 == 3 else 10) for i in range(100)]
+    outcome = deliver(_loki(server), events)
+    assert (95, {"rejected": 5}) == (outcome.exported, dict(outcome.dropped))
+    assert 1 == len(server.requests)

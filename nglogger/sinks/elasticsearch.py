@@ -28,14 +28,16 @@ stream; ``dataset`` and ``namespace`` are checked as the docs say (lower case, n
 ``index=`` still names any index, alias or data stream directly.
 
 Results: a bulk reply is 200 even when items fail; its ``errors`` flag says
-whether any did. The request asks ``filter_path=errors,items.*.status`` so the
-reply is about 26 bytes per item (1000 items per request keep it far below the
-64 KiB the transport reads). Every item with a non-2xx status is counted as
-dropped ``rejected``, including per-item 429 (the queue of one shard was full;
-items are not resent one by one, so they are dropped and counted). A reply
-that cannot be parsed is scanned for the statuses it shows; items it says
-nothing about count as exported. Whole-request statuses: 429, 502, 503 and 504
-are retried, as the official clients do; other statuses are not.
+whether any did. The request asks ``filter_path=errors,items.*.status,
+items.*.error.type,items.*.error.reason``: about 26 bytes per delivered item, a few
+hundred per failed one (the reply is read up to 512 KiB). Item by item: a 429 (the
+queue of one shard was full) or a 5xx goes back to the sink's queue and is sent
+again under the same backoff as a failed request; any other non-2xx is counted
+``rejected``, and the first one's error type and reason are said on stderr and kept
+as the sink's ``last_error``. A reply that cannot be parsed is scanned for the
+statuses it shows; items it says nothing about count as exported. Whole-request
+statuses: 429, 502, 503 and 504 are retried, as the official clients do; a 413 is
+split, a 400 bisected (see ``nglogger._delivery.decision``); other statuses are not.
 
 Auth: ``api_key`` (the encoded key Elasticsearch returns, sent as
 ``Authorization: ApiKey <key>``) or ``username``/``password`` (basic auth, also
@@ -53,6 +55,7 @@ import orjson
 
 from .._config.secrets import safe_url
 from .._core.errors import ConfigError
+from .._delivery.decision import ItemResults, item_results
 from .._delivery.http import HttpResponse
 from ._vendor import basic_auth, check_secret, check_text, split_userinfo
 from .http import HttpSink
@@ -65,7 +68,7 @@ __all__ = ["DEFAULT_INDEX", "ElasticsearchSink", "data_stream_name", "from_confi
 DEFAULT_INDEX = "logs-nglogger-default"
 EVENTS_PER_REQUEST = 1000
 ELASTICSEARCH_RETRYABLE = frozenset({429, 502, 503, 504})
-_FILTER = "filter_path=errors,items.*.status"
+_FILTER = "filter_path=errors,items.*.status,items.*.error.type,items.*.error.reason"
 _OPS = ("create", "index")
 # Index names: lower case, none of \ / * ? " < > | , # : or space, not starting with - _ +.
 _INDEX = re.compile(r"[a-z0-9][^A-Z\\/*?\"<>|,# :]{0,254}")
@@ -77,6 +80,7 @@ class ElasticsearchSink(HttpSink):
 
     content_type = "application/x-ndjson"
     kind = "elasticsearch"
+    max_reply_bytes = 512 * 1024  # per-item results with the failures' reasons
     #: Batch-sized buffers held while writing a batch (``Config.memory_budget``): the batch, its
     #: events as a list, the action+document lines, the joined body and its gzip copy (measured
     #: at most 4.1x); tests/test_memory_copies.py measures it with tracemalloc.
@@ -153,13 +157,9 @@ class ElasticsearchSink(HttpSink):
         action = self._action
         return b"".join([action + _with_timestamp(event) + b"\n" for event in events])
 
-    def accept(self, response: HttpResponse, count: int, dropped: dict[str, int]) -> int:
-        """Count the items whose status is not 2xx as ``rejected``."""
-        failed = min(count, _failures(response.body, count))
-        if failed:
-            dropped["rejected"] = dropped.get("rejected", 0) + failed
-            self._count("item_errors", failed)
-        return count - failed
+    def items(self, response: HttpResponse, count: int) -> ItemResults | None:
+        """Each bulk item's status: 429 and 5xx items are sent again, other failures refused."""
+        return item_results(_answers(response.body), count)
 
 
 _STAMP_RESERVE = 64  # b'"@timestamp":"<at most 48 bytes>",'
@@ -213,29 +213,39 @@ def _top_level_has(event: bytes, key: str) -> bool:
     return isinstance(document, dict) and key in document
 
 
-def _failures(body: bytes, count: int) -> int:
+def _answers(body: bytes) -> list[tuple[int | None, str]]:
+    """``(status, error type: reason)`` per bulk item, in request order ([] when all are 2xx)."""
     if body.startswith(b'{"errors":false'):
-        return 0
+        return []
     try:
         reply = orjson.loads(body)
     except orjson.JSONDecodeError:
         reply = None
     if isinstance(reply, dict):
         if reply.get("errors") is False:
-            return 0
+            return []
         items = reply.get("items")
         if isinstance(items, list):
-            return sum(1 for item in items[:count] if not _is_2xx(item))
-    return sum(1 for m in _STATUS.finditer(body) if not m.group(1).startswith(b"2"))
+            return [_item(item) for item in items]
+    # a reply cut at the transport's limit: the statuses it shows, in order
+    return [(int(m.group(1)), "") for m in _STATUS.finditer(body)]
 
 
-def _is_2xx(item: object) -> bool:
-    """``{"create": {"status": 201}}`` -> True."""
+def _item(item: object) -> tuple[int | None, str]:
+    """``{"create": {"status": 400, "error": {"type": t, "reason": r}}}`` -> ``(400, "t: r")``."""
     if not isinstance(item, dict) or len(item) != 1:
-        return False
+        return None, ""
     result = next(iter(item.values()))
-    status = result.get("status") if isinstance(result, dict) else None
-    return isinstance(status, int) and 200 <= status <= 299
+    if not isinstance(result, dict):
+        return None, ""
+    status = result.get("status")
+    error = result.get("error")
+    why = ""
+    if isinstance(error, dict):
+        why = ": ".join(str(error[k]) for k in ("type", "reason") if error.get(k))
+    elif isinstance(error, str):
+        why = error
+    return (status if isinstance(status, int) else None), why[:200]
 
 
 def from_config(url: str, config: Config) -> ElasticsearchSink:  # noqa: ARG001 - same shape as the others

@@ -12,11 +12,13 @@ Honeycomb does not stamp events with their arrival time. Hosts: US
 
 Results: Honeycomb answers a 2xx with one status per event, in order
 (``[{"status":202},{"status":400,"error":"Event has too many columns."}]``);
-every non-2xx entry is counted as dropped ``rejected`` and the rest as
-exported. A reply that cannot be fully parsed (it is read up to 64 KiB) is
-scanned for the statuses it shows; events it says nothing about count as
-exported. Whole-request statuses: 429 and 5xx are retried; 400, 401, 403
-(administrative throttling) and 404 are not.
+a 429 or 5xx entry goes back to the sink's queue and is sent again under the same
+backoff as a failed request; any other non-2xx entry is counted ``rejected`` (the
+first one's error is said on stderr); the rest are exported. A reply that cannot be
+fully parsed (it is read up to 64 KiB) is scanned for the statuses it shows; events
+it says nothing about count as exported. Whole-request statuses: 429 and 5xx are
+retried; a 413 is split and a 400 bisected (``nglogger._delivery.decision``); 401,
+403 (administrative throttling) and 404 are not.
 
 Limits: "The entire event must be less than 1 MB of uncompressed JSON" and at
 most 2000 fields (the API reference). The batch body cap is not documented;
@@ -42,6 +44,7 @@ import orjson
 
 from .._config.secrets import safe_url
 from .._core.errors import ConfigError
+from .._delivery.decision import ItemResults, item_results
 from .._delivery.http import HttpResponse
 from ._vendor import check_secret, event_fields, event_head, renamed
 from .http import HttpSink
@@ -119,13 +122,9 @@ class HoneycombSink(HttpSink):
         """``[{"time":"<timestamp>","data":<event>},...]``: the event bytes are not re-parsed."""
         return b"[" + b",".join([_wrap(event) for event in events]) + b"]"
 
-    def accept(self, response: HttpResponse, count: int, dropped: dict[str, int]) -> int:
-        """Count the non-2xx entries of the per-event status array as ``rejected``."""
-        failed = min(count, _failures(response.body, count))
-        if failed:
-            dropped["rejected"] = dropped.get("rejected", 0) + failed
-            self._count("event_errors", failed)
-        return count - failed
+    def items(self, response: HttpResponse, count: int) -> ItemResults | None:
+        """Each event's status: 429 and 5xx events are sent again, other failures refused."""
+        return item_results(_answers(response.body), count)
 
 
 def _wrap(event: bytes) -> bytes:
@@ -141,22 +140,27 @@ def _wrap(event: bytes) -> bytes:
     return b'{"time":"' + timestamp.encode() + b'","data":' + event + b"}"
 
 
-def _failures(body: bytes, count: int) -> int:
-    """Entries of the reply whose status is not 2xx (see the module docstring)."""
+def _answers(body: bytes) -> list[tuple[int | None, str]]:
+    """``(status, error)`` per event, in request order (see the module docstring)."""
     if not body.strip():
-        return 0
+        return []
     try:
         results = orjson.loads(body)
     except orjson.JSONDecodeError:
         results = None
     if isinstance(results, list):
-        return sum(1 for item in results[:count] if not _is_2xx(item))
-    return sum(1 for m in _STATUS.finditer(body[: 64 * 1024]) if not m.group(1).startswith(b"2"))
+        return [_answer(item) for item in results]
+    return [(int(m.group(1)), "") for m in _STATUS.finditer(body[: 64 * 1024])]
 
 
-def _is_2xx(item: object) -> bool:
-    status = item.get("status") if isinstance(item, dict) else None
-    return isinstance(status, int) and 200 <= status <= 299
+def _answer(item: object) -> tuple[int | None, str]:
+    if not isinstance(item, dict):
+        return None, ""
+    status = item.get("status")
+    error = item.get("error")
+    return (status if isinstance(status, int) else None), (error if isinstance(error, str) else "")[
+        :200
+    ]
 
 
 def from_config(config: Config) -> HoneycombSink:

@@ -42,11 +42,11 @@ response (64 KiB).
 from __future__ import annotations
 
 import gzip
-import math
 import random
 import threading
 import time
 import warnings
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -56,9 +56,9 @@ from .._core.batch import Batch
 from .._core.errors import ConfigError, outside_stacklevel
 from .._core.levels import optional_level
 from .._core.sink import sink_filter
+from .._delivery.decision import Delivery, ItemResults, Step, Verdict, bisect_allowance
 from .._delivery.http import HttpTransport
 from .._delivery.retry import (
-    AttemptKind,
     AttemptResult,
     BreakerState,
     CircuitBreaker,
@@ -71,6 +71,11 @@ from ._base import Outcome
 __all__ = ["HttpResponse", "HttpSink", "JsonHttpSink", "MockTransport", "Request", "Transport"]
 
 MiB = 1024 * 1024
+_SAY_EVERY = 60.0  # seconds between two warnings of one refusal class
+_REASON_BYTES = 1024
+_REASON_CHARS = 200
+_Piece = list[bytes] | Batch
+_SHUTDOWN = Verdict(Step.DROP, reason="shutdown_deadline")
 _T = TypeVar("_T")
 
 #: Statuses retried by the generic sink (documented in the README).
@@ -89,6 +94,8 @@ class HttpSink:
     #: Batch-sized buffers one request may hold (batch, encoded body, gzip copy):
     #: used by ``Config.memory_budget``.
     memory_copies = 3
+    #: Bytes of a reply read at most (a backend's per-item results, its reason).
+    max_reply_bytes = 64 * 1024
 
     def __init__(
         self,
@@ -184,14 +191,23 @@ class HttpSink:
             read_timeout=timeout,
             verify=verify,
             max_connections=concurrency,
+            max_response_bytes=self.max_reply_bytes,
         )
         self._clock = clock
         self._rng = rng
+        #: Every delivery decision of this sink (see ``nglogger._delivery.decision``).
+        self.delivery = Delivery(
+            self.retry,
+            self.budget,
+            self.breaker,
+            max_request_bytes=max_request_bytes - 64,  # room for framing ("[", "]", wrappers)
+            clock=clock,
+            rng=rng,
+        )
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._counters: dict[str, int] = {}
-        self._not_before = 0.0  # a backoff after a write handed events back
-        self._requeues = 0  # consecutive writes that handed events back
+        self._said: dict[str, float] = {}  # refusal class -> when it was last said
         self._failing = False  # since the first failure after a success (for the warnings)
         self._warned_open = False
         #: The latest failure, as short text (shown in the sink's stats).
@@ -219,58 +235,124 @@ class HttpSink:
         """Events delivered by a 2xx response (default: all of them)."""
         return count
 
+    def refused_in(self, response: HttpResponse, count: int) -> int | None:  # noqa: ARG002
+        """How many of a refused request's events the backend refused, when it says.
+
+        None (the default): the refusal is read as being about the whole request (a
+        400/422 is then bisected). Loki stores the valid lines of a push it answers 400
+        and says how many it ignored: its sink returns that count.
+        """
+        return None
+
+    def items(self, response: HttpResponse, count: int) -> ItemResults | None:  # noqa: ARG002
+        """Per-event results of a 2xx reply, for backends that answer item by item.
+
+        None (the default) means the reply is read by :meth:`accept`. A sink whose
+        backend answers per event (Elasticsearch bulk, Honeycomb batch) returns the
+        positions to send again (429, 5xx) and those refused, with the backend's reason.
+        """
+        return None
+
     # --------------------------------------------------- what the worker asks
     def request_limits(self) -> tuple[int, int]:
-        """``(events, bytes)`` of queued batches the worker merges into one write."""
-        return self._max_request_events, self._max_request_bytes - 64
+        """``(events, bytes)`` of queued batches the worker merges into one write.
+
+        The bytes are the configured ``max_request_bytes`` until the backend says "too
+        large": then the largest request it accepted (see ``Delivery.request_bytes``).
+        """
+        return self._max_request_events, self.delivery.request_bytes()
 
     def ready_in(self) -> float:
         """Seconds before the next write may send: the breaker's open period, a backoff."""
-        wait = self._not_before - self._clock()
-        if self.breaker.state is not BreakerState.CLOSED:
-            wait = max(wait, self.breaker.time_until_probe())
-        return max(0.0, wait)
+        return self.delivery.ready_in()
 
     # ----------------------------------------------------------------- sending
     def write(self, batch: Batch) -> Outcome:
         """Deliver one batch; every event ends up exported, dropped with a reason, or handed back.
 
         Events handed back (``Outcome.requeue``) were not delivered because the
-        backend is failing for now; the worker queues them again.
+        backend is failing for now (or answered "later" for those items); the worker
+        queues them again. A request the backend finds too large is sent in halves; one
+        it refuses (400, 422) is bisected to find the events it refuses (see
+        ``nglogger._delivery.decision``).
         """
         dropped: dict[str, int] = {}
-        exported = 0
         deadline = self._clock() + self._deadline
+        limit = self.delivery.request_bytes()
+        work: deque[_Piece] = deque()
         if (
             type(self).encode is HttpSink.encode
             and batch.count <= self._max_request_events
-            and batch.nbytes <= self._max_request_bytes - 64
+            and batch.nbytes <= limit
             and _longest_event_fits(batch.data, self._max_record_bytes)
         ):
-            # NDJSON that fits one request: the batch's bytes are the body (no copy).
-            exported, pending = self._deliver(batch, deadline, dropped, may_split=True)
-            return Outcome(exported, dropped, self._requeue(batch, pending))
-        events = batch.events()
-        kept: list[bytes] = []
-        for event in events:
-            if len(event) > self._max_record_bytes:
-                dropped["too_large"] = dropped.get("too_large", 0) + 1
-            else:
-                kept.append(event)
-        del events
-        chunks = self._chunks(kept)
-        del kept
-        rest: list[bytes] = []
-        for i, chunk in enumerate(chunks):
-            n, pending = self._deliver(chunk, deadline, dropped, may_split=True)
-            exported += n
-            if pending is not None:
-                rest = _as_events(pending)
-                for later in chunks[i + 1 :]:
-                    rest.extend(later)
-                break
-        del chunks
-        return Outcome(exported, dropped, self._requeue(batch, rest or None))
+            work.append(batch)  # NDJSON that fits one request: the batch's bytes are the body
+        else:
+            kept: list[bytes] = []
+            for event in batch.events():
+                if len(event) > self._max_record_bytes:
+                    dropped["too_large"] = dropped.get("too_large", 0) + 1
+                else:
+                    kept.append(event)
+            if dropped:
+                self._refused("too_large", dropped["too_large"], "over max_record_bytes")
+            work.extend(self._chunks(kept, limit))
+            del kept
+        self.delivery.bisect_budget.record_attempt()
+        exported, again, handed = self._send_all(work, batch.count, deadline, dropped)
+        pending: _Piece | None = handed
+        if again:  # items a reply asked for again: behind what was handed back
+            pending = again if handed is None else _as_events(handed) + again
+        return Outcome(exported, dropped, self._requeue(batch, pending))
+
+    def _send_all(
+        self, work: deque[_Piece], count: int, deadline: float, dropped: dict[str, int]
+    ) -> tuple[int, list[bytes], _Piece | None]:
+        """Send the pieces in order: ``(exported, items to send again, what is handed back)``.
+
+        A split or a bisection puts the halves at the front, so order is kept.
+        """
+        exported = 0
+        again: list[bytes] = []
+        allowance = bisect_allowance(count)  # extra requests this batch may spend bisecting
+        while work:
+            piece = work.popleft()
+            cap = self.delivery.request_bytes()
+            if len(piece) > 1 and _size(piece) > cap:  # a limit learned since it was cut
+                chunks = self._chunks(_as_events(piece), cap)
+                if len(chunks) > 1:
+                    work.extendleft(reversed(chunks))
+                    continue
+            bisecting = isinstance(piece, _Half)
+            verdict, delivered, retry = self._deliver(piece, deadline, dropped)
+            step = verdict.step
+            if step is Step.DONE:
+                exported += delivered
+                again.extend(retry)
+                if bisecting:
+                    self.delivery.bisect_budget.record_attempt()  # productive: earns more
+            elif step is Step.SPLIT:
+                self._count("split")
+                work.extendleft(reversed(_halves(piece)))
+            elif step is Step.BISECT:
+                if allowance >= 2 and self.delivery.may_bisect():
+                    allowance -= 2
+                    self._count("bisect")
+                    work.extendleft(reversed(_halves(piece)))
+                else:  # out of allowance: the backend's refusal stands for all of them
+                    dropped["rejected"] = dropped.get("rejected", 0) + len(piece)
+            elif step is Step.DROP:
+                reason = verdict.reason or "rejected"
+                dropped[reason] = dropped.get(reason, 0) + len(piece)
+                if reason == "rejected" and len(piece) == 1:
+                    allowance += bisect_allowance(count)  # found one: look for the next
+            else:  # HAND_BACK: this piece and everything after it wait in the queue
+                if not work:
+                    return exported, again, piece
+                rest = [event for later in (piece, *work) for event in _as_events(later)]
+                work.clear()
+                return exported, again, rest
+        return exported, again, None
 
     def _requeue(self, batch: Batch, pending: Sequence[bytes] | Batch | None) -> Batch | None:
         """The batch to hand back for ``pending`` events (the same object when it is all)."""
@@ -282,12 +364,11 @@ class HttpSink:
             return batch
         return Batch(b"\n".join(pending) + b"\n", len(pending), batch.seq)
 
-    def _chunks(self, events: list[bytes]) -> list[list[bytes]]:
+    def _chunks(self, events: list[bytes], limit: int) -> list[_Piece]:
         """Split events into requests within the event and (uncompressed) byte limits."""
-        chunks: list[list[bytes]] = []
+        chunks: list[_Piece] = []
         current: list[bytes] = []
         size = 0
-        limit = self._max_request_bytes - 64  # room for framing ("[", "]", wrappers)
         for event in events:
             cost = len(event) + self.per_event_overhead(event)
             if current and (len(current) >= self._max_request_events or size + cost > limit):
@@ -308,97 +389,109 @@ class HttpSink:
             self._counters[name] = self._counters.get(name, 0) + n
 
     def _deliver(
-        self,
-        events: list[bytes] | Batch,
-        deadline: float,
-        dropped: dict[str, int],
-        *,
-        may_split: bool,
-    ) -> tuple[int, list[bytes] | Batch | None]:
-        """Send one request's events: ``(exported, events handed back or None)``."""
+        self, events: _Piece, deadline: float, dropped: dict[str, int]
+    ) -> tuple[Verdict, int, list[bytes]]:
+        """Send one request, retrying it while the decision says so.
+
+        Returns the final verdict, the events delivered (``DONE``) and the events a
+        per-item reply asks to send again.
+        """
         n = len(events)
-
-        def drop(reason: str) -> tuple[int, None]:
-            dropped[reason] = dropped.get(reason, 0) + n
-            return 0, None
-
-        def later(delay: float) -> tuple[int, list[bytes] | Batch]:
-            """Hand the events back; the next write waits ``delay`` (or the breaker)."""
-            self._requeues += 1
-            self._not_before = self._clock() + delay
-            self._count("requeued")
-            return 0, events
-
         if self._stop.is_set():
-            return drop("shutdown_deadline")
+            return _SHUTDOWN, 0, []
+        nbytes = _size(events)
         try:
             body = events.data if isinstance(events, Batch) else self.encode(events)
         except Exception:
-            return drop("encode_error")
+            return Verdict(Step.DROP, reason="encode_error"), 0, []
         headers = self.request_headers()
         if self._compress:
             body = gzip.compress(body, compresslevel=5, mtime=0)
             headers["Content-Encoding"] = "gzip"
+        delivery = self.delivery
         attempt = 0
         while True:
             if self._stop.is_set():
-                return drop("shutdown_deadline")
-            if not self.breaker.allow_request():
-                return later(0.0)  # the worker waits for the breaker's next probe
-            if attempt == 0:
-                self.budget.record_attempt()
-            else:
+                return _SHUTDOWN, 0, []
+            if not delivery.may_send(attempt):
+                # the worker waits for the breaker's next probe
+                self._count("requeued")
+                return Verdict(Step.HAND_BACK), 0, []
+            if attempt:
                 self._count("retries")
             self._count("requests")
             response = self._transport.send(self.url, body, headers)
             result = response.attempt(self.retry)
-            self.breaker.record_result(result)
-            if result.kind is AttemptKind.OK:
+            verdict = delivery.decide(
+                result,
+                attempt=attempt,
+                events=n,
+                nbytes=nbytes,
+                time_left=deadline - self._clock(),
+                too_large=self.too_large(response),
+            )
+            step = verdict.step
+            if step is Step.DONE:
                 self._recovered()
-                return self.accept(response, n, dropped), None
+                delivered, again = self._read_reply(response, events, dropped)
+                return verdict, delivered, again
             self._count(f"status_{response.status}" if response.status else str(result.kind.value))
-            self.last_error = (
-                f"HTTP {response.status}"
-                if response.status
-                else (result.error or result.kind.value)
-            )
-            if response.status == 413:
-                self._recovered()  # the backend answered: it is up
-                if may_split and n > 1:
-                    items = events.events() if isinstance(events, Batch) else events
-                    half = n // 2
-                    del body
-                    first, pending = self._deliver(items[:half], deadline, dropped, may_split=False)
-                    if pending is not None:
-                        return first, _as_events(pending) + list(items[half:])
-                    second, pending = self._deliver(
-                        items[half:], deadline, dropped, may_split=False
-                    )
-                    return first + second, pending
-                return drop("too_large")
-            if not self.retry.is_retryable(result):
-                if self.breaker.state is BreakerState.CLOSED:
-                    self._recovered()
-                return drop("rejected")
-            self._failed()
-            delay = self.retry.next_delay(
-                attempt, result, self._rng, time_left=deadline - self._clock()
-            )
-            if delay is None:  # attempts or the write's time used up: wait in the queue
-                return later(self._backoff(result))
-            if not self.budget.try_acquire_retry():
-                self._count("budget_denied")
-                return later(max(delay, self._backoff(result)))
-            if self._wait(delay):
-                return drop("shutdown_deadline")
-            attempt += 1
+            self.last_error = _error_text(response, result)
+            if step is Step.RETRY:
+                self._failed()
+                if self._wait(verdict.delay):
+                    return _SHUTDOWN, 0, []
+                attempt += 1
+                continue
+            if step is Step.HAND_BACK:
+                self._failed()
+                self._count("requeued")
+                return verdict, 0, []
+            # the backend answered: it is up
+            if delivery.breaker.state is BreakerState.CLOSED:
+                self._recovered()
+            refused = None if verdict.reason == "too_large" else self.refused_in(response, n)
+            if refused is not None and step in (Step.BISECT, Step.DROP):
+                refused = max(0, min(refused, n))  # the rest were stored
+                if refused:
+                    dropped["rejected"] = dropped.get("rejected", 0) + refused
+                    self._refused("rejected", refused, self.last_error)
+                return Verdict(Step.DONE), n - refused, []
+            if step is Step.DROP:
+                self._refused(verdict.reason or "rejected", n, self.last_error)
+            return verdict, 0, []
 
-    def _backoff(self, result: AttemptResult) -> float:
-        """The wait before a handed-back batch is sent again: Retry-After, else backoff."""
-        retry_after = result.retry_after
-        if retry_after is not None and not math.isnan(retry_after):
-            return min(max(retry_after, 0.0), self.retry.retry_after_cap)
-        return self.retry.backoff(min(self._requeues, 64), self._rng)
+    def too_large(self, response: HttpResponse) -> bool:
+        """Whether ``response`` refuses the request for its size (413 is always read so)."""
+        return response.status == 413
+
+    def _read_reply(
+        self, response: HttpResponse, events: _Piece, dropped: dict[str, int]
+    ) -> tuple[int, list[bytes]]:
+        """A 2xx reply: what it delivered, and what it asks to send again."""
+        n = len(events)
+        results = self.items(response, n)
+        if results is None:
+            return self.accept(response, n, dropped), []
+        rejected = min(results.rejected, n)
+        retry = [i for i in results.retry if 0 <= i < n][: n - rejected]
+        if rejected:
+            dropped["rejected"] = dropped.get("rejected", 0) + rejected
+            self._count("item_rejected", rejected)
+            self._refused("rejected", rejected, results.reason or "refused per item")
+        if not retry:
+            return n - rejected, []
+        self._count("item_retries", len(retry))
+        items = _as_events(events)
+        again = [items[i] for i in retry]
+        delay = self.delivery.retry_items(response.attempt(self.retry))
+        self.last_error = f"{len(retry)} items to send again ({results.retry_reason or 'busy'})"
+        self._refused(
+            "item_retry",
+            len(retry),
+            f"{results.retry_reason or 'busy'}; sent again in {delay:.1f} s",
+        )
+        return n - rejected - len(retry), again
 
     def _wait(self, seconds: float) -> bool:
         """Wait ``seconds`` (interrupted by ``close()``); True if the sink was closed."""
@@ -407,6 +500,25 @@ class HttpSink:
         return self._stop.wait(seconds)
 
     # ------------------------------------------------------------ warnings
+    def _refused(self, kind: str, n: int, reason: str | None) -> None:
+        """Events the backend refused (or asked for again): said on stderr when it starts.
+
+        One line per refusal class per minute (and the global rate limit of
+        ``nglogger._core.notice``), with the backend's reason, while it happens.
+        """
+        now = self._clock()
+        with self._lock:
+            last = self._said.get(kind)
+            if last is not None and now - last < _SAY_EVERY:
+                return
+            self._said[kind] = now
+        what = {
+            "too_large": "dropped as too large",
+            "rejected": "rejected by the backend",
+            "item_retry": "to send again (the backend asked)",
+        }.get(kind, kind)
+        _notice.warn(f"sink {self.name}: {n} events {what} ({reason or 'no reason given'})")
+
     def _failed(self) -> None:
         """A retryable failure: warn once when the sink starts failing and when it opens."""
         text: str | None = None
@@ -426,8 +538,7 @@ class HttpSink:
 
     def _recovered(self) -> None:
         """A request the backend handled: warn once if the sink was failing."""
-        self._requeues = 0
-        self._not_before = 0.0
+        self.delivery.answered()
         if not self._failing:
             return
         with self._lock:
@@ -501,8 +612,39 @@ def _longest_event_fits(data: bytes, limit: int) -> bool:
     return True
 
 
-def _as_events(events: list[bytes] | Batch) -> list[bytes]:
+def _as_events(events: _Piece | Sequence[bytes]) -> list[bytes]:
     return events.events() if isinstance(events, Batch) else list(events)
+
+
+class _Half(list[bytes]):
+    """Half of a request that was split or bisected (its successes earn bisect budget)."""
+
+    half = True
+
+
+def _size(piece: _Piece) -> int:
+    """A request's event bytes (what the worker merges and the learned cap limits)."""
+    return piece.nbytes if isinstance(piece, Batch) else sum(map(len, piece)) + len(piece)
+
+
+def _halves(piece: _Piece) -> list[_Piece]:
+    items = _as_events(piece)
+    middle = len(items) // 2
+    return [_Half(items[:middle]), _Half(items[middle:])]
+
+
+def _error_text(response: HttpResponse, result: AttemptResult) -> str:
+    """The failure as short text: the status and the backend's reason, if it gave one."""
+    if not response.status:
+        return result.error or result.kind.value
+    reason = _reason(response.body)
+    return f"HTTP {response.status}: {reason}" if reason else f"HTTP {response.status}"
+
+
+def _reason(body: bytes) -> str:
+    """The start of an error reply's body, on one line (a backend's reason)."""
+    text = body[:_REASON_BYTES].decode("utf-8", "replace").strip()
+    return " ".join(text.split())[:_REASON_CHARS]
 
 
 def renamed_option(old: str, new: str, value: _T) -> _T:

@@ -29,11 +29,14 @@ only when set.
 
 Responses: ``204`` delivered. Loki answers ``260`` (``block_ingestion_status_code``,
 a 2xx) when ingestion is blocked and the logs are discarded: counted as dropped
-``rejected``. ``429`` and ``5xx`` are retried, as Promtail does; ``400`` is not.
+``rejected``. ``429`` and ``5xx`` are retried, as Promtail does; ``400`` is not
+(see Limits).
 
 Limits: a line longer than Loki's ``max_line_size`` (default 256KB) is rejected
-by Loki, and the whole push then answers 400, so events over ``max_record_bytes``
-(default 256,000 bytes) are dropped here first as ``too_large``. Requests are
+by Loki: it stores the other lines of the push and answers 400 naming the ones it
+ignored, so exactly those are counted ``rejected`` (a 400 that names no entry
+refuses the push: it is bisected to find the lines refused). Events over
+``max_record_bytes`` (default 256,000 bytes) are dropped here first as ``too_large``. Requests are
 capped at 1 MiB uncompressed (Promtail's default batch size), well under the
 default ingestion burst (6 MB); ``max_request_bytes`` keeps room inside that for
 eight stream headers.
@@ -271,6 +274,12 @@ class LokiSink(HttpSink):
         return b"%d" % (micros * 1000)
 
     # ----------------------------------------------------------------- results
+    def refused_in(self, response: HttpResponse, count: int) -> int | None:  # noqa: ARG002
+        """A 400 naming the entries Loki ignored: only those are lost (it stored the rest)."""
+        if response.status != 400:
+            return None
+        return ignored_entries(response.body)
+
     def accept(self, response: HttpResponse, count: int, dropped: dict[str, int]) -> int:
         """A ``260`` reply means ingestion is blocked and the logs were discarded."""
         if response.status == _BLOCKED:
@@ -283,6 +292,23 @@ _RFC3339 = re.compile(
     r"([0-9]{4})-([0-9]{2})-([0-9]{2})[T ]([0-9]{2}):([0-9]{2}):([0-9]{2})"
     r"(?:\.([0-9]{1,9}))?(Z|[+-][0-9]{2}:?[0-9]{2})?"
 )
+
+
+#: How Loki says it ignored entries of a push it answers 400 (it stores the others):
+#: the ingester's summary per stream, and the distributor's one line per invalid entry.
+_IGNORED_TOTAL = re.compile(rb"total ignored: ([0-9]+) out of [0-9]+")
+_IGNORED_ENTRY = re.compile(
+    rb"(?m)(?:while adding an entry with length|^entry for stream .* has timestamp too (?:old|new))"
+)
+
+
+def ignored_entries(body: bytes) -> int | None:
+    """Entries a Loki 400 says it ignored (None when it names none: the push was refused)."""
+    totals = _IGNORED_TOTAL.findall(body)
+    if totals:
+        return sum(int(n) for n in totals)
+    entries = len(_IGNORED_ENTRY.findall(body))
+    return entries or None
 
 
 def _metadata_names(names: object) -> tuple[str, ...]:
