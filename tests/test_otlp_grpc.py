@@ -29,6 +29,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceRequest,
     ExportLogsServiceResponse,
 )
+from support.waiting import require
 
 import nglogger
 from nglogger import Batch, Config, ConfigError
@@ -105,7 +106,13 @@ class Server:
         ]
 
 
-def _start(server: Server, credentials: grpc.ServerCredentials | None = None) -> grpc.Server:
+def _start(
+    server: Server,
+    credentials: grpc.ServerCredentials | None = None,
+    *,
+    max_receive: int | None = None,
+    port: int = 0,
+) -> grpc.Server:
     handler = grpc.method_handlers_generic_handler(
         "opentelemetry.proto.collector.logs.v1.LogsService",
         {
@@ -116,12 +123,13 @@ def _start(server: Server, credentials: grpc.ServerCredentials | None = None) ->
             )
         },
     )
-    grpc_server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    options = [] if max_receive is None else [("grpc.max_receive_message_length", max_receive)]
+    grpc_server = grpc.server(futures.ThreadPoolExecutor(max_workers=4), options=options)
     grpc_server.add_generic_rpc_handlers((handler,))
     if credentials is None:
-        server.port = grpc_server.add_insecure_port("127.0.0.1:0")
+        server.port = grpc_server.add_insecure_port(f"127.0.0.1:{port}")
     else:
-        server.port = grpc_server.add_secure_port("127.0.0.1:0", credentials)
+        server.port = grpc_server.add_secure_port(f"127.0.0.1:{port}", credentials)
     grpc_server.start()
     return grpc_server
 
@@ -638,3 +646,52 @@ def test_a_forked_child_exports_over_its_own_channel(server: Server) -> None:
                     by_body[record.body.string_value] = attrs["service.instance.id"]
     assert {"parent before", "child", "parent after"} == set(by_body)
     assert by_body["parent before"] == by_body["parent after"] != by_body["child"]
+
+
+@pytest.mark.parametrize("max_receive", [None, 1024 * 1024], ids=["default-4MiB", "limit-1MiB"])
+def test_a_backlog_drains_under_the_server_s_message_limit(max_receive: int | None) -> None:
+    """After an outage the backlog (about 9 MB) drains without a message over the server's
+    limit: the default request size is under gRPC's 4 MiB; a lower limit answers
+    RESOURCE_EXHAUSTED and the request is split, the size learned. Nothing is lost."""
+    state = Server()
+    _start(state).stop(grace=None)  # a port nothing listens on: the outage
+    port = state.port
+    sink = OtlpGrpcSink(
+        f"http://127.0.0.1:{port}",
+        retry=nglogger.RetryPolicy(base=0.01, cap=0.05),
+        breaker=nglogger.CircuitBreaker(open_duration=0.05, max_open_duration=0.2),
+    )
+    pipeline = nglogger.configure(
+        sinks=[sink],
+        flush_interval=0.05,
+        sink_queue_max_bytes=32 * 1024 * 1024,
+        sink_queue_max_events=100_000,
+    )
+    log = nglogger.get_logger("backlog")
+    n = 6000
+    for i in range(n):
+        log.info("event", i=i, pad="p" * 1500)
+    require(lambda: pipeline.stats().sinks[sink.name].queued_events == n, 30.0)
+    back = _start(state, max_receive=max_receive, port=port)
+    try:
+        assert pipeline.flush(60.0)
+        stats = pipeline.stats().sinks[sink.name]
+        assert (n, {}) == (stats.exported, dict(stats.dropped))
+        ids = sorted(
+            int(kv.value.int_value)
+            for record in state.records()
+            for kv in record.attributes
+            if kv.key == "i"
+        )
+        assert list(range(n)) == ids  # each exactly once
+        refused = sink.http_stats().get("status_413", 0)
+        if max_receive is None:
+            assert refused == 0
+        else:
+            assert refused >= 1
+            cap = sink.delivery.learned_cap
+            assert cap is not None
+            assert cap <= max_receive
+    finally:
+        nglogger.shutdown()
+        back.stop(grace=None)

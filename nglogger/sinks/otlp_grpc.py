@@ -18,11 +18,18 @@ OK                                          delivered; ``partial_success`` read 
                                             dropped ``rejected``)
 CANCELLED, DEADLINE_EXCEEDED, ABORTED,      retried with backoff (DEADLINE_EXCEEDED as
 OUT_OF_RANGE, UNAVAILABLE, DATA_LOSS        a timeout, the others as connection errors)
-RESOURCE_EXHAUSTED                          retried only when the server sent
-                                            ``google.rpc.RetryInfo``; otherwise dropped
-                                            ``rejected``
+RESOURCE_EXHAUSTED                          retried when the server sent
+                                            ``google.rpc.RetryInfo``; "message larger
+                                            than max" (a size limit): split in halves
+                                            as an HTTP 413, the size learned; otherwise
+                                            dropped ``rejected``
 any other code                              never retried: dropped ``rejected``
 ==========================================  ==============================================
+
+Requests carry at most 3 MiB of events by default (``max_request_bytes``): under
+gRPC's default 4 MiB receive limit, which the Collector keeps, with room for the
+protobuf framing. A server with a lower limit answers RESOURCE_EXHAUSTED: the
+request is split and the sink never merges that much again.
 
 A ``RetryInfo.retry_delay`` (in the ``grpc-status-details-bin`` trailer) is honoured
 like ``Retry-After``: the next attempt waits that long (rounded up to whole seconds,
@@ -72,6 +79,11 @@ RETRYABLE_CODES = frozenset(
     {"CANCELLED", "DEADLINE_EXCEEDED", "ABORTED", "OUT_OF_RANGE", "UNAVAILABLE", "DATA_LOSS"}
 )
 _MAX_REPLY = 64 * 1024
+#: Event bytes per Export call: under gRPC's default 4 MiB receive limit (the
+#: Collector's too) with room for the protobuf framing, which can exceed the events'
+#: JSON for events of many tiny fields.
+GRPC_REQUEST_BYTES = 3 * 1024 * 1024
+_TOO_LARGE = "larger than max"
 _MAX_ERROR = 200
 _RETRY_INFO_TYPE = "type.googleapis.com/google.rpc.RetryInfo"
 #: Metadata gRPC sets itself (an HTTP sink's content headers have no meaning here).
@@ -290,6 +302,10 @@ class GrpcTransport:
                 delay = retry_delay(value)
         headers = {} if delay is None else {"retry-after": str(math.ceil(delay))}
         elapsed = time.monotonic() - started
+        if name == "RESOURCE_EXHAUSTED" and delay is None and _TOO_LARGE in details:
+            # "Received message larger than max (5242880 vs. 4194304)": the server's (or
+            # the channel's) size limit, HTTP's 413: the sink splits the request
+            return HttpResponse(413, headers, b"", None, text, elapsed)
         if name in RETRYABLE_CODES or (name == "RESOURCE_EXHAUSTED" and delay is not None):
             kind = (
                 AttemptKind.TIMEOUT if name == "DEADLINE_EXCEEDED" else AttemptKind.CONNECTION_ERROR
@@ -353,6 +369,7 @@ class OtlpGrpcSink(OtlpLogsSink):
                 "protocol", settings.protocol, "grpc", "use OtlpLogsSink for OTLP/HTTP"
             )
         http_options.setdefault("transport", GrpcTransport(settings))
+        http_options.setdefault("max_request_bytes", GRPC_REQUEST_BYTES)
         http_options["compress"] = False  # gRPC compresses the message itself
         super()._init_from(settings, http_options)
 
