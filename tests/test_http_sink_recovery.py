@@ -811,6 +811,32 @@ def test_a_proxy_body_limit_splits_what_is_too_large_and_is_learned(backend: Bac
     assert sink.delivery.learned_cap is not None
 
 
+def test_stale_keep_alive_connections_cost_no_retry_no_breaker_and_no_warning(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """A server that resets every third request on a reused connection (an idle timeout
+    racing the request) is healthy: each request is resent at once on a fresh
+    connection, no retry is spent, the breaker stays closed and nothing is said."""
+    count = itertools.count()
+    server = LoopbackServer(lambda _r: None if next(count) % 3 == 1 else (200, {}, b""))
+    sink = make_sink(server.url)
+    try:
+        with running(sink) as pipeline:
+            for i in range(30):
+                emit(i, 1)
+                assert pipeline.flush(5.0)
+            st = sink_stats(pipeline, sink)
+    finally:
+        server.close()
+    assert (st.exported, dict(st.dropped)) == (30, {})
+    http = sink.http_stats()
+    assert http.get("retries", 0) == 0
+    assert http["stale_resends"] >= 9
+    assert http["budget"]["retries"] == 0
+    assert sink.breaker.state is BreakerState.CLOSED
+    assert "failing" not in capfd.readouterr().err
+
+
 # -------------------------------------------------------------------- shutdown
 class WatchedEvent(threading.Event):
     """The sink's stop Event, recording how long each wait() was asked to last."""

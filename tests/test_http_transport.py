@@ -175,6 +175,36 @@ def test_keep_alive_sends_many_requests_on_one_connection(
     assert {r.headers["user-agent"] for r in server.requests} == {"nglogger"}
 
 
+@pytest.mark.parametrize(
+    "stale",
+    [None, Raw(close=True)],
+    ids=["reset-as-the-request-arrives", "closed-without-an-answer"],
+)
+def test_a_stale_keep_alive_connection_is_resent_at_once_on_a_fresh_one(
+    serve: Callable[[Responder], LoopbackServer], transport: HttpTransport, stale: Raw | None
+) -> None:
+    """A reused connection the server resets or closes before any response byte is not a
+    failing backend: the request goes again, at once, on a new connection."""
+    replies: Iterator[Reply | Raw | None] = iter([(200, {}, b""), stale, (200, {}, b"")])
+    server = serve(lambda _request: next(replies))
+    assert post(transport, server.url).status == 200
+    second = post(transport, server.url)
+    assert (second.status, second.error_kind) == (200, None)
+    assert len(server.requests) == 3  # the stale attempt reached the server, then the resend
+    assert server.connections == 2
+    assert transport.stale_resends == 1
+
+
+def test_a_reset_on_a_fresh_connection_is_still_a_failure(
+    serve: Callable[[Responder], LoopbackServer], transport: HttpTransport
+) -> None:
+    """Only a *reused* connection is presumed stale: a reset on a new one is the backend's."""
+    server = serve(lambda _r: None)
+    result = post(transport, server.url)
+    assert (result.status, result.error_kind) == (None, AttemptKind.CONNECTION_ERROR)
+    assert (len(server.requests), transport.stale_resends) == (1, 0)
+
+
 # ----------------------------------------------------------------- timeouts
 def test_a_server_slower_than_the_read_timeout_gives_a_timeout_value(
     serve: Callable[[Responder], LoopbackServer], transport: HttpTransport

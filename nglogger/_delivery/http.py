@@ -67,18 +67,33 @@ class HttpTransport:
         self._pool: Any = None
         self._connections: weakref.WeakSet[Any] = weakref.WeakSet()
         self._attempt_limit = connect_timeout + read_timeout
+        self._local = threading.local()
+        #: Requests resent at once because their keep-alive connection was stale.
+        self.stale_resends = 0
 
     def _tracked_pools(self) -> dict[str, Any]:
         """Pool classes whose connections register here, so ``abort`` can reach them."""
         urllib3 = self._urllib3
         registry = self._connections
 
+        local = self._local
+
         def tracked(base: Any) -> Any:
             def connect(conn: Any) -> None:
                 base.connect(conn)
                 registry.add(conn)
 
-            return type(f"Tracked{base.__name__}", (base,), {"connect": connect})
+            def request(conn: Any, *args: Any, **kwargs: Any) -> Any:
+                # whether this request goes out on a connection that served one before
+                # (a keep-alive the server may have closed meanwhile: see _stale)
+                served = getattr(conn, "_nglogger_served", 0)
+                local.reused = served > 0
+                conn._nglogger_served = served + 1
+                return base.request(conn, *args, **kwargs)
+
+            return type(
+                f"Tracked{base.__name__}", (base,), {"connect": connect, "request": request}
+            )
 
         http = type(
             "TrackedHTTPConnectionPool",
@@ -116,29 +131,48 @@ class HttpTransport:
         exceptions = urllib3.exceptions
         all_headers = {"User-Agent": self._user_agent, **headers}
         started = time.monotonic()
-        try:
-            response = self._manager().request(
-                "POST",
-                url,
-                body=body,
-                headers=all_headers,
-                timeout=self._timeout,
-                retries=False,
-                redirect=False,
-                preload_content=False,
-            )
-        except exceptions.NewConnectionError as exc:  # subclasses ConnectTimeoutError
-            return _failure(AttemptKind.CONNECTION_ERROR, exc, started)
-        except (exceptions.ConnectTimeoutError, exceptions.ReadTimeoutError, TimeoutError) as exc:
-            return _failure(AttemptKind.TIMEOUT, exc, started)
-        except exceptions.SSLError as exc:
-            return _failure(AttemptKind.PROTOCOL_ERROR, exc, started)
-        except exceptions.ProtocolError as exc:
-            return _failure(_protocol_kind(exc), exc, started)
-        except (ConnectionError, OSError) as exc:
-            return _failure(AttemptKind.CONNECTION_ERROR, exc, started)
-        except exceptions.HTTPError as exc:
-            return _failure(AttemptKind.PROTOCOL_ERROR, exc, started)
+        # A request that fails before any response byte on a reused keep-alive connection
+        # met a connection the server had closed (idle timeout, restart) or closed as it
+        # arrived: not a failing backend. It is resent at once on a fresh connection (at
+        # most once per pooled connection), as browsers do; a lost response after the
+        # server processed it can duplicate one request, never more.
+        for resend in range(self._max_connections + 1):
+            self._local.reused = False
+            try:
+                response = self._manager().request(
+                    "POST",
+                    url,
+                    body=body,
+                    headers=all_headers,
+                    timeout=self._timeout,
+                    retries=False,
+                    redirect=False,
+                    preload_content=False,
+                )
+                break
+            except exceptions.NewConnectionError as exc:  # subclasses ConnectTimeoutError
+                return _failure(AttemptKind.CONNECTION_ERROR, exc, started)
+            except (
+                exceptions.ConnectTimeoutError,
+                exceptions.ReadTimeoutError,
+                TimeoutError,
+            ) as exc:
+                return _failure(AttemptKind.TIMEOUT, exc, started)
+            except exceptions.SSLError as exc:
+                return _failure(AttemptKind.PROTOCOL_ERROR, exc, started)
+            except (exceptions.ProtocolError, ConnectionError, OSError) as exc:
+                reused = getattr(self._local, "reused", False)
+                if reused and resend < self._max_connections and _stale(exc):
+                    with self._lock:
+                        self.stale_resends += 1
+                    continue
+                if isinstance(exc, exceptions.ProtocolError):
+                    return _failure(_protocol_kind(exc), exc, started)
+                return _failure(AttemptKind.CONNECTION_ERROR, exc, started)
+            except exceptions.HTTPError as exc:
+                return _failure(AttemptKind.PROTOCOL_ERROR, exc, started)
+        else:  # pragma: no cover - the loop breaks or returns
+            return HttpResponse(None, {}, b"", AttemptKind.CONNECTION_ERROR, "stale connections")
         limit = self._max_response
         deadline = started + self._attempt_limit
         chunks: list[bytes] = []
@@ -207,6 +241,7 @@ class HttpTransport:
 
     def after_fork(self) -> None:
         """In a forked child: forget the parent's connections (never share sockets)."""
+        self._local = threading.local()
         self._lock = threading.Lock()
         self._pool = None
         self._connections = weakref.WeakSet()
@@ -217,6 +252,22 @@ _WANTED = ("retry-after", "content-type", "x-ratelimit-reset")
 
 def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"[:_MAX_ERROR]
+
+
+_STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
+
+
+def _stale(exc: BaseException) -> bool:
+    """Closed or reset before any response byte (the cause urllib3 wraps, or the error)."""
+    seen = 0
+    current: BaseException | None = exc
+    while current is not None and seen < 5:
+        if isinstance(current, _STALE):
+            return True
+        causes = [a for a in current.args if isinstance(a, BaseException)]
+        current = causes[0] if causes else (current.__cause__ or current.__context__)
+        seen += 1
+    return False
 
 
 def _protocol_kind(exc: BaseException) -> AttemptKind:

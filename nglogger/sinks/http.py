@@ -561,6 +561,9 @@ class HttpSink:
         """Requests, retries, statuses, budget and breaker counters."""
         with self._lock:
             counters: dict[str, Any] = dict(self._counters)
+        stale = getattr(self._transport, "stale_resends", 0)
+        if stale:
+            counters["stale_resends"] = stale
         counters["budget"] = self.budget.stats
         counters["breaker"] = self.breaker.stats
         return counters
