@@ -445,7 +445,7 @@ def test_503_storm_memory_stays_within_the_configured_limits(backend: Backend) -
         "buffer_max_bytes": 256 * KiB,
         "batch_max_events": 100,
         "batch_max_bytes": 32 * KiB,
-        "max_record_bytes": 4 * KiB,
+        "max_event_bytes": 4 * KiB,
         "sink_queue_max_events": 1_000,
         "sink_queue_max_bytes": 64 * KiB,
     }
