@@ -145,7 +145,7 @@ def test_retry_after_nan_now_is_none():
 # ------------------------------------------------------------------------------ RetryPolicy
 
 DEFAULT = RetryPolicy()
-LONG = RetryPolicy(max_attempts=100)
+LONG = RetryPolicy(max_attempts=100, cap=30.0)
 NO_TIMEOUTS = RetryPolicy(retry_on_timeout=False)
 NO_CONN = RetryPolicy(retry_on_connection_error=False)
 DATADOG = RetryPolicy(retryable_statuses=frozenset({408, 429, *range(500, 600)}))
@@ -159,9 +159,9 @@ DATADOG = RetryPolicy(retryable_statuses=frozenset({408, 429, *range(500, 600)})
         (DEFAULT, 1, status(503, K.RETRYABLE_STATUS), 0.5, INF, 0.5),
         (DEFAULT, 3, status(429, K.RETRYABLE_STATUS), 0.25, INF, 1.0),
         (DEFAULT, 4, status(502, K.RETRYABLE_STATUS), 0.0, INF, 0.0),
-        (DEFAULT, 4, status(504, K.RETRYABLE_STATUS), 0.5, INF, 4.0),
+        (DEFAULT, 4, status(504, K.RETRYABLE_STATUS), 0.5, INF, 2.0),  # 8 capped at 4
         (LONG, 6, status(503, K.RETRYABLE_STATUS), 0.5, INF, 15.0),  # 32 capped at 30
-        (RetryPolicy(max_attempts=10**6), 99_999, status(503, K.RETRYABLE_STATUS), 0.5, INF, 15.0),
+        (RetryPolicy(max_attempts=10**6), 99_999, status(503, K.RETRYABLE_STATUS), 0.5, INF, 2.0),
         (DEFAULT, 0, error(K.TIMEOUT), 0.5, INF, 0.25),
         (DEFAULT, 0, error(K.CONNECTION_ERROR), 0.5, INF, 0.25),
         (DATADOG, 0, status(408, K.RETRYABLE_STATUS), 0.5, INF, 0.25),
@@ -337,7 +337,7 @@ def test_backoff_is_full_jitter(attempt):
     """Backoff waits are uniform on [0, min(cap, base * 2**attempt)): range, mean and KS test."""
     rng = random.Random(202_400 + attempt).random
     n = 20_000
-    ceiling = min(30.0, 0.5 * 2**attempt)
+    ceiling = min(DEFAULT.cap, 0.5 * 2**attempt)
     delays = [DEFAULT.backoff(attempt, rng) for _ in range(n)]
     assert all(0.0 <= d < ceiling for d in delays)
     mean = sum(delays) / n
@@ -488,7 +488,19 @@ def test_budget_validation_names_field_value_and_range(kwargs, field):
 
 
 def make_breaker(clock: FakeClock, r: float = 0.5, **kwargs: float) -> CircuitBreaker:
+    # the periods these tests compute with (the defaults are shorter: see
+    # test_breaker_defaults_probe_within_seconds)
+    kwargs.setdefault("open_duration", 5.0)
+    kwargs.setdefault("max_open_duration", 60.0)
     return CircuitBreaker(clock=clock, rng=const(r), **kwargs)  # type: ignore[arg-type]
+
+
+def test_breaker_defaults_probe_within_seconds() -> None:
+    """The defaults (docs/delivery.md): first open period 3 s, at most 4.5 s; retries
+    back off up to 4 s. Together: one probe per 3-4.5 s while down, back within 5 s."""
+    breaker = CircuitBreaker()
+    assert (breaker._open_duration, breaker._max_open_duration) == (3.0, 4.5)
+    assert RetryPolicy().cap == 4.0
 
 
 def trip(breaker: CircuitBreaker, failures: int = 5) -> None:
@@ -659,7 +671,9 @@ def test_breaker_probe_failure_reopens_for_longer():
 def test_breaker_open_periods_are_jittered_within_bounds():
     """With a real random source, open periods lie in [open_duration, min(cap, d * 2**k)]."""
     clock = FakeClock()
-    breaker = CircuitBreaker(clock=clock, rng=random.Random(42).random)
+    breaker = CircuitBreaker(
+        clock=clock, rng=random.Random(42).random, open_duration=5.0, max_open_duration=60.0
+    )
     trip(breaker)
     seen: list[float] = []
     for k in range(1, 200):
@@ -748,7 +762,7 @@ def test_breaker_rejects_bad_rng_on_reopen():
         ({"window": -1.0}, "window"),
         ({"open_duration": 0.0}, "open_duration"),
         ({"open_duration": INF}, "open_duration"),
-        ({"max_open_duration": 4.0}, "max_open_duration"),
+        ({"max_open_duration": 2.0}, "max_open_duration"),
         ({"max_open_duration": INF}, "max_open_duration"),
     ],
 )

@@ -181,7 +181,7 @@ class RetryPolicy:
     """
 
     base: float = 0.5
-    cap: float = 30.0
+    cap: float = 4.0
     max_attempts: int = 6
     retry_after_cap: float = 60.0
     retryable_statuses: frozenset[int] = frozenset({429, 502, 503, 504})
@@ -509,8 +509,8 @@ class CircuitBreaker:
         failure_ratio: float = 0.5,
         min_requests: int = 20,
         window: float = 30.0,
-        open_duration: float = 5.0,
-        max_open_duration: float = 60.0,
+        open_duration: float = 3.0,
+        max_open_duration: float = 4.5,
         clock: _Clock = time.monotonic,
         rng: _Rng = random.random,
     ) -> None:

@@ -25,14 +25,19 @@ first, into one write of up to ``request_limits()`` (the sink's
 ``max_request_events`` and ``max_request_bytes``), ``concurrency`` writes at a
 time: a backlog of B bytes costs about B / ``max_request_bytes`` requests.
 
-A 413 splits the request in two once; a second 413 drops it (``too_large``).
-Other 4xx are never retried (``rejected``). Drop reasons: ``too_large``,
-``rejected``, ``expired``, ``breaker_open`` / ``sink_queue_full`` (the queue was
-full), ``shutdown_deadline``, ``encode_error``.
+**Every answer understood** (``nglogger._delivery.decision`` decides, this sink acts):
+a 413 splits the request in halves until it fits (only a single event too large for
+the backend is dropped, ``too_large``) and the size is learned; a 400/422 is bisected
+to find the events the backend refuses (``rejected``), the others delivered; per-item
+replies (:meth:`HttpSink.items`) send busy items again; a stale keep-alive is resent
+by the transport. Other 4xx refuse the whole request (``rejected``). Drop reasons:
+``too_large``, ``rejected``, ``expired``, ``breaker_open`` / ``sink_queue_full``
+(the queue was full), ``shutdown_deadline``, ``encode_error``.
 
 The sink says when it is failing: a rate-limited line on stderr (and the stdlib
 logger ``nglogger``) when it starts failing, when its breaker opens and when it
-recovers (``nglogger._core.notice``).
+recovers, and when the backend refuses events (per refusal class, once a minute,
+with the backend's reason) (``nglogger._core.notice``).
 
 Worst-case footprint: the merged batch being sent (at most
 ``max_request_bytes``), its encoded body, its gzip copy and one bounded
