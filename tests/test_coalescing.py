@@ -232,3 +232,51 @@ def test_sink_max_age_reaches_sinks_named_by_uri() -> None:
     sink.close()
     env = Config.from_env({"NGLOGGER_SINK_MAX_AGE": "2m"})
     assert env.sink_max_age == 120.0
+
+
+@pytest.mark.parametrize(
+    ("spec", "env", "expected"),
+    [
+        ("http://127.0.0.1:9/x", {"NGLOGGER_SINK_TIMEOUT": "2500ms"}, 2.5),
+        ("loki+http://127.0.0.1:9", {"NGLOGGER_SINK_TIMEOUT": "30s"}, 30.0),
+        ("otlp+http://127.0.0.1:9", {"NGLOGGER_SINK_TIMEOUT": "4s"}, 4.0),
+        # the OTLP variable is the more specific: it wins for an OTLP sink
+        (
+            "otlp+http://127.0.0.1:9",
+            {"NGLOGGER_SINK_TIMEOUT": "4s", "OTEL_EXPORTER_OTLP_TIMEOUT": "7000"},
+            7.0,
+        ),
+        ("otlp+http://127.0.0.1:9?timeout=1500", {"NGLOGGER_SINK_TIMEOUT": "4s"}, 1.5),
+        ("http://127.0.0.1:9/x", {}, 10.0),
+    ],
+)
+def test_the_read_timeout_of_sinks_named_by_uri_comes_from_the_environment(
+    spec: str, env: dict[str, str], expected: float
+) -> None:
+    """NGLOGGER_SINK_TIMEOUT is the read timeout of every HTTP/gRPC sink built from a URI
+    (what the transport waits for, not only the attribute)."""
+    from nglogger import Config
+    from nglogger.sinks import resolve_sink
+
+    config = Config.from_env(env)
+    sink = resolve_sink(spec, config)
+    try:
+        assert sink.read_timeout == expected  # type: ignore[attr-defined]
+        assert sink._transport.read_timeout == expected  # type: ignore[attr-defined]
+    finally:
+        sink.close()
+
+
+def test_a_bad_sink_timeout_is_named_and_the_default_kept() -> None:
+    import warnings
+
+    from nglogger import Config, ConfigWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        config = Config.from_env({"NGLOGGER_SINK_TIMEOUT": "-1s"})
+    assert config.sink_timeout == 10.0
+    assert any(
+        issubclass(w.category, ConfigWarning) and "NGLOGGER_SINK_TIMEOUT" in str(w.message)
+        for w in caught
+    )

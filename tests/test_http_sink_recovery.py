@@ -837,6 +837,33 @@ def test_stale_keep_alive_connections_cost_no_retry_no_breaker_and_no_warning(
     assert "failing" not in capfd.readouterr().err
 
 
+def test_a_backend_slower_than_the_timeout_costs_at_most_one_duplicate_request(
+    backend: Backend,
+) -> None:
+    """A backend that stores each request and answers after 1.5 s, with a 1 s read
+    timeout: the request times out (its events retried, not lost), the retry waits
+    longer and gets the answer. Each event arrives at most twice; once the backend is
+    fast again the timeout is back to the setting."""
+    backend.set_script(lambda _a: Reply(200, delay=1.5))
+    sink = make_sink(backend.url(), timeout=1.0)
+    with running(sink, batch_max_events=10) as pipeline:
+        emit(0, 10)
+        assert pipeline.flush(15.0)
+        st = sink_stats(pipeline, sink)
+        assert (st.exported, dict(st.dropped)) == (10, {})
+        counts = Counter(backend.delivered_ids())
+        assert set(counts) == set(range(10))
+        assert max(counts.values()) <= 2  # one lost response: one duplicate request
+        assert len(backend.seen()) == 2
+        http = sink.http_stats()
+        assert (http["timeouts"], http["timeout_stretched"]) == (1, 1)
+        assert sink._transport.read_timeout == 2.0  # type: ignore[attr-defined]
+        backend.set_script(always(200))
+        emit(10, 1)
+        assert pipeline.flush(5.0)
+        assert sink._transport.read_timeout == 1.0  # type: ignore[attr-defined]
+
+
 # -------------------------------------------------------------------- shutdown
 class WatchedEvent(threading.Event):
     """The sink's stop Event, recording how long each wait() was asked to last."""

@@ -16,9 +16,10 @@ SOURCES = sorted((ROOT / "nglogger").rglob("*.py"))
 #: The ways nglogger's code counts a reason by name (typed call sites are also checked
 #: by mypy; these patterns catch the sinks' Outcome dicts and helpers too).
 _COUNTED = re.compile(
-    r"""(?:_drop_locked|_drop_marked_locked|_count_pre|count_dropped|count_late"""
+    r"""(?:drop_locked|_drop_marked_locked|_count_pre|count_dropped|count_late"""
     r"""|(?<![.\w])_count|(?<![.\w])drop)"""
     r"""\((?:[^()"]*,\s*)?"([a-z_]+)"|dropped=\{"([a-z_]+)"|Outcome\(0, \{"([a-z_]+)\""""
+    r"""|reason="([a-z_]+)"|dropped\["([a-z_]+)"\]"""
 )
 
 

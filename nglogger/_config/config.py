@@ -299,6 +299,7 @@ class Settings(TypedDict, total=False):
     sink_queue_max_bytes: int
     sink_queue_overflow: SinkOverflow
     sink_max_age: float
+    sink_timeout: float
     spool_dir: str | None
     spool_max_bytes: int
     spool_fsync: SpoolFsync

@@ -358,6 +358,23 @@ class ConfigFields:
     )
 
     # -- the durable spool (nglogger._spool.store) --------------------------------------------
+    sink_timeout: float = setting(
+        10.0,
+        doc="the read timeout of each request an HTTP or gRPC sink makes: a slower backend is "
+        "presumed down (the events are retried, not lost); OTLP sinks take "
+        "`OTEL_EXPORTER_OTLP_TIMEOUT` when it is set",
+        env=(
+            Var(
+                "NGLOGGER_SINK_TIMEOUT",
+                "the read timeout of each HTTP/gRPC sink request",
+                _SECONDS,
+                parse_duration,
+            ),
+        ),
+        check=positive_seconds,
+        unit="s",
+    )
+
     spool_dir: str | None = setting(
         None,
         doc="directory of each sink's durable spool (one subdirectory per sink; off when "

@@ -213,6 +213,19 @@ class HttpTransport:
             elapsed=time.monotonic() - started,
         )
 
+    @property
+    def read_timeout(self) -> float:
+        """Seconds an attempt waits for the response (after connecting)."""
+        return float(self._timeout.read_timeout)
+
+    def set_read_timeout(self, seconds: float) -> None:
+        """Change the read timeout of the attempts from now on (thread-safe: one swap)."""
+        if not seconds > 0:
+            raise ConfigError("timeout", seconds, "seconds > 0")
+        connect = self._timeout.connect_timeout
+        self._timeout = self._urllib3.Timeout(connect=connect, read=seconds)
+        self._attempt_limit = connect + seconds
+
     def abort(self) -> None:
         """Shut down every socket of this transport, in use or idle.
 

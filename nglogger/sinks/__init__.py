@@ -100,7 +100,22 @@ def _from_uri(spec: str, config: Config) -> Sink:
         sink.level = level  # type: ignore[attr-defined]
     if hasattr(sink, "max_age"):  # HTTP sinks: how long undelivered events stay queued
         sink.max_age = config.sink_max_age
+    if hasattr(sink, "read_timeout") and not _otlp_timeout_given(spec, config):
+        sink.read_timeout = config.sink_timeout
     return sink
+
+
+#: The OTLP variables that set an OTLP sink's timeout (they win over NGLOGGER_SINK_TIMEOUT).
+_OTLP_TIMEOUTS = ("OTEL_EXPORTER_OTLP_LOGS_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT")
+
+
+def _otlp_timeout_given(spec: str, config: Config) -> bool:
+    """An ``otlp`` sink whose timeout the OTLP settings name (``?timeout=``, ``OTEL_*``)."""
+    if not spec.startswith("otlp"):
+        return False
+    if "timeout=" in spec.partition("?")[2]:
+        return True
+    return any(config.sink_env.get(name, "").strip() for name in _OTLP_TIMEOUTS)
 
 
 def _build(spec: str, config: Config) -> Sink:

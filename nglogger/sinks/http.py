@@ -64,6 +64,7 @@ from .._core.sink import sink_filter
 from .._delivery.decision import Delivery, ItemResults, Step, Verdict, bisect_allowance
 from .._delivery.http import HttpTransport
 from .._delivery.retry import (
+    AttemptKind,
     AttemptResult,
     BreakerState,
     CircuitBreaker,
@@ -77,6 +78,7 @@ __all__ = ["HttpResponse", "HttpSink", "JsonHttpSink", "MockTransport", "Request
 
 MiB = 1024 * 1024
 _SAY_EVERY = 60.0  # seconds between two warnings of one refusal class
+_TIMEOUT_STRETCH = 4.0  # attempts after a timeout wait up to this many times the setting
 _REASON_BYTES = 1024
 _REASON_CHARS = 200
 _Piece = list[bytes] | Batch
@@ -188,6 +190,7 @@ class HttpSink:
         self._max_request_events = max_request_events
         self._max_record_bytes = max_record_bytes
         self._deadline = float(batch_deadline)
+        self._read_timeout = float(timeout)  # the setting; attempts after a timeout wait longer
         self.retry = retry or RetryPolicy(retryable_statuses=self.default_retryable())
         self.budget = budget or RetryBudget(clock=clock)
         self.breaker = breaker or CircuitBreaker(clock=clock, rng=rng)
@@ -270,6 +273,46 @@ class HttpSink:
     def ready_in(self) -> float:
         """Seconds before the next write may send: the breaker's open period, a backoff."""
         return self.delivery.ready_in()
+
+    # ------------------------------------------------------------ read timeout
+    @property
+    def read_timeout(self) -> float:
+        """Seconds a request waits for its response (``timeout``; ``NGLOGGER_SINK_TIMEOUT``).
+
+        A backend slower than this is presumed down: the request's events are retried,
+        not lost. Since a slow backend may have stored what it did not answer in time,
+        the attempts after a timeout wait twice as long (up to 4x the setting), so one
+        lost response costs at most one duplicate request; the first fast answer brings
+        the timeout back to the setting.
+        """
+        return self._read_timeout
+
+    @read_timeout.setter
+    def read_timeout(self, seconds: float) -> None:
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds > 0:
+            raise ConfigError("timeout", seconds, "a number of seconds > 0")
+        self._read_timeout = float(seconds)
+        self._set_transport_timeout(self._read_timeout)
+
+    def _set_transport_timeout(self, seconds: float) -> None:
+        setter = getattr(self._transport, "set_read_timeout", None)
+        if callable(setter):
+            setter(seconds)
+
+    def _timed_out(self) -> None:
+        """A request timed out: the next attempts wait longer (see ``read_timeout``)."""
+        current = getattr(self._transport, "read_timeout", None)
+        if isinstance(current, (int, float)):
+            longer = min(current * 2, self._read_timeout * _TIMEOUT_STRETCH)
+            if longer > current:
+                self._count("timeout_stretched")
+                self._set_transport_timeout(longer)
+
+    def _answered_in_time(self, elapsed: float) -> None:
+        current = getattr(self._transport, "read_timeout", None)
+        stretched = isinstance(current, (int, float)) and current > self._read_timeout
+        if stretched and elapsed < self._read_timeout:
+            self._set_transport_timeout(self._read_timeout)
 
     # ----------------------------------------------------------------- sending
     def write(self, batch: Batch) -> Outcome:
@@ -436,6 +479,11 @@ class HttpSink:
                 too_large=self.too_large(response),
             )
             step = verdict.step
+            if result.kind is AttemptKind.TIMEOUT:
+                self._count("timeouts")
+                self._timed_out()
+            elif response.status is not None:
+                self._answered_in_time(response.elapsed)
             if step is Step.DONE:
                 self._recovered()
                 delivered, again = self._read_reply(response, events, dropped)

@@ -251,6 +251,14 @@ class GrpcTransport:
                 self._call = channel.unary_unary(EXPORT_METHOD)  # bytes in, bytes out
             return self._call
 
+    @property
+    def read_timeout(self) -> float:
+        return float(self.timeout)
+
+    def set_read_timeout(self, seconds: float) -> None:
+        """The deadline of each call from now on."""
+        self.timeout = seconds
+
     def _counted(self, code: str) -> None:
         with self._lock:
             name = f"grpc_{code}"
