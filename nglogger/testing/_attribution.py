@@ -48,6 +48,8 @@ _STORAGE_MODULES = frozenset(
         "_delivery/decision.py",
         "_delivery/http.py",
         "_delivery/retry.py",
+        "_delivery/breaker.py",
+        "_delivery/window.py",
         "_pipeline/buffer.py",
         "_pipeline/lifecycle.py",
         "_pipeline/pipeline.py",
