@@ -59,8 +59,9 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from .._core.errors import ConfigError
+from ._pieces import renamed_option
 from ._vendor import check_secret, check_text, event_fields, event_head, renamed
-from .http import HttpSink, renamed_option
+from .http import HttpSink
 
 if TYPE_CHECKING:
     from .._config.config import Config

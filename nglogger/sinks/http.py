@@ -50,22 +50,20 @@ import gzip
 import random
 import threading
 import time
-import warnings
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 from .._config.secrets import safe_url, safe_url_text
 from .._core import notice as _notice
 from .._core.batch import Batch
-from .._core.errors import ConfigError, outside_stacklevel
+from .._core.errors import ConfigError
 from .._core.levels import optional_level
 from .._core.sink import sink_filter
 from .._delivery.decision import Delivery, ItemResults, Step, Verdict, bisect_allowance
 from .._delivery.http import HttpTransport
 from .._delivery.retry import (
     AttemptKind,
-    AttemptResult,
     BreakerState,
     CircuitBreaker,
     RetryBudget,
@@ -73,17 +71,23 @@ from .._delivery.retry import (
 )
 from .._delivery.transport import HttpResponse, MockTransport, Request, Transport
 from ._base import Outcome
+from ._pieces import (
+    Half,
+    Piece,
+    as_events,
+    error_text,
+    halves,
+    longest_event_fits,
+    renamed_option,
+    size_of,
+)
 
 __all__ = ["HttpResponse", "HttpSink", "JsonHttpSink", "MockTransport", "Request", "Transport"]
 
 MiB = 1024 * 1024
 _SAY_EVERY = 60.0  # seconds between two warnings of one refusal class
 _TIMEOUT_STRETCH = 4.0  # attempts after a timeout wait up to this many times the setting
-_REASON_BYTES = 1024
-_REASON_CHARS = 200
-_Piece = list[bytes] | Batch
 _SHUTDOWN = Verdict(Step.DROP, reason="shutdown_deadline")
-_T = TypeVar("_T")
 
 #: Statuses retried by the generic sink (documented in the README).
 GENERIC_RETRYABLE = frozenset({408, 429, 500, 502, 503, 504})
@@ -327,12 +331,12 @@ class HttpSink:
         dropped: dict[str, int] = {}
         deadline = self._clock() + self._deadline
         limit = self.delivery.request_bytes()
-        work: deque[_Piece] = deque()
+        work: deque[Piece] = deque()
         if (
             type(self).encode is HttpSink.encode
             and batch.count <= self._max_request_events
             and batch.nbytes <= limit
-            and _longest_event_fits(batch.data, self._max_record_bytes)
+            and longest_event_fits(batch.data, self._max_record_bytes)
         ):
             work.append(batch)  # NDJSON that fits one request: the batch's bytes are the body
         else:
@@ -348,14 +352,14 @@ class HttpSink:
             del kept
         self.delivery.bisect_budget.record_attempt()
         exported, again, handed = self._send_all(work, batch.count, deadline, dropped)
-        pending: _Piece | None = handed
+        pending: Piece | None = handed
         if again:  # items a reply asked for again: behind what was handed back
-            pending = again if handed is None else _as_events(handed) + again
+            pending = again if handed is None else as_events(handed) + again
         return Outcome(exported, dropped, self._requeue(batch, pending))
 
     def _send_all(
-        self, work: deque[_Piece], count: int, deadline: float, dropped: dict[str, int]
-    ) -> tuple[int, list[bytes], _Piece | None]:
+        self, work: deque[Piece], count: int, deadline: float, dropped: dict[str, int]
+    ) -> tuple[int, list[bytes], Piece | None]:
         """Send the pieces in order: ``(exported, items to send again, what is handed back)``.
 
         A split or a bisection puts the halves at the front, so order is kept.
@@ -366,12 +370,12 @@ class HttpSink:
         while work:
             piece = work.popleft()
             cap = self.delivery.request_bytes()
-            if len(piece) > 1 and _size(piece) > cap:  # a limit learned since it was cut
-                chunks = self._chunks(_as_events(piece), cap)
+            if len(piece) > 1 and size_of(piece) > cap:  # a limit learned since it was cut
+                chunks = self._chunks(as_events(piece), cap)
                 if len(chunks) > 1:
                     work.extendleft(reversed(chunks))
                     continue
-            bisecting = isinstance(piece, _Half)
+            bisecting = isinstance(piece, Half)
             verdict, delivered, retry = self._deliver(piece, deadline, dropped)
             step = verdict.step
             if step is Step.DONE:
@@ -381,12 +385,12 @@ class HttpSink:
                     self.delivery.bisect_budget.record_attempt()  # productive: earns more
             elif step is Step.SPLIT:
                 self._count("split")
-                work.extendleft(reversed(_halves(piece)))
+                work.extendleft(reversed(halves(piece)))
             elif step is Step.BISECT:
                 if allowance >= 2 and self.delivery.may_bisect():
                     allowance -= 2
                     self._count("bisect")
-                    work.extendleft(reversed(_halves(piece)))
+                    work.extendleft(reversed(halves(piece)))
                 else:  # out of allowance: the backend's refusal stands for all of them
                     dropped["rejected"] = dropped.get("rejected", 0) + len(piece)
             elif step is Step.DROP:
@@ -397,7 +401,7 @@ class HttpSink:
             else:  # HAND_BACK: this piece and everything after it wait in the queue
                 if not work:
                     return exported, again, piece
-                rest = [event for later in (piece, *work) for event in _as_events(later)]
+                rest = [event for later in (piece, *work) for event in as_events(later)]
                 work.clear()
                 return exported, again, rest
         return exported, again, None
@@ -412,9 +416,9 @@ class HttpSink:
             return batch
         return Batch(b"\n".join(pending) + b"\n", len(pending), batch.seq)
 
-    def _chunks(self, events: list[bytes], limit: int) -> list[_Piece]:
+    def _chunks(self, events: list[bytes], limit: int) -> list[Piece]:
         """Split events into requests within the event and (uncompressed) byte limits."""
-        chunks: list[_Piece] = []
+        chunks: list[Piece] = []
         current: list[bytes] = []
         size = 0
         for event in events:
@@ -437,7 +441,7 @@ class HttpSink:
             self._counters[name] = self._counters.get(name, 0) + n
 
     def _deliver(
-        self, events: _Piece, deadline: float, dropped: dict[str, int]
+        self, events: Piece, deadline: float, dropped: dict[str, int]
     ) -> tuple[Verdict, int, list[bytes]]:
         """Send one request, retrying it while the decision says so.
 
@@ -447,7 +451,7 @@ class HttpSink:
         n = len(events)
         if self._stop.is_set():
             return _SHUTDOWN, 0, []
-        nbytes = _size(events)
+        nbytes = size_of(events)
         try:
             body = events.data if isinstance(events, Batch) else self.encode(events)
         except Exception:
@@ -489,7 +493,7 @@ class HttpSink:
                 delivered, again = self._read_reply(response, events, dropped)
                 return verdict, delivered, again
             self._count(f"status_{response.status}" if response.status else str(result.kind.value))
-            self.last_error = _error_text(response, result)
+            self.last_error = error_text(response, result)
             if step is Step.RETRY:
                 self._failed()
                 if self._wait(verdict.delay):
@@ -519,7 +523,7 @@ class HttpSink:
         return response.status == 413
 
     def _read_reply(
-        self, response: HttpResponse, events: _Piece, dropped: dict[str, int]
+        self, response: HttpResponse, events: Piece, dropped: dict[str, int]
     ) -> tuple[int, list[bytes]]:
         """A 2xx reply: what it delivered, and what it asks to send again."""
         n = len(events)
@@ -535,7 +539,7 @@ class HttpSink:
         if not retry:
             return n - rejected, []
         self._count("item_retries", len(retry))
-        items = _as_events(events)
+        items = as_events(events)
         again = [items[i] for i in retry]
         delay = self.delivery.retry_items(response.attempt(self.retry))
         self.last_error = f"{len(retry)} items to send again ({results.retry_reason or 'busy'})"
@@ -649,66 +653,3 @@ class JsonHttpSink(HttpSink):
     def encode(self, events: Sequence[bytes]) -> bytes:
         """``[e1,e2,...]``: a byte join, no re-serialization."""
         return b"[" + b",".join(events) + b"]"
-
-
-def _longest_event_fits(data: bytes, limit: int) -> bool:
-    """Whether every newline-terminated event in ``data`` is at most ``limit`` bytes."""
-    if len(data) <= limit + 1:
-        return True
-    start = 0
-    find = data.find
-    end = len(data)
-    while start < end:
-        nl = find(b"\n", start)
-        if nl < 0:
-            nl = end
-        if nl - start > limit:
-            return False
-        start = nl + 1
-    return True
-
-
-def _as_events(events: _Piece | Sequence[bytes]) -> list[bytes]:
-    return events.events() if isinstance(events, Batch) else list(events)
-
-
-class _Half(list[bytes]):
-    """Half of a request that was split or bisected (its successes earn bisect budget)."""
-
-    half = True
-
-
-def _size(piece: _Piece) -> int:
-    """A request's event bytes (what the worker merges and the learned cap limits)."""
-    return piece.nbytes if isinstance(piece, Batch) else sum(map(len, piece)) + len(piece)
-
-
-def _halves(piece: _Piece) -> list[_Piece]:
-    items = _as_events(piece)
-    middle = len(items) // 2
-    return [_Half(items[:middle]), _Half(items[middle:])]
-
-
-def _error_text(response: HttpResponse, result: AttemptResult) -> str:
-    """The failure as short text: the status and the backend's reason, if it gave one."""
-    if not response.status:
-        return result.error or result.kind.value
-    reason = _reason(response.body)
-    return f"HTTP {response.status}: {reason}" if reason else f"HTTP {response.status}"
-
-
-def _reason(body: bytes) -> str:
-    """The start of an error reply's body, on one line (a backend's reason)."""
-    text = body[:_REASON_BYTES].decode("utf-8", "replace").strip()
-    return " ".join(text.split())[:_REASON_CHARS]
-
-
-def renamed_option(old: str, new: str, value: _T) -> _T:
-    """A keyword argument given under its former name: accepted, with a DeprecationWarning."""
-    warnings.warn(
-        f"{old}= is now {new}= (the largest event the backend accepts, not nglogger's "
-        f"max_event_bytes setting); the old name will be removed",
-        DeprecationWarning,
-        stacklevel=outside_stacklevel(),
-    )
-    return value
