@@ -54,7 +54,7 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from .._config.secrets import safe_url, safe_url_text
+from .._config.secrets import safe_url_text
 from .._core import notice as _notice
 from .._core.batch import Batch
 from .._core.errors import ConfigError
@@ -71,6 +71,7 @@ from .._delivery.retry import (
 )
 from .._delivery.transport import HttpResponse, MockTransport, Request, Transport
 from ._base import Outcome
+from ._http_options import check_http_options
 from ._pieces import (
     Half,
     Piece,
@@ -142,47 +143,19 @@ class HttpSink:
         #: Only events at or above this level reach this sink (see ``nglogger._pipeline.select``).
         self.level = optional_level(level)
         self.filter = sink_filter(filter)
-        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-            shown = safe_url(url)
-            raise ConfigError("url", shown, "an http:// or https:// URL")
-        for setting, value in (
-            ("max_request_bytes", max_request_bytes),
-            ("max_request_events", max_request_events),
-            ("max_record_bytes", max_record_bytes),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(setting, value, "an integer >= 1")
-        if max_record_bytes > max_request_bytes:
-            raise ConfigError(
-                "max_record_bytes",
-                max_record_bytes,
-                f"at most max_request_bytes ({max_request_bytes})",
-            )
-        if (
-            isinstance(concurrency, bool)
-            or not isinstance(concurrency, int)
-            or not 1 <= concurrency <= 16
-        ):
-            raise ConfigError("concurrency", concurrency, "an integer from 1 to 16")
+        check_http_options(
+            url,
+            max_request_bytes=max_request_bytes,
+            max_request_events=max_request_events,
+            max_record_bytes=max_record_bytes,
+            concurrency=concurrency,
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+            batch_deadline=batch_deadline,
+            max_age=max_age,
+        )
         #: Requests in flight at once (the sink's worker runs this many threads).
         self.concurrency = concurrency
-        for setting, seconds in (
-            ("timeout", timeout),
-            ("connect_timeout", connect_timeout),
-            ("batch_deadline", batch_deadline),
-        ):
-            if (
-                isinstance(seconds, bool)
-                or not isinstance(seconds, (int, float))
-                or not seconds > 0
-            ):
-                raise ConfigError(setting, seconds, "a number of seconds > 0")
-        if max_age is not None and (
-            isinstance(max_age, bool)
-            or not isinstance(max_age, (int, float))
-            or not 0 < max_age < float("inf")
-        ):
-            raise ConfigError("max_age", max_age, "a number of seconds > 0, or None (never)")
         #: How long a queued batch may wait before it is dropped as ``expired``.
         self.max_age: float | None = None if max_age is None else float(max_age)
         self._sleep = sleep
