@@ -24,24 +24,24 @@ import orjson
 from .._config.config import Config
 from .._config.processors import Processor
 from .._config.sampling import Sampler
-from .._core import notice as _notice
 from .._core.batch import Batch
 from .._core.errors import ConfigError
 from .._core.guard import Waker, enter_delivery
 from .._core.levels import LevelRules
 from .._core.reasons import DropReason
-from .._core.sink import Sink, WritesLate, sink_name
+from .._core.sink import sink_name
 from .._core.stats import Stats
 from .._event.encode import OPTIONS, Encoder, Limits
 from .._event.fields import FieldPrep
 from .._event.layout import SCHEMAS, use_schema
 from .._event.redact import Redactor
-from .._event.timestamp import timestamp
 from .._event.trace import correlate
 from .._spool.slots import spools_for
 from ..sinks import resolve_sink
 from . import lifecycle
 from .buffer import Buffer
+from .late import LateWriter, writes_late
+from .report import DropReport
 from .select import Selector, selector_for
 from .worker import SinkWorker
 
@@ -171,14 +171,10 @@ class Pipeline:
         self._filtered = [0] * len(self.workers)
         self._filter_errors = [0] * len(self.workers)
         self._batcher: threading.Thread | None = None
-        self._next_report = _monotonic() + self.config.report_interval
-        self._reported: dict[str, int] = {}
+        self._drop_report = DropReport(self.config.report_interval, _monotonic())
         #: After the exit shutdown: until when events are still written on the
         #: caller's thread (see _late_offer); None before it.
-        self._late_until: float | None = None
-        self._late_lock = threading.RLock()
-        self._late_events = 0
-        self._late_said: set[tuple[str, str]] = set()
+        self._late = LateWriter()
 
     def _start(self) -> None:
         if lifecycle.exiting() or sys.is_finalizing():
@@ -290,7 +286,7 @@ class Pipeline:
 
     def emit_bytes(self, data: bytes) -> None:
         """Buffer an already encoded event (one JSON document plus newline)."""
-        if self._late_until is not None:
+        if self._late.until is not None:
             self._late_offer(data)
             return
         if self._closed:
@@ -347,7 +343,7 @@ class Pipeline:
         pipeline built after it). Whatever reached the buffer meanwhile is
         written first.
         """
-        self._late_until = until
+        self._late.until = until
         self._closed = True
         self.emit = self._make_emit(self._late_offer, _nothing)
         for data, count in self.buffer.take(seal=True):
@@ -357,75 +353,24 @@ class Pipeline:
     def _late_offer(self, data: bytes) -> int:
         """``offer`` after the exit shutdown: write one event to the sinks, now."""
         with self._state_lock:
-            self._late_events += 1
+            self._late.events += 1
         self._write_late(data, 1)
         return 0
 
     def _write_late(self, data: bytes, count: int) -> None:
-        """Write ``count`` events to every sink that takes late writes, within the deadline.
+        self._late.write(self.workers, data, count, self._next_seq)
 
-        A sink that does not (network sinks: closed at exit), the deadline passed,
-        or a call re-entering a late write on its own thread (a finalizer run
-        inside ``write``): the events are counted per sink and said once on stderr.
-        """
-        lock = self._late_lock
-        until = self._late_until
-        reason: DropReason | None
-        if lock._is_owned():  # type: ignore[attr-defined]
-            reason = "reentrant"
-        elif until is None or _monotonic() > until:
-            reason = "after_shutdown"
-        else:
-            reason = None
-        with lock:
-            self._seq += 1
-            batch = Batch(data, count, self._seq)
-            for worker in self.workers:
-                if not reason and _writes_late(worker.sink):
-                    worker.write_late(batch)
-                    continue
-                why = reason or "after_shutdown"
-                worker.count_late(count, why)
-                if (worker.name, why) not in self._late_said:
-                    self._late_said.add((worker.name, why))
-                    _notice.summary(
-                        f"sink {worker.name}: events logged after nglogger's exit shutdown "
-                        f"(by an atexit handler that ran after it, a daemon thread or a "
-                        f"finalizer) are not delivered: counted {why} in stats()"
-                    )
+    def _next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
 
     # ---------------------------------------------------------------- batcher
     def _report_drops(self, now: float) -> None:
-        """Every ``report_interval`` s, if events were dropped, log one warning saying so.
-
-        The event is built here and buffered directly (the recursion guard would
-        drop it if it went through a logger on this delivery thread); it names the
-        count per reason since the previous report.
-        """
-        interval = self.config.report_interval
-        if not interval or now < self._next_report:
-            return
-        self._next_report = now + interval
-        snapshot = self.stats()
-        totals: dict[str, int] = dict(snapshot.dropped)
-        for sink in snapshot.sinks.values():
-            for reason, n in sink.dropped.items():
-                totals[reason] = totals.get(reason, 0) + n
-        delta = {r: n - self._reported.get(r, 0) for r, n in totals.items()}
-        delta = {r: n for r, n in delta.items() if n > 0}
-        self._reported = totals
-        if not delta:
-            return
-        reasons = ", ".join(f"{n} {r}" for r, n in sorted(delta.items()))
-        event = {
-            "timestamp": timestamp(),
-            "level": "warning",
-            "logger": "nglogger",
-            "message": f"nglogger dropped {sum(delta.values())} events ({reasons}) "
-            f"in the last {interval:g} s",
-            "dropped": delta,
-        }
-        self.emit_bytes(self.schema.rewrite(_dumps(event, option=OPTIONS)))
+        """Every ``report_interval`` s, if events were dropped, one warning saying so."""
+        if self._drop_report.due(now):
+            event = self._drop_report.event(self.stats())
+            if event is not None:
+                self.emit_bytes(self.schema.rewrite(_dumps(event, option=OPTIONS)))
 
     def _dispatch(self, *, seal: bool) -> int:
         """Move sealed arenas to every sink queue as shared immutable batches."""
@@ -539,7 +484,7 @@ class Pipeline:
             # Events logged from here on are written on the caller's thread (see
             # _go_late): the sinks that take that stay open until the process ends.
             self._go_late(deadline)
-            sinks = [sink for sink in sinks if not _writes_late(sink)]
+            sinks = [sink for sink in sinks if not writes_late(sink)]
         lifecycle.close_all_within(
             sinks, max(deadline, _monotonic() + 0.05), _weak_counter(weakref.ref(self))
         )
@@ -626,7 +571,7 @@ class Pipeline:
         if buf["lost_memory"]:
             dropped["memory_error"] = dropped.get("memory_error", 0) + buf["lost_memory"]
         with self._state_lock:
-            late = self._late_events
+            late = self._late.events
         sinks = {}
         for index, worker in enumerate(self.workers):
             sinks[worker.name] = replace(
@@ -680,10 +625,6 @@ def _batcher_main(ref: weakref.ReferenceType[Pipeline]) -> None:
 
 def _nothing() -> None:
     """``after_offer`` of the late writer: there is no background to wake."""
-
-
-def _writes_late(sink: Sink) -> bool:
-    return isinstance(sink, WritesLate) and sink.writes_late is True
 
 
 def _weak_counter(ref: weakref.ReferenceType[Pipeline]) -> Callable[[DropReason], None]:

@@ -51,6 +51,7 @@ _STORAGE_MODULES = frozenset(
         "_delivery/breaker.py",
         "_delivery/window.py",
         "_pipeline/buffer.py",
+        "_pipeline/late.py",
         "_pipeline/lifecycle.py",
         "_pipeline/pipeline.py",
         "_pipeline/worker.py",
