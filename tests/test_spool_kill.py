@@ -23,7 +23,8 @@ from support.http import LoopbackServer, Request
 
 from nglogger import Config
 from nglogger._pipeline.pipeline import Pipeline
-from nglogger._spool.store import Spool, SpoolLockedError
+from nglogger._spool.lock import SpoolLockedError
+from nglogger._spool.store import Spool
 
 EVENTS = 3000
 

@@ -12,6 +12,7 @@ import errno
 import os
 import struct
 import zlib
+from typing import BinaryIO
 
 __all__ = [
     "CRC_STEP",
@@ -19,6 +20,7 @@ __all__ = [
     "MAGIC",
     "Corrupt",
     "Pos",
+    "find_next",
     "parse_header",
     "payload_crc",
     "record_header",
@@ -99,3 +101,25 @@ def parse_header(raw: bytes) -> tuple[int, int, int] | None:
     if magic != MAGIC or _CRC.unpack_from(raw, _HEAD.size)[0] != zlib.crc32(raw[: _HEAD.size]):
         return None
     return length, count, crc
+
+
+_SCAN_CHUNK = 64 * 1024
+
+
+def find_next(f: BinaryIO, start: int, size: int) -> int | None:
+    """The offset of the next valid header after a damaged one, in a file of ``size``
+    bytes (None: none): a torn tail ends there, a damaged stretch is skipped."""
+    at = start
+    while at < size:
+        f.seek(at)
+        chunk = f.read(_SCAN_CHUNK + HEADER)
+        i = chunk.find(MAGIC)
+        while i != -1:
+            if i + HEADER > len(chunk):
+                break
+            head = parse_header(chunk[i : i + HEADER])
+            if head is not None and at + i + HEADER + head[0] <= size:
+                return at + i
+            i = chunk.find(MAGIC, i + 1)
+        at += _SCAN_CHUNK
+    return None

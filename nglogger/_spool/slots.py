@@ -16,7 +16,8 @@ from typing import Any
 
 from .._core import notice as _notice
 from .._core.errors import ConfigError
-from .store import Spool, SpoolLockedError, held_here
+from .lock import SpoolLockedError, held_here
+from .store import Spool
 
 __all__ = ["SLOTS", "orphaned_slots", "spool_path", "spools_for"]
 

@@ -54,16 +54,15 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
 
 from .._core import notice as _notice
 from .._core.errors import ConfigError
-from .._core.forks import in_child
+from .lock import HELD, SpoolLockedError, held_here, take_file_lock
 from .records import (
     HEADER,
-    MAGIC,
     Corrupt,
     Pos,
+    find_next,
     parse_header,
     payload_crc,
     record_header,
@@ -86,29 +85,7 @@ SYNC_INTERVAL = 1.0
 
 _SEGMENT_MIN = 4 * 1024
 _SEGMENT_MAX = 64 * 1024 * 1024
-_SCAN_CHUNK = 64 * 1024
 _IOV_MAX = 512  # buffers per writev (two per record; the system's limit is 1024)
-
-#: Spool directories this process holds (real path -> holder), guarded by _HELD_LOCK.
-_HELD: dict[str, Spool] = {}
-_HELD_LOCK = threading.Condition()
-
-
-@in_child
-def _reinit_after_fork() -> None:
-    global _HELD_LOCK
-    _HELD_LOCK = threading.Condition()  # the parent's may have been held at fork
-    _HELD.clear()
-
-
-def held_here(real: str) -> bool:
-    """True when a spool of this process holds the directory at real path ``real``."""
-    with _HELD_LOCK:
-        return real in _HELD
-
-
-class SpoolLockedError(ConfigError):
-    """Another process owns this spool directory (its lock file is locked)."""
 
 
 class Spool:
@@ -192,8 +169,8 @@ class Spool:
             self._dir = Path(directory)
             self._real = os.path.realpath(directory)
             self._dir.mkdir(parents=True, exist_ok=True)
-            with _HELD_LOCK:
-                self._wait_in_process = self._real in _HELD  # another pipeline of ours: wait
+            with HELD.cond:
+                self._wait_in_process = self._real in HELD.dirs  # another pipeline of ours
                 if self._wait_in_process:
                     return
                 try:
@@ -201,7 +178,7 @@ class Spool:
                 except SpoolLockedError as error:
                     refused = refused or error
                     continue
-                _HELD[self._real] = self
+                HELD.dirs[self._real] = self
                 return
         assert refused is not None
         if self._slots > 1:
@@ -233,30 +210,7 @@ class Spool:
             return None
 
     def _take_file_lock(self) -> int:
-        import fcntl
-
-        path = self._dir / "lock"
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            try:
-                holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
-            except OSError:
-                holder = "?"
-            os.close(fd)
-            raise SpoolLockedError(
-                "spool_dir",
-                self.directory,
-                "a directory no other process uses (each process needs its own spool_dir)",
-                f"locked by pid {holder}",
-            ) from None
-        except OSError:
-            os.close(fd)
-            raise
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        return fd
+        return take_file_lock(self._dir, self.directory)
 
     def wait_for_lock(
         self, stop: Callable[[], bool], slow: Callable[[], object] = lambda: None
@@ -267,20 +221,20 @@ class Spool:
         not shut down: ``configure()`` shuts the previous one down at once).
         """
         warn_at = time.monotonic() + 2.0
-        with _HELD_LOCK:
+        with HELD.cond:
             while self._wait_in_process:
                 if warn_at and time.monotonic() > warn_at:
                     warn_at = 0.0
                     slow()
                 if stop() or self._closed:
                     return False
-                holder = _HELD.get(self._real)
+                holder = HELD.dirs.get(self._real)
                 if holder is None:
                     self._lock_fd = self._take_file_lock()
-                    _HELD[self._real] = self
+                    HELD.dirs[self._real] = self
                     self._wait_in_process = False
                     break
-                _HELD_LOCK.wait(0.1)
+                HELD.cond.wait(0.1)
         return True
 
     # ---------------------------------------------------------------- opening
@@ -352,7 +306,7 @@ class Spool:
                     offset = end
                     continue
                 self.corrupt_records += 1
-                found = self._find_next(f, offset + 1, size)
+                found = find_next(f, offset + 1, size)
                 if found is None:  # a torn tail: cut it off
                     with path.open("r+b") as w:
                         w.truncate(offset)
@@ -360,24 +314,6 @@ class Spool:
                     break
                 self._gaps[(number, offset)] = (number, found)
                 offset = found
-
-    @staticmethod
-    def _find_next(f: BinaryIO, start: int, size: int) -> int | None:
-        """The offset of the next valid header after a damaged one (None: none)."""
-        at = start
-        while at < size:
-            f.seek(at)
-            chunk = f.read(_SCAN_CHUNK + HEADER)
-            i = chunk.find(MAGIC)
-            while i != -1:
-                if i + HEADER > len(chunk):
-                    break
-                head = parse_header(chunk[i : i + HEADER])
-                if head is not None and at + i + HEADER + head[0] <= size:
-                    return at + i
-                i = chunk.find(MAGIC, i + 1)
-            at += _SCAN_CHUNK
-        return None
 
     # ---------------------------------------------------------------- writing
     def _path(self, number: int) -> Path:
@@ -747,13 +683,13 @@ class Spool:
             if self._write_fd is not None:
                 self._sync_fd(self._write_fd)
             self._close_fds()
-        with _HELD_LOCK:
-            if _HELD.get(self._real) is self:
-                del _HELD[self._real]
+        with HELD.cond:
+            if HELD.dirs.get(self._real) is self:
+                del HELD.dirs[self._real]
             if self._lock_fd is not None:
                 os.close(self._lock_fd)  # closing releases the flock
                 self._lock_fd = None
-            _HELD_LOCK.notify_all()
+            HELD.cond.notify_all()
 
     def _close_fds(self) -> None:
         for fd in [self._write_fd, *self._read_fds.values()]:
@@ -780,4 +716,4 @@ class Spool:
             except OSError:
                 pass
             self._lock_fd = None
-        _HELD.pop(self._real, None)
+        HELD.dirs.pop(self._real, None)
