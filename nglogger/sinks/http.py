@@ -87,6 +87,7 @@ __all__ = ["HttpResponse", "HttpSink", "JsonHttpSink", "MockTransport", "Request
 
 MiB = 1024 * 1024
 _SAY_EVERY = 60.0  # seconds between two warnings of one refusal class
+_TOO_LARGE = b"request body too large"
 _TIMEOUT_STRETCH = 4.0  # attempts after a timeout wait up to this many times the setting
 _SHUTDOWN = Verdict(Step.DROP, reason="shutdown_deadline")
 
@@ -220,12 +221,16 @@ class HttpSink:
         """Events delivered by a 2xx response (default: all of them)."""
         return count
 
-    def refused_in(self, response: HttpResponse, count: int) -> int | None:  # noqa: ARG002
-        """How many of a refused request's events the backend refused, when it says.
+    def refused_in(
+        self,
+        response: HttpResponse,  # noqa: ARG002 - hook for subclasses reading partial refusals
+        events: Sequence[bytes],  # noqa: ARG002
+    ) -> int | None:
+        """How many of a refused request's ``events`` the backend refused, when it says.
 
         None (the default): the refusal is read as being about the whole request (a
         400/422 is then bisected). Loki stores the valid lines of a push it answers 400
-        and says how many it ignored: its sink returns that count.
+        and names the ones it ignored: its sink returns that count.
         """
         return None
 
@@ -480,7 +485,11 @@ class HttpSink:
             # the backend answered: it is up
             if delivery.breaker.state is BreakerState.CLOSED:
                 self._recovered()
-            refused = None if verdict.reason == "too_large" else self.refused_in(response, n)
+            refused = (
+                None
+                if verdict.reason == "too_large"
+                else self.refused_in(response, as_events(events))
+            )
             if refused is not None and step in (Step.BISECT, Step.DROP):
                 refused = max(0, min(refused, n))  # the rest were stored
                 if refused:
@@ -492,8 +501,15 @@ class HttpSink:
             return verdict, 0, []
 
     def too_large(self, response: HttpResponse) -> bool:
-        """Whether ``response`` refuses the request for its size (413 is always read so)."""
-        return response.status == 413
+        """Whether ``response`` refuses the request for its size.
+
+        A 413; or a 400 whose reply says "too large": Go servers built on
+        ``http.MaxBytesReader`` (the OpenTelemetry Collector's ``max_request_body_size``)
+        answer ``400 http: request body too large``.
+        """
+        if response.status == 413:
+            return True
+        return response.status == 400 and _TOO_LARGE in response.body[:1024].lower()
 
     def _read_reply(
         self, response: HttpResponse, events: Piece, dropped: dict[str, int]
@@ -508,14 +524,17 @@ class HttpSink:
         if rejected:
             dropped["rejected"] = dropped.get("rejected", 0) + rejected
             self._count("item_rejected", rejected)
-            self._refused("rejected", rejected, results.reason or "refused per item")
+            reason = results.reason or "refused per item"
+            self.last_error = f"{rejected} items rejected ({reason})"
+            self._refused("rejected", rejected, reason)
         if not retry:
             return n - rejected, []
         self._count("item_retries", len(retry))
         items = as_events(events)
         again = [items[i] for i in retry]
         delay = self.delivery.retry_items(response.attempt(self.retry))
-        self.last_error = f"{len(retry)} items to send again ({results.retry_reason or 'busy'})"
+        again_text = f"{len(retry)} items to send again ({results.retry_reason or 'busy'})"
+        self.last_error = f"{self.last_error}; {again_text}" if rejected else again_text
         self._refused(
             "item_retry",
             len(retry),

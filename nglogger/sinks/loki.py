@@ -34,8 +34,10 @@ a 2xx) when ingestion is blocked and the logs are discarded: counted as dropped
 
 Limits: a line longer than Loki's ``max_line_size`` (default 256KB) is rejected
 by Loki: it stores the other lines of the push and answers 400 naming the ones it
-ignored, so exactly those are counted ``rejected`` (a 400 that names no entry
-refuses the push: it is bisected to find the lines refused). Events over
+ignored, so exactly those are counted ``rejected`` (lines over the limit the reply
+names are counted from the lines sent: exact whether Loki 3 groups identical
+messages or Loki 2 names only the last one; a 400 that names no entry refuses the
+push: it is bisected to find the lines refused). Events over
 ``max_record_bytes`` (default 256,000 bytes) are dropped here first as ``too_large``. Requests are
 capped at 1 MiB uncompressed (Promtail's default batch size), well under the
 default ingestion burst (6 MB); ``max_request_bytes`` keeps room inside that for
@@ -274,11 +276,11 @@ class LokiSink(HttpSink):
         return b"%d" % (micros * 1000)
 
     # ----------------------------------------------------------------- results
-    def refused_in(self, response: HttpResponse, count: int) -> int | None:  # noqa: ARG002
+    def refused_in(self, response: HttpResponse, events: Sequence[bytes]) -> int | None:
         """A 400 naming the entries Loki ignored: only those are lost (it stored the rest)."""
         if response.status != 400:
             return None
-        return ignored_entries(response.body)
+        return ignored_entries(response.body, events)
 
     def accept(self, response: HttpResponse, count: int, dropped: dict[str, int]) -> int:
         """A ``260`` reply means ingestion is blocked and the logs were discarded."""
@@ -294,21 +296,50 @@ _RFC3339 = re.compile(
 )
 
 
-#: How Loki says it ignored entries of a push it answers 400 (it stores the others):
-#: the ingester's summary per stream, and the distributor's one line per invalid entry.
+#: How Loki says it ignored entries of a push it answers 400 (it stores the others): the
+#: ingester's summary per stream; the distributor's validation messages (Loki 3 groups
+#: identical ones as "<n> errors like: <message>", groups joined by "; "; Loki 2 keeps only
+#: the last one of the push).
 _IGNORED_TOTAL = re.compile(rb"total ignored: ([0-9]+) out of [0-9]+")
-_IGNORED_ENTRY = re.compile(
-    rb"(?m)(?:while adding an entry with length|^entry for stream .* has timestamp too (?:old|new))"
+_LINE_TOO_LONG = re.compile(rb"Max entry size '([0-9]+)' bytes exceeded")
+_GROUP = re.compile(rb"^([0-9]+) errors like: ")
+_ENTRY_ERROR = re.compile(
+    rb"while adding an entry with length|^entry for stream .* has timestamp too (?:old|new)"
+    rb"|^entry with timestamp .* ignored"
 )
 
 
-def ignored_entries(body: bytes) -> int | None:
-    """Entries a Loki 400 says it ignored (None when it names none: the push was refused)."""
+def ignored_entries(body: bytes, lines: Sequence[bytes]) -> int | None:
+    """Entries of a push of ``lines`` a Loki 400 says it ignored (None: it names none, the
+    push was refused as a whole).
+
+    Lines over ``max_line_size`` are counted from the lines themselves (the message names
+    the limit): exact whatever Loki's version reports. Other per-entry errors count as the
+    reply says (a group's ``<n>``, else one each; Loki 2 names only the last error of a push,
+    so its other entries are not seen).
+    """
     totals = _IGNORED_TOTAL.findall(body)
     if totals:
         return sum(int(n) for n in totals)
-    entries = len(_IGNORED_ENTRY.findall(body))
-    return entries or None
+    long_limit: int | None = None
+    others = 0
+    for part in re.split(rb"; |\n", body.strip()):
+        if not part:
+            continue
+        too_long = _LINE_TOO_LONG.search(part)
+        if too_long is not None:
+            long_limit = int(too_long.group(1))
+            continue
+        group = _GROUP.match(part)
+        rest = part[group.end() :] if group is not None else part
+        if _ENTRY_ERROR.search(rest):
+            others += int(group.group(1)) if group is not None else 1
+    if long_limit is None and not others:
+        return None
+    too_long_lines = (
+        sum(1 for line in lines if len(line) > long_limit) if long_limit is not None else 0
+    )
+    return too_long_lines + others
 
 
 def _metadata_names(names: object) -> tuple[str, ...]:
