@@ -427,3 +427,48 @@ def test_arguments_are_formatted_only_when_the_level_is_enabled(
     assert kept["message"] == "kept watched"
     assert failed["message"] == "failed op"
     assert failed["exception"]["type"] == "ValueError"
+
+
+def test_event_keyword_is_the_message_and_a_call_without_one_never_raises(
+    capture: MemorySink,
+) -> None:
+    """structlog users write ``log.info(event="login", ...)``; ``log.info()`` logs an empty
+    message (both raised TypeError into the application before)."""
+    log = nglogger.get_logger("app")
+    log.info(event="login", user="ada")
+    log.info()
+    log.info("given", event="a field then")
+    log.bind(request_id="r1").warning(event="bound")
+    log.log("error", event="by name")
+    log.exception(event="no exception active")
+    assert nglogger.flush(5.0)
+    got = [
+        (e["level"], e["message"], {k: v for k, v in e.items() if k not in _HEAD})
+        for e in _events(capture)
+    ]
+    assert got == [
+        ("info", "login", {"user": "ada"}),
+        ("info", "", {}),
+        ("info", "given", {"event": "a field then"}),
+        ("warning", "bound", {"request_id": "r1"}),
+        ("error", "by name", {}),
+        ("error", "no exception active", {}),
+    ]
+
+
+def test_event_keyword_is_the_message_for_processors_too(memory_sink: MemorySink) -> None:
+    seen: list[object] = []
+
+    def look(event: dict[str, object]) -> dict[str, object]:
+        seen.append(event["message"])
+        return event
+
+    nglogger.configure(sinks=[memory_sink], processors=[look], flush_interval=0.01)
+    nglogger.get_logger("app").info(event="login", user="ada")
+    assert nglogger.flush(5.0)
+    assert seen == ["login"]
+    [event] = _events(memory_sink)
+    assert (event["message"], event["user"]) == ("login", "ada")
+
+
+_HEAD = frozenset({"timestamp", "level", "logger", "message"})

@@ -40,8 +40,11 @@ __all__ = ["Logger", "get_logger", "relevel"]
 _time_ns = time.time_ns
 _cv_get = CONTEXT.get
 _EXC_INFO = frozenset({"exc_info"})
-#: Reserved names of every schema in use, and exc_info (a set ``use_schema`` grows).
-_SPECIAL = special_names(_EXC_INFO)
+#: ``log.info(event="login")``: structlog's keyword for the message (read only when the
+#: call gives no message; otherwise ``event`` is a field like any other).
+_EVENT = "event"
+#: Reserved names of every schema in use, exc_info and event (a set ``use_schema`` grows).
+_SPECIAL = special_names(_EXC_INFO, frozenset({_EVENT}))
 _MILLI = MILLI
 _MICROS_Z = MICROS_Z
 _milli = refresh_milli
@@ -133,6 +136,8 @@ def _processed(  # noqa: PLR0917 - the call's locals, passed as they are (no kwa
     call's fields with ``exc_info`` resolved and reserved names renamed.
     """
     if fields and not _SPECIAL.isdisjoint(fields):
+        if message == "" and _EVENT in fields:
+            message = fields.pop(_EVENT)
         fields = _special_fields(fields)
     if args:
         values: object = args
@@ -157,7 +162,7 @@ def _processed(  # noqa: PLR0917 - the call's locals, passed as they are (no kwa
 
 
 def _make_method(level: int, lname: str) -> Any:
-    def method(self: Logger, message: str, /, *args: object, **fields: Any) -> None:
+    def method(self: Logger, message: str = "", /, *args: object, **fields: Any) -> None:
         # The hot path: kept inline (no helper calls) on purpose; see bench/.
         if level < self._lv.value:  # this logger's level, resolved when it was made
             return
@@ -171,6 +176,8 @@ def _make_method(level: int, lname: str) -> Any:
                 message, args, fields = done
             if fields:
                 if not _SPECIAL.isdisjoint(fields):
+                    if message == "" and _EVENT in fields:  # structlog's habit
+                        message = fields.pop(_EVENT)
                     fields = _special_fields(fields)
                 # One pass over the call's values, in C where it can be (context was
                 # checked when bound): names known to be safe with short scalar values,
@@ -380,7 +387,7 @@ class Logger:
     fatal = critical
     _error = error
 
-    def exception(self, message: str, /, *args: object, **fields: Any) -> None:
+    def exception(self, message: str = "", /, *args: object, **fields: Any) -> None:
         """Log at ERROR with the active exception as structured fields.
 
         The ``exception`` field holds ``type``, ``message`` and a bounded
@@ -390,7 +397,7 @@ class Logger:
         fields.setdefault("exc_info", True)
         self._error(message, *args, **fields)
 
-    def log(self, level: int | str, message: str, /, *args: object, **fields: Any) -> None:
+    def log(self, level: int | str, message: str = "", /, *args: object, **fields: Any) -> None:
         """Log at a level given by number or name."""
         try:
             number = parse_level(level)
