@@ -15,10 +15,21 @@ import orjson
 
 from .settings import LOOPBACK, MODES, WORKER_HEADER
 
+#: nginx's answer to a body over ``client_max_body_size`` (its built-in error page).
+TOO_LARGE_PAGE = (
+    b"<html>\r\n<head><title>413 Request Entity Too Large</title></head>\r\n<body>\r\n"
+    b"<center><h1>413 Request Entity Too Large</h1></center>\r\n"
+    b"<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+)
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, like a real ingest service
     server: _Server
+
+    def version_string(self) -> str:
+        """``Server: nginx`` behind the proxy, like the answers a client would see there."""
+        return "nginx" if self.server.endpoint.body_limit else super().version_string()
 
     def setup(self) -> None:
         super().setup()
@@ -37,6 +48,13 @@ class _Handler(BaseHTTPRequestHandler):
         endpoint = self.server.endpoint
         length = int(self.headers.get("Content-Length") or 0)
         try:
+            worker = int(self.headers.get(WORKER_HEADER, "-1"))
+        except ValueError:
+            worker = -1
+        if endpoint.body_limit and length > endpoint.body_limit:
+            self._too_large(worker, length)
+            return
+        try:
             raw = self.rfile.read(length)
         except OSError:
             raw = b""
@@ -44,10 +62,6 @@ class _Handler(BaseHTTPRequestHandler):
             endpoint.count("incomplete")
             self.close_connection = True
             return
-        try:
-            worker = int(self.headers.get(WORKER_HEADER, "-1"))
-        except ValueError:
-            worker = -1
         mode, hole = endpoint.arrive(worker, len(raw))
         if mode == "black_hole":
             hole.wait()  # set when the phase ends or the endpoint closes
@@ -72,6 +86,42 @@ class _Handler(BaseHTTPRequestHandler):
             endpoint.count("answer_lost")
             self.close_connection = True
 
+    def _too_large(self, worker: int, length: int) -> None:
+        """nginx with ``client_max_body_size``: a body over the limit is refused unread.
+
+        nginx decides on the request's ``Content-Length``, before it forwards anything
+        (so in every phase: the proxy is up while the backend behind it fails), answers
+        413 with its error page and ``Connection: close``, then reads and discards the
+        body (its "lingering close") so that the client, still sending, gets the answer
+        instead of a reset. Nothing the request carried is recorded.
+        """
+        endpoint = self.server.endpoint
+        endpoint.arrive(worker, length, too_large=True)
+        try:
+            self.send_response(413, "Request Entity Too Large")
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(TOO_LARGE_PAGE)))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(TOO_LARGE_PAGE)
+            self.wfile.flush()
+        except OSError:
+            endpoint.count("answer_lost")
+        finally:
+            endpoint.answering(worker)
+        self.close_connection = True
+        left = length
+        try:
+            while left > 0:
+                chunk = self.rfile.read(min(left, 256 * 1024))
+                if not chunk:
+                    break
+                left -= len(chunk)
+        except OSError:
+            pass
+        if left:
+            endpoint.count("incomplete")
+
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = False  # handler threads are joined by server_close()
@@ -93,6 +143,7 @@ class _WorkerView:
     max_rid: int = -1
     inflight: int = 0
     max_inflight: int = 0
+    too_large: int = 0  # requests the proxy refused (413)
     first_after_recovery: float | None = None  # seconds after recovery started
     backlog_drained: float | None = None  # last arrival of an event logged before recovery
     max_lag: float = 0.0  # max over arrivals after recovery of arrival - max(t, recovery)
@@ -104,11 +155,31 @@ class _WorkerView:
         seen = self.seen
         return len(seen) - (self.last_before + 1) - seen.count(0, self.last_before + 1)
 
+    def missing(self, logged: int, most: int = 1000) -> list[tuple[int, int]]:
+        """The request ids below ``logged`` never received, as (first, last) ranges (at
+        most ``most`` of them): where the events counted dropped or lost were."""
+        seen = self.seen
+        ranges: list[tuple[int, int]] = []
+        rid = 0
+        while rid < logged and len(ranges) < most:
+            first = seen.find(0, rid, logged) if rid < len(seen) else rid
+            if first < 0:
+                first = len(seen) if len(seen) < logged else -1
+            if first < 0 or first >= logged:
+                break
+            end = first
+            while end + 1 < logged and (end + 1 >= len(seen) or not seen[end + 1]):
+                end += 1
+            ranges.append((first, end))
+            rid = end + 1
+        return ranges
+
 
 class Endpoint:
     """The loopback telemetry endpoint: healthy, 503 or black hole; records every event id."""
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, body_limit: int = 0) -> None:
+        self.body_limit = body_limit  # the proxy's client_max_body_size (0: no proxy)
         self._lock = threading.Lock()
         self._mode = "healthy"
         self._phase = "healthy"
@@ -177,14 +248,26 @@ class Endpoint:
         phase = self.phases.setdefault(self._phase, {})
         phase[key] = phase.get(key, 0) + n
 
-    def arrive(self, worker: int, wire_bytes: int) -> tuple[str, threading.Event]:
-        """Count a complete request; return the mode it meets (and the hole to wait on)."""
+    def arrive(
+        self, worker: int, wire_bytes: int, *, too_large: bool = False
+    ) -> tuple[str, threading.Event]:
+        """Count a request; return the mode it meets (and the hole to wait on).
+
+        A request the proxy refuses (``too_large``) is counted on its headers; any other
+        once its body is read.
+        """
         now = time.monotonic()
         with self._lock:
             mode = self._mode if self._mode in MODES else "503"  # closing: turn it away
-            outcome = {"healthy": "ok", "503": "503", "black_hole": "held"}[mode]
+            if too_large:
+                mode = "too_large"
+            outcome = {"healthy": "ok", "503": "503", "black_hole": "held", "too_large": "413"}[
+                mode
+            ]
             self._bump(now, outcome)
             self._bump(now, "wire_bytes", wire_bytes)
+            if too_large and 0 <= worker < len(self.workers):
+                self.workers[worker].too_large += 1
             if mode == "black_hole":
                 self.held += 1
                 self.max_held = max(self.max_held, self.held)

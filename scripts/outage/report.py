@@ -1,4 +1,5 @@
-"""The report: outage.json, outage.md tables and the outage.png chart."""
+"""The report page (outage.md): the verdict, the table of runs, the settings, the bound, and the
+helpers every run's section uses (the main run's in ``main_run``, the others' in ``variants``)."""
 
 from __future__ import annotations
 
@@ -10,41 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .analysis import dropped_of, reasons_text, sample_at
+from .analysis import reasons_text
 from .settings import OUTCOMES, KiB, MiB, Settings
-
-
-def timeline(raw: dict[str, Any]) -> dict[str, Any]:
-    """The 1 s time series in columns (compact enough to keep next to the report)."""
-    ep = raw["endpoint"]
-    seconds = sorted(int(k) for k in ep["series"])
-    requests = {o: [ep["series"][k].get(o, 0) for k in seconds] for o in OUTCOMES}
-    workers = []
-    for i, samples in enumerate(raw["samples"]):
-        columns: dict[str, list[Any]] = {
-            "t": [round(m["t"], 3) for m in samples],
-            "dropped": [dropped_of(m) for m in samples],
-            "breaker": [m["breaker"]["state"] for m in samples],
-        }
-        for key in (
-            "logged",
-            "exported",
-            "queued",
-            "buffered",
-            "tm_current",
-            "tm_peak",
-            "max_call_ns",
-            "max_blocked_ns",
-            "requests",
-        ):
-            columns[key] = [m[key] for m in samples]
-        columns["rss"] = [[round(t, 1), r, hwm] for t, r, hwm in raw["rss"][i]]
-        workers.append(columns)
-    return {
-        "transitions": raw["transitions"],
-        "endpoint": {"second": seconds, **requests},
-        "workers": workers,
-    }
 
 
 def _mib(n: float) -> str:
@@ -66,7 +34,13 @@ def summary_table(figures: dict[str, Any]) -> str:
         f"{reasons_text(p['dropped'])}"
         for p in figures["phases"]
     ]
-    lines.append("* longest log call, minus the time its thread waited for a CPU\n")
+    lines.append("* longest log call, minus the time its thread waited for a CPU")
+    tot = figures["totals"]
+    lines.append(
+        f"events logged {tot['logged']}, delivered {tot['received']}, lost {tot['lost']}, "
+        f"dropped {tot['dropped_total']}, duplicates {tot['duplicates']}, 413s "
+        f"{tot['too_large_answers']}, through the spool {tot['spool_written_events']}\n"
+    )
     width = max(len(c["check"]) for c in figures["checks"])
     for c in figures["checks"]:
         mark = "PASS" if c["ok"] else "FAIL"
@@ -110,38 +84,212 @@ def describe_provenance() -> str:
     return f"{text} at commit {sha}" + (" with uncommitted changes in nglogger/" if dirty else "")
 
 
-def markdown(raw: dict[str, Any], figures: dict[str, Any], command: str, chart: bool) -> str:
-    """docs/outage.md: what was run, the settings, the figures and the checks."""
-    s = Settings(**raw["settings"])
+def library_defaults() -> dict[str, float]:
+    """The delivery defaults of the nglogger the report runs with (the workers' library)."""
+    import inspect
+
+    from nglogger._delivery.retry import CircuitBreaker, RetryPolicy
+    from nglogger.sinks.http import HttpSink
+
+    breaker = inspect.signature(CircuitBreaker.__init__).parameters
+    sink = inspect.signature(HttpSink.__init__).parameters
+    policy = RetryPolicy()
+    return {
+        "backoff_base": policy.base,
+        "backoff_cap": policy.cap,
+        "max_attempts": policy.max_attempts,
+        "breaker_failures": breaker["failure_threshold"].default,
+        "breaker_open": breaker["open_duration"].default,
+        "breaker_max_open": breaker["max_open_duration"].default,
+        "timeout": sink["timeout"].default,
+        "connect_timeout": sink["connect_timeout"].default,
+        "batch_deadline": sink["batch_deadline"].default,
+        "max_request_bytes": sink["max_request_bytes"].default,
+    }
+
+
+def verdict(figures: dict[str, Any]) -> str:
+    return "all checks passed" if figures["ok"] else "SOME CHECKS FAILED"
+
+
+def run_title(s: Settings) -> str:
+    """The section title of a run."""
+    if s.body_limit:
+        return f"Behind a {size_text(s.body_limit)} body limit"
+    if s.spool:
+        return "With a spool"
+    return "The main run"
+
+
+def size_text(n: int) -> str:
+    """1 MiB, 256 KiB, or bytes."""
+    if n % MiB == 0:
+        return f"{n // MiB} MiB"
+    if n % KiB == 0:
+        return f"{n // KiB} KiB"
+    return f"{n:,} B"
+
+
+def anchor(title: str) -> str:
+    """The GitHub-style anchor of a heading (``myst_heading_anchors``)."""
+    kept = "".join(c for c in title.lower() if c.isalnum() or c in " -_")
+    return kept.replace(" ", "-")
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def runs_table(runs: Sequence[dict[str, Any]]) -> str:
+    """One row per run: verdict, what differs and the headline figures."""
+    rows = []
+    for r in runs:
+        s = Settings(**r["raw"]["settings"])
+        f = r["figures"]
+        tot = f["totals"]
+        title = run_title(s)
+        by_phase = "/".join(str(tot["too_large_by_phase"][p["phase"]]) for p in f["phases"])
+        rows.append(
+            [
+                f"[{title}](#{anchor(title)})",
+                "pass" if f["ok"] else "**FAIL**",
+                differs_text(s, short=True),
+                f"{tot['logged']:,}",
+                f"{tot['received']:,}",
+                f"**{tot['lost']}**",
+                reasons_text(tot["dropped"]),
+                tot["duplicates"],
+                f"{tot['too_large_answers']} ({by_phase})",
+                (
+                    f"{tot['outage_requests']} ({f['outage_rate']:.2f}/s, "
+                    f"{100 * f['outage_ratio']:.1f}%)"
+                ),
+                _seconds(tot["first_after_recovery"]),
+                f"{_mib(tot['tracemalloc_peak'])} ({_mib(tot['budget'])})",
+            ]
+        )
+    return _table(
+        [
+            "run",
+            "verdict",
+            "differs",
+            "events logged",
+            "delivered",
+            "lost",
+            "dropped (by reason)",
+            "duplicates",
+            "413s (healthy/503/black hole/recovery)",
+            "requests during the outage (per s, vs healthy)",
+            "first delivery after recovery s",
+            "tracemalloc peak MiB (budget)",
+        ],
+        rows,
+    )
+
+
+def differs_text(s: Settings, *, short: bool = False) -> str:
+    """What a run changes against the main run."""
+    if s.body_limit:
+        if short:
+            return f"proxy: 413 over {size_text(s.body_limit)} of gzip body" + (
+                "; random payload" if s.payload == "random" else ""
+            )
+        return (
+            (
+                "each event carries a fresh random payload (gzip ~2x instead of the main "
+                "run's ~60x: with the repeated payload a merged 4 MiB request travels as "
+                "~60 KiB and never meets the limit); and "
+                if s.payload == "random"
+                else ""
+            )
+            + f"a proxy in front of the endpoint refuses a request whose body as it travels "
+            f"(gzip) is over {size_text(s.body_limit)} ({s.body_limit:,} bytes, nginx's "
+            f"`client_max_body_size {_nginx(s.body_limit)}`): it answers "
+            "`413 Request Entity Too Large` with nginx's HTML error page and "
+            "`Connection: close`, reads and discards the body, and records nothing. It "
+            "decides on `Content-Length` before forwarding, so in every phase: the proxy is "
+            "up while the backend behind it fails."
+        )
+    if s.spool:
+        if short:
+            return "`spool_dir=` (one temporary directory)"
+        return (
+            "`Config(spool_dir=...)`: one temporary directory for the run, shared by the "
+            f"{s.workers} workers (each process takes a slot of the sink's spool), removed "
+            "after the run; the spool's other settings are the defaults (`spool_max_bytes` "
+            "1 GiB per slot, `spool_fsync='interval'`). `Config.memory_budget` grows by one "
+            "`sink_queue_max_bytes` (batches on their way to disk)."
+        )
+    return "-"
+
+
+def _nginx(n: int) -> str:
+    if n % MiB == 0:
+        return f"{n // MiB}m"
+    if n % KiB == 0:
+        return f"{n // KiB}k"
+    return str(n)
+
+
+def markdown(runs: Sequence[dict[str, Any]], command: str, chart: bool) -> str:
+    """docs/outage.md: what was run, the settings, and per run the figures and checks."""
+    from . import main_run, variants
+
+    first = runs[0]
+    s = Settings(**first["raw"]["settings"])
     d = Settings()
-    budget = raw["budgets"][0]
-    phases = figures["phases"]
-    workers = figures["workers"]
-    done = [w for w in workers if w["reported"]]
+    lib = library_defaults()
+    budget = first["raw"]["budgets"][0]
+    ok = all(r["figures"]["ok"] for r in runs)
+    many = len(runs) > 1
+    lost = sum(r["figures"]["totals"]["lost"] for r in runs)
+    failing = [r for r in runs if not r["figures"]["ok"]]
+    if ok:
+        headline = "all checks passed" + (" in every run" if many else "")
+    else:
+        headline = (
+            "SOME CHECKS FAILED ("
+            + "; ".join(
+                f"{_lower(run_title(Settings(**r['raw']['settings'])))}: "
+                + ", ".join(c["check"] for c in r["figures"]["checks"] if not c["ok"])
+                for r in failing
+            )
+            + ")"
+        )
     lines = [
         "# The outage, replayed",
         "",
         "<!-- Generated by python -m scripts.outage --report; do not edit by hand. -->",
         "",
         (
-            f"**Verdict: {'all checks passed' if figures['ok'] else 'SOME CHECKS FAILED'}.** "
-            f"{s.workers} processes logged {sum(w.get('logged', 0) for w in workers):,} events "
-            "through nglogger's generic HTTP sink to a loopback endpoint that was healthy, "
-            f"answered 503 for {s.http_503:g} s, black-holed requests for {s.black_hole:g} s and "
-            f"recovered. During the outage the endpoint saw "
-            f"{100 * figures['outage_ratio']:.1f}% of its healthy request rate; no event was "
-            "delivered twice; every event not counted as dropped arrived, the last of them "
-            f"{max(w['max_lag'] for w in workers):.2f} s after recovery (bound "
-            f"{s.delivery_bound:g} s); the largest tracemalloc peak was "
-            f"{max(w.get('tracemalloc_peak', 0) for w in workers) / MiB:.2f} MiB for a "
-            f"{budget / MiB:.2f} MiB budget."
+            f"**Verdict: {headline}; events lost: {lost}.** "
+            f"{s.workers} processes logged through nglogger's generic HTTP sink to a loopback "
+            "endpoint that was healthy, answered 503 for "
+            f"{s.http_503:g} s, black-holed requests for {s.black_hole:g} s and recovered"
+            + (
+                f", in {len(runs)} runs: " + "; ".join(_headline(r) for r in runs) + ". "
+                if many
+                else ". " + _headline(first) + ". "
+            )
+            + "Events lost: not delivered and not counted dropped."
         ),
         "",
         (
             f"Command: `{command}`, on {platform.python_implementation()} "
-            f"{platform.python_version()}, {os.cpu_count()} CPUs, {platform.system()} "
-            f"{platform.machine()}; {raw['provenance']}; "
-            f"run at {time.strftime('%Y-%m-%d %H:%M %Z')}."
+            f"{platform.python_version()}, {os.cpu_count()} CPUs (shared with other work), "
+            f"{platform.system()} {platform.machine()}; {first['raw']['provenance']}; "
+            f"run at {first['raw'].get('finished_at') or time.strftime('%Y-%m-%d %H:%M %Z')}."
+        ),
+        "",
+        runs_table(runs),
+        "",
+        (
+            "Each run has the settings below and what its row says differs; its section has "
+            "the command that makes it alone. Dropped events are counted by the library with a "
+            "reason; the only reasons allowed are a full sink queue's (`breaker_open`, "
+            "`sink_queue_full`): the memory queue holds about "
+            f"{s.sink_queue_max_bytes / (s.rate * s.event_bytes):.0f} s of events, the "
+            f"outage lasts {s.http_503 + s.black_hole:g} s."
         ),
         "",
         "## What runs",
@@ -155,15 +303,27 @@ def markdown(raw: dict[str, Any], figures: dict[str, Any], command: str, chart: 
             "partition). Requests are counted when they arrive, per second and per phase."
         ),
         (
+            "* **Proxy** (the body-limit run): the endpoint checks each request's "
+            "`Content-Length` (the gzip body) first, like nginx with `client_max_body_size`; "
+            "over the limit it answers `413 Request Entity Too Large` (nginx's page, "
+            "`Connection: close`), discards the body and records nothing."
+        ),
+        (
+            "* **Spool** (the spool run): every worker's `Config` has `spool_dir=` set to "
+            "one temporary directory; each process takes its own slot of the sink's spool "
+            "(`<sink dir>`, `<sink dir>.1`, ...)."
+        ),
+        (
             f"* **Workers**: {s.workers} spawned processes. Each runs "
             "`nglogger.configure(...)` with the settings below and one `HttpSink` "
             "(gzip NDJSON), then logs "
             f'`log.info("request handled", rid=n, t=monotonic(), payload=...)` at '
             f"{s.rate:g} events/s (events of ~{s.event_bytes} B), timing every call. "
-            "tracemalloc runs from before `configure` (after the imports) to the end; once a "
-            "second each worker sends its traced memory (current, and the peak since the last "
-            "sample), `nglogger.stats()` and its longest log call over a pipe. The parent reads "
-            "`VmRSS`/`VmHWM` from `/proc/<pid>/status` every second."
+            + _payload_text(s)
+            + "tracemalloc runs from before `configure` (after the imports) to the end; once "
+            "a second each worker sends its traced memory (current, and the peak since the "
+            "last sample), `nglogger.stats()` and its longest log call over a pipe. The "
+            "parent reads `VmRSS`/`VmHWM` from `/proc/<pid>/status` every second."
         ),
         (
             "* **End**: when the recovery phase ends the workers stop logging, "
@@ -174,502 +334,275 @@ def markdown(raw: dict[str, Any], figures: dict[str, Any], command: str, chart: 
         "",
         "## Settings",
         "",
-        _table(
-            ["setting", "value", "why"],
-            [
-                [
-                    "phases",
-                    (
-                        f"healthy {s.healthy:g} s, 503 {s.http_503:g} s, black hole "
-                        f"{s.black_hole:g} s, recovery {s.recovery:g} s"
-                    ),
-                    "the issue's 60 s outages"
-                    if min(s.http_503, s.black_hole) >= 60
-                    else "shortened",
-                ],
-                [
-                    "`flush_interval`",
-                    f"{s.flush_interval:g} s",
-                    "healthy: one request per interval per worker",
-                ],
-                [
-                    "`batch_max_events` / `batch_max_bytes`",
-                    f"{s.batch_max_events} / {s.batch_max_bytes // KiB} KiB",
-                    "",
-                ],
-                [
-                    "`buffer_max_events` / `buffer_max_bytes`",
-                    f"{s.buffer_max_events} / {_mib(s.buffer_max_bytes)} MiB",
-                    "small limits",
-                ],
-                [
-                    "`sink_queue_max_events` / `sink_queue_max_bytes`",
-                    f"{s.sink_queue_max_events} / {_mib(s.sink_queue_max_bytes)} MiB",
-                    "the backlog an outage may build",
-                ],
-                [
-                    "`Config.memory_budget`",
-                    f"{_mib(budget)} MiB",
-                    "buffer + 3 x batch + sink queue + 3 x merged request",
-                ],
-                [
-                    "HTTP timeouts",
-                    (
-                        f"connect {s.connect_timeout:g} s, read {s.timeout:g} s, "
-                        f"batch deadline {s.batch_deadline:g} s"
-                    ),
-                    "",
-                ],
-                [
-                    "`RetryPolicy`",
-                    (
-                        f"base {s.backoff_base:g} s, cap {s.backoff_cap:g} s, "
-                        f"{s.max_attempts} attempts, statuses 408/429/500/502/503/504"
-                    ),
-                    "full jitter",
-                ],
-                [
-                    "`RetryBudget`",
-                    "library default: 10% of first attempts + 0.1/s, 10 s window",
-                    "",
-                ],
-                [
-                    "`CircuitBreaker`",
-                    (
-                        f"opens after {s.breaker_failures} consecutive failures; "
-                        f"open {s.breaker_open:g} s, then U({s.breaker_open:g}, "
-                        f"{s.breaker_max_open:g}) s"
-                    ),
-                    "max open <= backoff cap",
-                ],
-                [
-                    "memory check",
-                    f"peak <= budget x {1 + s.memory_slack:g} + {_mib(s.memory_allowance)} MiB",
-                    "see below",
-                ],
-            ],
-        ),
+        _settings_table(s, budget, lib),
         "",
         "## The delivery bound",
         "",
-        (
-            f"The issue asks for delivery within two flush intervals plus one backoff cap: "
-            f"2 x {s.flush_interval:g} s + {s.backoff_cap:g} s = **{s.delivery_bound:g} s**, "
-            "measured for every event that arrives after recovery as arrival - max(time logged, "
-            "recovery start). Why it holds: at recovery a sink is waiting either for its "
-            "breaker (the open period is at most `max_open_duration`, "
-            f"{s.breaker_max_open:g} s here) or for a backoff (at most the cap); a request held "
-            "by the black hole fails at once when the endpoint recovers (its connection is "
-            "closed), which reopens the breaker for at most `max_open_duration`. So the first "
-            f"probe succeeds within {s.backoff_cap:g} s; the breaker closes and the queued "
-            "backlog (bounded by the sink queue: "
-            f"{_mib(s.sink_queue_max_bytes)} MiB, about "
-            f"{s.sink_queue_max_bytes // max(1, int(s.rate * s.flush_interval * s.event_bytes))} "
-            "batches) drains at one request in flight; an event logged meanwhile waits at most "
-            "one interval to be batched and one more behind the batch in flight. With "
-            f"`max_open_duration` = {s.breaker_max_open:g} s the drain has "
-            f"{s.delivery_bound - s.breaker_max_open:g} s in the common case. The breaker's "
-            "open periods are also what keeps the outage load low: one probe per "
-            f"{s.breaker_open:g}-{s.breaker_max_open:g} s per worker against "
-            f"{1 / s.flush_interval:g} requests/s when healthy."
-        ),
-        "",
-        "## Per phase",
-        "",
-        (
-            "Requests and received events are counted at the endpoint, by arrival. Events "
-            "logged and dropped come from each worker's 1 s samples, interpolated at the phase "
-            "boundaries (the recovery row ends with the final counters, after the last flush). "
-            "Memory is the largest per-second tracemalloc peak of any worker. Latency is "
-            "arrival - time logged: events delivered in the recovery phase include the "
-            "backlog logged during the outage."
-        ),
-        "",
-        _table(
-            [
-                "phase",
-                "s",
-                "requests (200/503/held)",
-                "req/s",
-                "vs healthy",
-                "events logged",
-                "events received",
-                "dropped (by reason)",
-                f"tracemalloc peak MiB (budget {_mib(budget)})",
-                "RSS max MiB",
-                "longest log call ms (without CPU wait)",
-                "max latency s",
-            ],
-            [
-                [
-                    p["phase"],
-                    f"{p['seconds']:g}",
-                    "/".join(str(p["requests"][o]) for o in OUTCOMES),
-                    f"{p['requests_per_s']:.2f}",
-                    f"{100 * p['rate_vs_healthy']:.1f}%",
-                    f"{p['events_logged']:,}",
-                    f"{p['events_received']:,}",
-                    reasons_text(p["dropped"]),
-                    _mib(p["tracemalloc_peak_max"]),
-                    _mib(p["rss_max"]),
-                    f"{p['max_call_ms']:.2f} ({p['max_blocked_ms']:.2f})",
-                    "-" if p["max_latency_s"] is None else f"{p['max_latency_s']:.2f}",
-                ]
-                for p in phases
-            ],
-        ),
-        "",
-        (
-            f"Outage (503 + black hole): **{figures['outage_rate']:.2f} requests/s = "
-            f"{100 * figures['outage_ratio']:.1f}% of the healthy "
-            f"{figures['healthy_rate']:.2f}/s**. "
-            f"Busiest second of the recovery: {figures['recovery_peak_rate']} requests "
-            "(the backlog draining; the most requests the endpoint had in flight from one "
-            f"worker at once: {max(w['max_inflight'] for w in workers)})."
-        ),
-        "",
-        "## Delivery after recovery",
-        "",
-        (
-            "First delivery after recovery (the first successful probe) came after at most "
-            f"{max(w['first_after_recovery'] or 0 for w in workers):.2f} s (the longest "
-            f"breaker period is {s.breaker_max_open:g} s); each worker's backlog was drained "
-            f"at most {max(w['backlog_drained'] or 0 for w in workers):.2f} s after recovery; "
-            "every event that arrived after recovery did so within "
-            f"{max(w['max_lag'] for w in workers):.2f} s of max(logged, recovery start) "
-            f"(bound {s.delivery_bound:g} s). The workers stop logging at their first "
-            "once-a-second sample after the recovery phase ends, so a few logged up to one "
-            "second more than others."
-        ),
-        "",
-        _table(
-            [
-                "worker",
-                "logged",
-                "received",
-                "duplicates",
-                "dropped (by reason)",
-                "queued at end",
-                "first delivery after recovery s",
-                "backlog drained after s",
-                "max lag s",
-            ],
-            [
-                [
-                    w["worker"],
-                    f"{w.get('logged', 0):,}",
-                    f"{w['received']:,}",
-                    w["duplicates"],
-                    reasons_text(w.get("dropped", {})),
-                    w.get("queued", "-"),
-                    "-"
-                    if w["first_after_recovery"] is None
-                    else f"{w['first_after_recovery']:.2f}",
-                    "-" if w["backlog_drained"] is None else f"{w['backlog_drained']:.2f}",
-                    f"{w['max_lag']:.2f}",
-                ]
-                for w in workers
-            ],
-        ),
-        "",
-        "## Memory and liveness per worker",
-        "",
-        _table(
-            [
-                "worker",
-                "tracemalloc peak MiB",
-                "limit MiB",
-                "queue high water MiB",
-                "RSS start MiB",
-                "RSS peak MiB",
-                "longest call ms (without CPU wait)",
-                "p99.9 call us (bucket)",
-                "calls > 1 ms",
-                "rate kept",
-                "requests",
-                "retries",
-                "breaker opened / probes",
-            ],
-            [
-                [
-                    w["worker"],
-                    _mib(w.get("tracemalloc_peak", 0)),
-                    _mib(w["memory_limit"]),
-                    _mib(w.get("queue_high_water_bytes", 0)),
-                    _mib(w["rss_start"]),
-                    _mib(w["rss_peak"]),
-                    f"{w.get('max_call_ms', 0):.2f} ({w.get('max_blocked_ms', 0):.2f})",
-                    f"<= {w.get('p999_call_us', 0):g}",
-                    w.get("slow_calls", "-"),
-                    f"{100 * w.get('rate_achieved', 0):.1f}%",
-                    w.get("requests", "-"),
-                    w.get("retries", "-"),
-                    f"{w['breaker']['opened']} / {w['breaker']['probes']}"
-                    if "breaker" in w
-                    else "-",
-                ]
-                for w in workers
-            ],
-        ),
-        "",
-        (
-            "Log calls are timed with `perf_counter_ns` around each call. On a machine with "
-            "more runnable threads than CPUs a call can be descheduled half-way; the kernel's "
-            "per-thread `run_delay` (`/proc/thread-self/schedstat`) says how long the thread "
-            "waited for a CPU, so the check subtracts it from calls over 1 ms: what remains is "
-            "time the call itself waited (a lock, the GIL, I/O). Both figures are shown; where "
-            "the kernel has no schedstat the wall time is checked."
-        ),
-        "",
-        (
-            "The memory allowance: tracemalloc counts every Python allocation of the process "
-            "after the imports, not only the pipeline's buffers. Besides the budgeted bytes it "
-            "sees the threads' frames and objects, the urllib3 pool and connection, the HTTP "
-            "sink's working copies of the batch in flight (the per-event list, the request body "
-            "and its gzip copy: a few times one batch, which `memory_budget` counts once), "
-            "`stats()` snapshots and the sampler's own objects. The healthy phase, where the "
-            f"queues stay nearly empty, shows that fixed part: "
-            f"{_mib(phases[0]['tracemalloc_peak_max'])} MiB. RSS also holds the interpreter, "
-            "the imported modules and tracemalloc's own tables; its growth from start to peak "
-            f"was at most {_mib(max(w['rss_peak'] - w['rss_start'] for w in workers))} MiB."
-        ),
-        "",
-        "## Observations",
-        "",
-        *_observations(s, figures),
-        "## Checks",
-        "",
-        _table(
-            ["check", "result", "measured", "limit"],
-            [
-                [c["check"], "pass" if c["ok"] else "**FAIL**", c["measured"], c["limit"]]
-                for c in figures["checks"]
-            ],
-        ),
+        _bound_text(s),
         "",
     ]
-    if done:
-        lines += [
-            (
-                "Accounting, per worker at the end: `logged == submitted == exported + "
-                "sum(dropped) + queued` and `logged - received == sum(dropped) + queued`, both "
-                "exact; `received == exported` (the endpoint and the sink agree on every "
-                "request's fate)."
-            ),
-            "",
-        ]
-    if chart:
-        lines += [
-            "## Over time",
-            "",
-            "![Request rate, memory and queues over time](outage.png)",
-            "",
-            (
-                "From the top: requests per second at the endpoint by outcome (symmetric log "
-                "scale; dotted: the healthy rate and 10% of it); each worker's tracemalloc "
-                "current and per-second peak against `memory_budget` and the checked limit; each "
-                "worker's VmRSS; events queued (buffer + sink queue) and events dropped so far, "
-                "summed over the workers. Shaded: the 503 (red) and black-hole (purple) phases."
-            ),
-            "",
-        ]
+    for r in runs:
+        rs = Settings(**r["raw"]["settings"])
+        if rs.body_limit:
+            lines += variants.body_limit_section(r, runs)
+        elif rs.spool:
+            lines += variants.spool_section(r, runs)
+        else:
+            lines += main_run.sections(r, chart)
     lines += [
         (
-            "Every figure, and the 1 s time series behind the chart, are in `outage.json`. "
-            "Re-run with "
-            "`python -m scripts.outage --report docs/` (about "
-            f"{math.ceil((d.healthy + d.http_503 + d.black_hole + d.recovery + 20) / 60)} min), "
-            "or `--quick` for a short version (what `tests/test_outage.py` runs)."
+            "Every figure of every run, and the 1 s time series behind the chart, are in "
+            "`outage.json`. Re-run with `python -m scripts.outage --report docs/` (about "
+            f"{math.ceil(3 * (d.healthy + d.http_503 + d.black_hole + d.recovery + 20) / 60)} "
+            "min for the three runs at the default lengths), or `--quick` for a short "
+            "version (what `tests/test_outage.py` runs)."
         ),
         "",
     ]
     return "\n".join(lines)
 
 
-def _observations(s: Settings, figures: dict[str, Any]) -> list[str]:
-    """Bullet points read off the figures (what the numbers say beyond pass/fail)."""
-    phases = {p["phase"]: p for p in figures["phases"]}
-    done = [w for w in figures["workers"] if w["reported"]]
-    if not done:
-        return ["No worker reported: nothing to observe.", ""]
-    outage_drops: dict[str, int] = {}
-    for name in ("503", "black hole", "recovery"):
-        for reason, n in phases[name]["dropped"].items():
-            outage_drops[reason] = outage_drops.get(reason, 0) + n
-    with_room = sum(w["lost_with_room"] for w in done)
-    lost_after = sum(max(0, w["lost_after_recovery"]) for w in done)
-    healthy = figures["healthy_rate"]
-    drained = max(w["backlog_drained"] or 0.0 for w in done)
-    first = max(w["first_after_recovery"] or 0.0 for w in done)
-    queue_hw = max(w["queue_high_water_bytes"] for w in done)
-    buffer_hw = max(w["buffer_high_water_bytes"] for w in done)
-    requests = sum(w["requests"] for w in done)
-    retries = sum(w["retries"] for w in done)
-    backlog = max(w.get("backlog_bytes", 0) for w in done)
-    per_request = 5 * MiB  # the generic sink's max_request_bytes
-    burst = figures["recovery_peak_rate"] / max(healthy, 1e-9)
-    outage_requests = sum(sum(phases[n]["requests"].values()) for n in ("503", "black hole"))
-    outage_seconds = phases["503"]["seconds"] + phases["black hole"]["seconds"]
-    opened = max(w["breaker"]["opened"] for w in done)
-    return [
-        (
-            f"* **Where the outage's cost lands.** The sink queues filled to their byte limit "
-            f"({_mib(queue_hw)} of {_mib(s.sink_queue_max_bytes)} MiB); from then on the "
-            "oldest queued batches made room for new ones and were counted "
-            f"({reasons_text(outage_drops) or 'none'}; `sink_queue_overflow='drop_oldest'`, the "
-            f"default). Events lost while a queue had room: **{with_room}**. The buffer never "
-            f"held more than {buffer_hw / KiB:.0f} KiB: the batcher keeps moving events to the "
-            "sink queue, so the buffer limit is not what bounds an outage."
-        ),
-        (
-            f"* **The wire stays quiet.** {outage_requests} requests in {outage_seconds:g} s of "
-            f"outage from {len(done)} workers: one probe per open period per worker (at most "
-            f"{opened} openings each); a batch whose retry the budget denied went back to its "
-            "queue instead of being dropped."
-        ),
-        (
-            f"* **Fresh events survive the recovery.** The first request after recovery "
-            f"succeeded within {first:.2f} s (a probe, when the breaker's open period ended); "
-            "meanwhile new events pushed out the oldest queued ones, so events logged after "
-            f"the endpoint had recovered that were lost: **{lost_after}**."
-        ),
-        (
-            "* **The drain goes out in full requests.** Each worker's backlog at recovery "
-            f"(at most {_mib(backlog)} MiB) is merged, oldest first, into requests of up to "
-            f"{_mib(per_request)} MiB: about {max(1, math.ceil(backlog / per_request))} "
-            f"request(s) per worker, sent within {drained:.2f} s of recovery; the busiest "
-            f"second saw {figures['recovery_peak_rate']} requests against {healthy:.1f}/s when "
-            f"healthy ({burst:.1f}x), never more than one in flight per worker."
-        ),
-        (
-            f"* **Retries stayed within the budget.** {retries} retries for {requests} requests "
-            f"({100 * retries / max(1, requests):.1f}%) over the whole run."
-        ),
-        "",
-    ]
+def _lower(title: str) -> str:
+    return title[0].lower() + title[1:]
 
 
-def chart(raw: dict[str, Any], figures: dict[str, Any], path: Path) -> None:
-    """Request rate, memory and queues over time, phases shaded (matplotlib, imported here)."""
-    import matplotlib
+def _headline(r: dict[str, Any]) -> str:
+    s = Settings(**r["raw"]["settings"])
+    tot = r["figures"]["totals"]
+    name = _lower(run_title(s))
+    text = (
+        f"{name}: {tot['logged']:,} events logged, **{tot['lost']} lost**, "
+        f"{dropped_text(tot)}, {tot['duplicates']} delivered twice"
+    )
+    if s.body_limit:
+        text += f", {tot['too_large_answers']} requests answered 413"
+    if s.spool:
+        text += f", {tot['spool_written_events']:,} events through the spool"
+    return text
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    s = Settings(**raw["settings"])
-    ep = raw["endpoint"]
-    fig, (ax_req, ax_mem, ax_rss, ax_q) = plt.subplots(
-        4, 1, figsize=(11, 11), sharex=True, gridspec_kw={"height_ratios": [3, 3, 2, 2]}
+def _payload_text(s: Settings) -> str:
+    if s.payload == "repeated":
+        return (
+            "The payload is one random hex string per worker, the same in every event: "
+            "gzip shrinks a request ~60x. The body-limit run makes a fresh one for every "
+            "event (before the timed call): gzip shrinks that only ~2x, so requests travel "
+            "at about half their size (real logs compress 5-10x, in between). "
+        )
+    return (
+        "The payload is fresh random hex for every event (made before the timed call): "
+        "gzip shrinks a request only ~2x, so requests travel at about half their size "
+        "(real logs compress 5-10x). "
     )
-    seconds = sorted(int(k) for k in ep["series"] if int(k) >= 0)
-    span = range((max(seconds) + 1) if seconds else 1)
-    bottom = [0.0] * len(span)
-    colors = {"ok": "tab:green", "503": "tab:red", "held": "tab:purple"}
-    labels = {"ok": "200", "503": "503", "held": "black-holed (never answered)"}
-    for outcome in OUTCOMES:
-        values = [
-            float(ep["series"].get(k, ep["series"].get(str(k), {})).get(outcome, 0)) for k in span
-        ]
-        ax_req.bar(
-            [k + 0.5 for k in span],
-            values,
-            width=1.0,
-            bottom=bottom,
-            color=colors[outcome],
-            label=labels[outcome],
-            linewidth=0,
-        )
-        bottom = [b + v for b, v in zip(bottom, values, strict=True)]
-    ax_req.set_yscale("symlog", linthresh=1.0)
-    ax_req.set_ylabel("requests / s at the endpoint")
-    ax_req.axhline(figures["healthy_rate"], color="grey", linestyle=":", linewidth=1)
-    ax_req.axhline(
-        figures["healthy_rate"] * s.max_outage_ratio,
-        color="tab:red",
-        linestyle=":",
-        linewidth=1,
-        label=f"{100 * s.max_outage_ratio:g}% of healthy",
+
+
+def dropped_text(tot: dict[str, Any]) -> str:
+    """ "N dropped (by reason)", or "0 dropped"."""
+    if not tot["dropped_total"]:
+        return "0 dropped"
+    return f"{tot['dropped_total']:,} dropped ({reasons_text(tot['dropped'])})"
+
+
+def _settings_table(s: Settings, budget: int, lib: dict[str, float]) -> str:
+    def default_or(names: Sequence[str], why: str) -> str:
+        same = all(getattr(s, n) == lib[n] for n in names)
+        return "the library's defaults" if same else why
+
+    return _table(
+        ["setting", "value", "why"],
+        [
+            [
+                "phases",
+                (
+                    f"healthy {s.healthy:g} s, 503 {s.http_503:g} s, black hole "
+                    f"{s.black_hole:g} s, recovery {s.recovery:g} s"
+                ),
+                "the issue's 60 s outages"
+                if min(s.http_503, s.black_hole) >= 60
+                else "shortened (the issue's outages last 60 s each)",
+            ],
+            ["workers x rate", f"{s.workers} x {s.rate:g} events/s of ~{s.event_bytes} B", ""],
+            [
+                "payload",
+                s.payload,
+                "gzip shrinks a request ~60x (the body-limit run: `random`, ~2x)"
+                if s.payload == "repeated"
+                else "gzip shrinks a request ~2x",
+            ],
+            [
+                "`flush_interval`",
+                f"{s.flush_interval:g} s",
+                "healthy: one request per interval per worker",
+            ],
+            [
+                "`batch_max_events` / `batch_max_bytes`",
+                f"{s.batch_max_events} / {s.batch_max_bytes // KiB} KiB",
+                "",
+            ],
+            [
+                "`buffer_max_events` / `buffer_max_bytes`",
+                f"{s.buffer_max_events} / {_mib(s.buffer_max_bytes)} MiB",
+                "small limits",
+            ],
+            [
+                "`sink_queue_max_events` / `sink_queue_max_bytes`",
+                f"{s.sink_queue_max_events} / {_mib(s.sink_queue_max_bytes)} MiB",
+                (
+                    f"the backlog an outage may build in memory: "
+                    f"~{s.sink_queue_max_bytes / (s.rate * s.event_bytes):.0f} s of events"
+                ),
+            ],
+            [
+                "`Config.memory_budget`",
+                f"{_mib(budget)} MiB",
+                (
+                    "buffer + 3 x batch + sink queue + 3 x merged request (the spool run: + one "
+                    "more sink queue)"
+                ),
+            ],
+            [
+                "HTTP timeouts",
+                (
+                    f"connect {s.connect_timeout:g} s, read {s.timeout:g} s, "
+                    f"batch deadline {s.batch_deadline:g} s"
+                ),
+                default_or(
+                    ("timeout", "connect_timeout", "batch_deadline"),
+                    f"shorter than the library's {lib['connect_timeout']:g} s / "
+                    f"{lib['timeout']:g} s / {lib['batch_deadline']:g} s, so that requests "
+                    "held by the black hole time out within the phase",
+                ),
+            ],
+            [
+                "`max_request_bytes`",
+                f"{_mib(lib['max_request_bytes'])} MiB (of events, before gzip)",
+                "the generic sink's default: what the worker merges into one request",
+            ],
+            [
+                "`RetryPolicy`",
+                (
+                    f"base {s.backoff_base:g} s, cap {s.backoff_cap:g} s, "
+                    f"{s.max_attempts} attempts, statuses 408/429/500/502/503/504, full jitter"
+                ),
+                default_or(
+                    ("backoff_base", "backoff_cap", "max_attempts"),
+                    f"the library's: base {lib['backoff_base']:g} s, cap "
+                    f"{lib['backoff_cap']:g} s, {lib['max_attempts']:g} attempts",
+                ),
+            ],
+            [
+                "`RetryBudget`",
+                "library default: 10% of first attempts + 0.1/s, 10 s window",
+                "",
+            ],
+            [
+                "`CircuitBreaker`",
+                (
+                    f"opens after {s.breaker_failures} consecutive failures; "
+                    f"open {s.breaker_open:g} s, then U({s.breaker_open:g}, "
+                    f"{s.breaker_max_open:g}) s"
+                ),
+                default_or(
+                    ("breaker_failures", "breaker_open", "breaker_max_open"),
+                    f"the library's: {lib['breaker_failures']:g} failures, open "
+                    f"{lib['breaker_open']:g} s growing to {lib['breaker_max_open']:g} s",
+                ),
+            ],
+            [
+                "memory check",
+                f"peak <= budget x {1 + s.memory_slack:g} + {_mib(s.memory_allowance)} MiB",
+                "see the main run",
+            ],
+        ],
     )
-    ax_req.legend(loc="lower left", fontsize=8, ncols=2)
-    for i, samples in enumerate(raw["samples"]):
-        ax_mem.plot(
-            [m["t"] for m in samples],
-            [m["tm_current"] / MiB for m in samples],
-            linewidth=0.8,
-            label="tracemalloc current, per worker" if i == 0 else None,
-            color="tab:blue",
-            alpha=0.6,
+
+
+def _bound_text(s: Settings) -> str:
+    return (
+        "The issue asks for delivery within two flush intervals plus one backoff cap. The "
+        "cap stands for the longest a sink waits before it sends again: a backoff (at most "
+        f"the cap, {s.backoff_cap:g} s) or the breaker's open period (at most "
+        f"`max_open_duration`, {s.breaker_max_open:g} s"
+        + (
+            ": with the library's defaults the open period is the longer"
+            if s.breaker_max_open > s.backoff_cap
+            else ""
         )
-        ax_mem.plot(
-            [m["t"] for m in samples],
-            [m["tm_peak"] / MiB for m in samples],
-            linewidth=0.5,
-            label="tracemalloc peak per second" if i == 0 else None,
-            color="tab:cyan",
-            alpha=0.6,
-        )
-    budget = raw["budgets"][0]
-    ax_mem.axhline(budget / MiB, color="black", linestyle="--", linewidth=1, label="memory_budget")
-    ax_mem.axhline(
-        (budget * (1 + s.memory_slack) + s.memory_allowance) / MiB,
-        color="tab:red",
-        linestyle="--",
-        linewidth=1,
-        label="checked limit",
+        + f"). So the bound is 2 x {s.flush_interval:g} s + "
+        f"max({s.backoff_cap:g} s, {s.breaker_max_open:g} s) = **{s.delivery_bound:g} s**, "
+        "measured for every event that arrives after recovery as arrival - max(time logged, "
+        "recovery start), the arrival being when the endpoint has read and parsed the "
+        "request. Why it holds: at recovery a sink is waiting for its breaker or a backoff; "
+        "a request held by the black hole fails when the endpoint recovers (its connection "
+        "is closed), which reopens the breaker for at most `max_open_duration`. So the "
+        f"first request after recovery goes within {s.longest_wait:g} s. The backlog the "
+        f"memory queue holds ({_mib(s.sink_queue_max_bytes)} MiB at most) fits one merged "
+        "request (up to 5 MiB of events) and goes with it; an event logged meanwhile waits "
+        "at most one interval to be batched and one more behind the request in flight. "
+        f"What is left for sending the backlog itself is the two intervals, "
+        f"{2 * s.flush_interval:g} s: the check is tight by design. With a spool the "
+        "backlog is the whole outage, several requests, and fresh events queue behind it: "
+        "the spool run checks its first delivery against the bound and its drain against "
+        "the recovery phase. The breaker's open periods are also what keeps the outage load low: "
+        f"one probe per {s.breaker_open:g}-{s.breaker_max_open:g} s per worker against "
+        f"{1 / s.flush_interval:g} requests/s when healthy."
     )
-    ax_mem.set_ylabel("traced MiB per worker")
-    ax_mem.set_ylim(bottom=0)
-    ax_mem.legend(loc="center right", fontsize=8, ncols=2)
-    for i, per in enumerate(raw["rss"]):
-        ax_rss.plot(
-            [r[0] for r in per],
-            [r[1] / MiB for r in per],
-            linewidth=0.8,
-            color="tab:brown",
-            alpha=0.6,
-            label="VmRSS, per worker" if i == 0 else None,
-        )
-    ax_rss.set_ylabel("RSS MiB")
-    ax_rss.legend(loc="center right", fontsize=8)
-    times = sorted({round(m["t"]) for per in raw["samples"] for m in per})
-    queued = []
-    dropped = []
-    for t in times:
-        q = d = 0
-        for per in raw["samples"]:
-            m = sample_at(per, t + 0.5)
-            if "queued" in m:
-                q += m["queued"] + m["buffered"]
-                d += sum(dropped_of(m).values())
-        queued.append(q)
-        dropped.append(d)
-    ax_q.plot(times, queued, color="tab:orange", label="events queued (sum)")
-    ax_q.plot(times, dropped, color="tab:red", label="events dropped so far (sum)")
-    ax_q.set_ylabel("events")
-    ax_q.set_xlabel("seconds since the workers started logging")
-    ax_q.legend(loc="upper left", fontsize=8)
-    start = 0.0
-    for name, mode, length in s.phases():
-        for ax in (ax_req, ax_mem, ax_rss, ax_q):
-            if mode != "healthy":
-                ax.axvspan(
-                    start,
-                    start + length,
-                    color="tab:red" if mode == "503" else "tab:purple",
-                    alpha=0.08,
-                )
-        ax_req.text(
-            start + length / 2,
-            1.02,
-            name,
-            transform=ax_req.get_xaxis_transform(),
-            ha="center",
-            fontsize=9,
-        )
-        start += length
-    fig.suptitle(
-        f"nglogger outage replay: {s.workers} workers x {s.rate:g} events/s", y=0.995, fontsize=11
+
+
+def phase_table(figures: dict[str, Any], budget: int) -> str:
+    """Requests, events, drops, memory and latency per phase."""
+    return _table(
+        [
+            "phase",
+            "s",
+            "requests (200/413/503/held)",
+            "req/s",
+            "vs healthy",
+            "events logged",
+            "events received",
+            "dropped (by reason)",
+            f"tracemalloc peak MiB (budget {_mib(budget)})",
+            "RSS max MiB",
+            "longest log call ms (without CPU wait)",
+            "max latency s",
+        ],
+        [
+            [
+                p["phase"],
+                f"{p['seconds']:g}",
+                "/".join(str(p["requests"][o]) for o in OUTCOMES),
+                f"{p['requests_per_s']:.2f}",
+                f"{100 * p['rate_vs_healthy']:.1f}%",
+                f"{p['events_logged']:,}",
+                f"{p['events_received']:,}",
+                reasons_text(p["dropped"]),
+                _mib(p["tracemalloc_peak_max"]),
+                _mib(p["rss_max"]),
+                f"{p['max_call_ms']:.2f} ({p['max_blocked_ms']:.2f})",
+                "-" if p["max_latency_s"] is None else f"{p['max_latency_s']:.2f}",
+            ]
+            for p in figures["phases"]
+        ],
     )
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+
+
+def checks_table(figures: dict[str, Any]) -> str:
+    return _table(
+        ["check", "result", "measured", "limit"],
+        [
+            [c["check"], "pass" if c["ok"] else "**FAIL**", c["measured"], c["limit"]]
+            for c in figures["checks"]
+        ],
+    )
+
+
+def outage_line(figures: dict[str, Any]) -> str:
+    workers = figures["workers"]
+    return (
+        f"Outage (503 + black hole): **{figures['outage_rate']:.2f} requests/s = "
+        f"{100 * figures['outage_ratio']:.1f}% of the healthy "
+        f"{figures['healthy_rate']:.2f}/s**. "
+        f"Busiest second of the recovery: {figures['recovery_peak_rate']} requests "
+        "(the backlog draining; the most requests the endpoint had in flight from one "
+        f"worker at once: {max(w['max_inflight'] for w in workers)})."
+    )

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import multiprocessing
+import shutil
 import sys
+import tempfile
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from .endpoint import Endpoint
@@ -19,7 +22,9 @@ def run(s: Settings, echo: Any = sys.stdout.write) -> dict[str, Any]:
     """Run one replay and return its raw results (``analyse`` turns them into figures)."""
     provenance = describe_provenance()  # the library the workers are about to import
     ctx = multiprocessing.get_context("spawn")  # never fork a process running server threads
-    endpoint = Endpoint(s.workers)
+    endpoint = Endpoint(s.workers, s.body_limit)
+    # one spool directory per run, shared: each worker process takes a slot of the sink's spool
+    spool_dir = tempfile.mkdtemp(prefix="nglogger-outage-spool-") if s.spool else None
     go, stop = ctx.Event(), ctx.Event()
     procs = []
     conns = []
@@ -34,6 +39,7 @@ def run(s: Settings, echo: Any = sys.stdout.write) -> dict[str, Any]:
                 "conn": send,
                 "go": go,
                 "stop": stop,
+                "spool_dir": spool_dir,
             },
             name=f"replay-worker-{index}",
             daemon=True,
@@ -90,6 +96,9 @@ def run(s: Settings, echo: Any = sys.stdout.write) -> dict[str, Any]:
                 proc.join(5)
         receiver.stop()
         endpoint.close()
+        spool = _spool_left(spool_dir) if spool_dir is not None else None
+        if spool_dir is not None:
+            shutil.rmtree(spool_dir, ignore_errors=True)
     return {
         "settings": dataclasses.asdict(s),
         "provenance": provenance,
@@ -98,6 +107,8 @@ def run(s: Settings, echo: Any = sys.stdout.write) -> dict[str, Any]:
         "stopped": stopped,
         "ended": time.monotonic() - t0,
         "exitcodes": [p.exitcode for p in procs],
+        "finished_at": time.strftime("%Y-%m-%d %H:%M %Z"),
+        "spool": spool,
         "crashed_during_run": crashed,
         "pids": [p.pid for p in procs],
         "budgets": [receiver.ready[i]["budget"] for i in range(s.workers)],
@@ -119,13 +130,29 @@ def run(s: Settings, echo: Any = sys.stdout.write) -> dict[str, Any]:
                     "duplicates": v.duplicates,
                     "max_rid": v.max_rid,
                     "max_inflight": v.max_inflight,
+                    "too_large": v.too_large,
                     "first_after_recovery": v.first_after_recovery,
                     "backlog_drained": v.backlog_drained,
                     "max_lag": v.max_lag,
                     "last_before_recovery": v.last_before,
                     "received_after_recovery": v.received_after(),
+                    "missing": v.missing((receiver.final.get(i) or {}).get("logged", 0)),
                 }
-                for v in endpoint.workers
+                for i, v in enumerate(endpoint.workers)
             ],
         },
+    }
+
+
+def _spool_left(spool_dir: str) -> dict[str, Any]:
+    """What the run's spool directory holds once every worker has shut down: one slot per
+    process that took one, and the files left in them (names and bytes)."""
+    root = Path(spool_dir)
+    slots = sorted(p.name for p in root.iterdir() if p.is_dir())
+    files = sorted(f for f in root.rglob("*") if f.is_file())
+    return {
+        "slots": slots,
+        "files": len(files),
+        "names": sorted({f.name for f in files}),
+        "bytes": sum(f.stat().st_size for f in files),
     }

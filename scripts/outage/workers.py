@@ -16,7 +16,14 @@ from .settings import WORKER_HEADER, KiB, Settings
 
 
 def worker_main(
-    *, index: int, spec: dict[str, Any], url: str, conn: Connection, go: Any, stop: Any
+    *,
+    index: int,
+    spec: dict[str, Any],
+    url: str,
+    conn: Connection,
+    go: Any,
+    stop: Any,
+    spool_dir: str | None = None,
 ) -> None:
     """One application process: configure nglogger, log steadily, report every second."""
     # Code is loaded before tracemalloc starts: modules are the interpreter's, not the
@@ -62,10 +69,14 @@ def worker_main(
             shutdown_timeout=s.shutdown_timeout,
             max_event_bytes=min(256 * KiB, s.batch_max_bytes),
             report_interval=0,  # a drop warning would be an event without a request id
+            spool_dir=spool_dir,  # None: memory queue only
         )
     )
     log = nglogger.get_logger("replay")
-    payload = os.urandom(max(1, (s.event_bytes - 160) // 2)).hex()
+    payload_bytes = max(1, (s.event_bytes - 160) // 2)
+    fresh = s.payload == "random"
+    urandom = os.urandom
+    payload = urandom(payload_bytes).hex()
 
     def counters() -> dict[str, Any]:
         st = pipeline.stats()
@@ -89,6 +100,15 @@ def worker_main(
             "last_error": sk.last_error,
             "requests": http.get("requests", 0),
             "breaker": http["breaker"],
+            "learned_cap": sink.delivery.learned_cap,
+            "replayed": sk.replayed,
+            "spooled_events": sk.spooled_events,
+            "spooled_bytes": sk.spooled_bytes,
+            "spool_high_water_bytes": sk.spool_high_water_bytes,
+            "spool_written_events": sk.spool_written_events,
+            "spool_corrupt_records": sk.spool_corrupt_records,
+            "spool_active": sk.spool_active,
+            "spool_error": sk.spool_error,
         }
 
     conn.send(
@@ -149,6 +169,8 @@ def worker_main(
         late = max(late, now - next_event)
         if now - next_event > 1.0:  # never burst to catch up a long pause
             next_event = now
+        if fresh:  # made before the timed call: the log call is what is measured
+            payload = urandom(payload_bytes).hex()
         before = pread(sched, 64, 0) if sched is not None else b""
         t0 = perf()
         log.info("request handled", rid=rid, t=mono(), payload=payload)
