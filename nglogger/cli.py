@@ -236,6 +236,12 @@ def _config(args: argparse.Namespace) -> int:
         f"{error}; that sink would be left out"
         for error in unbuildable_sinks(config_value, local=False).values()
     ]
+    if config_value.spool_dir:  # checked offline: nothing is created or locked
+        from ._spool.slots import unusable_spool_dir
+
+        spool_problem = unusable_spool_dir(config_value.spool_dir)
+        if spool_problem is not None:
+            problems.append(f"{spool_problem}; the sinks would run without a spool")
     for problem in problems:
         print(f"nglogger: invalid configuration: {problem}", file=sys.stderr)
     return 2 if problems else 0

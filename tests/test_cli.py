@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import orjson
 import pytest
@@ -57,6 +58,25 @@ def test_config_shows_sources_and_masks_secrets() -> None:
         ({"NGLOGGER_LEVL": "debug"}, "did you mean NGLOGGER_LEVEL?"),
         ({"NGLOGGER_OVERFLOW": "drop_random"}, "accepted: drop_newest, drop_oldest, block"),
         ({"LOG_LEVEL": "chatty"}, "LOG_LEVEL='chatty' is invalid"),
+        # what fails at runtime and can be checked offline (issue 23)
+        (
+            {"NGLOGGER_SPOOL_DIR": "/proc/nope"},
+            "spool_dir '/proc/nope': its parent '/proc' cannot hold a directory",
+        ),
+        (
+            {
+                "NGLOGGER_SINKS": "http://127.0.0.1:9/ingest",
+                "NGLOGGER_HTTP_HEADERS": "X-A=1%0d%0aX-Injected: yes",
+            },
+            (
+                "NGLOGGER_HTTP_HEADERS='X-A=****' is invalid; accepted: header values without "
+                "control characters"
+            ),
+        ),
+        (
+            {"NGLOGGER_SINKS": "http://127.0.0.1:9/ingest", "NGLOGGER_HTTP_HEADERS": "X A=1"},
+            "NGLOGGER_HTTP_HEADERS='X A' is invalid",
+        ),
     ],
 )
 def test_config_exit_code_2_with_the_error(env: dict[str, str], expected: str) -> None:
@@ -185,3 +205,27 @@ def test_bench_plot_without_matplotlib_fails_before_running() -> None:
     assert out.returncode == 2
     assert "needs matplotlib" in out.stderr
     assert "speed" not in out.stderr  # no progress: nothing was measured
+
+
+def test_config_checks_the_spool_directory_without_leaving_anything(tmp_path: Path) -> None:
+    """A usable spool_dir passes and nothing is created by the check; a file in the way
+    does not."""
+    target = tmp_path / "spool" / "deep"
+    ok = run("config", env={"NGLOGGER_SPOOL_DIR": str(target)})
+    assert ok.returncode == 0, ok.stderr
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "afile").write_text("x")
+    bad = run("config", env={"NGLOGGER_SPOOL_DIR": str(tmp_path / "afile" / "spool")})
+    assert bad.returncode == 2
+    assert "is not a directory" in bad.stderr
+
+
+def test_a_header_with_control_characters_is_refused_when_the_sink_is_built() -> None:
+    """Refused at configuration time in every mode (it failed every request before)."""
+    from nglogger import ConfigError
+    from nglogger.sinks.http import HttpSink
+
+    with pytest.raises(ConfigError, match="without control characters") as info:
+        HttpSink("http://127.0.0.1:9/x", headers={"X-A": "1\r\nX-Injected: yes"})
+    assert "Injected" not in str(info.value)  # a value may be a credential: never shown
+    HttpSink("http://127.0.0.1:9/x", headers={"X-A": "tab\tis fine"}).close()

@@ -19,7 +19,7 @@ from .._core.errors import ConfigError
 from .lock import SpoolLockedError, held_here
 from .store import Spool
 
-__all__ = ["SLOTS", "orphaned_slots", "spool_path", "spools_for"]
+__all__ = ["SLOTS", "orphaned_slots", "spool_path", "spools_for", "unusable_spool_dir"]
 
 
 def spool_path(spool_dir: str, sink_name: str) -> str:
@@ -119,3 +119,31 @@ def orphaned_slots(base: str, slots: int) -> list[str]:
             os.close(fd)  # closing releases the flock if we took it
         found.append(str(directory))
     return found
+
+
+def unusable_spool_dir(spool_dir: str) -> str | None:
+    """Why ``spool_dir`` cannot hold spools (None: it can), leaving nothing behind.
+
+    The directory, or the nearest of its parents that exists (the spool creates the
+    rest), must be a directory this process can make a directory in (tried, and
+    removed): what ``nglogger config`` checks, where a running pipeline would warn and
+    run memory-only.
+    """
+    path = Path(spool_dir).expanduser()
+    if not path.is_absolute():
+        path = Path.cwd() / path
+    probe = path
+    while not probe.exists():
+        if probe.parent == probe:
+            return f"spool_dir {spool_dir!r}: no part of the path exists"
+        probe = probe.parent
+    if not probe.is_dir():
+        return f"spool_dir {spool_dir!r}: {str(probe)!r} is not a directory"
+    import tempfile
+
+    try:  # what the spool does first: make a directory there (removed at once)
+        os.rmdir(tempfile.mkdtemp(prefix=".nglogger-check-", dir=probe))
+    except OSError as exc:
+        what = "it" if probe == path else f"its parent {str(probe)!r}"
+        return f"spool_dir {spool_dir!r}: {what} cannot hold a directory ({exc.strerror})"
+    return None

@@ -85,11 +85,17 @@ def _http_headers(config: Config) -> dict[str, str]:
     if not text.strip():
         return {}
     try:
-        return parse_pairs(text)
+        pairs = parse_pairs(text)
     except ValueError:  # the entry may hold a secret: never repeat it
         raise ConfigError(
             "NGLOGGER_HTTP_HEADERS", "****", "comma-separated name=value pairs", "a malformed entry"
         ) from None
+    from ._http_options import check_headers
+
+    try:
+        return check_headers(pairs)
+    except ConfigError as error:
+        raise ConfigError("NGLOGGER_HTTP_HEADERS", error.value, error.accepted) from None
 
 
 def _from_uri(spec: str, config: Config) -> Sink:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from .._config.secrets import safe_url
 from .._core.errors import ConfigError
 
-__all__ = ["check_http_options"]
+__all__ = ["check_headers", "check_http_options"]
+
+#: RFC 9110 token characters: what a header name may hold.
+_TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
 
 def check_http_options(
@@ -56,3 +61,24 @@ def check_http_options(
         or not 0 < max_age < float("inf")
     ):
         raise ConfigError("max_age", max_age, "a number of seconds > 0, or None (never)")
+
+
+def check_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
+    """The headers as a dict, each name an HTTP token and each value free of control
+    characters (CR, LF, NUL...): a value like ``1\r\nX-Injected: yes`` is refused here, at
+    configuration time, instead of failing every request later. Values are never shown
+    (they may be credentials)."""
+    out: dict[str, str] = {}
+    for name, value in (headers or {}).items():
+        if not isinstance(name, str) or not name or not _TOKEN.issuperset(name):
+            raise ConfigError("headers", name, "header names made of RFC 9110 token characters")
+        if not isinstance(value, str) or any(
+            (ord(c) < 0x20 and c != "\t") or ord(c) == 0x7F for c in value
+        ):
+            raise ConfigError(
+                "headers",
+                f"{name}=****",
+                "header values without control characters (CR, LF, NUL, ...)",
+            )
+        out[name] = value
+    return out

@@ -71,7 +71,7 @@ from .._delivery.retry import (
 )
 from .._delivery.transport import HttpResponse, MockTransport, Request, Transport
 from ._base import Outcome
-from ._http_options import check_http_options
+from ._http_options import check_headers, check_http_options
 from ._pieces import (
     Half,
     Piece,
@@ -162,7 +162,7 @@ class HttpSink:
         self._sleep = sleep
         self.url = url
         self.name = name or f"{self.kind}:{safe_url_text(url)}"
-        self._headers = dict(headers or {})
+        self._headers = check_headers(headers)
         self._compress = compress
         self._max_request_bytes = max_request_bytes
         self._max_request_events = max_request_events
