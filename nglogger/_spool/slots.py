@@ -142,7 +142,7 @@ def unusable_spool_dir(spool_dir: str) -> str | None:
     import tempfile
 
     try:  # what the spool does first: make a directory there (removed at once)
-        os.rmdir(tempfile.mkdtemp(prefix=".nglogger-check-", dir=probe))
+        Path(tempfile.mkdtemp(prefix=".nglogger-check-", dir=probe)).rmdir()
     except OSError as exc:
         what = "it" if probe == path else f"its parent {str(probe)!r}"
         return f"spool_dir {spool_dir!r}: {what} cannot hold a directory ({exc.strerror})"
