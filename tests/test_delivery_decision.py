@@ -110,7 +110,20 @@ def test_too_large_splits_and_the_cap_is_the_largest_size_accepted_below_it() ->
     assert d.request_bytes() == 300_000  # the largest accepted below the refusal
     one = d.decide(TOO_LARGE, attempt=0, events=1, nbytes=200_000, time_left=60)
     assert (one.step, one.reason) == (Step.DROP, "too_large")
-    assert d.breaker.state.value == "closed"  # a size refusal is an answer, not a failure
+    assert d.breaker.state.value == "closed"  # a size refusal is not a failure...
+
+
+def test_a_413_during_an_outage_does_not_close_the_breaker() -> None:
+    """...nor a success: a proxy answers 413 while the backend behind it is down."""
+    clock = Clock()
+    d = delivery(clock)
+    for _ in range(5):  # the breaker opens
+        d.decide(DOWN, attempt=1, events=10, nbytes=1000, time_left=0.0)
+    assert d.breaker.state.value == "open"
+    clock.now += d.ready_in()
+    assert d.may_send(0)  # the probe
+    assert d.decide(TOO_LARGE, attempt=0, events=10, nbytes=9000, time_left=60).step is Step.SPLIT
+    assert d.breaker.state.value == "half_open"  # still probing: not closed by the 413
 
 
 def test_a_400_is_bisected_and_other_refusals_refuse_the_whole_request() -> None:

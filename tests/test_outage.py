@@ -109,13 +109,6 @@ def test_the_replay_passes_every_check(replay: dict[str, Any]) -> None:
     assert replay["returncode"] == (1 if excess else 0), replay["stdout"] + replay["stderr"]
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="nglogger: a merged probe the black hole held is handed back at recovery and "
-    "drop_oldest then evicts it whole, so the backlog is dropped instead of delivered "
-    "(issue 21, reported to the pipeline's owner); whether a quick run shows it depends on "
-    "timing",
-)
 def test_the_backlog_held_at_recovery_is_delivered_not_dropped(replay: dict[str, Any]) -> None:
     """Once the endpoint is back, only the events fresh ones displace may be dropped, in every run."""
     from scripts.outage.analysis import EXCESS_CHECK

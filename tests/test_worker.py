@@ -205,3 +205,88 @@ def test_pipeline_invariants_after_traffic() -> None:
         assert snap.queued_events == 0
         assert snap.accepted == snap.exported + sum(snap.dropped.values())
     pipeline.shutdown(2)
+
+
+def _ids(batch: Batch) -> list[int]:
+    import orjson
+
+    return [orjson.loads(e)["i"] for e in batch.events()]
+
+
+def _batch(first: int, n: int) -> Batch:
+    import orjson
+
+    return Batch.from_events([orjson.dumps({"i": i}) for i in range(first, first + n)])
+
+
+def test_a_batch_splits_at_event_boundaries_by_bytes_and_by_events() -> None:
+    batch = _batch(0, 100)
+    for max_bytes, max_events in [(10**6, None), (64, None), (1, None), (10**6, 7), (50, 3)]:
+        pieces = batch.split(max_bytes, max_events)
+        assert [i for p in pieces for i in _ids(p)] == list(range(100))
+        assert all(p.count == len(p.events()) for p in pieces)
+        assert all(p.nbytes <= max(max_bytes, 10) for p in pieces)
+        if max_events is not None:
+            assert all(p.count <= max_events for p in pieces)
+    assert batch.split(10**6) == [batch]  # fits: the same object
+
+
+class Drain:
+    """A coalescing sink whose write runs ``during(batch)`` (the batcher goes on meanwhile),
+    then hands everything back (the backend failed) or delivers it."""
+
+    name = "drain"
+
+    def __init__(self) -> None:
+        self.during: Any = None
+        self.fail = True
+        self.written: list[list[int]] = []
+
+    def request_limits(self) -> tuple[int, int]:
+        return 10_000, 10**9
+
+    def write(self, batch: Batch) -> Outcome | None:
+        self.written.append(_ids(batch))
+        if self.during is not None:
+            self.during()
+        return Outcome(0, {}, batch) if self.fail else None
+
+    def close(self) -> None:
+        pass
+
+
+def test_drop_oldest_keeps_fresh_events_while_the_whole_backlog_is_in_flight() -> None:
+    """The queue (100 events) is merged into one write; 10 fresh events arrive meanwhile and
+    the write is handed back: the 10 OLDEST events make room, a few at a time (not the whole
+    merged backlog), and the fresh ones are kept."""
+    sink = Drain()
+    worker = SinkWorker(sink, max_events=100, max_bytes=10**9, overflow="drop_oldest")
+    for first in range(0, 100, 10):
+        worker.offer(_batch(first, 10))
+    sink.during = lambda: worker.offer(_batch(1000, 10))  # fresh, while the drain is out
+    assert worker.step(lambda _t: None) == "wrote"
+    assert sink.written == [list(range(100))]
+    snap = worker.snapshot()
+    invariant(snap)
+    assert dict(snap.dropped) == {"sink_queue_full": 10}
+    sink.fail, sink.during = False, None
+    while worker.step(lambda _t: None) == "wrote":
+        pass
+    delivered = [i for ids in sink.written[1:] for i in ids]
+    assert delivered == [*range(10, 100), *range(1000, 1010)]  # the oldest 10 made room
+    assert worker.snapshot().high_water_events <= 100
+
+
+def test_drop_newest_still_refuses_fresh_events_while_the_queue_is_in_flight() -> None:
+    sink = Drain()
+    worker = SinkWorker(sink, max_events=100, max_bytes=10**9, overflow="drop_newest")
+    for first in range(0, 100, 10):
+        worker.offer(_batch(first, 10))
+    sink.during = lambda: worker.offer(_batch(1000, 10))
+    worker.step(lambda _t: None)
+    sink.fail, sink.during = False, None
+    while worker.step(lambda _t: None) == "wrote":
+        pass
+    delivered = [i for ids in sink.written[1:] for i in ids]
+    assert delivered == list(range(100))
+    assert dict(worker.snapshot().dropped) == {"sink_queue_full": 10}

@@ -37,6 +37,40 @@ class Batch:
         """Size of ``data`` in bytes (what queues account for)."""
         return len(self.data)
 
+    def split(self, max_bytes: int, max_events: int | None = None) -> list[Batch]:
+        """This batch cut at event boundaries into batches of at most ``max_bytes`` and
+        ``max_events`` each (an event larger than ``max_bytes`` is a batch of its own);
+        ``[self]`` if it fits.
+
+        Byte operations (``rfind``/``find``/``count`` in C, one ``find`` per event only
+        when ``max_events`` binds): no event is parsed.
+        """
+        data = self.data
+        end = len(data)
+        if end <= max_bytes and (max_events is None or self.count <= max_events):
+            return [self]
+        out: list[Batch] = []
+        start = 0
+        while start < end:
+            stop = start + max_bytes
+            if stop >= end:
+                stop = end
+            else:
+                nl = data.rfind(b"\n", start, stop)
+                if nl < start:  # one event longer than max_bytes: it goes alone
+                    nl = data.find(b"\n", stop)
+                    nl = end - 1 if nl < 0 else nl
+                stop = nl + 1
+            count = data.count(b"\n", start, stop)
+            if max_events is not None and count > max_events:
+                stop = start
+                for _ in range(max_events):
+                    stop = data.index(b"\n", stop) + 1
+                count = max_events
+            out.append(Batch(data[start:stop], count, self.seq))
+            start = stop
+        return out
+
     def events(self) -> list[bytes]:
         """The events as separate JSON documents, without their newlines."""
         data = self.data

@@ -227,7 +227,8 @@ class Delivery:
             self._delivered(nbytes)
             return Verdict(Step.DONE)
         if too_large or result.status == 413:
-            self.breaker.record_success()  # the backend answered: it is up
+            # Neither a success nor a failure: a proxy in front answers 413 while the
+            # backend behind it is down, so it must not close an open breaker.
             self._refused_size(nbytes)
             if events > 1:
                 return Verdict(Step.SPLIT)

@@ -71,6 +71,7 @@ from .._spool.store import Spool
 __all__ = ["SinkWorker"]
 
 _MAX_WAIT = 1.0  # longest single wait while the sink is not ready (re-checks age and stop)
+_EVICT_MIN = 64 * 1024  # the smallest piece a handed-back merged write is cut into
 
 
 class SinkWorker:
@@ -102,6 +103,9 @@ class SinkWorker:
             sink.queue_full_reason if isinstance(sink, NamesQueueFull) else _queue_full
         )
         self._coalesces = isinstance(sink, Coalesces)
+        #: A merged write handed back returns to the queue in pieces of this size.
+        self._evict_bytes = max(_EVICT_MIN, max_bytes // 64)
+        self._evict_events = max(1, max_events // 64)
         self._paced = isinstance(sink, Paced)
         self._reset_state()
 
@@ -211,8 +215,8 @@ class SinkWorker:
         self._queue.append((batch, since))
         self._queued_events += batch.count
         self._queued_bytes += batch.nbytes
-        self._hw_events = max(self._hw_events, self._queued_events + self._held_events)
-        self._hw_bytes = max(self._hw_bytes, self._queued_bytes + self._held_bytes)
+        self._hw_events = max(self._hw_events, self._queued_events)
+        self._hw_bytes = max(self._hw_bytes, self._queued_bytes)
         # A flush waits on this condition too: notify() could wake the flush instead of
         # an idle worker thread (which waits without a timeout), leaving the batch queued
         # until the flush timed out. Once per batch, so waking every waiter is cheap.
@@ -251,6 +255,18 @@ class SinkWorker:
             or self._queued_bytes + self._held_bytes + size > self._max_bytes
         )
 
+    def _queue_over(self, count: int, size: int) -> bool:
+        """The queue alone over its limits with ``count`` events of ``size`` more.
+
+        ``drop_oldest`` admits against the queue alone: the merged request in flight
+        (budgeted on its own, ``Config.memory_budget``) holds the oldest events, and the
+        fresh ones must not be refused because of it; the oldest queued make room.
+        """
+        return (
+            self._queued_events + count > self._max_events
+            or self._queued_bytes + size > self._max_bytes
+        )
+
     def offer(self, batch: Batch) -> None:
         """Queue a batch, or count it dropped per the overflow policy. Never blocks."""
         count = batch.count
@@ -267,19 +283,26 @@ class SinkWorker:
             if self._stopping:
                 self.drop_locked("shutdown_deadline", count)
                 return
-            if self._over(count, size):
-                if self._overflow == "drop_oldest":
-                    while self._queue and self._over(count, size):
-                        old, _ = self._queue.popleft()
-                        self._queued_events -= old.count
-                        self._queued_bytes -= old.nbytes
-                        self._drop_marked_locked(old, self._queue_full_reason())
-                if self._over(count, size):
-                    self.drop_locked(self._queue_full_reason(), count)
-                    return
+            if self._overflow == "drop_oldest":
+                if self._queue_over(count, size):
+                    self._evict_oldest_locked(count, size)
+                    if self._queue_over(count, size):  # alone larger than the queue
+                        self.drop_locked(self._queue_full_reason(), count)
+                        return
+            elif self._over(count, size):
+                self.drop_locked(self._queue_full_reason(), count)
+                return
             self.enqueue_locked(batch, self._clock(), checked=True)
             if feed is not None:
                 feed.queued_locked()
+
+    def _evict_oldest_locked(self, count: int, size: int) -> None:
+        """``drop_oldest``: drop the oldest queued batches until ``count``/``size`` more fit."""
+        while self._queue and self._queue_over(count, size):
+            old, _ = self._queue.popleft()
+            self._queued_events -= old.count
+            self._queued_bytes -= old.nbytes
+            self._drop_marked_locked(old, self._queue_full_reason())
 
     def _queue_full_reason(self) -> DropReason:
         """The sink may name why its queue is full (an HTTP sink: ``breaker_open``)."""
@@ -481,12 +504,23 @@ class SinkWorker:
         ):
             self._drop_marked_locked(batch, "shutdown_deadline" if self._stopping else "expired")
             return
-        if self._over(batch.count, batch.nbytes) and not keep:  # a sink without declared limits
+        if self._overflow == "drop_oldest" and not keep:
+            # Back at the head in pieces of about a batch: the oldest events of a merged
+            # write make room for fresh ones a piece at a time, not the whole backlog at once.
+            marked = feed is not None and feed.marked_locked(batch)
+            pieces = [batch] if marked else batch.split(self._evict_bytes, self._evict_events)
+            for piece in reversed(pieces):
+                self._queue.appendleft((piece, since))
+                self._queued_events += piece.count
+                self._queued_bytes += piece.nbytes
+            self._evict_oldest_locked(0, 0)
+        elif self._over(batch.count, batch.nbytes) and not keep:  # no declared limits
             self._drop_marked_locked(batch, self._queue_full_reason())
             return
-        self._queue.appendleft((batch, since))
-        self._queued_events += batch.count
-        self._queued_bytes += batch.nbytes
+        else:
+            self._queue.appendleft((batch, since))
+            self._queued_events += batch.count
+            self._queued_bytes += batch.nbytes
         if feed is not None:
             feed.queued_locked()
 

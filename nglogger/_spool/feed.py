@@ -183,6 +183,10 @@ class SpoolFeed:
             self._failing = True
             self._cond.notify()
 
+    def marked_locked(self, batch: Batch) -> bool:
+        """Whether ``batch`` has records in the spool (it must stay whole: they travel with it)."""
+        return batch in self._marks
+
     def volatile_locked(self, batch: Batch) -> bool:
         """Whether a queued batch holds events that are in memory only."""
         marks = self._marks.get(batch)

@@ -110,7 +110,9 @@ def _dropped_at_recovery(
     queued batches, as many bytes as it brings: until the first delivery after recovery
     empties the queue, the events dropped are at most the events logged meanwhile, plus a
     batch or two of rounding (batches are one flush interval each), plus one second of
-    sampling (the counter at recovery is interpolated between 1 s samples).
+    sampling (the counter at recovery is interpolated between 1 s samples), plus what the
+    sink held over its queue's capacity at recovery (a request in flight handed back).
+    A whole merged backlog evicted for one fresh batch exceeds this.
     """
     points = _cumulative(samples, final)
     at = _interpolate(points, recovery)
@@ -118,7 +120,13 @@ def _dropped_at_recovery(
     reasons = set(at) | set(end)
     dropped = sum(end.get(r, 0) - at.get(r, 0) for r in reasons if r not in ("logged", "exported"))
     window = (first if first is not None else s.recovery) + 2 * s.flush_interval + 1.0
-    allowance = s.rate * window
+    # Deferred displacement: while the black hole held a request, fresh events filled the
+    # queue behind it (drop_oldest admits against the queue alone); when the endpoint
+    # came back the held request failed and its events rejoined the queue at the head,
+    # over the limit by what was in flight: the oldest of them make room then, at once.
+    capacity = min(s.sink_queue_max_events, s.sink_queue_max_bytes / s.event_bytes)
+    held_over = max(0.0, _queued_at(samples, recovery, s.rate) - capacity)
+    allowance = s.rate * window + held_over
     # the largest rise of the drop counter between two samples in the first seconds after
     # recovery: a whole merged batch evicted at once shows as one jump
     series = [
@@ -133,6 +141,15 @@ def _dropped_at_recovery(
         "displacement_allowance": round(allowance),
         "excess_dropped_at_recovery": max(0, round(dropped - allowance)),
     }
+
+
+def _queued_at(samples: list[dict[str, Any]], t: float, rate: float) -> float:
+    """Events a worker's sink held (queue and requests in flight) at ``t``, at most: the
+    last sample at or before it, plus what was logged since (samples are 1 s apart)."""
+    before = [m for m in samples if m["t"] <= t]
+    if not before:
+        return 0.0
+    return float(before[-1]["queued"]) + rate * (t - float(before[-1]["t"]))
 
 
 def _percentile_us(hist: list[int], q: float) -> float:
