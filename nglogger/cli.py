@@ -20,6 +20,7 @@ from ._config.report import (
 )
 from ._core.errors import ConfigError, ConfigWarning
 from ._pipeline.default import unbuildable_sinks
+from ._spool.slots import unusable_spool_dir
 from ._version import __version__
 
 __all__ = ["main"]
@@ -237,8 +238,6 @@ def _config(args: argparse.Namespace) -> int:
         for error in unbuildable_sinks(config_value, local=False).values()
     ]
     if config_value.spool_dir:  # checked offline: nothing is created or locked
-        from ._spool.slots import unusable_spool_dir
-
         spool_problem = unusable_spool_dir(config_value.spool_dir)
         if spool_problem is not None:
             problems.append(f"{spool_problem}; the sinks would run without a spool")

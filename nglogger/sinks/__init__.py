@@ -14,6 +14,7 @@ from .._config.sinkuri import SINK_URIS, check_sink_uri, parse_sink_uri
 from .._config.values import parse_pairs
 from .._core.errors import ConfigError
 from .._core.sink import Outcome, Sink, SinkBase
+from ._http_options import check_headers
 from .memory import MemorySink, NullSink
 from .stream import StreamSink
 
@@ -90,8 +91,6 @@ def _http_headers(config: Config) -> dict[str, str]:
         raise ConfigError(
             "NGLOGGER_HTTP_HEADERS", "****", "comma-separated name=value pairs", "a malformed entry"
         ) from None
-    from ._http_options import check_headers
-
     try:
         return check_headers(pairs)
     except ConfigError as error:
