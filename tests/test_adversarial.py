@@ -964,6 +964,7 @@ def test_stdlib_arguments_whose_repr_raises(
 # ---------------------------------------------------------------- concurrent mutation
 
 
+@pytest.mark.slow
 def test_dict_mutated_by_another_thread_while_logged(capture: MemorySink) -> None:
     """Thousands of calls logging a dict another thread mutates: never raise, every line parses, exact accounting."""
     shared: dict[str, Any] = {f"s{i}": i for i in range(200)}

@@ -65,6 +65,7 @@ def test_settings_type_lists_every_config_field_with_its_type() -> None:
     assert get_type_hints(nglogger.Settings)  # the names resolve at run time too
 
 
+@pytest.mark.slow
 def test_a_misspelled_keyword_is_a_type_error_for_mypy(tmp_path: Path) -> None:
     """An IDE or type checker sees configure()'s keywords: mypy rejects a typo and a bad type."""
     pytest.importorskip("mypy")  # the dev extra has it; a plain install cannot run this check

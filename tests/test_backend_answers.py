@@ -526,6 +526,7 @@ def test_row4_the_400_items_reason_is_the_sink_s_last_error() -> None:
 
 
 # ============================================================ row 5: poison events
+@pytest.mark.slow
 def test_row5_poison_events_cost_only_themselves_within_the_bisect_bound() -> None:
     """5 events a generic endpoint refuses (400 for any request holding one) among 100
     sent as one batch: the 95 others stored once, the 5 counted rejected, and the extra
@@ -675,6 +676,7 @@ def warning_backend(kind: str) -> tuple[Ingest, str, dict[str, Any], list[list[s
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["rejected-400", "elasticsearch-items", "too-large-413"])
 def test_row7_a_refusal_is_said_on_stderr_with_the_reason_while_the_app_runs(
     kind: str,

@@ -710,6 +710,7 @@ def test_otlp_settings_repr_masks_endpoint_userinfo() -> None:
     assert CANARY not in repr(sink.settings)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["session", "session_id", "cvv", "card_number"])
 def test_cli_config_masks_every_redacted_context_name(name: str) -> None:
     """`nglogger config` masks a context value whose key the redactor treats as secret."""

@@ -79,6 +79,7 @@ def test_config_shows_sources_and_masks_secrets() -> None:
         ),
     ],
 )
+@pytest.mark.slow
 def test_config_exit_code_2_with_the_error(env: dict[str, str], expected: str) -> None:
     """An invalid environment makes `nglogger config` exit 2 with the specific error."""
     out = run("config", env=env)
@@ -94,6 +95,7 @@ def test_config_variables_lists_every_variable() -> None:
         assert name in out.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", [[], ["bench"], ["config"], ["demo"]])
 def test_help_on_every_subcommand(command: list[str]) -> None:
     """Every subcommand answers --help with usage text and exit 0."""
@@ -122,6 +124,7 @@ def test_demo_logs_requests_through_the_configured_pipeline() -> None:
     assert "nglogger stats:" in out.stderr
 
 
+@pytest.mark.slow
 def test_environment_configuration_is_explicit() -> None:
     """A plain import ignores NGLOGGER_* (lazy defaults); configure() and nglogger.auto read it."""
     code = (

@@ -432,6 +432,7 @@ def _stream_through_a_kill(collector: Collector, backend: Capture) -> tuple[int,
     return logged[0], sink_stats()
 
 
+@pytest.mark.slow
 def test_collector_killed_mid_stream_every_event_delivered_or_counted(
     collector: Collector, backend: Capture
 ) -> None:
@@ -447,6 +448,7 @@ def test_collector_killed_mid_stream_every_event_delivered_or_counted(
     assert stats.exported <= len(delivered)  # acknowledged => at the backend (duplicates aside)
 
 
+@pytest.mark.slow
 def test_collector_killed_mid_stream_loses_nothing(collector: Collector, backend: Capture) -> None:
     """A collector restart within seconds, with room in the queue, loses no event."""
     n, stats = _stream_through_a_kill(collector, backend)

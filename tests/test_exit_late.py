@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import orjson
+import pytest
 
 from tests.support.hang import run_guarded
 
@@ -102,6 +103,7 @@ started.wait(10)
 """
 
 
+@pytest.mark.slow
 def test_a_daemon_thread_logging_through_exit_neither_hangs_nor_loses_silently(
     tmp_path: Path,
 ) -> None:

@@ -305,6 +305,7 @@ print("logged", file=sys.stderr, flush=True)
 """
 
 
+@pytest.mark.slow
 def test_a_fifo_whose_reader_stops_reading_does_not_keep_the_process_from_exiting(
     tmp_path: Path,
 ) -> None:

@@ -164,6 +164,7 @@ def invariants_hold(stats: nglogger.Stats) -> bool:
 # ----------------------------------------------------------------- fork while busy
 
 
+@pytest.mark.slow
 def test_fork_while_exporting_gives_the_child_a_working_pipeline(
     gated: GatedSink, memory_sink: MemorySink
 ) -> None:

@@ -837,6 +837,7 @@ def test_stale_keep_alive_connections_cost_no_retry_no_breaker_and_no_warning(
     assert "failing" not in capfd.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_backend_slower_than_the_timeout_costs_at_most_one_duplicate_request(
     backend: Backend,
 ) -> None:

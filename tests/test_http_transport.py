@@ -249,6 +249,7 @@ def test_latency_beyond_the_read_timeout_gives_a_timeout_value(
     assert post(transport, proxy.url()).status == 200
 
 
+@pytest.mark.slow
 def test_a_trickling_response_is_cut_at_a_total_deadline(
     serve: Callable[[Responder], LoopbackServer],
     proxied: Callable[[LoopbackServer], FaultProxy],

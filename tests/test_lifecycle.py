@@ -157,6 +157,7 @@ def test_flush_with_a_sink_that_never_returns_gives_up_at_its_timeout(
 # --------------------------------------------------------------------------- shutdown
 
 
+@pytest.mark.slow
 def test_shutdown_with_a_sink_that_never_returns_meets_its_deadline_and_counts_the_loss(
     hanging: HangingSink, memory_sink: MemorySink
 ) -> None:
@@ -200,6 +201,7 @@ def test_shutdown_with_a_sink_that_never_returns_meets_its_deadline_and_counts_t
     assert stats == pipeline.stats()
 
 
+@pytest.mark.slow
 def test_shutdown_deadline_holds_with_several_sinks_whose_close_hangs() -> None:
     """shutdown(timeout) finishes within timeout + 0.5 s however many sinks hang in write and close."""
     release = threading.Event()
@@ -509,6 +511,7 @@ def test_exit_flushes_buffered_events_to_a_file(tmp_path: Path) -> None:
     assert list(range(10_000)) == [e["i"] for e in file_lines(path)]
 
 
+@pytest.mark.slow
 def test_exit_with_a_sink_that_never_returns_meets_the_shutdown_timeout() -> None:
     """A process whose sink hangs still exits within shutdown_timeout + 0.5 s of main's end."""
     code = _script(
@@ -537,6 +540,7 @@ def test_exit_with_a_sink_that_never_returns_meets_the_shutdown_timeout() -> Non
     assert (100, 100, {}) == (stats["submitted"], stats["dispatched"], stats["dropped"])
 
 
+@pytest.mark.slow
 def test_exit_with_a_hung_sink_and_a_running_non_daemon_thread_meets_the_deadline() -> None:
     """With a hung sink and a non-daemon thread still running at exit, exit stays within the deadline."""
     code = _script(

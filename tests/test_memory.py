@@ -369,6 +369,7 @@ def plant_deep_clone(monkeypatch: pytest.MonkeyPatch) -> Plant:
 # -- 1. retained memory per held event ------------------------------------------------
 
 
+@pytest.mark.slow
 def test_retained_memory_per_held_event_is_its_payload_plus_a_small_constant(
     traced: None, stalled: Callable[[str], StalledSink]
 ) -> None:
@@ -615,6 +616,7 @@ def test_memory_budget_holds_while_the_batcher_is_preempted_mid_dispatch(
 # -- 5. planted bugs are caught by the same measurements ------------------------------
 
 
+@pytest.mark.slow
 def test_detector_deep_clone_per_event_fails_the_retained_bound(
     traced: None, stalled: Callable[[str], StalledSink], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -634,6 +636,7 @@ def test_detector_deep_clone_of_big_context_fails_the_retained_bound(
     assert big.per_event > 2 * big.bound_per_event, big.describe()
 
 
+@pytest.mark.slow
 def test_detector_raw_orjson_results_in_the_buffer_fail_the_retained_bound(
     traced: None, stalled: Callable[[str], StalledSink], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -654,6 +657,7 @@ def test_detector_raw_orjson_results_in_the_buffer_fail_the_retained_bound(
     assert measured.per_event > measured.bound_per_event, measured.describe()
 
 
+@pytest.mark.slow
 def test_detector_deep_clone_per_event_fails_the_transient_bound(
     traced: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -239,6 +239,7 @@ def test_mutant_event_dicts_kept_are_caught_by_weakrefs(monkeypatch: pytest.Monk
     assert alive == ["field", "nested"], alive  # bound context is serialized at bind time
 
 
+@pytest.mark.slow
 def test_mutant_event_dicts_kept_are_caught_by_the_retained_bound(
     traced: None,  # noqa: F811
     stalled: Callable[[str], StalledSink],  # noqa: F811

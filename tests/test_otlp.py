@@ -876,6 +876,7 @@ def test_nglogger_config_shows_resolved_otel_settings() -> None:
     assert ("shop", "env:OTEL_SERVICE_NAME") == (resource[0]["service.name"], resource[1])
 
 
+@pytest.mark.slow
 def test_nglogger_config_without_otel_and_with_grpc() -> None:
     """No OTel section without OTel settings; grpc for an otlp+http URI is left to other signals."""
     plain = _config_cli({"NGLOGGER_SINKS": "stdout"})

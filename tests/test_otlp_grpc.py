@@ -438,6 +438,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return d
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mutual", [False, True])
 def test_tls_with_the_configured_ca_and_client_certificate(
     pki: Path, monkeypatch: pytest.MonkeyPatch, mutual: bool
@@ -648,6 +649,7 @@ def test_a_forked_child_exports_over_its_own_channel(server: Server) -> None:
     assert by_body["parent before"] == by_body["parent after"] != by_body["child"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("max_receive", [None, 1024 * 1024], ids=["default-4MiB", "limit-1MiB"])
 def test_a_backlog_drains_under_the_server_s_message_limit(max_receive: int | None) -> None:
     """After an outage the backlog (about 9 MB) drains without a message over the server's

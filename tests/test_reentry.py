@@ -133,14 +133,17 @@ def _every_event_kept(done: subprocess.CompletedProcess[str], least_nested: int)
     assert got["submitted"] == got["exported"] == got["called"] + got["nested"], got
 
 
+@pytest.mark.slow
 def test_signal_handler_that_logs_never_hangs_and_every_event_is_kept() -> None:
     _every_event_kept(run_guarded(STORM, args=["2.5"]), least_nested=100)
 
 
+@pytest.mark.slow
 def test_signal_handler_logging_through_the_stdlib_never_hangs() -> None:
     _every_event_kept(run_guarded(STDLIB_STORM, args=["2.5"]), least_nested=100)
 
 
+@pytest.mark.slow
 def test_finalizer_that_logs_inside_a_log_call_never_hangs_and_is_kept() -> None:
     # finalizers the collector ran on nglogger's own threads are kept too (not "recursion")
     _every_event_kept(run_guarded(FINALIZERS, args=["2.5"]), least_nested=1000)

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import orjson
+import pytest
 
 CHILD = """
 import os, signal, sys, time
@@ -159,6 +160,7 @@ print("ok", [e["message"] for e in mem.events()])
 """
 
 
+@pytest.mark.slow
 def test_a_process_that_survives_its_sigterm_can_log_again(tmp_path: Path) -> None:
     from tests.support.hang import run_guarded
 

@@ -197,6 +197,7 @@ def _settled(worker: SinkWorker, offered: int) -> bool:
     return bool(snap.spool_written_events + dropped == offered)
 
 
+@pytest.mark.slow
 def test_a_full_spool_drops_exactly_what_did_not_fit_and_stays_within_its_bound(
     tmp_path: Path,
 ) -> None:
@@ -452,6 +453,7 @@ def test_a_disk_that_refuses_writes_mid_run_never_hurts_the_application(
 # --------------------------------------------------------------------------- processes
 
 
+@pytest.mark.slow
 def test_a_forked_child_never_writes_into_the_parents_spool(tmp_path: Path) -> None:
     """The child closes the parent's spool and takes the next free slot: a spool of its own."""
     sink = DownSink(name="down")
