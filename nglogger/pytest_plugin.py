@@ -59,8 +59,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         f"{MARKER}(per_call_bytes=None, retained_bytes=None, calls=1000, warmup=100, "
-        "isolated=False): memory limits for the nglogger_memory_budget fixture; without "
-        "the fixture, limits for the test body measured as one block (nglogger.testing).",
+        "isolated=True): memory limits for the nglogger_memory_budget fixture (isolated: "
+        "the configured limits with a NullSink; isolated=False measures the real sinks); "
+        "without the fixture, limits for the test body measured as one block, with the "
+        "sinks configured (nglogger.testing).",
     )
 
 

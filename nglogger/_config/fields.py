@@ -383,7 +383,8 @@ class ConfigFields:
             Var(
                 "NGLOGGER_SPOOL_DIR",
                 "directory of the sinks' durable spools (one subdirectory per sink)",
-                "a directory path (created if missing); one per process",
+                "a directory path (created if missing); the processes of a server share "
+                "it, each taking a slot of its own",
                 parse_spool_directory,
             ),
         ),
