@@ -19,6 +19,7 @@ import pytest
 
 import nglogger
 from nglogger._pipeline import lifecycle
+from nglogger._pipeline.buffer import INBOX_EVENTS
 from nglogger.sinks import MemorySink
 from nglogger.sinks.file import FileSink
 
@@ -329,7 +330,7 @@ def test_multiprocessing_fork_pool_workers_deliver_their_events(tmp_path: Path) 
 
 @pytest.mark.parametrize(
     ("trigger", "discarded"),
-    [("stats", 8), ("flush", 8), ("seal", 10)],
+    [("stats", 8), ("flush", 8), ("seal", INBOX_EVENTS)],
 )
 def test_a_fork_that_bypassed_the_hook_is_detected_by_pid(
     trigger: str, discarded: int, memory_sink: MemorySink
@@ -349,8 +350,10 @@ def test_a_fork_that_bypassed_the_hook_is_detected_by_pid(
         elif trigger == "flush":
             nglogger.flush(1.0)
         else:
-            for i in range(3, 5):
-                log.info("child-early", i=i)  # the tenth held event seals a batch
+            # the held event that fills the lock-free inbox (the parent's 5 included)
+            # moves it into the arena, where the PID is checked
+            for i in range(3, INBOX_EVENTS - 5):
+                log.info("child-early", i=i)
         for i in range(2):
             log.info("child-late", i=i)
         flushed = nglogger.flush(1.0)

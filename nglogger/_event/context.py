@@ -8,7 +8,7 @@ when bound; log calls splice the fragments in.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import Token
 from typing import Any
@@ -47,11 +47,14 @@ class FragmentDict(dict[str, orjson.Fragment]):
     :func:`for_pipeline`, and ``rebound`` caches that result.
     """
 
-    __slots__ = ("raw", "rebound", "rid")
+    __slots__ = ("keys_in", "raw", "rebound", "rid")
 
     raw: dict[str, bytes]
     rid: object
     rebound: tuple[object, FragmentDict] | None
+    #: How many ``":`` its values' bytes hold (nested keys): what a log call expects
+    #: to find in an event's bytes besides its own top-level keys (see ``Logger``).
+    keys_in: int
 
     def copy_without(self, names: set[str]) -> FragmentDict:
         """A new FragmentDict without ``names``."""
@@ -59,6 +62,7 @@ class FragmentDict(dict[str, orjson.Fragment]):
         out.raw = {k: v for k, v in self.raw.items() if k not in names}
         out.rid = self.rid
         out.rebound = None
+        out.keys_in = keys_in(out.raw.values())
         return out
 
     def decoded(self) -> dict[str, Any]:
@@ -72,7 +76,13 @@ def empty_fragments() -> FragmentDict:
     out.raw = {}
     out.rid = None
     out.rebound = None
+    out.keys_in = 0
     return out
+
+
+def keys_in(values: Iterable[bytes]) -> int:
+    """How many ``":`` (a key's end, or an escaped quote before a colon) the bytes hold."""
+    return sum(data.count(b'":') for data in values)
 
 
 def for_pipeline(ctx: FragmentDict, pipeline: Target) -> FragmentDict:
@@ -141,6 +151,7 @@ def fragments(
     out.raw = raw
     out.rid = redactor
     out.rebound = None
+    out.keys_in = keys_in(raw.values())
     return out
 
 

@@ -29,7 +29,7 @@ from .._core.guard import CONTEXT, DELIVERING, collecting_here, count_recursion
 from .._core.levels import CRITICAL, DEBUG, ERROR, INFO, WARNING, level_name, parse_level
 from . import target as _target
 from .context import FragmentDict, empty_fragments, for_pipeline, fragments
-from .encode import exc_from_info
+from .encode import OPTIONS, exc_from_info
 from .layout import FALLBACK_KEY, free_name, renamed_fields, special_names
 from .redact import SCALARS
 from .target import Target
@@ -52,11 +52,38 @@ _LEAVES = SCALARS
 _EMPTY = empty_fragments()
 _dumps = orjson.dumps
 _JSONEncodeError = orjson.JSONEncodeError
-_Fragment = orjson.Fragment
-_VALUE_OPTIONS = orjson.OPT_UTC_Z
-#: Up to this many items, a list or dict whose bytes hold no key but its own known-safe
-#: names needs no scan (counting ``":`` in larger bytes would cost more than the scan).
-_FLAT = 8
+_EVENT_OPTIONS = OPTIONS
+#: How many names a pipeline remembers as plain (as the redactor's memo of safe names).
+_PLAIN_LIMIT = 4096
+#: Events up to this many bytes with a dict or list count their keys before scanning
+#: (counting larger ones would cost more than the scan).
+_COUNT_MAX = 4096
+
+
+def _unusual_fields(
+    message: object, fields: dict[str, Any], pipeline: Target
+) -> tuple[Any, dict[str, Any]]:
+    """A call's fields when a name is not yet known to be plain (see ``known_plain``).
+
+    Resolves ``event=`` (structlog's keyword for the message, when no message is given)
+    and ``exc_info``, renames reserved names, redacts and checks every value
+    (``prepare_fields``), then remembers the names that turned out plain, so the next
+    call with them takes the hot path.
+    """
+    names = list(fields)
+    if not _SPECIAL.isdisjoint(fields):
+        if message == "" and _EVENT in fields:  # structlog's habit
+            message = fields.pop(_EVENT)
+        fields = _special_fields(fields)
+    fields = pipeline.prepare_fields(fields)
+    plain = pipeline.plain_names
+    if len(plain) < _PLAIN_LIMIT:
+        redactor = pipeline.redactor
+        secret = redactor.is_secret if redactor.names else None
+        for name in names:
+            if name not in _SPECIAL and (secret is None or not secret(name)):
+                plain.add(name)
+    return message, fields
 
 
 def _special_fields(fields: dict[str, Any]) -> dict[str, Any]:
@@ -174,63 +201,33 @@ def _make_method(level: int, lname: str) -> Any:
                 if done is None:
                     return
                 message, args, fields = done
+            nested = False  # a dict or list among the values: the event's bytes decide
             if fields:
-                if not _SPECIAL.isdisjoint(fields):
-                    if message == "" and _EVENT in fields:  # structlog's habit
-                        message = fields.pop(_EVENT)
-                    fields = _special_fields(fields)
-                # One pass over the call's values, in C where it can be (context was
-                # checked when bound): names known to be safe with short scalar values,
-                # and small lists/dicts of such, need nothing more. Other containers may
-                # hold secrets, long strings would make orjson reserve ~10x their size
-                # before any limit applies, NaN/Inf become null: those events go through
-                # prepare_fields, which serializes each nested value once (_fields).
-                known_safe = pipeline.redact_known
-                if known_safe is not None and not known_safe(fields):
-                    fields = pipeline.prepare_fields(fields)
+                if not pipeline.known_plain(fields):  # one C call: no name secret or reserved
+                    message, fields = _unusual_fields(message, fields, pipeline)
                 else:
+                    # One look at each value (context was checked when bound). Short
+                    # scalars need nothing more; dicts and lists go into the event as they
+                    # are, and the event's bytes say whether they need the slow path (a
+                    # secret key, a long string: see below). A long top-level string
+                    # (orjson would reserve ~13x its size before any limit applies), a
+                    # NaN/Inf (counted) or another type: prepare_fields, which serializes
+                    # each nested value once (_fields).
                     max_field_length = pipeline.max_field_length
-                    for key, value in fields.items():
+                    for value in fields.values():
                         cls = value.__class__
                         if cls is str:
-                            if len(value) > max_field_length:
-                                fields = pipeline.prepare_fields(fields)
-                                break
+                            if len(value) <= max_field_length:
+                                continue
                         elif cls in _LEAVES:
-                            if cls is float and value - value != 0:
-                                fields = pipeline.prepare_fields(fields)
-                                break
+                            if cls is not float or not value - value:  # NaN - NaN is NaN
+                                continue
                         elif cls is dict or cls is list:
-                            # Serialized here, once; the bytes decide (see _fields): no key
-                            # but its own known-safe names (a flat dict, a list of scalars) or
-                            # no secret key found by the scan, and no long string: it goes
-                            # into the event as bytes. Python calls: the same for any size.
-                            try:
-                                data = _dumps(value, option=_VALUE_OPTIONS)
-                            except _JSONEncodeError:  # the slow path gives the stand-ins
-                                fields = pipeline.prepare_fields(fields)
-                                break
-                            scan = pipeline.scan_keys
-                            if (
-                                len(data) > pipeline.max_event_bytes
-                                or (
-                                    scan is not None
-                                    and b'"' in data
-                                    and not (  # a small flat one: its own keys, known
-                                        len(value) <= _FLAT
-                                        and data.count(b'":') == (len(value) if cls is dict else 0)
-                                        and (cls is list or known_safe(value))  # type: ignore[misc]
-                                    )
-                                    and scan(data)
-                                )
-                                or pipeline.long_string_in(data)
-                            ):
-                                fields = pipeline.prepare_fields(fields)
-                                break
-                            fields[key] = _Fragment(data)  # a kwargs dict: ours to change
-                        else:
-                            fields = pipeline.prepare_fields(fields)
-                            break
+                            nested = True
+                            continue
+                        fields = pipeline.prepare_fields(fields)
+                        nested = False
+                        break
             if args:  # stdlib style: "user %s logged in", name (formatted once, enabled only)
                 message, note = _formatted(message, args, pipeline)
                 if note is not None:
@@ -287,7 +284,58 @@ def _make_method(level: int, lname: str) -> Any:
                     **cv,
                     **fields,
                 }
-            pipeline.emit(event)
+            direct = pipeline.direct
+            if direct is None:  # a schema, trace ids, sampling, value patterns, after exit
+                if nested:
+                    event.update(pipeline.prepare_fields(fields))
+                pipeline.emit(event)
+                return
+            try:
+                data = _dumps(event, default=direct[0], option=_EVENT_OPTIONS)
+            except (_JSONEncodeError, RecursionError):  # the pipeline's slow path
+                if nested:
+                    event.update(pipeline.prepare_fields(fields))
+                pipeline.emit(event)
+                return
+            size = len(data)
+            if nested:
+                # The bytes decide, with one scan at most: every ``":`` in them is the
+                # end of a key (a quote inside a string is escaped). When no source
+                # overrode another's key (every key counted once) and the bytes hold as
+                # many as the event has top-level keys plus those its context brought
+                # (checked when bound), there is no key inside the dicts and lists:
+                # nothing to redact. Otherwise the scan for secret keys reads the whole
+                # event once. A long string or an event over max_event_bytes: the slow
+                # path too.
+                scan = pipeline.scan_keys
+                static = pipeline.static
+                keys = len(event)
+                if cv is None or cv is DELIVERING:
+                    own = sources = 0
+                else:
+                    own, sources = cv.keys_in, len(cv)
+                if (
+                    size > direct[1]
+                    or (size > pipeline.max_field_length and pipeline.long_string_in(data))
+                    or (
+                        scan is not None
+                        and (
+                            size > _COUNT_MAX
+                            or keys != 4 + len(static) + len(ctx) + sources + len(fields)
+                            or data.count(b'":') != keys + pipeline.static_keys + ctx.keys_in + own
+                        )
+                        and scan(data)
+                    )
+                ):
+                    event.update(pipeline.prepare_fields(fields))  # same keys, same order
+                    pipeline.emit(event)
+                    return
+            elif size > direct[1]:  # over max_event_bytes: the pipeline cuts it
+                pipeline.emit(event)
+                return
+            result = direct[2](data)  # the buffer's hand-off
+            if result:  # the inbox moved, a batch sealed or the event dropped
+                direct[3](result)
         except MemoryError:  # every lock taken is released (with statements): count, go on
             if pipeline.strict:
                 raise

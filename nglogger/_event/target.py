@@ -76,6 +76,22 @@ class Target(Protocol):
         """The slow path of a call's fields."""
 
     @property
+    def static_keys(self) -> int:
+        """How many ``":`` the static context's bytes hold (keys inside its values)."""
+
+    @property
+    def plain_names(self) -> set[str]:
+        """Names known to be neither secret nor reserved (the logger adds to it)."""
+
+    def known_plain(self, names: Any, /) -> bool:
+        """Are all these names known to be plain? (the hot path's one name check)"""
+
+    @property
+    def direct(self) -> tuple[Any, int, Callable[[bytes], int], Callable[[int], None]] | None:
+        """``(default, max_event_bytes, offer, after_offer)`` when the logger may encode
+        and hand over an event itself (``emit`` would do nothing more); else None."""
+
+    @property
     def redact_known(self) -> Callable[[Any], bool] | None:
         """``known(names)``: are all these names known to be safe? None: nothing is redacted."""
 

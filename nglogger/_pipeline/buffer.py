@@ -1,8 +1,12 @@
 """The bounded buffer between log calls and the batcher.
 
-Events arrive as NDJSON bytes and are appended to an open arena (an
-``io.BytesIO`` written at its end), so an event costs its payload and nothing
-else: no per-event object survives the call. An arena is sealed when it reaches
+Events arrive as NDJSON bytes. A log call hands its event over without a lock:
+one atomic ``deque.append`` to the *inbox* (see ``make_appender``), which the
+call that fills it, the batcher, a flush or ``offer`` moves into the open arena
+(an ``io.BytesIO`` written at its end) under the lock, 64 events at a time; so a
+buffered event costs its payload and nothing else once moved, and a call pays no
+lock. Larger events, and every event while the buffer is nearly full, are
+appended under the lock by ``offer``. An arena is sealed when it reaches
 ``batch_max_events`` or would exceed ``batch_max_bytes`` (the caller then wakes
 the batcher once), or when the batcher's interval tick finds it non-empty.
 Sealed arenas wait in a deque until the batcher takes them; ``take`` copies each
@@ -43,11 +47,13 @@ from __future__ import annotations
 import io
 import sys
 import threading
+from bisect import bisect_right
 from collections import deque
 from collections.abc import Callable
+from itertools import accumulate
 from typing import Any
 
-__all__ = ["ACCEPTED", "DROPPED", "SEALED", "Buffer"]
+__all__ = ["ACCEPTED", "DRAINED", "DROPPED", "SEALED", "Buffer"]
 
 #: ``offer``'s answers: accepted, accepted and the batcher should run (a batch was
 #: sealed, or the event was deferred), dropped.
@@ -55,10 +61,20 @@ __all__ = ["ACCEPTED", "DROPPED", "SEALED", "Buffer"]
 ACCEPTED = 0
 SEALED = 1
 DROPPED = -1
+#: The appender's fourth answer: accepted, and the inbox moved into the open batch
+#: (nothing for the batcher; the caller checks for a fork there).
+DRAINED = 2
 
 #: Arenas that held at least this much are kept for reuse: below it, growing a
 #: fresh arena is cheap, and small workloads keep no idle capacity around.
 RECYCLE_MIN = 256 * 1024
+
+#: Events up to this size take the lock-free hand-off; larger ones (whose copy costs
+#: more than the lock) go through ``offer``.
+FAST_MAX_BYTES = 16 * 1024
+#: The inbox is moved into the arena by the call that brings it to this many events
+#: (and by every batcher pass, flush and ``offer``).
+INBOX_EVENTS = 64
 
 
 def _new_arena(expected: int) -> io.BytesIO:
@@ -105,19 +121,17 @@ class Buffer:
         "_dropped_full",
         "_events",
         "_evicted",
+        "_fast",
         "_free",
         "_frozen",
-        "_grant_bytes",
-        "_grant_events",
         "_hw_bytes",
         "_hw_events",
+        "_inbox",
         "_lock",
         "_lost_memory",
         "_max_bytes",
         "_max_events",
         "_overflow",
-        "_room_bytes",
-        "_room_events",
         "_sealed",
         "_sealed_bytes",
         "_sealed_events",
@@ -147,6 +161,14 @@ class Buffer:
         self._overflow = overflow
         self._block_timeout = block_timeout
         self._wake = wake
+        #: The lock-free hand-off (see ``make_appender``): events of at most
+        #: ``FAST_MAX_BYTES``, waiting to be moved into the open arena. The same
+        #: objects for the buffer's life (the appender holds them; a forked child's
+        #: ``_init_state`` empties them).
+        self._inbox: list[bytes] = []
+        #: ``[True]`` while the hand-off may be used: the buffer has room for a full
+        #: inbox twice over, and it is not frozen.
+        self._fast = [False]
         self._init_state()
 
     def _init_state(self) -> None:
@@ -175,69 +197,137 @@ class Buffer:
         self._dropped_full = 0  # incoming events rejected
         self._evicted = 0  # accepted events evicted by drop_oldest
         self._lost_memory = 0  # events of an arena a failed allocation freed
-        # Fast-path allowance: events/bytes that may be appended without looking at
-        # limits or batch thresholds. ``_events``/``_bytes`` are exact once
-        # ``_sync()`` has folded in what the fast path used (grant - room).
-        self._room_events = 0
-        self._room_bytes = 0
-        self._grant_events = 0
-        self._grant_bytes = 0
+        self._inbox.clear()
         self._reroom()
 
-    def _sync(self) -> None:
-        """Fold fast-path appends into the exact counters (lock held)."""
-        used_events = self._grant_events - self._room_events
-        if used_events:
-            self._events += used_events
-            self._bytes += self._grant_bytes - self._room_bytes
-        self._grant_events = self._room_events = 0
-        self._grant_bytes = self._room_bytes = 0
-
     def _reroom(self) -> None:
-        """Recompute the fast-path allowance from the exact counters (lock held)."""
-        room_events = min(
-            self._max_events - self._events - self._deferred_events,
-            self._batch_events - self._open_events(),
+        """Open or close the lock-free hand-off (lock held, or at construction).
+
+        Open while the inbox, full twice over with events of the largest size it
+        takes, fits within both limits: whatever it holds between two moves into
+        the arena is covered by room the buffer has, so the limits hold exactly.
+        """
+        free_events = self._max_events - self._events - self._deferred_events
+        free_bytes = self._max_bytes - self._bytes - self._deferred_bytes
+        self._fast[0] = (
+            not self._frozen
+            and free_events >= 2 * INBOX_EVENTS
+            and free_bytes >= 2 * INBOX_EVENTS * FAST_MAX_BYTES
         )
-        room_bytes = min(
-            self._max_bytes - self._bytes - self._deferred_bytes,
-            self._batch_bytes - self._arena.tell(),
-        )
-        if room_events <= 0 or room_bytes <= 0:
-            room_events = room_bytes = 0
-        self._grant_events = self._room_events = room_events
-        self._grant_bytes = self._room_bytes = room_bytes
 
     def make_appender(self) -> Callable[[bytes], int]:
-        """The hot path: append under the lock while within the allowance.
+        """The hot path: a lock-free hand-off, with ``offer``'s contract.
 
-        Returns a function with ``offer``'s contract. Within the allowance it
-        writes to the arena and decrements two counters (in that order: a
-        ``MemoryError`` from the write leaves nothing half done); the last event
-        of the allowance, everything beyond it, and a call that re-entered a busy
-        section go through ``offer``. A call nested in another fast-path append
-        of its own thread (a signal handler between two of its bytecodes) is
-        safe to run: the state is consistent between any two of them, and the
-        allowance it may overrun by its one event is folded in exactly.
+        An event of at most ``FAST_MAX_BYTES`` is appended to the inbox (a
+        ``deque``: one atomic append, no lock, nothing a signal handler or another
+        thread can see half done) while the hand-off is open (``_reroom``). The call
+        that brings the inbox to ``INBOX_EVENTS`` moves it into the arena under the
+        lock (``_drain_now``), where the batch thresholds and limits apply as in
+        ``offer``. A larger event, and every event while the hand-off is closed
+        (the buffer near full, or frozen), goes through ``offer``, which moves the
+        inbox first: a thread's events stay in order.
+
+        The flag is read again after the append: a call that finds the hand-off
+        closed by then (``freeze``) goes through the lock, so no call returns after
+        the last flush took the inbox with its event left behind.
         """
-        lock = self._lock
+        inbox = self._inbox
+        put = inbox.append
+        fast = self._fast
         offer = self.offer
+        drain = self._drain_now
+        largest = FAST_MAX_BYTES
+        full = INBOX_EVENTS
 
         def append(payload: bytes) -> int:
-            n = len(payload)
-            with lock:  # an RLock: a re-entered call never waits for its own thread
-                if n < self._room_bytes and self._room_events > 1 and not self._busy:
-                    try:
-                        self._arena.write(payload)
-                    except MemoryError:
-                        self._arena_failed()
-                        raise
-                    self._room_events -= 1
-                    self._room_bytes -= n
+            if fast[0] and len(payload) <= largest:
+                put(payload)  # a MemoryError here leaves nothing half done
+                if len(inbox) < full and fast[0]:
                     return ACCEPTED
+                return drain()
             return offer(payload)
 
         return append
+
+    def _drain_now(self) -> int:
+        """Move the inbox into the arena (takes the lock); ``offer``'s answers.
+
+        On a thread already inside a section (a finalizer run by the collector
+        during one), the events stay in the inbox for the next move.
+        """
+        if self._reentered():
+            return SEALED
+        with self._lock:
+            if self._busy:
+                return SEALED
+            self._busy = True
+            try:
+                return self._drain_inbox() or DRAINED
+            finally:
+                self._busy = False
+                self._reroom()
+
+    def _drain_inbox(self) -> int:
+        """Move the inbox's events into the open arena, oldest first (lock held, busy).
+
+        Appenders only ever add at the end and only this (under the lock) removes
+        from the front, so copying the first ``count`` events and then deleting
+        them loses nothing appended in between. They were covered by the room the
+        hand-off was opened with; one that does not fit after all (more threads
+        appended at once than the inbox holds twice) is counted ``buffer_full``,
+        or makes room under ``drop_oldest``. Returns ``SEALED`` when a batch was
+        sealed.
+        """
+        inbox = self._inbox
+        count = len(inbox)
+        if not count:
+            return ACCEPTED
+        items = inbox[:count]
+        del inbox[:count]
+        ends = list(accumulate(map(len, items)))  # in C: no bytecode per event
+        sealed = ACCEPTED
+        start = 0
+        try:
+            while start < count:
+                done = ends[start - 1] if start else 0
+                fill = self._arena.tell()
+                # as many as fit the open batch (at least one) and the limits
+                room = min(
+                    self._batch_events - self._open_events(),
+                    self._max_events - self._events - self._deferred_events,
+                )
+                budget = done + min(
+                    self._batch_bytes - fill, self._max_bytes - self._bytes - self._deferred_bytes
+                )
+                stop = min(count, start + max(room, 0), bisect_right(ends, budget, start))
+                if stop > start:
+                    self._write(b"".join(items[start:stop]) if stop - start > 1 else items[start])
+                    self._events += stop - start
+                    self._bytes += ends[stop - 1] - done
+                    start = stop
+                    if self._open_events() >= self._batch_events:
+                        self._seal()
+                        sealed = SEALED
+                    continue
+                n = ends[start] - done
+                if not self._has_room(n):
+                    if self._overflow == "drop_oldest" and self._evict_until(n):
+                        continue
+                    self._note_high_water()
+                    self._dropped_full += 1
+                    start += 1
+                    continue
+                if fill:  # it fits the limits, not the open batch: the next batch takes it
+                    self._seal()
+                    sealed = SEALED
+                    continue
+                self._write(items[start])  # over batch_max_bytes on its own
+                self._events += 1
+                self._bytes += n
+                start += 1
+        except MemoryError:
+            self._lost_memory += count - start  # accepted by their calls, lost here
+        return sealed
 
     # --------------------------------------------------------------- hot path
     def offer(self, payload: bytes) -> int:
@@ -262,11 +352,10 @@ class Buffer:
                 self._reroom()
 
     def _offer_locked(self, payload: bytes, n: int, *, block: bool) -> int:
-        self._sync()
+        sealed = self._drain_inbox()  # the inbox's events are older: they go first
         if not self._has_room(n) and not self._make_room(n, block):
             self._dropped_full += 1
-            return DROPPED
-        sealed = ACCEPTED
+            return DROPPED  # non-zero: the caller wakes the batcher
         fill = self._arena.tell()
         if fill and fill + n > self._batch_bytes:
             self._seal()
@@ -287,21 +376,15 @@ class Buffer:
         two of its bytecodes.
         """
         n = len(payload)
-        used = self._grant_events - self._room_events
-        used_bytes = self._grant_bytes - self._room_bytes
         if (
-            self._events + used + self._deferred_events >= self._max_events
-            or self._bytes + used_bytes + self._deferred_bytes + n > self._max_bytes
+            self._events + self._deferred_events >= self._max_events
+            or self._bytes + self._deferred_bytes + n > self._max_bytes
         ):
             self._dropped_full += 1
             return DROPPED
         self._deferred.append(payload)
         self._deferred_events += 1
         self._deferred_bytes += n
-        # The allowance must not hand out the room the deferred event takes.
-        if self._room_events > 0:
-            self._room_events = self._room_bytes = 0
-            self._grant_events, self._grant_bytes = used, used_bytes
         return SEALED
 
     def _take_deferred(self) -> None:
@@ -341,7 +424,6 @@ class Buffer:
         arena = self._arena
         if not arena.closed:
             return  # nothing was lost: the allocation failed before the buffer was touched
-        self._sync()
         lost = self._open_events()
         self._events -= lost
         self._bytes = self._sealed_bytes + self._transit_bytes
@@ -368,7 +450,6 @@ class Buffer:
 
     def _has_room(self, n: int) -> bool:
         """Exact check (lock held): fold fast-path appends in first."""
-        self._sync()
         return (
             self._events + self._deferred_events < self._max_events
             and self._bytes + self._deferred_bytes + n <= self._max_bytes
@@ -418,7 +499,7 @@ class Buffer:
             self._free.append(arena)
 
     def _open_events(self) -> int:
-        """Events in the open arena (lock held, after ``_sync``)."""
+        """Events in the open arena (lock held)."""
         return self._events - self._sealed_events - self._transit_events
 
     def _seal(self) -> None:
@@ -458,7 +539,7 @@ class Buffer:
         with self._lock:
             self._busy = True
             try:
-                self._sync()
+                self._drain_inbox()  # older than the deferred events (the hand-off was open)
                 self._note_high_water()
                 if self._deferred:
                     self._take_deferred()
@@ -500,7 +581,6 @@ class Buffer:
         with self._lock:
             self._busy = True
             try:
-                self._sync()
                 self._transit_events -= count
                 self._transit_bytes -= fill
                 self._events -= count
@@ -536,6 +616,7 @@ class Buffer:
         """
         if self._frozen and self._lock._is_owned():  # type: ignore[attr-defined]
             return
+        self._fast[0] = False  # appenders see it after their append and take the lock
         self._lock.acquire()
         self._frozen = True
 
@@ -543,6 +624,7 @@ class Buffer:
         """Undo :meth:`freeze` (the process did not end after all)."""
         if self._frozen and self._lock._is_owned():  # type: ignore[attr-defined]
             self._frozen = False
+            self._reroom()
             self._lock.release()
 
     def discard_all(self) -> int:
@@ -551,7 +633,7 @@ class Buffer:
         Called in a forked child, where the lock may have been inherited held:
         everything is made anew, the lock first.
         """
-        held = self._events + self._deferred_events + self._grant_events - self._room_events
+        held = self._events + self._deferred_events + len(self._inbox)
         self._init_state()
         return held
 
@@ -567,7 +649,7 @@ class Buffer:
         with self._lock:
             self._busy = True
             try:
-                self._sync()
+                self._drain_inbox()  # exact figures: the inbox's events are counted too
                 self._note_high_water()
                 return self._figures()
             finally:
@@ -575,8 +657,8 @@ class Buffer:
                 self._reroom()
 
     def _figures(self) -> dict[str, int]:
-        used = self._grant_events - self._room_events
-        events = self._events + used + self._deferred_events
+        inbox = self._inbox  # moved into the arena first, unless read from inside a section
+        events = self._events + self._deferred_events + len(inbox)
         return {
             "accepted": self._taken_events + events + self._evicted + self._lost_memory,
             "dropped_incoming": self._dropped_full,
@@ -584,7 +666,7 @@ class Buffer:
             "evicted": self._evicted,
             "taken": self._taken_events,
             "events": events,
-            "bytes": self._bytes + self._grant_bytes - self._room_bytes + self._deferred_bytes,
+            "bytes": self._bytes + self._deferred_bytes + sum(map(len, inbox)),
             "high_water_events": max(self._hw_events, events),
             "high_water_bytes": self._hw_bytes,
         }

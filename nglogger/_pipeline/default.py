@@ -49,6 +49,19 @@ class _Lazy:
     strict = False
     level_rules: LevelRules | None = None
     processors: tuple[Processor, ...] | None = None
+    #: Never encodes an event itself: ``emit`` builds the default pipeline.
+    direct: None = None
+    static_keys = 0
+
+    @property
+    def plain_names(self) -> set[str]:
+        """Nothing is remembered before the default pipeline exists (a fresh set)."""
+        return set()
+
+    @staticmethod
+    def known_plain(_names: object) -> bool:
+        """Until the default pipeline exists, every call takes the checked path."""
+        return False
 
     def level_of(self, _name: str) -> int:
         """The default configuration has no per-logger levels."""

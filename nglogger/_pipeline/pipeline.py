@@ -39,7 +39,7 @@ from .._event.trace import correlate
 from .._spool.slots import spools_for
 from ..sinks import resolve_sink
 from . import lifecycle
-from .buffer import Buffer
+from .buffer import DRAINED, Buffer
 from .late import LateWriter, writes_late
 from .report import DropReport
 from .select import Selector, selector_for
@@ -97,6 +97,10 @@ class Pipeline:
         self.redact_known: Callable[[Any], bool] | None = (
             self.redactor.safe_names.issuperset if self.redactor.names else None
         )
+        #: Names known to be plain: neither secret nor reserved (the logger learns them
+        #: on a call's slow path); ``known_plain(fields)`` is the hot path's one check.
+        self.plain_names: set[str] = set()
+        self.known_plain: Callable[[Any], bool] = self.plain_names.issuperset
         #: Strings longer than this are cut before orjson sees them (see _fields).
         self.max_field_length = config.max_field_length
         #: The slow path of a call's fields (see ``Logger`` and ``_fields``).
@@ -114,6 +118,8 @@ class Pipeline:
                 for k, v in config.context.items()
             },
         }
+        #: How many ``":`` the static context's bytes hold (see ``FragmentDict.keys_in``).
+        self.static_keys = orjson.dumps(self.static).count(b'":') - len(self.static)
         sinks = [resolve_sink(spec, config) for spec in config.sinks]
         names: set[str] = set()
         for sink in sinks:
@@ -155,6 +161,14 @@ class Pipeline:
         self._offer = self.buffer.make_appender()
         self.emit: Callable[[dict[str, Any]], None] = self._make_emit(
             self._offer, self._after_offer
+        )
+        #: What the logger needs to encode and hand over an event itself, when ``emit``
+        #: would do nothing more (the default schema; no trace ids, sampling or value
+        #: patterns): ``(default, max_event_bytes, offer, after_offer)``; None otherwise.
+        self.direct: tuple[Any, int, Callable[[bytes], int], Callable[[int], None]] | None = (
+            (self._default, self.config.max_event_bytes, self._offer, self._after_offer)
+            if self._plain_emit
+            else None
         )
         # RLocks: a signal handler or finalizer that logs (or asks for stats) on a
         # thread inside one of these sections never waits for itself (see _nested).
@@ -203,7 +217,7 @@ class Pipeline:
 
     # --------------------------------------------------------------- hot path
     def _make_emit(
-        self, offer: Callable[[bytes], int], after_offer: Callable[[], None]
+        self, offer: Callable[[bytes], int], after_offer: Callable[[int], None]
     ) -> Callable[[dict[str, Any]], None]:
         """Build ``emit``: a closure over this runtime's encoder and ``offer``.
 
@@ -240,8 +254,9 @@ class Pipeline:
                 data = rewrite(data)
             if scrub is not None:
                 data = scrub(data)
-            if offer(data):
-                after_offer()
+            result = offer(data)
+            if result:
+                after_offer(result)
 
         def emit(event: dict[str, Any]) -> None:
             """Encode one event and buffer it. Never raises unless ``strict``."""
@@ -256,8 +271,9 @@ class Pipeline:
                 return
             if scrub is not None:
                 data = scrub(data)
-            if offer(data):
-                after_offer()
+            result = offer(data)
+            if result:
+                after_offer(result)
 
         traced = correlate(  # the emit itself when off
             emit if schema.default else schema_emit,
@@ -266,6 +282,7 @@ class Pipeline:
             self.config.gcp_project,
         )
         sampling = self.config.sample
+        self._plain_emit = traced is emit and scrub is None and sampling is None
         if sampling is None:
             return traced
         keep = Sampler(sampling).keep
@@ -292,15 +309,21 @@ class Pipeline:
         if self._closed:
             self._count_pre("after_shutdown")
             return
-        if self._offer(data):
-            self._after_offer()
+        result = self._offer(data)
+        if result:
+            self._after_offer(result)
 
-    def _after_offer(self) -> None:
-        """Slow path after ``offer``: a batch was sealed or the event dropped."""
+    def _after_offer(self, result: int) -> None:
+        """Slow path after a hand-off: the inbox moved, a batch sealed or the event dropped.
+
+        Where a fork that skipped the at-fork hook is noticed; the batcher is woken
+        unless the inbox merely moved into the open batch.
+        """
         if os.getpid() != self._pid:
             self._after_fork_child(detected=True)
             return
-        self._wake_event.set()
+        if result != DRAINED:
+            self._wake_event.set()
 
     def _slow(self, event: dict[str, Any]) -> bytes | None:
         if self._strict:
@@ -345,6 +368,7 @@ class Pipeline:
         """
         self._late.until = until
         self._closed = True
+        self.direct = None
         self.emit = self._make_emit(self._late_offer, _nothing)
         for data, count in self.buffer.take(seal=True):
             self._dispatched += count
@@ -471,6 +495,7 @@ class Pipeline:
         self._dispatch(seal=True)
         if mode == "close":
             self._closed = True
+            self.direct = None
             self.emit = self._emit_closed
             self._dispatch(seal=True)  # anything that raced in before _closed was seen
         ok = True
@@ -623,7 +648,7 @@ def _batcher_main(ref: weakref.ReferenceType[Pipeline]) -> None:
         del pipeline
 
 
-def _nothing() -> None:
+def _nothing(_result: int) -> None:
     """``after_offer`` of the late writer: there is no background to wake."""
 
 
