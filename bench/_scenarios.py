@@ -30,11 +30,18 @@ from typing import Any
 import orjson
 
 import nglogger
-from nglogger._bench.competitors import loguru_info, missing, stdlib_json_info, structlog_info
+from nglogger._bench.competitors import (
+    loguru_info,
+    missing,
+    picologging_info,
+    stdlib_json_info,
+    structlog_info,
+)
 from nglogger._bench.scenarios import (
     ARENA_LIMIT,
     MESSAGE,
     REQUEST_BOUND,
+    REQUEST_CONTEXT,
     REQUEST_FIELDS,
     SMALL_NESTED,
     Call,
@@ -55,6 +62,7 @@ __all__ = [
     "NESTED",
     "OBJECT",
     "REQUEST_BOUND",
+    "REQUEST_CONTEXT",
     "REQUEST_FIELDS",
     "SMALL_NESTED",
     "WARMUP_CALLS",
@@ -69,6 +77,7 @@ __all__ = [
     "nglogger_counts",
     "nglogger_debug",
     "nglogger_info",
+    "picologging_info",
     "run",
     "skip_if_missing",
     "stdlib_json_info",

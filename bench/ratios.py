@@ -29,6 +29,7 @@ import _scenarios as S  # bench/ is sys.path[0] when run as ``python bench/ratio
 import orjson
 
 import nglogger
+from nglogger._event import keyscan
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class Subject:
 def _compared(fields: dict[str, Any] | None) -> list[Subject]:
     return [
         Subject("structlog", partial(S.structlog_info, fields), "structlog"),
+        Subject("picologging + orjson", partial(S.picologging_info, fields), "picologging"),
         Subject(
             "stdlib + python-json-logger", partial(S.stdlib_json_info, fields), "pythonjsonlogger"
         ),
@@ -85,17 +87,30 @@ SCENARIOS: dict[str, list[Subject]] = {
         Subject("floor (serialize bindings)", S.floor_child_creation),
         Subject("nglogger", S.nglogger_child_creation),
     ],
-    "request-line": [
-        Subject("floor", partial(S.floor_info, S.REQUEST_FIELDS, S.REQUEST_BOUND)),
-        Subject("nglogger", partial(S.nglogger_info, S.REQUEST_FIELDS, S.REQUEST_BOUND)),
-        Subject(
-            "structlog", partial(S.structlog_info, S.REQUEST_FIELDS, S.REQUEST_BOUND), "structlog"
-        ),
-    ],
+    **{
+        name: [
+            Subject("floor", partial(S.floor_info, fields, S.REQUEST_BOUND)),
+            Subject("nglogger", partial(S.nglogger_info, fields, S.REQUEST_BOUND)),
+            Subject("structlog", partial(S.structlog_info, fields, S.REQUEST_BOUND), "structlog"),
+            Subject(
+                "picologging + orjson",
+                partial(S.picologging_info, fields, S.REQUEST_BOUND),
+                "picologging",
+            ),
+        ]
+        for name, fields in (
+            ("request-line", S.REQUEST_FIELDS),
+            (
+                "request-context (10 KB context=)",
+                {**S.REQUEST_FIELDS, "context": S.REQUEST_CONTEXT},
+            ),
+        )
+    },
     "small-nested": [
         Subject("floor", partial(S.floor_info, S.SMALL_NESTED)),
         Subject("nglogger", partial(S.nglogger_info, S.SMALL_NESTED)),
         Subject("structlog", partial(S.structlog_info, S.SMALL_NESTED), "structlog"),
+        Subject("picologging + orjson", partial(S.picologging_info, S.SMALL_NESTED), "picologging"),
     ],
     **{
         f"nested-{size}": [
@@ -200,7 +215,8 @@ def table(rows: list[tuple[str, str, Measured, float]]) -> str:
 def _environment() -> str:
     versions = [f"Python {platform.python_version()}", f"orjson {orjson.__version__}"]
     versions.append(f"nglogger {nglogger.__version__}")
-    for name in ("structlog", "loguru"):
+    versions.append(f"redaction scan: {keyscan.engine()}")
+    for name in ("structlog", "loguru", "picologging"):
         if not S.missing(name):
             module = __import__(name)
             versions.append(f"{name} {getattr(module, '__version__', '?')}")

@@ -24,3 +24,9 @@ def test_structlog(benchmark):
     """structlog (orjson renderer, BytesLogger): the same event."""
     S.skip_if_missing("structlog")
     S.run(benchmark, partial(S.structlog_info, S.REQUEST_FIELDS, S.REQUEST_BOUND))
+
+
+def test_picologging(benchmark):
+    """picologging with an orjson formatter: the same event."""
+    S.skip_if_missing("picologging")
+    S.run(benchmark, partial(S.picologging_info, S.REQUEST_FIELDS, S.REQUEST_BOUND))

@@ -22,7 +22,7 @@ import orjson
 from .._event.keyscan import engine
 from .memory import deep_clone, memory, stalled_sink
 from .report import Report, combined
-from .speed import fan_out, speed
+from .speed import fan_out, scan_cost, speed
 from .throughput import file_throughput, spool_throughput
 
 __all__ = ["SPEED_PROCESSES", "run", "speed_worker"]
@@ -56,6 +56,7 @@ def run(
             "cpus": os.cpu_count(),
             "orjson": orjson.__version__,
             "redaction_scan": engine(),
+            "redaction_scan_ns_per_byte": scan_cost(),
             "quick": quick,
             "speed_processes": processes,
         }

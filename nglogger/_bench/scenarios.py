@@ -34,6 +34,7 @@ __all__ = [
     "ARENA_LIMIT",
     "MESSAGE",
     "REQUEST_BOUND",
+    "REQUEST_CONTEXT",
     "REQUEST_FIELDS",
     "SMALL_NESTED",
     "Call",
@@ -62,6 +63,28 @@ REQUEST_FIELDS: dict[str, Any] = {
 }
 #: ... on a logger bound to two keys.
 REQUEST_BOUND: dict[str, Any] = {"service": "checkout", "request_id": "9f0c1e2a"}
+#: request-context: the request line with ``context=`` ~10 KB of nested data, as a
+#: service logs a request's payload: 50 cart items, the headers, a trace dict.
+REQUEST_CONTEXT: dict[str, Any] = {
+    "items": [
+        {
+            "sku": f"SKU-{i:05d}",
+            "name": f"Item number {i}: a product with a longer description",
+            "price": 9.99 + i,
+            "qty": 1 + i % 3,
+            "tags": ["sale", "new", "eu-warehouse"],
+            "dimensions": {"w": 10 + i, "h": 20 + i, "d": 5},
+        }
+        for i in range(50)
+    ],
+    "headers": {
+        "accept": "application/json",
+        "user-agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/131.0",
+        "x-request-id": "9f0c1e2a-4b7d-4c1e-8f00-5a7b3c2d1e0f",
+        **{f"x-feature-{i:02d}": f"variant-{i % 4}" for i in range(12)},
+    },
+    "trace": {"trace_id": "4bf92f3577b34da6a3ce929d0e0e4736", "span_id": "00f067aa0ba902b7"},
+}
 #: small-nested: two small nested dicts.
 SMALL_NESTED: dict[str, Any] = {
     "user": {"id": 42, "name": "bob"},

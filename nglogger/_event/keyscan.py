@@ -20,7 +20,10 @@ Two engines, same answers (tests hold them to each other):
 * Hyperscan (``pip install 'nglogger[fast]'``), when installed: one SIMD
   multi-pattern scan, ~0.25 ns per byte here (2.4 us for a 10 KB payload, where
   ``orjson.dumps`` of it takes ~9 us). Each thread gets its own scratch space.
-* otherwise a compiled ``re`` over ``data.lower()``: ~3 ns per byte.
+* otherwise a compiled ``re`` over ``data.lower()``, behind a literal pre-filter: the
+  regex runs only when one word of some name appears in the bytes (``in``, in C);
+  ~25 ns per byte for the regex on a 2-core VM, ~7 ns per byte for the pre-filter
+  that usually answers alone (11 words for the default names).
 
 **Long strings.** A string of more than N characters is written as more than N
 bytes between two quotes. :func:`has_long_string` first looks for a window of N/2
@@ -88,19 +91,57 @@ def compile_secret_keys(
         return None
     source = b"(?:" + b"|".join(alts) + b")" + sep + b'":'
     if engine == "re":
-        return _regex(source)
+        return _regex(source, _literals(names))
     fast = _hyperscan(source)
     if engine == "hyperscan":
         return fast
-    return fast or _regex(source)
+    return fast or _regex(source, _literals(names))
 
 
-def _regex(source: bytes) -> Callable[[bytes], bool]:
+def _literals(names: Iterable[str]) -> tuple[bytes, ...] | None:
+    """One word of each name that every match of it contains, for the regex's pre-filter.
+
+    The longest all-ASCII word of each name, the last of equals (a secret key holds every
+    word of its name,
+    ASCII letters lower-cased by ``bytes.lower``); words found inside another are
+    dropped. None when a name has no all-ASCII word (the regex then always runs).
+    """
+    chosen: set[bytes] = set()
+    for name in _names(names):
+        ascii_words = [w for w in name if w.isascii()]
+        if not ascii_words:
+            return None
+        longest = max(map(len, ascii_words))  # on a tie the last: it ends the key
+        chosen.add(next(w for w in reversed(ascii_words) if len(w) == longest).encode())
+    kept = {w for w in chosen if not any(o != w and o in w for o in chosen)}
+    return tuple(sorted(kept, key=len, reverse=True))
+
+
+def _regex(source: bytes, literals: tuple[bytes, ...] | None) -> Callable[[bytes], bool]:
     search = re.compile(source).search
+    if literals is None:
+
+        def scan_all(data: bytes) -> bool:
+            """True when ``data`` may hold a secret key (the regex engine)."""
+            return search(data.lower()) is not None
+
+        return scan_all
 
     def scan(data: bytes) -> bool:
-        """True when ``data`` may hold a secret key (the regex engine)."""
-        return search(data.lower()) is not None
+        """True when ``data`` may hold a secret key (the regex engine, pre-filtered).
+
+        In ASCII bytes a key can match only where one word of each name appears
+        as it is (lower-cased): when none does, the regex need not run. Other bytes
+        (the KELVIN SIGN folds to ``k``) always go to the regex.
+        """
+        low = data.lower()
+        if low.isascii():
+            for word in literals:
+                if word in low:
+                    break
+            else:
+                return False
+        return search(low) is not None
 
     return scan
 

@@ -222,7 +222,12 @@ def _make_method(level: int, lname: str) -> Any:
                         elif cls in _LEAVES:
                             if cls is not float or not value - value:  # NaN - NaN is NaN
                                 continue
-                        elif cls is dict or cls is list:
+                        elif (cls is dict or cls is list) and (
+                            # Each item takes 2 bytes at least: one with more items than
+                            # half of max_event_bytes cannot fit, and prepare_fields makes
+                            # it a marker after one dumps of it (not two).
+                            len(value) <= pipeline.max_event_bytes >> 1
+                        ):
                             nested = True
                             continue
                         fields = pipeline.prepare_fields(fields)

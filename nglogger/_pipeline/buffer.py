@@ -71,7 +71,7 @@ RECYCLE_MIN = 256 * 1024
 
 #: Events up to this size take the lock-free hand-off; larger ones (whose copy costs
 #: more than the lock) go through ``offer``.
-FAST_MAX_BYTES = 16 * 1024
+FAST_MAX_BYTES = 4 * 1024
 #: The inbox is moved into the arena by the call that brings it to this many events
 #: (and by every batcher pass, flush and ``offer``).
 INBOX_EVENTS = 64
