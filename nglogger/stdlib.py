@@ -32,11 +32,13 @@ dict references the record's values only until ``emit`` returns.
 from __future__ import annotations
 
 import logging
+import logging.config
+import re
 import threading
 import warnings
 from dataclasses import dataclass, field
 from itertools import islice as _islice
-from typing import Any
+from typing import Any, cast
 
 from ._config.processors import apply
 from ._core.errors import ConfigError, ConfigWarning
@@ -69,6 +71,27 @@ _BASE_LEN = len(_LogRecord("", 0, "", 0, "", None, None).__dict__)
 _MAX_ARGS_REPR = 1000
 #: Shared empty mapping (only ever read).
 _NO_FIELDS: dict[str, Any] = {}
+
+#: The servers' own loggers that ``install()`` takes over (see its docstring):
+#: uvicorn, gunicorn, Celery and Django's ``runserver``.
+SERVER_LOGGERS: tuple[str, ...] = (
+    "uvicorn",
+    "uvicorn.error",
+    "uvicorn.access",
+    "gunicorn.error",
+    "gunicorn.access",
+    "celery",
+    "celery.app.trace",
+    "celery.worker",
+    "celery.task",
+    "celery.redirected",
+    "django.server",
+    "django.request",
+    "django.security",
+)
+#: Record names normalized by ``LoggingHandler`` (one set lookup per record).
+_SERVER_NAMES = frozenset(SERVER_LOGGERS)
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
 
 
 class LoggingHandler(logging.Handler):
@@ -157,6 +180,8 @@ class LoggingHandler(logging.Handler):
                     extras = _clean_extras(extras, pipeline)
                 if processors is None:
                     extras = _prepared(extras, pipeline)
+            if record.name in _SERVER_NAMES:  # a server's own line: structured fields
+                message, extras = self._server_record(record, message, extras, pipeline)
             if processors is not None:
                 done = _processed(pipeline, lname or level_name(levelno), record, message, extras)
                 if done is None:
@@ -193,6 +218,28 @@ class LoggingHandler(logging.Handler):
             if pipeline.strict:
                 raise
             _count(pipeline, "encode_error")
+
+    def _server_record(
+        self,
+        record: logging.LogRecord,
+        message: str,
+        extras: dict[str, Any],
+        pipeline: Target,
+    ) -> tuple[str, dict[str, Any]]:
+        """A server logger's record: no ANSI codes, no ``color_message``, access fields."""
+        if self is _taking_over:  # a server may have re-added a console handler since
+            _retake_servers(record.name)
+        if "\x1b" in message:
+            message = _ANSI.sub("", message)
+        fields = _access_fields(record)
+        if "color_message" not in extras and not fields:
+            return message, extras
+        extras = {k: v for k, v in extras.items() if k != "color_message"}
+        for key, value in fields.items():
+            extras.setdefault(key, value)
+        if pipeline.processors is None:
+            extras = _prepared(extras, pipeline)
+        return message, extras
 
     def _derived(
         self,
@@ -249,6 +296,58 @@ class LoggingHandler(logging.Handler):
         level = logging.getLevelName(self.level)
         target = "default pipeline" if self.pipeline is None else repr(self.pipeline)
         return f"<LoggingHandler {target} ({level})>"
+
+
+def _access_fields(record: logging.LogRecord) -> dict[str, Any]:
+    """``method``, ``path``, ``status``, ``client``... of a uvicorn or gunicorn access line."""
+    args = record.args
+    try:
+        if record.name == "uvicorn.access" and isinstance(args, tuple) and len(args) == 5:
+            client, method, path, http_version, status = args
+            return {
+                "method": _plain(method),
+                "path": _plain(path),
+                "status": _status(status),
+                "client": _plain(client),
+                "http_version": _plain(http_version),
+            }
+        if record.name == "gunicorn.access" and isinstance(args, dict):
+            # gunicorn's atoms ("-" when unknown): h, m, U, q, s, H, a...
+            raw = {
+                "method": args.get("m"),
+                "path": args.get("U"),
+                "status": args.get("s"),
+                "client": args.get("h"),
+                "http_version": args.get("H"),
+                "user_agent": args.get("a"),
+            }
+            query = args.get("q")
+            if raw["path"] not in (None, "-") and query not in (None, "", "-"):
+                raw["path"] = f"{raw['path']}?{query}"
+            fields: dict[str, Any] = {}
+            for key, value in raw.items():
+                if value is None or value in ("-", ""):
+                    continue
+                fields[key] = _status(value) if key == "status" else _plain(value)
+            return fields
+    except Exception:
+        pass
+    return _NO_FIELDS
+
+
+def _plain(value: object) -> str:
+    """A server's value as text without ANSI codes."""
+    text = value if isinstance(value, str) else str(value)
+    return _ANSI.sub("", text) if "\x1b" in text else text
+
+
+def _status(value: object) -> int | str:
+    """An HTTP status as an int (gunicorn's is text such as ``"200"`` or ``"200 OK"``)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    text = _plain(value).strip()
+    head = text.split(" ", 1)[0]
+    return int(head) if head.isdigit() else text
 
 
 def _clean_extras(extras: dict[str, Any], pipeline: Target) -> dict[str, Any]:
@@ -369,6 +468,122 @@ class _Installed:
     order: list[logging.Handler] = field(default_factory=list)  # every handler seen, in order
     #: Loggers whose level install() set from ``levels``: their level before it.
     loggers: dict[str, int] = field(default_factory=dict)
+    #: Server loggers taken over (``servers=True``): what they were before.
+    servers: dict[str, _ServerLogger] = field(default_factory=dict)
+    #: ``logging.config.dictConfigClass`` before install() wrapped it (None: not wrapped).
+    configurator: type[logging.config.DictConfigurator] | None = None
+    hook: type[logging.config.DictConfigurator] | None = None  # the wrapper install() set
+
+
+@dataclass
+class _ServerLogger:
+    """A server logger before ``install`` took it over, for ``uninstall``."""
+
+    order: list[logging.Handler]  # every handler seen, in order
+    propagate: bool
+    level: int
+    removed: list[logging.Handler] = field(default_factory=list)
+
+
+#: Each server logger name: itself and its server-logger ancestors (``uvicorn.error``: ``uvicorn``).
+_SERVER_CHAIN = {
+    name: tuple(m for m in SERVER_LOGGERS if name == m or name.startswith(m + "."))
+    for name in SERVER_LOGGERS
+}
+
+
+def _take_server(state: _Installed, name: str) -> None:
+    """Remove a server logger's console handlers and make it propagate (caller holds the lock).
+
+    A logger with no console handler is left as it is (uvicorn's ``--no-access-log``:
+    no handler, not propagating, stays off).
+    """
+    logger = logging.getLogger(name)
+    console = [h for h in logger.handlers if _duplicates_console(h)]
+    if not console:
+        return
+    kept = state.servers.get(name)
+    if kept is None:
+        kept = _ServerLogger(list(logger.handlers), logger.propagate, logger.level)
+        state.servers[name] = kept
+    for handler in console:
+        logger.removeHandler(handler)
+        if handler is state.handler:
+            continue
+        if handler not in kept.order:
+            kept.order.append(handler)
+        if handler not in kept.removed:
+            kept.removed.append(handler)
+    logger.propagate = True
+
+
+def _restore_servers(state: _Installed) -> None:
+    """Put the server loggers back as they were (caller holds the lock)."""
+    for name, kept in state.servers.items():
+        logger = logging.getLogger(name)
+        present = logger.handlers[:]
+        restored = [h for h in kept.order if h in kept.removed or h in present]
+        restored += [h for h in present if h not in restored]
+        for handler in present:
+            logger.removeHandler(handler)
+        for handler in restored:
+            logger.addHandler(handler)
+        logger.propagate = kept.propagate
+        logger.setLevel(kept.level)
+    state.servers.clear()
+
+
+def _retake_servers(name: str) -> None:
+    """From the root handler: a server re-added a console handler (gunicorn's reload)."""
+    loggers = logging.Logger.manager.loggerDict
+    for candidate in _SERVER_CHAIN.get(name, ()):
+        logger = loggers.get(candidate)
+        if (
+            isinstance(logger, logging.Logger)
+            and logger.handlers
+            and any(_duplicates_console(h) for h in logger.handlers)
+        ):
+            break
+    else:
+        return
+    if not _install_lock.acquire(blocking=False):
+        return
+    try:
+        state = _installed
+        if state is not None and _taking_over is state.handler:
+            for candidate in _SERVER_CHAIN.get(name, ()):
+                _take_server(state, candidate)
+    finally:
+        _install_lock.release()
+
+
+def _after_dict_config(config: Any) -> None:
+    """After a ``dictConfig`` (a server configuring logging after the app's install())."""
+    with _install_lock:
+        state = _installed
+        if state is None or _taking_over is not state.handler:
+            return
+        try:
+            named = set(config.get("loggers") or ())
+        except Exception:
+            named = set()
+        for name in SERVER_LOGGERS:
+            if name in named:  # configured anew: uninstall() restores that configuration
+                state.servers.pop(name, None)
+            _take_server(state, name)
+
+
+def _configurator(
+    previous: type[logging.config.DictConfigurator],
+) -> type[logging.config.DictConfigurator]:
+    """``previous`` whose ``configure`` then takes the server loggers over again."""
+
+    def configure(self: logging.config.DictConfigurator) -> None:
+        previous.configure(self)
+        _after_dict_config(self.config)
+
+    made = type("NgloggerDictConfigurator", (previous,), {"configure": configure})
+    return cast("type[logging.config.DictConfigurator]", made)
 
 
 def _apply_logger_levels(state: _Installed, rules: LevelRules | None) -> None:
@@ -384,6 +599,8 @@ def _apply_logger_levels(state: _Installed, rules: LevelRules | None) -> None:
 
 _install_lock = threading.Lock()
 _installed: _Installed | None = None
+#: The installed root handler while it takes the server loggers over (``servers=True``).
+_taking_over: LoggingHandler | None = None
 
 
 def _capturing_warnings() -> bool:
@@ -396,6 +613,7 @@ def install(
     *,
     capture_warnings: bool = True,
     keep_handlers: bool | None = None,
+    servers: bool = True,
     **configure_kwargs: Any,
 ) -> LoggingHandler:
     """Make nglogger the backend of the root logger; return its handler.
@@ -424,10 +642,28 @@ def install(
       names those that were not console handlers (their records stop);
     * ``keep_handlers=True``: all are kept.
 
-    Idempotent: calling it again keeps one handler (applying the same rule to
-    root handlers added meanwhile) and updates the level.
+    The servers' own loggers (``servers=True``, the default; the names are in
+    ``nglogger.stdlib.SERVER_LOGGERS``: ``uvicorn``, ``uvicorn.error``,
+    ``uvicorn.access``, ``gunicorn.error``, ``gunicorn.access``, ``celery`` and
+    its ``app.trace``, ``worker``, ``task``, ``redirected`` loggers, ``django.server``,
+    ``django.request``, ``django.security``): each one with a console handler (the
+    same rule as the root's) loses those handlers and is set to propagate, so its
+    lines (access lines, unhandled exceptions) reach the root's handler and every
+    nglogger sink once; a server logger without a console handler is left as it is
+    (uvicorn's ``--no-access-log``, gunicorn without ``--access-logfile``, a
+    ``FileHandler``). Levels are not changed. A ``logging.config.dictConfig`` run
+    later (uvicorn started by ``uvicorn.run()`` after ``install()``, Django's
+    ``LOGGING``) is followed by the same takeover (``install`` wraps
+    ``logging.config.dictConfigClass``), and a console handler a server adds again
+    without ``dictConfig`` (gunicorn's reload) is removed at that logger's next
+    record. ``servers=False`` leaves them alone (and, on a later call, puts back
+    those taken over before). :func:`uninstall` restores their handlers, propagate
+    flag and level.
+
+    Idempotent: calling it again keeps one handler (applying the same rules to
+    root and server handlers added meanwhile) and updates the level.
     """
-    global _installed
+    global _installed, _taking_over
     if configure_kwargs:
         if level is not None:
             configure_kwargs["level"] = level
@@ -460,6 +696,16 @@ def install(
         root.addHandler(state.handler)
         root.setLevel(number)
         _apply_logger_levels(state, _target.current.level_rules)
+        if servers:
+            for name in SERVER_LOGGERS:
+                _take_server(state, name)
+            _taking_over = state.handler
+            if state.hook is None:
+                state.configurator = logging.config.dictConfigClass
+                state.hook = _configurator(state.configurator)
+                logging.config.dictConfigClass = state.hook
+        else:
+            _release_servers(state)
         logging.captureWarnings(capture_warnings or state.capturing)
     if removed_others:
         names = ", ".join(_handler_name(h) for h in removed_others)
@@ -470,6 +716,17 @@ def install(
             stacklevel=2,
         )
     return state.handler
+
+
+def _release_servers(state: _Installed) -> None:
+    """Stop taking the server loggers over; restore them (caller holds the lock)."""
+    global _taking_over
+    _taking_over = None
+    _restore_servers(state)
+    if state.hook is not None:
+        if logging.config.dictConfigClass is state.hook and state.configurator is not None:
+            logging.config.dictConfigClass = state.configurator
+        state.hook = state.configurator = None
 
 
 def _duplicates_console(handler: logging.Handler) -> bool:
@@ -488,7 +745,7 @@ def _handler_name(handler: logging.Handler) -> str:
 
 
 def uninstall() -> bool:
-    """Undo :func:`install`: previous root handlers, level and warnings capture.
+    """Undo :func:`install`: previous root handlers, level and warnings capture, server loggers.
 
     The root's handlers come back in their original order; handlers added since
     ``install`` are kept (last). Returns False if nglogger was not installed.
@@ -509,6 +766,7 @@ def uninstall() -> bool:
         for handler in restored:  # in their original order, later additions last
             root.addHandler(handler)
         root.setLevel(state.level)
+        _release_servers(state)
         _apply_logger_levels(state, None)
         logging.captureWarnings(state.capturing)
     state.handler.close()
