@@ -187,6 +187,12 @@ def test_bench_quick_json_report() -> None:
     assert {"floor", "basic", "disabled", "buffered", "stalled_sink"} <= names
     stalled = next(r for r in report["results"] if r["scenario"] == "stalled_sink")
     assert stalled["ratio"] <= 1.2  # peak within 1.2x the configured budget
+    assert {"request_context", "small_nested", "message_only"} <= names
+    assert report["environment"]["redaction_scan"] in {"hyperscan", "re"}
+    assert report["environment"]["redaction_scan_ns_per_byte"] > 0
+    # the scenarios' own drops are figures of the report, not warnings on stderr
+    assert "undelivered" not in out.stderr, out.stderr
+    assert "kept in the spool" not in out.stderr, out.stderr
 
 
 def test_version() -> None:

@@ -40,10 +40,13 @@ values = st.recursive(
 plain_names = st.sampled_from(["user", "tags", "x", "id", "name", "payload"])
 
 
-@pytest.fixture
-def pipeline() -> Iterator[tuple[nglogger.Logger, MemorySink]]:
+@pytest.fixture(params=["default", "ecs"])
+def pipeline(request: pytest.FixtureRequest) -> Iterator[tuple[nglogger.Logger, MemorySink]]:
+    """The default schema, and one whose head the log call swaps in itself."""
     sink = MemorySink()
-    config = nglogger.Config(sinks=(sink,), context={"svc": {"name": "a"}}, trace_context=False)
+    config = nglogger.Config(
+        sinks=(sink,), context={"svc": {"name": "a"}}, trace_context=False, schema=request.param
+    )
     nglogger.configure(config)
     assert nglogger.get_pipeline().direct is not None  # the hot path encodes itself here
     yield nglogger.get_logger("t"), sink
@@ -68,7 +71,8 @@ def both_ways(
         pipeline.direct = direct
     assert nglogger.flush(5)
     fast, checked = (orjson.loads(line) for line in sink.lines())
-    del fast["timestamp"], checked["timestamp"]
+    stamp = "@timestamp" if "@timestamp" in fast else "timestamp"
+    del fast[stamp], checked[stamp]
     return fast, checked
 
 

@@ -35,6 +35,7 @@ from support.waiting import wait_for
 
 import nglogger
 from nglogger import Batch, Config, Logger, Pipeline, Stats
+from nglogger._event import logger as _logger
 from nglogger._event.encode import OPTIONS
 from nglogger._pipeline import pipeline as _pipeline
 from nglogger._pipeline import worker as _worker
@@ -349,6 +350,21 @@ def measure_transient(log: Logger, context: dict[str, Any]) -> Transient:
     return Transient(length, peak, floor, sys.getsizeof(document))
 
 
+def plant_in_hand_off(
+    monkeypatch: pytest.MonkeyPatch, pipeline: Pipeline, work: Callable[[], object]
+) -> None:
+    """Run ``work`` in every log call that encodes its event itself (``Pipeline.direct``)."""
+    direct = pipeline.direct
+    assert direct is not None  # the hot path the bounds are about
+    default, max_bytes, offer, after, *rest = direct
+
+    def planted(data: bytes) -> int:
+        work()
+        return offer(data)
+
+    monkeypatch.setattr(pipeline, "direct", (default, max_bytes, planted, after, *rest))
+
+
 def plant_deep_clone(monkeypatch: pytest.MonkeyPatch) -> Plant:
     """ng-logger's snapshot: deep-copy the bound context per event, keep it with the record."""
 
@@ -361,6 +377,7 @@ def plant_deep_clone(monkeypatch: pytest.MonkeyPatch) -> Plant:
             real_emit(event)
 
         monkeypatch.setattr(pipeline, "emit", emit)
+        plant_in_hand_off(monkeypatch, pipeline, lambda: clones.append(copy.deepcopy(context)))
         monkeypatch.setattr(pipeline, "planted_clones", clones, raising=False)
 
     return plant
@@ -650,6 +667,7 @@ def test_detector_raw_orjson_results_in_the_buffer_fail_the_retained_bound(
         return data
 
     monkeypatch.setattr(_pipeline, "_dumps", dumps)
+    monkeypatch.setattr(_logger, "_dumps", dumps)  # the log call encodes most events itself
 
     measured = realistic_retained(stalled)
 
@@ -674,6 +692,7 @@ def test_detector_deep_clone_per_event_fails_the_transient_bound(
     log = nglogger.get_logger("svc").bind(**context)
     real_emit = pipeline.emit
     monkeypatch.setattr(pipeline, "emit", lambda event: (copy.deepcopy(context), real_emit(event)))
+    plant_in_hand_off(monkeypatch, pipeline, lambda: copy.deepcopy(context))
 
     measured = measure_transient(log, context)
 

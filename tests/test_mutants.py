@@ -89,7 +89,8 @@ def plant_keep_event_dicts(monkeypatch: pytest.MonkeyPatch) -> Plant:
     """Mutant 2: the pipeline keeps every event dict and every call's fields it is given.
 
     Nested values reach ``emit`` already serialized (fragments), so the fields are
-    kept where the caller's objects enter the pipeline: ``prepare_fields``.
+    kept where the caller's objects enter the pipeline: ``prepare_fields``. The
+    mutant pipeline takes every event dict through ``emit`` (no ``direct``).
     """
 
     def plant(pipeline: Pipeline, _context: dict[str, Any]) -> None:
@@ -107,6 +108,9 @@ def plant_keep_event_dicts(monkeypatch: pytest.MonkeyPatch) -> Plant:
 
         monkeypatch.setattr(pipeline, "emit", emit)
         monkeypatch.setattr(pipeline, "prepare_fields", prepare_fields)
+        # The log call encodes the event itself when ``direct`` is set: the dicts would
+        # never reach this pipeline. The mutant is a pipeline that takes them.
+        monkeypatch.setattr(pipeline, "direct", None)
         monkeypatch.setattr(pipeline, "planted_events", kept, raising=False)
 
     return plant

@@ -27,6 +27,7 @@ from nglogger._core.batch import Batch
 from nglogger._core.sink import Outcome
 from nglogger._pipeline.pipeline import Pipeline
 from nglogger._pipeline.worker import SinkWorker
+from nglogger._spool import slots as _slots
 from nglogger._spool.records import HEADER, Corrupt
 from nglogger._spool.slots import spool_path
 from nglogger._spool.store import Spool
@@ -754,3 +755,76 @@ def test_a_slot_left_by_a_process_that_is_gone_is_reported(
     assert (
         f"1 spool slot(s) left by processes that are gone hold undelivered events ({base}.1)" in err
     )
+
+
+SIBLING = """
+import sys, time
+from nglogger import Config
+from nglogger._pipeline.pipeline import Pipeline
+from nglogger.sinks import MemorySink
+pipeline = Pipeline(Config(sinks=(MemorySink(name="mem"),), spool_dir=sys.argv[1]))
+print(pipeline.workers[0]._spool.directory, flush=True)
+sys.stdin.read()  # until the test closes our stdin
+pipeline.shutdown(5)
+"""
+
+
+def _leave_slots(base: str, count: int) -> None:
+    for number in range(count):  # processes spooled there; all are gone now
+        left = Spool(base if number == 0 else f"{base}.{number}", max_bytes=1 << 20)
+        left.open()
+        assert left.append(Batch.from_events([b'{"i":1}']).data, 1, loaded=False) is not None
+        left.close()
+
+
+def test_a_slot_a_sibling_takes_a_moment_later_is_not_reported(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Workers restarted after a crash: the first one does not name its sibling's slot."""
+    base = spool_path(str(tmp_path), "mem")
+    _leave_slots(base, 2)
+    first = Pipeline(Config(sinks=(MemorySink(name="mem"),), spool_dir=str(tmp_path)))
+    try:
+        with subprocess.Popen(
+            [sys.executable, "-c", SIBLING, str(tmp_path)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        ) as sibling:
+            try:
+                assert sibling.stdout is not None
+                assert sibling.stdout.readline().strip() == f"{base}.1"  # it took slot 1
+                first.shutdown(5)  # reports what is unheld now: nothing
+            finally:
+                if sibling.stdin is not None:
+                    sibling.stdin.close()
+                sibling.wait(timeout=30)
+    finally:
+        first.shutdown(5)
+    assert "left by processes that are gone" not in capsys.readouterr().err
+
+
+def test_a_slot_still_unheld_after_the_grace_is_reported_while_running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The batcher says it once the grace has passed, not only at shutdown."""
+    monkeypatch.setattr(_slots, "ORPHAN_GRACE", 0.2)
+    base = spool_path(str(tmp_path), "mem")
+    _leave_slots(base, 2)
+    seen: list[str] = []
+    pipeline = Pipeline(
+        Config(sinks=(MemorySink(name="mem"),), spool_dir=str(tmp_path), flush_interval=0.05)
+    )
+    try:
+
+        def reported() -> bool:
+            seen.append(capsys.readouterr().err)
+            return "left by processes that are gone" in "".join(seen)
+
+        wait_until(reported)
+        assert pipeline._orphans.due(time.monotonic() + 3600) is False  # said once
+    finally:
+        pipeline.shutdown(5)
+    seen.append(capsys.readouterr().err)
+    assert "".join(seen).count("left by processes that are gone") == 1
+    assert f"({base}.1)" in "".join(seen)

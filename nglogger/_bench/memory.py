@@ -119,8 +119,9 @@ def deep_clone(report: Report, *, quick: bool, progress: Callable[[str], None]) 
     """What the founding bug cost: a deep clone of each event held until export.
 
     Both loops log events with a ~10 KB bound context to a sink that never
-    returns. ng-logger's design (deepcopy per event, kept in an unbounded queue)
-    grows without limit; nglogger holds serialized bytes within its budget.
+    returns. The redesign that took Glitch down for seven hours in 2019 (its ng-logger
+    deep-copied each event into an unbounded queue) grows without limit; nglogger holds
+    serialized bytes within its budget.
     """
     import copy
 
@@ -166,7 +167,7 @@ def deep_clone(report: Report, *, quick: bool, progress: Callable[[str], None]) 
             round(clone_bytes / events, 1),
             "B",
             None,
-            "ng-logger's design: deepcopy of each event, held",
+            "the 2019 outage's bug (Glitch's ng-logger): a deep copy of each event, held",
             gate="none",
         )
     )

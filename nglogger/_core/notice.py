@@ -19,7 +19,8 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 __all__ = ["BURST", "REFILL", "NoticeLimiter", "summary", "warn"]
 
@@ -74,12 +75,28 @@ def warn(text: str) -> bool:
     return True
 
 
+#: Nesting depth of ``muted()``: while above zero, notices are not printed.
+_MUTED = [0]
+
+
+@contextmanager
+def muted() -> Iterator[None]:
+    """Print no notice inside the block (``nglogger bench``: its own scenarios drop on purpose)."""
+    _MUTED[0] += 1
+    try:
+        yield
+    finally:
+        _MUTED[0] -= 1
+
+
 def summary(text: str) -> None:
     """Print a shutdown summary line (not rate-limited: once per sink)."""
     _emit(text)
 
 
 def _emit(text: str) -> None:
+    if _MUTED[0]:
+        return
     line = f"nglogger: {text}"
     try:
         stream = sys.stderr

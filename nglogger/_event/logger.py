@@ -58,6 +58,8 @@ _PLAIN_LIMIT = 4096
 #: Events up to this many bytes with a dict or list count their keys before scanning
 #: (counting larger ones would cost more than the scan).
 _COUNT_MAX = 4096
+#: Dicts of at most this many keys have their names looked up in the memo of safe names.
+_FLAT = 8
 
 
 def _unusual_fields(
@@ -84,6 +86,19 @@ def _unusual_fields(
             if name not in _SPECIAL and (secret is None or not secret(name)):
                 plain.add(name)
     return message, fields
+
+
+def _learn_flat(fields: dict[str, Any], pipeline: Target) -> None:
+    """Remember the names of a call's small dicts once a scan found no secret in the event.
+
+    From then on, an event whose only nested keys are theirs is cleared by its key count,
+    without a scan (``is_secret`` memoizes a name that is not secret).
+    """
+    is_secret = pipeline.redactor.is_secret
+    for value in fields.values():
+        if value.__class__ is dict and len(value) <= _FLAT:
+            for name in value:
+                is_secret(name)
 
 
 def _special_fields(fields: dict[str, Any]) -> dict[str, Any]:
@@ -202,6 +217,8 @@ def _make_method(level: int, lname: str) -> Any:
                     return
                 message, args, fields = done
             nested = False  # a dict or list among the values: the event's bytes decide
+            flat = 0  # keys of small dicts whose names are all known to be safe
+            learn = False  # a small dict with a name not known yet
             if fields:
                 if not pipeline.known_plain(fields):  # one C call: no name secret or reserved
                     message, fields = _unusual_fields(message, fields, pipeline)
@@ -229,6 +246,12 @@ def _make_method(level: int, lname: str) -> Any:
                             len(value) <= pipeline.max_event_bytes >> 1
                         ):
                             nested = True
+                            if cls is dict and len(value) <= _FLAT:  # user={"id": 42, ...}
+                                known = pipeline.redact_known
+                                if known is not None and known(value):
+                                    flat += len(value)  # counted as known keys below
+                                else:
+                                    learn = True
                             continue
                         fields = pipeline.prepare_fields(fields)
                         nested = False
@@ -295,6 +318,13 @@ def _make_method(level: int, lname: str) -> Any:
                     event.update(pipeline.prepare_fields(fields))
                 pipeline.emit(event)
                 return
+            add_ids = direct[4]
+            if add_ids is not None:  # trace correlation: the active span's ids
+                before = len(event)
+                add_ids(event)
+                added = len(event) - before
+            else:
+                added = 0
             try:
                 data = _dumps(event, default=direct[0], option=_EVENT_OPTIONS)
             except (_JSONEncodeError, RecursionError):  # the pipeline's slow path
@@ -319,25 +349,38 @@ def _make_method(level: int, lname: str) -> Any:
                     own = sources = 0
                 else:
                     own, sources = cv.keys_in, len(cv)
+                slow = size > direct[1] or (
+                    size > pipeline.max_field_length and pipeline.long_string_in(data)
+                )
                 if (
-                    size > direct[1]
-                    or (size > pipeline.max_field_length and pipeline.long_string_in(data))
-                    or (
-                        scan is not None
-                        and (
-                            size > _COUNT_MAX
-                            or keys != 4 + len(static) + len(ctx) + sources + len(fields)
-                            or data.count(b'":') != keys + pipeline.static_keys + ctx.keys_in + own
-                        )
-                        and scan(data)
+                    not slow
+                    and scan is not None
+                    and (
+                        size > _COUNT_MAX
+                        or keys != 4 + len(static) + len(ctx) + sources + len(fields) + added
+                        or data.count(b'":')
+                        != keys + pipeline.static_keys + ctx.keys_in + own + flat
                     )
                 ):
+                    slow = scan(data)
+                    if learn and not slow:  # no secret: remember the small dicts' names
+                        _learn_flat(fields, pipeline)
+                if slow:
                     event.update(pipeline.prepare_fields(fields))  # same keys, same order
                     pipeline.emit(event)
                     return
             elif size > direct[1]:  # over max_event_bytes: the pipeline cuts it
                 pipeline.emit(event)
                 return
+            heads = direct[5]
+            if heads is not None:  # an output schema: its head's bytes swapped in (_layout)
+                # Literal offsets (cheaper than cell reads): 52 LEVEL_START, 41 TIMESTAMP_END,
+                # 14 len(TIMESTAMP_OPEN); tests/test_schema.py checks them against _layout.
+                head = heads[data[52]]
+                if head is not None and data[41 : head[1]] == head[0]:
+                    data = head[2] + data[14:41] + head[3] + data[head[1] :]
+                else:  # a level outside the table
+                    data = direct[6](data)  # type: ignore[misc]
             result = direct[2](data)  # the buffer's hand-off
             if result:  # the inbox moved, a batch sealed or the event dropped
                 direct[3](result)

@@ -87,9 +87,23 @@ class Target(Protocol):
         """Are all these names known to be plain? (the hot path's one name check)"""
 
     @property
-    def direct(self) -> tuple[Any, int, Callable[[bytes], int], Callable[[int], None]] | None:
-        """``(default, max_event_bytes, offer, after_offer)`` when the logger may encode
-        and hand over an event itself (``emit`` would do nothing more); else None."""
+    def direct(
+        self,
+    ) -> (
+        tuple[
+            Any,
+            int,
+            Callable[[bytes], int],
+            Callable[[int], None],
+            Callable[[dict[str, Any]], None] | None,
+            Any,
+            Callable[[bytes], bytes] | None,
+        ]
+        | None
+    ):
+        """``(default, max_event_bytes, offer, after_offer, add_span_ids, heads, rewrite)``
+        when the logger may encode and hand over an event itself (``emit`` would do
+        nothing more but add the active span's ids and swap a schema's head); else None."""
 
     @property
     def redact_known(self) -> Callable[[Any], bool] | None:

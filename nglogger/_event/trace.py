@@ -49,7 +49,7 @@ from typing import Any
 from .._core.errors import ConfigError
 from .layout import DEFAULT_SCHEMA, Schema
 
-__all__ = ["Emit", "correlate", "trace_context_enabled", "trace_fields"]
+__all__ = ["Emit", "annotator", "correlate", "trace_context_enabled", "trace_fields"]
 
 #: What a pipeline's ``emit`` is: one event dict in, nothing out.
 Emit = Callable[[dict[str, Any]], None]
@@ -125,8 +125,30 @@ def correlate(
     ``project`` is the Google Cloud project of ``gcp`` trace names. Raises
     ConfigError when ``setting`` is True and ``opentelemetry-api`` is not installed.
     """
-    if not trace_context_enabled(setting):
+    add = annotator(setting, schema, project)
+    if add is None:
         return emit
+
+    def traced_emit(event: dict[str, Any]) -> None:
+        """Add the active span's ids (if any, and no trace_id was given), then emit."""
+        add(event)
+        emit(event)
+
+    return traced_emit
+
+
+def annotator(
+    setting: bool | None,
+    schema: Schema = DEFAULT_SCHEMA,
+    project: str | None = None,
+) -> Callable[[dict[str, Any]], None] | None:
+    """``add(event)``: put the active span's ids into an event dict; None when off.
+
+    What :func:`correlate` wraps around ``emit``, and what a log call that encodes its
+    event itself (``Pipeline.direct``) calls before encoding. Never raises.
+    """
+    if not trace_context_enabled(setting):
+        return None
     try:
         from opentelemetry import trace
     except ImportError:
@@ -141,8 +163,8 @@ def correlate(
     if lookup is not None:
         current, key = lookup
 
-        def traced_emit(event: dict[str, Any]) -> None:
-            """Add the active span's ids (if any, and no trace_id was given), then emit."""
+        def add_ids(event: dict[str, Any]) -> None:
+            """Add the active span's ids (if any, and no trace_id was given)."""
             try:
                 span = current().get(key)
                 if span is not None and trace_key not in event:
@@ -157,14 +179,13 @@ def correlate(
                             event[flags_key] = entry[3]
             except Exception:
                 pass
-            emit(event)
 
-        return traced_emit
+        return add_ids
 
     get_current_span = trace.get_current_span
 
-    def traced_emit_public(event: dict[str, Any]) -> None:
-        """Add the active span's ids (public OTel API), then emit."""
+    def add_ids_public(event: dict[str, Any]) -> None:
+        """Add the active span's ids (public OTel API)."""
         try:
             context = get_current_span().get_span_context()
             entry = cache[0]
@@ -177,9 +198,8 @@ def correlate(
                     event[flags_key] = entry[3]
         except Exception:
             pass
-        emit(event)
 
-    return traced_emit_public
+    return add_ids_public
 
 
 def trace_fields() -> dict[str, str]:

@@ -1,7 +1,7 @@
 """The bounded buffer between log calls and the batcher.
 
 Events arrive as NDJSON bytes. A log call hands its event over without a lock:
-one atomic ``deque.append`` to the *inbox* (see ``make_appender``), which the
+one atomic ``list.append`` to the *inbox* (see ``make_appender``), which the
 call that fills it, the batcher, a flush or ``offer`` moves into the open arena
 (an ``io.BytesIO`` written at its end) under the lock, 64 events at a time; so a
 buffered event costs its payload and nothing else once moved, and a call pays no
@@ -9,11 +9,12 @@ lock. Larger events, and every event while the buffer is nearly full, are
 appended under the lock by ``offer``. An arena is sealed when it reaches
 ``batch_max_events`` or would exceed ``batch_max_bytes`` (the caller then wakes
 the batcher once), or when the batcher's interval tick finds it non-empty.
-Sealed arenas wait in a deque until the batcher takes them; ``take`` copies each
-into one exactly sized ``bytes`` outside the lock and recycles one large arena
-(>= 256 KiB), so a warm arena is written in place and never reallocated (a growing ``bytearray``
-is moved by ``realloc`` again and again once other allocations interleave:
-~8x its size in copies, 30x slower for 8 KB events).
+Sealed arenas wait in a deque until the batcher takes them; ``extract`` hands
+an arena's own buffer over as the batch's exactly sized ``bytes`` (cut to its
+fill, no copy), and the next arena is created at the size the last one reached,
+so it is written in place and never reallocated (a growing ``bytearray`` is
+moved by ``realloc`` again and again once other allocations interleave: ~8x its
+size in copies, 30x slower for 8 KB events).
 
 Limits are in events AND bytes over everything held (open + sealed). When full:
 
@@ -37,9 +38,12 @@ into the open arena by the next batcher pass. A ``MemoryError`` (or any
 exception) inside a section leaves the lock released and the counters whole: the
 arena is written before the counters move.
 
-Worst-case footprint: ``max_bytes`` of payload, plus the capacity of the open
-and the recycled arena (each at most ``batch_max_bytes`` + 1/8), plus ~200 B
-per sealed arena.
+Worst-case footprint: ``max_bytes`` of payload (the inbox's events included:
+the hand-off is open only while two full inboxes of its largest events fit, and
+orjson's output, which keeps ~13x its length and at least 4 KiB, is why that
+largest is 4 KiB), plus the capacity of the open arena and of one recycled by
+``drop_oldest`` (each at most ``batch_max_bytes`` + 1/8), plus ~200 B per sealed
+arena.
 """
 
 from __future__ import annotations
@@ -68,6 +72,8 @@ DRAINED = 2
 #: Arenas that held at least this much are kept for reuse: below it, growing a
 #: fresh arena is cheap, and small workloads keep no idle capacity around.
 RECYCLE_MIN = 256 * 1024
+#: A new arena gets the capacity the last one reached when that was at least this much.
+PREALLOCATE_MIN = 16 * 1024
 
 #: Events up to this size take the lock-free hand-off; larger ones (whose copy costs
 #: more than the lock) go through ``offer``.
@@ -85,7 +91,7 @@ def _new_arena(expected: int) -> io.BytesIO:
     batch reached avoids that.
     """
     arena = io.BytesIO()
-    if expected >= RECYCLE_MIN:
+    if expected >= PREALLOCATE_MIN:
         arena.seek(expected - 1)
         arena.write(b"\0")
         arena.seek(0)
@@ -568,16 +574,22 @@ class Buffer:
 
     @staticmethod
     def extract(entry: list[Any]) -> bytes:
-        """The events of a popped arena as one exactly sized ``bytes`` (no lock)."""
+        """The events of a popped arena as one exactly sized ``bytes`` (no lock).
+
+        Without a copy: the arena's own buffer, cut to its fill, becomes the batch
+        (``BytesIO.getvalue`` hands it over once nothing else shares it); the arena is
+        not used again. A copy would write every byte once more into fresh memory.
+        """
         arena, _count, fill = entry
         if isinstance(arena, bytearray):
             return bytes(arena)
-        with arena.getbuffer() as view, view[:fill] as part:
-            return bytes(part)
+        whole: io.BytesIO = arena
+        whole.truncate(fill)
+        return whole.getvalue()
 
     def release(self, entry: list[Any]) -> None:
-        """Stop counting a popped arena (its events are the sinks' now); recycle it."""
-        arena, count, fill = entry
+        """Stop counting a popped arena (its events are the sinks' now)."""
+        _arena, count, fill = entry
         with self._lock:
             self._busy = True
             try:
@@ -586,8 +598,6 @@ class Buffer:
                 self._events -= count
                 self._bytes -= fill
                 self._taken_events += count
-                if isinstance(arena, io.BytesIO) and fill >= RECYCLE_MIN:
-                    self._recycle(arena)
                 if self._waiters:
                     self._space.notify_all()
             finally:

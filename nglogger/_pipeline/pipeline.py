@@ -35,8 +35,8 @@ from .._event.encode import OPTIONS, Encoder, Limits
 from .._event.fields import FieldPrep
 from .._event.layout import SCHEMAS, use_schema
 from .._event.redact import Redactor
-from .._event.trace import correlate
-from .._spool.slots import spools_for
+from .._event.trace import annotator, correlate
+from .._spool.slots import OrphanReport, spools_for
 from ..sinks import resolve_sink
 from . import lifecycle
 from .buffer import DRAINED, Buffer
@@ -46,6 +46,19 @@ from .select import Selector, selector_for
 from .worker import SinkWorker
 
 __all__ = ["Pipeline"]
+
+#: ``Pipeline.direct``: the encoder's hook, max_event_bytes, the hand-off, what to call
+#: when it answers non-zero, the span ids to add (None: trace correlation off), and for
+#: an output schema its head table and rewrite (None, None: the default schema).
+Direct = tuple[
+    Any,
+    int,
+    Callable[[bytes], int],
+    Callable[[int], None],
+    Callable[[dict[str, Any]], None] | None,
+    Any,
+    Callable[[bytes], bytes] | None,
+]
 
 _dumps = orjson.dumps
 _JSONEncodeError = orjson.JSONEncodeError
@@ -127,7 +140,10 @@ class Pipeline:
             if name in names:
                 raise ConfigError("sinks", name, "each sink configured once (names must differ)")
             names.add(name)
-        spools = spools_for(config, [sink_name(sink) for sink in sinks])
+        spool_names = [sink_name(sink) for sink in sinks]
+        spools = spools_for(config, spool_names)
+        #: Slots gone processes left with events: said after a grace, or at shutdown.
+        self._orphans = OrphanReport(config.spool_dir, spool_names, spools, _monotonic())
         self.workers = [
             SinkWorker(
                 sink,
@@ -163,10 +179,18 @@ class Pipeline:
             self._offer, self._after_offer
         )
         #: What the logger needs to encode and hand over an event itself, when ``emit``
-        #: would do nothing more (the default schema; no trace ids, sampling or value
-        #: patterns): ``(default, max_event_bytes, offer, after_offer)``; None otherwise.
-        self.direct: tuple[Any, int, Callable[[bytes], int], Callable[[int], None]] | None = (
-            (self._default, self.config.max_event_bytes, self._offer, self._after_offer)
+        #: would do nothing more (no sampling or value patterns): see ``Direct``.
+        schema = self.schema
+        self.direct: Direct | None = (
+            (
+                self._default,
+                self.config.max_event_bytes,
+                self._offer,
+                self._after_offer,
+                self._annotate,
+                None if schema.default else schema.head_table(),
+                None if schema.default else schema.rewrite,
+            )
             if self._plain_emit
             else None
         )
@@ -275,14 +299,17 @@ class Pipeline:
             if result:
                 after_offer(result)
 
-        traced = correlate(  # the emit itself when off
-            emit if schema.default else schema_emit,
-            self.config.trace_context,
-            schema,
-            self.config.gcp_project,
+        base = emit if schema.default else schema_emit
+        add_ids = annotator(self.config.trace_context, schema, self.config.gcp_project)
+        traced = (
+            base
+            if add_ids is None
+            else correlate(base, self.config.trace_context, schema, self.config.gcp_project)
         )
         sampling = self.config.sample
-        self._plain_emit = traced is emit and scrub is None and sampling is None
+        #: The span ids a log call adds before encoding its event itself (see ``direct``).
+        self._annotate = add_ids
+        self._plain_emit = scrub is None and sampling is None
         if sampling is None:
             return traced
         keep = Sampler(sampling).keep
@@ -498,6 +525,8 @@ class Pipeline:
             self.direct = None
             self.emit = self._emit_closed
             self._dispatch(seal=True)  # anything that raced in before _closed was seen
+        # A process shorter than the grace: the slots still unheld now (before ours close).
+        self._orphans.report()
         ok = True
         for worker in self.workers:
             ok = worker.wait_idle(deadline) and ok
@@ -642,6 +671,8 @@ def _batcher_main(ref: weakref.ReferenceType[Pipeline]) -> None:
         try:
             if due:
                 pipeline._report_drops(now)
+                if pipeline._orphans.due(now):
+                    pipeline._orphans.report()
             pipeline._dispatch(seal=due)
         except BaseException:  # never let the batcher die
             pipeline._count_pre("batcher_error")

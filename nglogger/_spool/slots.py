@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import zlib
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,15 @@ from .._core.errors import ConfigError
 from .lock import SpoolLockedError, held_here
 from .store import Spool
 
-__all__ = ["SLOTS", "orphaned_slots", "spool_path", "spools_for", "unusable_spool_dir"]
+__all__ = [
+    "ORPHAN_GRACE",
+    "SLOTS",
+    "OrphanReport",
+    "orphaned_slots",
+    "spool_path",
+    "spools_for",
+    "unusable_spool_dir",
+]
 
 
 def spool_path(spool_dir: str, sink_name: str) -> str:
@@ -79,16 +88,54 @@ def spools_for(config: Any, names: list[str]) -> list[Spool | None]:
             if spool is not None:
                 spool.close()
         raise
-    for name, spool in zip(names, spools, strict=True):
-        if spool is not None:
-            left = orphaned_slots(spool_path(config.spool_dir, name), SLOTS)
+    return spools
+
+
+#: Seconds after a start before slots left by gone processes are reported: the server's
+#: other workers, starting a moment later, take theirs meanwhile.
+ORPHAN_GRACE = 5.0
+
+
+class OrphanReport:
+    """Says once which slots processes that are gone left holding events.
+
+    Not at start: when a server restarts its workers after a crash, the first one to
+    start would name the slots its siblings take a moment later. The batcher calls
+    :meth:`due` on its ticks and :meth:`report` once ``ORPHAN_GRACE`` seconds have
+    passed; shutdown reports what is still unheld then (a short-lived process).
+    """
+
+    __slots__ = ("_bases", "_done", "_lock", "after")
+
+    def __init__(self, spool_dir: str | None, names: list[str], spools: list[Any], now: float):
+        self._bases = (
+            [(n, spool_path(spool_dir, n)) for n, s in zip(names, spools, strict=True) if s]
+            if spool_dir is not None
+            else []
+        )
+        self._done = not self._bases
+        self._lock = threading.Lock()
+        #: The monotonic time from which :meth:`report` runs (see ``due``).
+        self.after = now + ORPHAN_GRACE
+
+    def due(self, now: float) -> bool:
+        """Whether the batcher should call :meth:`report` now."""
+        return not self._done and now >= self.after
+
+    def report(self) -> None:
+        """Warn about each sink's slots that no process holds and that hold events (once)."""
+        with self._lock:
+            if self._done:
+                return
+            self._done = True
+        for name, base in self._bases:
+            left = orphaned_slots(base, SLOTS)
             if left:
                 _notice.warn(
                     f"sink {name}: {len(left)} spool slot(s) left by processes that are gone "
                     f"hold undelivered events ({', '.join(left)}); a process that takes such a "
                     "slot delivers them"
                 )
-    return spools
 
 
 def orphaned_slots(base: str, slots: int) -> list[str]:
