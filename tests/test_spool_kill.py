@@ -214,3 +214,42 @@ def test_a_second_process_gets_its_own_slot_and_a_held_slot_is_refused_clearly(
             assert pipeline.flush(10)
         finally:
             pipeline.shutdown(5)
+
+
+SHORT_SCRIPT = """
+import nglogger.auto
+import nglogger
+log = nglogger.get_logger("cron")
+for i in range(500):
+    log.info("row imported", i=i)
+"""
+
+
+@pytest.mark.slow
+def test_a_short_script_leaves_its_events_to_the_spool_and_exits_at_once(tmp_path: Path) -> None:
+    """The backend is down: the script does not wait out its 30 s shutdown deadline.
+
+    Every event is on disk when it exits (said on stderr), and the next start delivers
+    them all, once each.
+    """
+    endpoint = Endpoint()
+    with LoopbackServer(endpoint) as server:
+        env = child_env(server.url, tmp_path / "spool")
+        env["NGLOGGER_SHUTDOWN_TIMEOUT"] = "30s"
+        script = subprocess.run(
+            [sys.executable, "-c", SHORT_SCRIPT],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=20,  # far below the 30 s deadline it no longer waits out
+            check=False,
+        )
+        assert script.returncode == 0, script.stderr
+        assert "500 events kept in the spool" in script.stderr, script.stderr
+        assert endpoint.refused >= 1
+        assert endpoint.delivered == []
+        with endpoint.lock:
+            endpoint.down = False
+        replay = run(REPLAYER, env)
+    assert replay["flushed"] is True
+    assert sorted(endpoint.delivered) == list(range(500))  # each once

@@ -55,7 +55,7 @@ class Hooked(Protocol):
         """Started by process ``pid`` and not shut down."""
         ...
 
-    def flush(self, timeout: float | None = None) -> bool: ...
+    def flush(self, timeout: float | None = None, *, leave_to_spool: bool = False) -> bool: ...
 
     def shutdown(self, timeout: float | None = None, *, mode: ShutdownMode = "close") -> bool: ...
 
@@ -122,7 +122,9 @@ def _exit_flush() -> None:
     deadline = _monotonic() + max(p.shutdown_timeout for p in pipelines)
     ok = True
     for pipeline in pipelines:
-        ok = pipeline.flush(max(0.0, deadline - _monotonic())) and ok
+        # A sink that is down with every event left on disk is not waited for: the
+        # process exits at once and the next start delivers them.
+        ok = pipeline.flush(max(0.0, deadline - _monotonic()), leave_to_spool=True) and ok
     _exit_flushed = ok
 
 

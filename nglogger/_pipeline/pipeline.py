@@ -468,8 +468,12 @@ class Pipeline:
             worker.offer(part)
 
     # -------------------------------------------------------------- lifecycle
-    def flush(self, timeout: float | None = None) -> bool:
-        """Deliver everything buffered so far; True if done before ``timeout``."""
+    def flush(self, timeout: float | None = None, *, leave_to_spool: bool = False) -> bool:
+        """Deliver everything buffered so far; True if done before ``timeout``.
+
+        ``leave_to_spool`` (the exit): a sink that is not ready, with every event it
+        has left on disk, is not waited for (False: the next start delivers them).
+        """
         timeout = self.config.shutdown_timeout if timeout is None else timeout
         deadline = _monotonic() + max(0.0, timeout)
         self._check_fork()
@@ -480,7 +484,7 @@ class Pipeline:
         self._dispatch(seal=True)
         ok = True
         for worker in self.workers:
-            ok = worker.wait_idle(deadline) and ok
+            ok = worker.wait_idle(deadline, leave_to_spool=leave_to_spool) and ok
         return ok
 
     def shutdown(
@@ -529,7 +533,8 @@ class Pipeline:
         self._orphans.report()
         ok = True
         for worker in self.workers:
-            ok = worker.wait_idle(deadline) and ok
+            # A sink that is down with every event left on disk: no wait (the next start's).
+            ok = worker.wait_idle(deadline, leave_to_spool=True) and ok
         for worker in self.workers:
             if not worker.stop(deadline) and worker.abandon():
                 ok = False

@@ -71,6 +71,9 @@ from .._spool.store import Spool
 __all__ = ["SinkWorker"]
 
 _MAX_WAIT = 1.0  # longest single wait while the sink is not ready (re-checks age and stop)
+#: How often a shutdown that may leave the rest to the spool looks again (the spool thread
+#: writes what is in memory only; it does not wake the shutdown).
+_SPOOL_POLL = 0.05
 _EVICT_MIN = 64 * 1024  # the smallest piece a handed-back merged write is cut into
 
 
@@ -559,8 +562,14 @@ class SinkWorker:
             self.drop_locked(reason, count)
 
     # ------------------------------------------------------------ waiting/stop
-    def wait_idle(self, deadline: float) -> bool:
-        """Wait until the queue (and the spool) is empty and nothing is in flight."""
+    def wait_idle(self, deadline: float, *, leave_to_spool: bool = False) -> bool:
+        """Wait until the queue (and the spool) is empty and nothing is in flight.
+
+        ``leave_to_spool`` (shutdown): stop waiting, answering False, once the sink is
+        not ready (a backoff, an open breaker), nothing is in flight and every event left
+        is on disk: they are the next start's, and the process need not wait out its
+        deadline for a backend that is down.
+        """
         with self._lock:
             feed = self._feed
             while self._queue or self._in_flight or (feed is not None and feed.busy_locked()):
@@ -569,6 +578,18 @@ class SinkWorker:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
+                if (
+                    leave_to_spool
+                    and feed is not None
+                    and feed.writing
+                    and not self._in_flight
+                    and self._ready_in() > 0
+                ):
+                    if not any(feed.volatile_locked(b) for b, _ in self._queue):
+                        return False  # everything left is on disk, for the next start
+                    feed.failing_locked()  # what is in memory only goes to disk at once
+                    self._cond.wait(min(remaining, _SPOOL_POLL))
+                    continue
                 self._cond.wait(remaining)
             return True
 
