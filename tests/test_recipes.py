@@ -20,6 +20,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from support.http import LoopbackServer
 
 RECIPES = Path(__file__).resolve().parent / "recipes"
 
@@ -285,14 +286,23 @@ def test_celery_worker_logs_and_task_logs_are_nglogger_events_with_the_task_id(
 
 
 def test_gunicorn_workers_each_get_a_spool_slot_of_their_own(tmp_path: Path) -> None:
-    """NGLOGGER_SPOOL_DIR under gunicorn: the master and each forked worker hold one slot."""
+    """NGLOGGER_SPOOL_DIR under gunicorn: the master and each forked worker hold one slot.
+
+    The slots are the network sink's (a backend on 127.0.0.1 that takes everything): the
+    file sink writes locally and takes none.
+    """
     out = tmp_path / "gunicorn.jsonl"
     spool = tmp_path / "spool"
     port = free_port()
+    backend = LoopbackServer()
     env = {**environment(out), "NGLOGGER_SPOOL_DIR": str(spool)}
-    with subprocess.Popen(
-        _gunicorn(port), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    ) as server:
+    env["NGLOGGER_SINKS"] = f"{env['NGLOGGER_SINKS']},{backend.url}/ingest"
+    with (
+        backend,
+        subprocess.Popen(
+            _gunicorn(port), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        ) as server,
+    ):
         try:
             deadline = time.monotonic() + 60
             assert get(port, "/one", deadline) == 200

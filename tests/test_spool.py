@@ -828,3 +828,21 @@ def test_a_slot_still_unheld_after_the_grace_is_reported_while_running(
     seen.append(capsys.readouterr().err)
     assert "".join(seen).count("left by processes that are gone") == 1
     assert f"({base}.1)" in "".join(seen)
+
+
+def test_local_sinks_take_no_spool_slot(tmp_path: Path) -> None:
+    """stdout, stderr and file sinks write locally: only the network sink gets a spool."""
+    spool_dir = tmp_path / "spool"
+    with LoopbackServer() as server:
+        pipeline = Pipeline(
+            Config(
+                sinks=("stdout", "stderr", f"file://{tmp_path / 'app.log'}", f"{server.url}/in"),
+                spool_dir=str(spool_dir),
+            )
+        )
+        try:
+            spools = [worker._spool for worker in pipeline.workers]
+            assert [spool is None for spool in spools] == [True, True, True, False]
+            assert len(list(spool_dir.iterdir())) == 1  # the HTTP sink's slot only
+        finally:
+            pipeline.shutdown(5)

@@ -141,7 +141,9 @@ class Pipeline:
                 raise ConfigError("sinks", name, "each sink configured once (names must differ)")
             names.add(name)
         spool_names = [sink_name(sink) for sink in sinks]
-        spools = spools_for(config, spool_names)
+        spools = spools_for(
+            config, spool_names, [getattr(sink, "spooled", True) is not False for sink in sinks]
+        )
         #: Slots gone processes left with events: said after a grace, or at shutdown.
         self._orphans = OrphanReport(config.spool_dir, spool_names, spools, _monotonic())
         self.workers = [

@@ -41,8 +41,13 @@ SLOTS = 64
 """Processes that can each hold a spool of one sink under one ``spool_dir`` at once."""
 
 
-def spools_for(config: Any, names: list[str]) -> list[Spool | None]:
+def spools_for(
+    config: Any, names: list[str], wanted: list[bool] | None = None
+) -> list[Spool | None]:
     """One spool per sink when ``config.spool_dir`` is set (None for a sink whose disk fails).
+
+    ``wanted``: per sink, whether it takes a spool (stdout, stderr and file sinks do not:
+    their writes are local, a spool would not outlast what makes them fail).
 
     Each process takes the first of the sink's :data:`SLOTS` slot directories no other
     process holds. When every slot is held, :class:`SpoolLockedError` is raised with
@@ -54,7 +59,10 @@ def spools_for(config: Any, names: list[str]) -> list[Spool | None]:
         return [None] * len(names)
     spools: list[Spool | None] = []
     try:
-        for name in names:
+        for index, name in enumerate(names):
+            if wanted is not None and not wanted[index]:
+                spools.append(None)
+                continue
             path = spool_path(config.spool_dir, name)
             try:
                 spools.append(

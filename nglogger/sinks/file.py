@@ -140,6 +140,8 @@ class FileSink(SharedFile):
     #: Left open by the exit shutdown: events logged after it (an atexit handler that runs
     #: after nglogger's, a finalizer at teardown) are appended on the caller's thread.
     writes_late = True
+    #: A local write: a spool on the same disks would not outlast what makes it fail.
+    spooled = False
 
     __slots__ = (
         "_backups",

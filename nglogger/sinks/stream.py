@@ -35,6 +35,8 @@ class StreamSink:
 
     #: Writes after the exit shutdown go straight to the stream (see ``WritesLate``).
     writes_late = True
+    #: A local write: a spool on disk would not outlast what makes it fail (no spool slot).
+    spooled = False
 
     def __init__(
         self,
