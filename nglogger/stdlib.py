@@ -91,6 +91,10 @@ SERVER_LOGGERS: tuple[str, ...] = (
 )
 #: Record names normalized by ``LoggingHandler`` (one set lookup per record).
 _SERVER_NAMES = frozenset(SERVER_LOGGERS)
+#: uvicorn's last line in a server process (each ``--workers`` process, or the only one):
+#: after a SIGTERM it restores the default action and raises the signal again, so the
+#: process ends without exit hooks. nglogger delivers what it holds when it sees this line.
+_UVICORN_FINISHED = "Finished server process [%d]"
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
 
 
@@ -180,7 +184,8 @@ class LoggingHandler(logging.Handler):
                     extras = _clean_extras(extras, pipeline)
                 if processors is None:
                     extras = _prepared(extras, pipeline)
-            if record.name in _SERVER_NAMES:  # a server's own line: structured fields
+            server = record.name in _SERVER_NAMES
+            if server:  # a server's own line: structured fields
                 message, extras = self._server_record(record, message, extras, pipeline)
             if processors is not None:
                 done = _processed(pipeline, lname or level_name(levelno), record, message, extras)
@@ -210,6 +215,8 @@ class LoggingHandler(logging.Handler):
             if unformatted:
                 event[FALLBACK_KEY] = ["format_error"]
             pipeline.emit(event)
+            if server and record.msg == _UVICORN_FINISHED:
+                _before_the_end(pipeline)
         except MemoryError:  # every lock taken is released (with statements): count, go on
             if pipeline.strict:
                 raise
@@ -606,6 +613,19 @@ _taking_over: LoggingHandler | None = None
 def _capturing_warnings() -> bool:
     """True if ``logging.captureWarnings(True)`` is in effect."""
     return getattr(logging, "_warnings_showwarning", None) is not None
+
+
+def _before_the_end(pipeline: Target) -> None:
+    """Deliver what is buffered now: the process may end next without running exit hooks.
+
+    Within ``shutdown_timeout``; a sink that is down with its events on disk is not
+    waited for (they are the next start's). Never raises.
+    """
+    if isinstance(pipeline, Pipeline):
+        try:
+            pipeline.flush(leave_to_spool=True)
+        except Exception:
+            pass
 
 
 def install(

@@ -470,3 +470,36 @@ def test_gunicorn_workers_access_lines_and_exception_are_events(tmp_path: Path) 
     assert crash["logger"] == "gunicorn.error"
     assert "boom from the app" in orjson.dumps(crash["exception"]).decode()
     assert_clean(events, stdout, stderr, tmp_path / "events.jsonl")
+
+
+@pytest.mark.slow
+def test_uvicorn_workers_deliver_their_last_lines_on_a_graceful_stop(tmp_path: Path) -> None:
+    """SIGTERM to `uvicorn --workers 2`: every worker's buffered events reach the file.
+
+    uvicorn restores the default SIGTERM action in each worker after its own shutdown and
+    raises the signal again, so a worker ends without exit hooks: nglogger delivers when
+    it sees uvicorn's last line. The flush interval is a minute, so nothing would reach the
+    file on its own before the stop.
+    """
+    pytest.importorskip("uvicorn")
+    (tmp_path / "app.py").write_text(ASGI_APP)
+    port = free_port()
+    events = tmp_path / "events.jsonl"
+    env = server_env(events)
+    env["NGLOGGER_FLUSH_INTERVAL"] = "60s"
+    argv = [*command("uvicorn"), "--workers", "2", "--host", "127.0.0.1", "--port", str(port)]
+    server = subprocess.Popen([*argv, "app:app"], cwd=tmp_path, env=env)
+    try:
+        require(lambda: accepting(port) or server.poll() is not None, timeout=START_TIMEOUT)
+        assert server.poll() is None
+        for i in range(10):
+            assert get(port, f"/ok?n={i}") == 200
+        assert not [e for e in read_events(events) if e.get("logger") == "uvicorn.access"]
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=STOP_TIMEOUT)
+    lines = read_events(events)
+    paths = sorted(e["path"] for e in lines if e.get("logger") == "uvicorn.access")
+    assert paths == sorted(f"/ok?n={i}" for i in range(10))
+    finished = [e for e in lines if str(e["message"]).startswith("Finished server process")]
+    assert len(finished) == 2  # each worker's last line
