@@ -34,6 +34,7 @@ from __future__ import annotations
 import logging
 import logging.config
 import re
+import sys
 import threading
 import warnings
 from dataclasses import dataclass, field
@@ -123,6 +124,7 @@ class LoggingHandler(logging.Handler):
         super().__init__(_to_level(level))
         self.source = bool(source)
         self.pipeline = pipeline
+        _follow_celery()
 
     def setLevel(self, level: int | str) -> None:  # noqa: N802 - stdlib's name
         """Set the handler's level (a number, or an nglogger or stdlib level name)."""
@@ -613,6 +615,33 @@ _taking_over: LoggingHandler | None = None
 def _capturing_warnings() -> bool:
     """True if ``logging.captureWarnings(True)`` is in effect."""
     return getattr(logging, "_warnings_showwarning", None) is not None
+
+
+_celery_followed = False
+
+
+def _follow_celery() -> None:
+    """In a Celery worker, deliver in each pool process before it exits.
+
+    Celery's prefork pool ends its processes with ``os._exit`` (no exit hooks) after
+    sending ``worker_process_shutdown``: connected here, once, when celery is imported
+    (a handler made in the worker's setup, or ``install()`` in the app; the pool's
+    processes, forked later, inherit the connection).
+    """
+    global _celery_followed
+    if _celery_followed or "celery" not in sys.modules:
+        return
+    try:
+        from celery import signals  # type: ignore[import-untyped]  # the app imported it
+    except Exception:
+        return
+    signals.worker_process_shutdown.connect(_pool_process_exits, weak=False)
+    _celery_followed = True
+
+
+def _pool_process_exits(**_: object) -> None:
+    """``worker_process_shutdown``: the process ends next, without exit hooks."""
+    _before_the_end(_target.current)
 
 
 def _before_the_end(pipeline: Target) -> None:

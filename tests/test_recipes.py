@@ -327,3 +327,86 @@ def test_gunicorn_workers_each_get_a_spool_slot_of_their_own(tmp_path: Path) -> 
             _, stderr = server.communicate(timeout=60)
     assert server.returncode == 0, stderr
     assert "spool" not in stderr  # no warning: every process had a slot
+
+
+CELERY_STOP_APP = """
+import os
+from pathlib import Path
+
+from celery import Celery
+
+import nglogger
+
+nglogger.install()  # the two-line quick start
+
+DATA = Path(os.environ["CELERY_DATA"])
+app = Celery("stopping")
+app.conf.update(
+    broker_url="filesystem://",
+    broker_transport_options={
+        "data_folder_in": str(DATA / "queue"),
+        "data_folder_out": str(DATA / "queue"),
+        "processed_folder": str(DATA / "processed"),
+        "control_folder": str(DATA / "control"),
+    },
+    worker_hijack_root_logger=False,
+    broker_connection_retry_on_startup=True,
+)
+log = nglogger.get_logger("task")
+
+
+@app.task(name="stopping.work")
+def work(n: int) -> int:
+    log.info("worked", n=n)  # in the pool process, held by its pipeline (1 min interval)
+    (DATA / f"done-{n}").touch()
+    return n
+"""
+
+
+@pytest.mark.slow
+def test_celery_prefork_pool_processes_deliver_their_last_lines_on_a_warm_shutdown(
+    tmp_path: Path,
+) -> None:
+    """SIGTERM to a Celery prefork worker: the pool processes' events reach the file.
+
+    billiard ends a pool process with ``os._exit`` (no exit hooks) after Celery's
+    ``worker_process_shutdown``; with a one-minute flush interval nothing the tasks logged
+    would reach the file on its own.
+    """
+    pytest.importorskip("celery", reason="needs celery (test extra)")
+    out = tmp_path / "celery.jsonl"
+    data = tmp_path / "broker"
+    for folder in ("queue", "processed", "control"):
+        (data / folder).mkdir(parents=True)
+    (tmp_path / "stopping.py").write_text(CELERY_STOP_APP)
+    env = {**environment(out), "CELERY_DATA": str(data), "NGLOGGER_FLUSH_INTERVAL": "60s"}
+    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), env["PYTHONPATH"]])
+    sent = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import stopping\nfor n in range(3): stopping.work.delay(n)",
+        ],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert sent.returncode == 0, sent.stderr
+    command = [sys.executable, "-m", "celery", "-A", "stopping", "-q", "worker"]
+    command += ["--pool=prefork", "--concurrency=2", "--without-heartbeat"]
+    command += ["--without-mingle", "--without-gossip"]
+    with subprocess.Popen(
+        command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as worker:
+        try:
+            assert wait_for(lambda: len(list(data.glob("done-*"))) == 3, timeout=90)
+            assert not [e for e in events(out) if e.get("logger") == "task"]  # still held
+        finally:
+            worker.send_signal(signal.SIGTERM)  # warm shutdown
+            _, stderr = worker.communicate(timeout=60)
+    assert worker.returncode == 0, stderr
+    worked = sorted(int(str(e["n"])) for e in events(out) if e.get("logger") == "task")
+    assert worked == [0, 1, 2]
