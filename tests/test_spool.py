@@ -846,3 +846,20 @@ def test_local_sinks_take_no_spool_slot(tmp_path: Path) -> None:
             assert len(list(spool_dir.iterdir())) == 1  # the HTTP sink's slot only
         finally:
             pipeline.shutdown(5)
+
+
+def test_the_orphan_check_survives_segments_removed_while_it_looks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A holder replaying removes segments between the glob and their stat: no error."""
+    base = spool_path(str(tmp_path), "mem")
+    _leave_slots(base, 2)
+    real_stat = Path.stat
+
+    def vanishing(self: Path, **kwargs: Any) -> os.stat_result:
+        if self.suffix == ".seg":
+            raise FileNotFoundError(2, "No such file or directory", str(self))
+        return real_stat(self, **kwargs)
+
+    monkeypatch.setattr(Path, "stat", vanishing)
+    assert _slots.orphaned_slots(base, _slots.SLOTS) == []  # nothing found, nothing raised

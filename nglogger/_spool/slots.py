@@ -137,7 +137,10 @@ class OrphanReport:
                 return
             self._done = True
         for name, base in self._bases:
-            left = orphaned_slots(base, SLOTS)
+            try:
+                left = orphaned_slots(base, SLOTS)
+            except Exception:  # a report never fails a shutdown or the batcher
+                left = []
             if left:
                 _notice.warn(
                     f"sink {name}: {len(left)} spool slot(s) left by processes that are gone "
@@ -160,8 +163,8 @@ def orphaned_slots(base: str, slots: int) -> list[str]:
             continue
         if held_here(real):
             continue  # ours
-        if not any(p.stat().st_size for p in directory.glob("*.seg")):
-            continue
+        if not any(_size(p) for p in directory.glob("*.seg")):
+            continue  # nothing left (or its holder is replaying and removing segments)
         try:
             fd = os.open(directory / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         except OSError:
@@ -174,6 +177,14 @@ def orphaned_slots(base: str, slots: int) -> list[str]:
             os.close(fd)  # closing releases the flock if we took it
         found.append(str(directory))
     return found
+
+
+def _size(path: Path) -> int:
+    """A segment's size; 0 when it is gone (its holder replayed and removed it meanwhile)."""
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def unusable_spool_dir(spool_dir: str) -> str | None:
