@@ -503,3 +503,27 @@ def test_uvicorn_workers_deliver_their_last_lines_on_a_graceful_stop(tmp_path: P
     assert paths == sorted(f"/ok?n={i}" for i in range(10))
     finished = [e for e in lines if str(e["message"]).startswith("Finished server process")]
     assert len(finished) == 2  # each worker's last line
+
+
+@pytest.mark.slow
+def test_gunicorn_workers_deliver_their_last_lines_on_a_graceful_stop(tmp_path: Path) -> None:
+    """SIGTERM to `gunicorn -w 2`: its workers exit through Python's exit, which flushes."""
+    pytest.importorskip("gunicorn")
+    (tmp_path / "wsgi.py").write_text(WSGI_APP)
+    port = free_port()
+    events = tmp_path / "events.jsonl"
+    env = server_env(events)
+    env["NGLOGGER_FLUSH_INTERVAL"] = "60s"
+    argv = [*command("gunicorn"), "-w", "2", "--access-logfile", "-", "-b", f"127.0.0.1:{port}"]
+    server = subprocess.Popen([*argv, "wsgi:application"], cwd=tmp_path, env=env)
+    try:
+        require(lambda: accepting(port) or server.poll() is not None, timeout=START_TIMEOUT)
+        assert server.poll() is None
+        for i in range(10):
+            assert get(port, f"/ok?n={i}") == 200
+        assert not [e for e in read_events(events) if e.get("logger") == "gunicorn.access"]
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=STOP_TIMEOUT)
+    paths = sorted(e["path"] for e in read_events(events) if e.get("logger") == "gunicorn.access")
+    assert paths == sorted(f"/ok?n={i}" for i in range(10))
