@@ -173,6 +173,7 @@ class LoggingHandler(logging.Handler):
             lname = _LEVEL_NAMES.get(levelno)
             processors = pipeline.processors
             d = record.__dict__
+            server = record.name in _SERVER_NAMES
             if len(d) <= _BASE_LEN:
                 extras = _NO_FIELDS
             else:
@@ -184,9 +185,8 @@ class LoggingHandler(logging.Handler):
                     extras = {k: v for k, v in d.items() if k not in _STANDARD}
                 if not _SPECIAL.isdisjoint(extras):
                     extras = _clean_extras(extras, pipeline)
-                if processors is None:
+                if processors is None and not server:
                     extras = _prepared(extras, pipeline)
-            server = record.name in _SERVER_NAMES
             if server:  # a server's own line: structured fields
                 message, extras = self._server_record(record, message, extras, pipeline)
             if processors is not None:
@@ -241,12 +241,15 @@ class LoggingHandler(logging.Handler):
         if "\x1b" in message:
             message = _ANSI.sub("", message)
         fields = _access_fields(record)
-        if "color_message" not in extras and not fields:
-            return message, extras
-        extras = {k: v for k, v in extras.items() if k != "color_message"}
-        for key, value in fields.items():
-            extras.setdefault(key, value)
-        if pipeline.processors is None:
+        if fields or not _SERVER_EXTRAS.isdisjoint(extras):
+            if "request" in extras:  # Django's: an HttpRequest, or runserver's socket
+                fields = {**_django_request(extras["request"]), **fields}
+            if "status_code" in extras and "status" not in fields:
+                fields["status"] = extras["status_code"]
+            extras = {k: v for k, v in extras.items() if k not in _SERVER_EXTRAS}
+            for key, value in fields.items():
+                extras.setdefault(key, value)
+        if pipeline.processors is None and extras:
             extras = _prepared(extras, pipeline)
         return message, extras
 
@@ -320,6 +323,16 @@ def _access_fields(record: logging.LogRecord) -> dict[str, Any]:
                 "client": _plain(client),
                 "http_version": _plain(http_version),
             }
+        if record.name == "django.server" and isinstance(args, tuple) and len(args) >= 2:
+            # runserver: '"%s" %s %s' % (request line, status, size)
+            method, _, rest = str(args[0]).partition(" ")
+            path, _, version = rest.rpartition(" ")
+            out: dict[str, Any] = {"status": _status(args[1])}
+            if method and path:
+                out.update(method=_plain(method), path=_plain(path))
+                if version.startswith("HTTP/"):
+                    out["http_version"] = version[5:]
+            return out
         if record.name == "gunicorn.access" and isinstance(args, dict):
             # gunicorn's atoms ("-" when unknown): h, m, U, q, s, H, a...
             raw = {
@@ -342,6 +355,24 @@ def _access_fields(record: logging.LogRecord) -> dict[str, Any]:
     except Exception:
         pass
     return _NO_FIELDS
+
+
+#: Extras of the servers' records that are not fields of their own: uvicorn's coloured
+#: copy of the message, Django's request object (its method and path become fields),
+#: runserver's time of day (the event has its timestamp) and status code (``status``).
+_SERVER_EXTRAS = frozenset({"color_message", "request", "server_time", "status_code"})
+
+
+def _django_request(request: object) -> dict[str, Any]:
+    """``method`` and ``path`` of a Django ``HttpRequest`` (nothing for another object)."""
+    try:
+        method = getattr(request, "method", None)
+        full_path = getattr(request, "get_full_path", None)
+        if isinstance(method, str) and callable(full_path):
+            return {"method": method, "path": str(full_path())}
+    except Exception:
+        pass
+    return {}
 
 
 def _plain(value: object) -> str:

@@ -527,3 +527,106 @@ def test_gunicorn_workers_deliver_their_last_lines_on_a_graceful_stop(tmp_path: 
         server.wait(timeout=STOP_TIMEOUT)
     paths = sorted(e["path"] for e in read_events(events) if e.get("logger") == "gunicorn.access")
     assert paths == sorted(f"/ok?n={i}" for i in range(10))
+
+
+DJANGO_SETTINGS = """
+import nglogger
+
+nglogger.install()  # the two-line quick start, in settings.py
+
+DEBUG = False
+ALLOWED_HOSTS = ["127.0.0.1"]
+ROOT_URLCONF = "urls"
+SECRET_KEY = "server-loggers-test-only"
+MIDDLEWARE = []
+INSTALLED_APPS = []
+"""
+
+DJANGO_URLS = """
+from django.http import HttpResponse
+from django.urls import path
+
+
+def ok(request):
+    return HttpResponse("ok")
+
+
+def boom(request):
+    raise RuntimeError("boom from the view")
+
+
+urlpatterns = [path("ok", ok), path("boom", boom)]
+"""
+
+
+def test_django_server_and_request_records_become_fields(sink: MemorySink) -> None:
+    """runserver's access line and django.request's report: fields, not the objects."""
+    access = logging.LogRecord(
+        "django.server",
+        logging.INFO,
+        __file__,
+        1,
+        '"%s" %s %s',
+        ("GET /ok?x=1 HTTP/1.1", "200", "2"),
+        None,
+    )
+    access.request = socket.socket()  # runserver passes its connection
+    access.server_time = "07/Dec/2026 23:00:00"
+    access.status_code = 200
+    try:
+        LoggingHandler().handle(access)
+    finally:
+        access.request.close()
+
+    class Request:  # the part of Django's HttpRequest the handler reads
+        method = "POST"
+
+        def get_full_path(self) -> str:
+            return "/boom?y=2"
+
+    report = logging.LogRecord(
+        "django.request", logging.ERROR, __file__, 1, "Internal Server Error: %s", ("/boom",), None
+    )
+    report.request = Request()
+    report.status_code = 500
+    LoggingHandler().handle(report)
+    first, second = events_of(sink)
+    assert (first["method"], first["path"], first["status"], first["http_version"]) == (
+        "GET",
+        "/ok?x=1",
+        200,
+        "1.1",
+    )
+    assert (second["method"], second["path"], second["status"]) == ("POST", "/boom?y=2", 500)
+    for event in (first, second):
+        assert not {"request", "server_time", "status_code", "nglogger_fallback"} & set(event)
+
+
+@pytest.mark.slow
+def test_django_runserver_lines_and_a_view_exception_are_events(tmp_path: Path) -> None:
+    """`manage.py runserver`, install() in settings.py: access lines and the 500 as events."""
+    pytest.importorskip("django")
+    (tmp_path / "settings.py").write_text(DJANGO_SETTINGS)
+    (tmp_path / "urls.py").write_text(DJANGO_URLS)
+    port = free_port()
+    argv = [sys.executable, "-m", "django", "runserver", f"127.0.0.1:{port}", "--noreload"]
+    argv += ["--settings=settings", f"--pythonpath={tmp_path}"]
+
+    def done(events: list[dict[str, Any]]) -> bool:
+        lines = [e for e in events if e.get("logger") == "django.server"]
+        return len(lines) >= 2 and any("exception" in e for e in events)
+
+    events, stdout, stderr = run_server(tmp_path, argv, port, [("/ok", 200), ("/boom", 500)], done)
+    lines = [e for e in events if e.get("logger") == "django.server"]
+    ok = next(e for e in lines if e["path"] == "/ok")
+    assert (ok["method"], ok["status"], ok["level"]) == ("GET", 200, "info")
+    failed = next(e for e in lines if e["path"] == "/boom")
+    assert (failed["status"], failed["level"]) == (500, "error")
+    (crash,) = [e for e in events if "exception" in e]
+    assert crash["logger"] == "django.request"
+    assert (crash["method"], crash["path"], crash["status"]) == ("GET", "/boom", 500)
+    assert "boom from the view" in orjson.dumps(crash["exception"]).decode()
+    assert all("request" not in e and "nglogger_fallback" not in e for e in events)
+    for printed in (stdout, stderr):
+        assert '"GET /' not in printed, printed  # no plain-text access line
+        assert "boom from the view" not in printed, printed
