@@ -8,6 +8,7 @@ at INFO with no configuration at all (NDJSON, or console text on a terminal).
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Any
 
 from ._config.config import Config, Settings
@@ -23,6 +24,7 @@ from ._core.errors import (
 from ._core.levels import CRITICAL, DEBUG, ERROR, INFO, WARNING
 from ._core.sink import SinkBase
 from ._core.stats import SinkStats, Stats
+from ._event import target as _target
 from ._event.context import (
     bind_contextvars,
     bound_contextvars,
@@ -32,7 +34,8 @@ from ._event.context import (
     unbind_contextvars,
 )
 from ._event.logger import Logger, get_logger
-from ._pipeline.default import configure, flush, get_pipeline, shutdown, stats
+from ._pipeline.default import configure, flush, get_pipeline, set_levels, shutdown, stats
+from ._pipeline.levels_file import follow_levels as _follow_levels
 from ._pipeline.pipeline import Pipeline
 from ._version import __version__
 from .sinks import Outcome, Sink
@@ -58,6 +61,31 @@ _LAZY = {
     "MockTransport": "_delivery.transport",
     "Transport": "_delivery.transport",
 }
+
+
+def _stdlib_follows(previous_base: int) -> None:
+    """After ``set_levels`` or a levels file change: the stdlib loggers ``install()`` set.
+
+    The same step as ``install()`` (per-logger levels set, those no longer named put
+    back), handlers untouched; the root logger follows a new base level when it was at
+    the previous one. Nothing when ``install()`` was not called (then ``nglogger.stdlib``
+    may not even be imported).
+    """
+    stdlib = sys.modules.get(f"{__name__}.stdlib")
+    if stdlib is None:
+        return
+    with stdlib._install_lock:
+        state = stdlib._installed
+        if state is None:
+            return
+        pipeline = _target.current
+        root = stdlib.logging.getLogger()
+        if root.level == previous_base and pipeline.min_level != previous_base:
+            root.setLevel(pipeline.min_level)
+        stdlib._apply_logger_levels(state, pipeline.level_rules)
+
+
+_follow_levels(_stdlib_follows)
 
 
 def __getattr__(name: str) -> Any:
@@ -113,6 +141,7 @@ __all__ = [
     "handle_signals",
     "install",
     "reset_contextvars",
+    "set_levels",
     "shutdown",
     "stats",
     "unbind_contextvars",

@@ -117,6 +117,9 @@ class Config(ConfigFields):
         spool_dir: object = self.spool_dir
         if isinstance(spool_dir, os.PathLike):  # a pathlib.Path: kept as its text
             object.__setattr__(self, "spool_dir", os.fspath(spool_dir))
+        levels_file: object = self.levels_file
+        if isinstance(levels_file, os.PathLike):  # a pathlib.Path: kept as its text
+            object.__setattr__(self, "levels_file", os.fspath(levels_file))
         for name, check in _CHECKS:  # the checks declared with each setting
             check(name, getattr(self, name))
         sample: object = self.sample
@@ -281,6 +284,7 @@ class Settings(TypedDict, total=False):
 
     level: int | str
     levels: Mapping[str, int | str]
+    levels_file: str | None
     processors: Sequence[Processor]
     sinks: Sequence[Any]
     format: Format

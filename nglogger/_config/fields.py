@@ -16,9 +16,11 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Literal
 
+from .._core.errors import ConfigError
 from .._core.levels import (
     ACCEPTED_LEVELS,
     INFO,
+    LEVELS_FILE_ACCEPTED,
     LEVELS_TEXT_ACCEPTED,
     parse_level,
     parse_logger_levels,
@@ -93,6 +95,20 @@ def _empty_context() -> Mapping[str, Any]:
     return MappingProxyType({})
 
 
+_LEVELS_FILE_ACCEPTED = "None, or a file path such as /etc/myapp/levels (a str or os.PathLike)"
+
+
+def _levels_file(name: str, value: object) -> None:
+    """None or a non-blank path (a ``PathLike`` is turned into its text before the check)."""
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise ConfigError(name, value, _LEVELS_FILE_ACCEPTED)
+
+
+def _parse_levels_file_path(text: str) -> str | None:
+    """``NGLOGGER_LEVELS_FILE``: a path, stripped (blank: unset)."""
+    return text.strip() or None
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ConfigFields:
     """Every setting with its declaration; ``Config`` adds the checks across settings."""
@@ -119,6 +135,20 @@ class ConfigFields:
                 explains=True,
             ),
         ),
+    )
+    levels_file: str | None = setting(
+        None,
+        doc="file of `name=level` lines (`*=level`: `level`) laid over `levels` and `level`, "
+        "re-read when it changes, at most once a second (see Levels at runtime)",
+        env=(
+            Var(
+                "NGLOGGER_LEVELS_FILE",
+                "per-logger levels re-read at runtime when the file changes",
+                f"a file path; the file holds {LEVELS_FILE_ACCEPTED}",
+                _parse_levels_file_path,
+            ),
+        ),
+        check=_levels_file,
     )
     processors: Sequence[Processor] = setting(
         (),

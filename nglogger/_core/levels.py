@@ -4,7 +4,8 @@
 with ``levels={"urllib3": "warning", "app.db": "debug"}``: the rule of the longest
 dotted prefix of the name (``app`` covers ``app`` and ``app.db``, never ``apple``),
 the global level otherwise. Loggers ask once, when they are created and when the
-default pipeline is replaced (``_logger.relevel``), never per call.
+default pipeline is replaced or its levels change (``_logger.relevel``), never per call.
+``parse_levels_file`` reads the levels file (``NGLOGGER_LEVELS_FILE``).
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ from .errors import ConfigError
 
 __all__ = [
     "ACCEPTED_LEVELS",
+    "BASE_NAMES",
     "CRITICAL",
     "DEBUG",
     "ERROR",
     "INFO",
     "LEVELS_ACCEPTED",
+    "LEVELS_FILE_ACCEPTED",
     "LEVELS_TEXT_ACCEPTED",
     "LEVEL_NAMES",
     "WARNING",
@@ -28,6 +31,7 @@ __all__ = [
     "level_name",
     "optional_level",
     "parse_level",
+    "parse_levels_file",
     "parse_logger_levels",
 ]
 
@@ -150,6 +154,52 @@ def parse_logger_levels(text: str) -> dict[str, int]:
                 f"entry {number} {entry!r}: {level.strip()!r} is not a level"
             ) from None
     return out
+
+
+#: The names of a levels file's line that set the base level (``level``), not a rule.
+BASE_NAMES = ("*", "root")
+
+LEVELS_FILE_ACCEPTED = (
+    "lines name=level such as app.db=debug (a logger-name prefix; *=level or root=level "
+    f"sets the base level), # comments and blank lines (levels: {ACCEPTED_LEVELS})"
+)
+
+
+def parse_levels_file(text: str) -> tuple[dict[str, int], int | None]:
+    """A levels file (``NGLOGGER_LEVELS_FILE``): its rules and its base level (None: not set).
+
+    One ``name=level`` per line; ``#`` starts a comment; blank lines are skipped;
+    ``*=level`` or ``root=level`` sets the base level. A name given twice is an error.
+    Raises ``ValueError("line N: ...")`` for the first bad line.
+    """
+    rules: dict[str, int] = {}
+    base: int | None = None
+    seen: dict[str, int] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        entry = raw.split("#", 1)[0].strip()
+        if not entry:
+            continue
+        name, sep, level = entry.partition("=")
+        key = name.strip()
+        is_base = key in BASE_NAMES
+        prefix = None if is_base else _prefix(name)
+        if not sep or (prefix is None and not is_base):
+            raise ValueError(f"line {number}: {entry!r} is not name=level")
+        try:
+            value = parse_level(level)
+        except ValueError:
+            raise ValueError(
+                f"line {number}: {level.strip()!r} is not a level ({ACCEPTED_LEVELS})"
+            ) from None
+        slot = "*" if is_base else str(prefix)
+        if slot in seen:
+            raise ValueError(f"line {number}: {key!r} is already set on line {seen[slot]}")
+        seen[slot] = number
+        if is_base:
+            base = value
+        else:
+            rules[str(prefix)] = value
+    return rules, base
 
 
 def optional_level(value: object, setting: str = "level") -> int | None:

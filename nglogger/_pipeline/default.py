@@ -23,7 +23,7 @@ from .._config.config import Config, Settings
 from .._config.processors import Processor
 from .._core.errors import ConfigError, ConfigWarning, outside_stacklevel
 from .._core.forks import in_child
-from .._core.levels import LevelRules
+from .._core.levels import ACCEPTED_LEVELS, LevelRules, check_logger_levels, parse_level
 from .._core.reasons import DropReason
 from .._core.stats import Stats
 from .._event import target as _target
@@ -32,13 +32,14 @@ from .._event.fields import FieldPrep
 from .._event.logger import relevel
 from .._event.redact import Redactor
 from ..sinks import resolve_sink
+from .levels_file import apply_levels
 from .pipeline import Pipeline
 from .signals import handle_signals
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack  # typing.Unpack for **kwargs is Python 3.12+
 
-__all__ = ["configure", "flush", "get_pipeline", "shutdown", "stats"]
+__all__ = ["configure", "flush", "get_pipeline", "set_levels", "shutdown", "stats"]
 
 
 class _Lazy:
@@ -238,6 +239,32 @@ def unbuildable_sinks(config: Config, *, local: bool = True) -> dict[str, Config
         except ConfigError as bad:
             problems[spec] = bad
     return problems
+
+
+def set_levels(levels: Mapping[str, int | str], *, level: int | str | None = None) -> None:
+    """Replace the default pipeline's per-logger levels (and its ``level``) while it runs.
+
+    ``levels`` follows the rule of ``Config.levels`` (``{"app.db": "debug"}``: the
+    longest dotted prefix of a logger's name wins, else the base level); it replaces
+    the rules in force. ``level``, if given, replaces the base level; else it is kept.
+    Every existing logger (and its ``bind()``-ed children) obeys at once, and so do the
+    stdlib loggers :func:`~nglogger.install` set levels on (nothing else of the stdlib
+    is touched, and nothing at all if ``install()`` was not called). Everything is
+    checked first: a bad name or level raises :class:`~nglogger.ConfigError` naming
+    it, and changes nothing. With nothing configured yet, the default pipeline is
+    built, as the first event would build it; a later ``configure()`` brings its own
+    levels, and a change of ``levels_file`` replaces these again.
+    """
+    rules = check_logger_levels(levels, "levels")
+    base: int | None = None
+    if level is not None:
+        try:
+            base = parse_level(level)
+        except ValueError:
+            raise ConfigError("level", level, ACCEPTED_LEVELS) from None
+    with _configure_lock:  # not while configure() or shutdown() swaps the pipeline
+        pipeline = get_pipeline()
+        apply_levels(pipeline, rules, pipeline.min_level if base is None else base)
 
 
 def flush(timeout: float | None = None) -> bool:

@@ -41,6 +41,7 @@ from ..sinks import resolve_sink
 from . import lifecycle
 from .buffer import DRAINED, Buffer
 from .late import LateWriter, writes_late
+from .levels_file import LevelsFile
 from .report import DropReport
 from .select import Selector, selector_for
 from .worker import SinkWorker
@@ -83,6 +84,16 @@ class Pipeline:
             if config.levels
             else None
         )
+        #: ``levels_file``: read now, then by the batcher when it changes (None: off).
+        self._levels_file: LevelsFile | None = None
+        if config.levels_file is not None:
+            self._levels_file = LevelsFile(
+                config.levels_file, cast("Mapping[str, int]", config.levels), self.min_level
+            )
+            found = self._levels_file.first(strict=config.config_errors == "raise")
+            if found is not None:
+                rules, self.min_level = found
+                self.level_rules = LevelRules(rules, self.min_level) if rules else None
         #: Read by every enabled log call: None when no processor is configured.
         self.processors: tuple[Processor, ...] | None = tuple(config.processors) or None
         self.encoder = Encoder(
@@ -677,6 +688,9 @@ def _batcher_main(ref: weakref.ReferenceType[Pipeline]) -> None:
             next_tick = now + interval
         try:
             if due:
+                levels_file = pipeline._levels_file  # None unless NGLOGGER_LEVELS_FILE
+                if levels_file is not None and now >= levels_file.due:
+                    levels_file.check(pipeline, now)
                 pipeline._report_drops(now)
                 if pipeline._orphans.due(now):
                     pipeline._orphans.report()
