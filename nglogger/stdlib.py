@@ -36,6 +36,7 @@ import logging.config
 import re
 import sys
 import threading
+import time
 import warnings
 from dataclasses import dataclass, field
 from itertools import islice as _islice
@@ -164,6 +165,9 @@ class LoggingHandler(logging.Handler):
                 floor = rules.matched(record.name)
                 if floor is not None and levelno < floor:
                     return
+            storm = pipeline.storm  # None unless storm_limit is set
+            if storm is not None and storm(record.name, record.msg, levelno, time.time_ns()):
+                return  # over its call site's rate: counted, summarized
             try:
                 message = record.getMessage()
                 unformatted = False

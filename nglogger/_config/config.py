@@ -43,6 +43,7 @@ from .processors import Processor, check_processors
 from .sampling import Sampling
 from .secrets import shown_setting
 from .sinkuri import check_sink_uri, parse_sink_uri, uri_memory_copies
+from .storm import StormLimit
 
 REDACT_ACCEPTED = "a sequence of field names such as ('password', 'authorization'), or ()"
 
@@ -316,6 +317,8 @@ class Settings(TypedDict, total=False):
     max_repr_length: int
     max_traceback_bytes: int
     sample: Sampling | str | None
+    storm_limit: StormLimit | str | None
+    storm_levels: Sequence[str] | None
     redact_keys: Sequence[str]
     redact_values: bool
     strict: bool

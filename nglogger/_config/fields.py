@@ -52,6 +52,7 @@ from .sampling import SAMPLE_TEXT_ACCEPTED, Sampling
 from .secrets import DEFAULT_REDACT_KEYS
 from .sinkenv import SINK_VARIABLES
 from .sinkuri import SINK_URIS
+from .storm import STORM_LEVELS_ACCEPTED, STORM_LIMIT_ACCEPTED, StormLimit, parse_storm_levels
 from .values import PAIRS_ACCEPTED as _PAIRS
 
 __all__ = [
@@ -107,6 +108,32 @@ def _levels_file(name: str, value: object) -> None:
 def _parse_levels_file_path(text: str) -> str | None:
     """``NGLOGGER_LEVELS_FILE``: a path, stripped (blank: unset)."""
     return text.strip() or None
+
+
+def _storm_limit(name: str, value: object) -> None:
+    """None, a ``StormLimit``, or its text (``"100/s"``)."""
+    if value is None or isinstance(value, StormLimit):
+        return
+    if isinstance(value, str):
+        try:
+            StormLimit.parse(value)
+        except ValueError as exc:
+            raise ConfigError(name, value, STORM_LIMIT_ACCEPTED, str(exc)) from None
+        return
+    raise ConfigError(name, value, STORM_LIMIT_ACCEPTED)
+
+
+def _storm_levels(name: str, value: object) -> None:
+    """None, or level names."""
+    if value is None:
+        return
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        raise ConfigError(name, value, STORM_LEVELS_ACCEPTED)
+    try:
+        for level in value:
+            parse_level(level)
+    except (TypeError, ValueError):
+        raise ConfigError(name, value, STORM_LEVELS_ACCEPTED) from None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -560,6 +587,37 @@ class ConfigFields:
                 explains=True,
             ),
         ),
+    )
+    storm_limit: StormLimit | str | None = setting(
+        None,
+        doc='`"100/s"` or `StormLimit(100, 1.0)`: each call site (logger name + message '
+        "template) may log this many events per period; the rest are suppressed (counted "
+        "`storm_suppressed`) and summarized once per site and period (`None`: off)",
+        env=(
+            Var(
+                "NGLOGGER_STORM_LIMIT",
+                "a log storm's events beyond this rate per call site are suppressed and summarized",
+                STORM_LIMIT_ACCEPTED,
+                StormLimit.parse,
+                explains=True,
+            ),
+        ),
+        check=_storm_limit,
+    )
+    storm_levels: Sequence[str] | None = setting(
+        None,
+        doc="the levels the storm guard applies to (`None`: every level; "
+        '`("debug", "info")` exempts WARNING and above)',
+        env=(
+            Var(
+                "NGLOGGER_STORM_LEVELS",
+                "the levels the storm guard applies to (default: every level)",
+                STORM_LEVELS_ACCEPTED,
+                parse_storm_levels,
+                explains=True,
+            ),
+        ),
+        check=_storm_levels,
     )
     redact_keys: Sequence[str] = setting(
         DEFAULT_REDACT_KEYS,

@@ -24,6 +24,7 @@ DropReason = Literal[
     "fork",
     "sampled",
     "rate_limited",
+    "storm_suppressed",
     "batcher_error",
     "sink_queue_full",
     "breaker_open",
@@ -101,6 +102,10 @@ DROP_REASONS: Final[dict[DropReason, tuple[Where, str]]] = {
     ),
     "sampled": ("pipeline", "left out by `sample=` (a level's probability)"),
     "rate_limited": ("pipeline", "over the rate limit of `sample=`"),
+    "storm_suppressed": (
+        "pipeline",
+        "a call site over `storm_limit`: folded into one summary event per site and period",
+    ),
     "batcher_error": (
         "pipeline",
         "the batcher thread caught an unexpected exception (counted once per error)",

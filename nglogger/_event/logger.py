@@ -210,6 +210,10 @@ def _make_method(level: int, lname: str) -> Any:
             return
         pipeline = _target.current
         try:
+            ns = _time_ns()  # the event's time: taken first, the storm guard reads it too
+            storm = pipeline.storm  # None unless storm_limit is set: one attribute read
+            if storm is not None and storm(self._name, message, level, ns):
+                return  # over its call site's rate: counted, summarized (_event/storm)
             processors = pipeline.processors
             if processors is not None:  # None unless configured: one attribute read
                 done = _processed(processors, lname, self._name, message, args, fields, pipeline)
@@ -265,7 +269,6 @@ def _make_method(level: int, lname: str) -> Any:
             if len(message) > pipeline.max_field_length:
                 message = pipeline.encoder.trim(message)
                 fields = {**fields, FALLBACK_KEY: ["truncated"]}
-            ns = _time_ns()
             milli = _MILLI[0]  # one tuple read: the prefix always matches its base
             offset = ns - milli[0]
             if offset >= 1_000_000 or offset < 0:

@@ -76,6 +76,10 @@ class Target(Protocol):
         """The slow path of a call's fields."""
 
     @property
+    def storm(self) -> Callable[[str, object, int, int], bool] | None:
+        """The storm guard: ``storm(logger, template, level, ns)``: suppress? (None: off)."""
+
+    @property
     def static_keys(self) -> int:
         """How many ``":`` the static context's bytes hold (keys inside its values)."""
 

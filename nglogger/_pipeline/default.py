@@ -53,6 +53,8 @@ class _Lazy:
     #: Never encodes an event itself: ``emit`` builds the default pipeline.
     direct: None = None
     static_keys = 0
+    #: No storm guard before the default pipeline exists (its first event builds it).
+    storm: None = None
 
     @property
     def plain_names(self) -> set[str]:

@@ -24,6 +24,7 @@ import orjson
 from .._config.config import Config
 from .._config.processors import Processor
 from .._config.sampling import Sampler
+from .._config.storm import StormLimit
 from .._core.batch import Batch
 from .._core.errors import ConfigError
 from .._core.guard import Waker, enter_delivery
@@ -35,6 +36,7 @@ from .._event.encode import OPTIONS, Encoder, Limits
 from .._event.fields import FieldPrep
 from .._event.layout import SCHEMAS, use_schema
 from .._event.redact import Redactor
+from .._event.storm import StormGuard
 from .._event.trace import annotator, correlate
 from .._spool.slots import OrphanReport, spools_for
 from ..sinks import resolve_sink
@@ -125,6 +127,19 @@ class Pipeline:
         #: on a call's slow path); ``known_plain(fields)`` is the hot path's one check.
         self.plain_names: set[str] = set()
         self.known_plain: Callable[[Any], bool] = self.plain_names.issuperset
+        #: ``storm(logger, template, level)``: suppress this call? (None: no storm_limit).
+        limit = config.storm_limit
+        if isinstance(limit, str):  # the NGLOGGER_STORM_LIMIT form, given to Config
+            limit = StormLimit.parse(limit)
+        self.storm: StormGuard | None = (
+            StormGuard(
+                limit,
+                tuple(config.storm_levels) if config.storm_levels else None,
+                self.count_dropped,
+            )
+            if limit is not None
+            else None
+        )
         #: Strings longer than this are cut before orjson sees them (see _fields).
         self.max_field_length = config.max_field_length
         #: The slow path of a call's fields (see ``Logger`` and ``_fields``).
@@ -353,6 +368,17 @@ class Pipeline:
         if result:
             self._after_offer(result)
 
+    def _storm_summaries(self, *, final: bool = False) -> None:
+        """Write the storm guard's summaries of finished periods (every one when ``final``)."""
+        storm = self.storm
+        if storm is None:
+            return
+        try:
+            for data in storm.drain() if final else storm.summaries():
+                self.emit_bytes(self.schema.rewrite(data))
+        except Exception:  # never fail a flush or the batcher over a summary
+            self._count_pre("encode_error")
+
     def _after_offer(self, result: int) -> None:
         """Slow path after a hand-off: the inbox moved, a batch sealed or the event dropped.
 
@@ -494,6 +520,7 @@ class Pipeline:
             return True
         if self._nested():
             return False
+        self._storm_summaries(final=True)
         self._dispatch(seal=True)
         ok = True
         for worker in self.workers:
@@ -532,6 +559,7 @@ class Pipeline:
         batcher = self._batcher
         if batcher is not None and batcher is not threading.current_thread():
             batcher.join(max(0.0, min(0.5, deadline - _monotonic())))
+        self._storm_summaries(final=True)  # what the guard folded: delivered with the rest
         if mode == "freeze":
             # The process ends next: hold the buffer so that no log call can return
             # with its event left behind (they wait, for the few ms until the end).
@@ -694,6 +722,7 @@ def _batcher_main(ref: weakref.ReferenceType[Pipeline]) -> None:
                 pipeline._report_drops(now)
                 if pipeline._orphans.due(now):
                     pipeline._orphans.report()
+                pipeline._storm_summaries()
             pipeline._dispatch(seal=due)
         except BaseException:  # never let the batcher die
             pipeline._count_pre("batcher_error")
