@@ -310,6 +310,7 @@ class Settings(TypedDict, total=False):
     spool_fsync: SpoolFsync
     shutdown_timeout: float
     report_interval: float
+    loss_report: float | None
     max_event_bytes: int
     oversize: Oversize
     max_field_length: int

@@ -110,6 +110,17 @@ def _parse_levels_file_path(text: str) -> str | None:
     return text.strip() or None
 
 
+def _optional_seconds(name: str, value: object) -> None:
+    """None (off) or a finite number of seconds > 0."""
+    if value is not None:
+        positive_seconds(name, value)
+
+
+def _parse_loss_report(text: str) -> float | None:
+    """``NGLOGGER_LOSS_REPORT``: a duration; 0 or off: None (off)."""
+    return parse_interval(text) or None
+
+
 def _storm_limit(name: str, value: object) -> None:
     """None, a ``StormLimit``, or its text (``"100/s"``)."""
     if value is None or isinstance(value, StormLimit):
@@ -501,6 +512,23 @@ class ConfigFields:
                 parse_interval,
             ),
         ),
+        unit="s",
+    )
+    loss_report: float | None = setting(
+        None,
+        doc="at most this often, an `nglogger loss report` event through every sink counts "
+        "the events dropped since the previous one, by reason and by sink (`None`: off; "
+        "see Loss report)",
+        env=(
+            Var(
+                "NGLOGGER_LOSS_REPORT",
+                "how often an event sent through the sinks reports what was lost "
+                "(only when something was)",
+                f"{DURATION_ACCEPTED}; 0 or off disables",
+                _parse_loss_report,
+            ),
+        ),
+        check=_optional_seconds,
         unit="s",
     )
 

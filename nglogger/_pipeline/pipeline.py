@@ -44,7 +44,7 @@ from . import lifecycle
 from .buffer import DRAINED, Buffer
 from .late import LateWriter, writes_late
 from .levels_file import LevelsFile
-from .report import DropReport
+from .report import DropReport, LossReport
 from .select import Selector, selector_for
 from .worker import SinkWorker
 
@@ -238,6 +238,8 @@ class Pipeline:
         self._filter_errors = [0] * len(self.workers)
         self._batcher: threading.Thread | None = None
         self._drop_report = DropReport(self.config.report_interval, _monotonic())
+        loss_report = self.config.loss_report
+        self._loss_report = LossReport(loss_report, _monotonic()) if loss_report else None
         #: After the exit shutdown: until when events are still written on the
         #: caller's thread (see _late_offer); None before it.
         self._late = LateWriter()
@@ -456,9 +458,19 @@ class Pipeline:
 
     # ---------------------------------------------------------------- batcher
     def _report_drops(self, now: float) -> None:
-        """Every ``report_interval`` s, if events were dropped, one warning saying so."""
+        """Every ``report_interval`` s, if events were dropped, one warning saying so.
+
+        With ``loss_report`` also, at most every ``loss_report`` s, one ``nglogger loss
+        report`` event with the drops by reason and by sink (see :class:`LossReport`).
+        Both go through every sink as ordinary events.
+        """
         if self._drop_report.due(now):
             event = self._drop_report.event(self.stats())
+            if event is not None:
+                self.emit_bytes(self.schema.rewrite(_dumps(event, option=OPTIONS)))
+        loss_report = self._loss_report  # None unless loss_report is set
+        if loss_report is not None and loss_report.due(now):
+            event = loss_report.event(self.stats())
             if event is not None:
                 self.emit_bytes(self.schema.rewrite(_dumps(event, option=OPTIONS)))
 
