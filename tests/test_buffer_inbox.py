@@ -231,3 +231,41 @@ def test_discard_all_empties_the_inbox() -> None:
     assert buf._inbox == []
     append(ev(7))
     assert lines(buf) == [ev(7)]
+
+
+def test_a_large_event_is_written_under_the_lock_with_the_limits_kept() -> None:
+    """Events over FAST_MAX_BYTES: written at once while the hand-off's room stays free."""
+    size = 3 * FAST_MAX_BYTES
+    limit = 2 * INBOX_EVENTS * FAST_MAX_BYTES + 10 * size
+    buf = big(max_bytes=limit, batch_bytes=4 * size)
+    append = buf.make_appender()
+    answers = [append(ev(i, size=size)) for i in range(100)]
+    snap = buf.snapshot()
+    assert snap["bytes"] <= limit
+    assert snap["accepted"] + snap["dropped_incoming"] == 100
+    assert snap["dropped_incoming"] == answers.count(DROPPED) > 0  # full: offer said so
+    taken = lines(buf)
+    assert taken == [ev(i, size=size) for i in range(100) if answers[i] != DROPPED]
+
+
+def test_a_large_event_nested_in_a_section_is_deferred_in_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A finalizer logging a large event inside a move: it waits in the side queue."""
+    buf = big(batch_events=10)
+    append = buf.make_appender()
+    real = Buffer._seal
+    large = ev(999, size=FAST_MAX_BYTES + 10)
+    nested: list[int] = []
+
+    def inside(self: Buffer) -> None:
+        if not nested:
+            nested.append(append(large))
+        real(self)
+
+    monkeypatch.setattr(Buffer, "_seal", inside)
+    for i in range(INBOX_EVENTS):
+        append(ev(i))
+    assert nested == [SEALED]  # deferred: accepted, the batcher is to run
+    got = lines(buf)
+    assert sorted(got) == sorted([*(ev(i) for i in range(INBOX_EVENTS)), large])

@@ -224,14 +224,16 @@ class Buffer:
     def make_appender(self) -> Callable[[bytes], int]:
         """The hot path: a lock-free hand-off, with ``offer``'s contract.
 
-        An event of at most ``FAST_MAX_BYTES`` is appended to the inbox (a
-        ``deque``: one atomic append, no lock, nothing a signal handler or another
-        thread can see half done) while the hand-off is open (``_reroom``). The call
-        that brings the inbox to ``INBOX_EVENTS`` moves it into the arena under the
-        lock (``_drain_now``), where the batch thresholds and limits apply as in
-        ``offer``. A larger event, and every event while the hand-off is closed
-        (the buffer near full, or frozen), goes through ``offer``, which moves the
-        inbox first: a thread's events stay in order.
+        An event of at most ``FAST_MAX_BYTES`` is appended to the inbox (a ``list``:
+        one atomic append, no lock, nothing a signal handler or another thread can see
+        half done) while the hand-off is open (``_reroom``). The call that brings the
+        inbox to ``INBOX_EVENTS`` moves it into the arena under the lock
+        (``_drain_now``), where the batch thresholds and limits apply as in ``offer``.
+        A larger event is written to the open arena under the lock at once when the
+        inbox is empty and it fits the open batch and the hand-off's room (the same
+        Python calls as a small event); otherwise, and for every event while the
+        hand-off is closed (the buffer near full, or frozen), ``offer`` decides,
+        moving the inbox first: a thread's events stay in order.
 
         The flag is read again after the append: a call that finds the hand-off
         closed by then (``freeze``) goes through the lock, so no call returns after
@@ -245,12 +247,41 @@ class Buffer:
         largest = FAST_MAX_BYTES
         full = INBOX_EVENTS
 
+        lock = self._lock
+        spare_events = 2 * full  # what the open hand-off keeps free (see ``_reroom``)
+        spare_bytes = 2 * full * largest
+
         def append(payload: bytes) -> int:
-            if fast[0] and len(payload) <= largest:
-                put(payload)  # a MemoryError here leaves nothing half done
-                if len(inbox) < full and fast[0]:
-                    return ACCEPTED
-                return drain()
+            n = len(payload)
+            if fast[0]:
+                if n <= largest:
+                    put(payload)  # a MemoryError here leaves nothing half done
+                    if len(inbox) < full and fast[0]:
+                        return ACCEPTED
+                    return drain()
+                # A larger event: written at once when it fits the open batch and leaves
+                # the hand-off's room free (so the flag stays right without ``_reroom``);
+                # otherwise ``offer`` decides. The same Python calls as a small event.
+                with lock:  # an RLock: a re-entered call finds the section busy, below
+                    if (
+                        not self._busy
+                        and not inbox  # older events first: offer moves them
+                        and fast[0]
+                        and self._arena.tell() + n <= self._batch_bytes
+                        and self._events - self._sealed_events - self._transit_events + 1
+                        < self._batch_events
+                        and self._events + self._deferred_events + 1 + spare_events
+                        <= self._max_events
+                        and self._bytes + self._deferred_bytes + n + spare_bytes <= self._max_bytes
+                    ):
+                        try:
+                            self._arena.write(payload)
+                        except MemoryError:
+                            self._arena_failed()
+                            raise
+                        self._events += 1  # after the write: a failed one counts nothing
+                        self._bytes += n
+                        return ACCEPTED
             return offer(payload)
 
         return append
