@@ -163,6 +163,8 @@ _BLOCK_FRAMES = 16
 #: Calls repeated to locate the sites of kept memory when a budget is exceeded.
 _LOCATE_CALLS = 50
 _TOP_SITES = 5
+#: Growth under this many bytes per call is not reported as a site (see ``_top_sites``).
+_NOISE_PER_CALL = 16
 
 
 def _check_run(calls: int, warmup: int) -> None:
@@ -460,7 +462,7 @@ def _top_sites(diff: _Diff, calls: int, *, exclude: tuple[str, ...]) -> tuple[Al
 
     Growth under one line is summed; ``inside`` names the nglogger line that
     contributed most of it, unless more came from outside nglogger. Places
-    under 5% of the largest, or under a byte per call, are left out.
+    under 5% of the largest, or under 16 bytes per call, are left out.
     """
     places: dict[_Loc, list[Any]] = {}  # place -> [size, count, {inside: size}]
     for (category, user, inside), (size, count) in diff.items():
@@ -476,8 +478,10 @@ def _top_sites(diff: _Diff, calls: int, *, exclude: tuple[str, ...]) -> tuple[Al
         key=lambda item: item[0],
         reverse=True,
     )
-    # noise: under 5% of the largest, or under a byte per call (not something every call does)
-    floor = max(grown[0][0] // 20, calls) if grown else 0
+    # noise: under 5% of the largest, or under 16 bytes per call: not something every call
+    # does, but a one-off such as the timestamp cache a call refreshes each millisecond
+    # (a tuple and a string, ~150 B, alive at the end of any run)
+    floor = max(grown[0][0] // 20, _NOISE_PER_CALL * calls) if grown else 0
     out = []
     for size, count, place, insides in grown[:_TOP_SITES]:
         if size < floor:
