@@ -26,7 +26,21 @@ if TYPE_CHECKING:
     from .fields import FieldPrep
     from .redact import Redactor
 
-__all__ = ["Target", "current"]
+__all__ = ["Direct", "Target", "current"]
+
+
+#: ``Target.direct``: the encoder's hook, max_event_bytes, the hand-off, what to call when
+#: it answers non-zero, the span ids to add (None: trace correlation off), and for an
+#: output schema its head table and rewrite (None, None: the default schema).
+Direct = tuple[
+    Any,
+    int,
+    Callable[[bytes], int],
+    Callable[[int], None],
+    Callable[[dict[str, Any]], None] | None,
+    Any,
+    Callable[[bytes], bytes] | None,
+]
 
 
 class Target(Protocol):
@@ -91,20 +105,7 @@ class Target(Protocol):
         """Are all these names known to be plain? (the hot path's one name check)"""
 
     @property
-    def direct(
-        self,
-    ) -> (
-        tuple[
-            Any,
-            int,
-            Callable[[bytes], int],
-            Callable[[int], None],
-            Callable[[dict[str, Any]], None] | None,
-            Any,
-            Callable[[bytes], bytes] | None,
-        ]
-        | None
-    ):
+    def direct(self) -> Direct | None:
         """``(default, max_event_bytes, offer, after_offer, add_span_ids, heads, rewrite)``
         when the logger may encode and hand over an event itself (``emit`` would do
         nothing more but add the active span's ids and swap a schema's head); else None."""

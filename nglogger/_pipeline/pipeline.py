@@ -37,6 +37,7 @@ from .._event.fields import FieldPrep
 from .._event.layout import SCHEMAS, use_schema
 from .._event.redact import Redactor
 from .._event.storm import StormGuard
+from .._event.target import Direct
 from .._event.trace import annotator, correlate
 from .._spool.slots import OrphanReport, spools_for
 from ..sinks import resolve_sink
@@ -49,19 +50,6 @@ from .select import Selector, selector_for
 from .worker import SinkWorker
 
 __all__ = ["Pipeline"]
-
-#: ``Pipeline.direct``: the encoder's hook, max_event_bytes, the hand-off, what to call
-#: when it answers non-zero, the span ids to add (None: trace correlation off), and for
-#: an output schema its head table and rewrite (None, None: the default schema).
-Direct = tuple[
-    Any,
-    int,
-    Callable[[bytes], int],
-    Callable[[int], None],
-    Callable[[dict[str, Any]], None] | None,
-    Any,
-    Callable[[bytes], bytes] | None,
-]
 
 _dumps = orjson.dumps
 _JSONEncodeError = orjson.JSONEncodeError
