@@ -290,6 +290,7 @@ class Settings(TypedDict, total=False):
     sinks: Sequence[Any]
     format: Format
     colors: bool | None
+    console_sync: bool | None
     schema: Schema
     gcp_project: str | None
     context: Mapping[str, object]

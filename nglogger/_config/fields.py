@@ -253,6 +253,20 @@ class ConfigFields:
         ),
         check=optional_boolean,
     )
+    console_sync: bool | None = setting(
+        None,
+        doc="write stdout/stderr on the caller's thread, in order with `print()` "
+        "(`None`: when the stream is a terminal)",
+        env=(
+            Var(
+                "NGLOGGER_CONSOLE_SYNC",
+                "write stdout/stderr on the caller's thread, in order with print()",
+                f"{_BOOL}, or auto (default: on a terminal)",
+                parse_bool_or_auto,
+            ),
+        ),
+        check=optional_boolean,
+    )
     # -- output schema (issue 14): one block, see _layout.SCHEMAS ------------------------
     schema: Schema = setting(
         "default",

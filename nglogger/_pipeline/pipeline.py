@@ -43,6 +43,7 @@ from .._spool.slots import OrphanReport, spools_for
 from ..sinks import resolve_sink
 from . import lifecycle
 from .buffer import DRAINED, Buffer
+from .console import SyncConsole, sync_consoles, writing_offer
 from .late import LateWriter, writes_late
 from .levels_file import LevelsFile
 from .report import DropReport, LossReport
@@ -173,7 +174,15 @@ class Pipeline:
         ]
         #: Per sink: the selector cutting its events out of each shared batch (level,
         #: filter), or None when it takes them all (see ``_select``).
-        self._selectors = [selector_for(sink, self.schema) for sink in sinks]
+        self._selectors: list[Any] = [selector_for(sink, self.schema) for sink in sinks]
+        #: Stream sinks written on the caller's thread (``console_sync``: a terminal by
+        #: default); empty otherwise, and then nothing below costs a log call anything.
+        self._consoles: tuple[SyncConsole, ...] = sync_consoles(
+            self.workers,
+            self._selectors,
+            max_events=config.sink_queue_max_events,
+            max_bytes=config.sink_queue_max_bytes,
+        )
         self._init_runtime()
         self._start()
 
@@ -191,6 +200,10 @@ class Pipeline:
             wake=self._wake_event.set,
         )
         self._offer = self.buffer.make_appender()
+        if self._consoles:  # each event is written to the terminal first, by its own call
+            for console in self._consoles:
+                console.reset(self._wake_event.set)
+            self._offer = writing_offer(self._consoles, self._offer)
         self.emit: Callable[[dict[str, Any]], None] = self._make_emit(
             self._offer, self._after_offer
         )
@@ -207,7 +220,7 @@ class Pipeline:
                 None if schema.default else schema.head_table(),
                 None if schema.default else schema.rewrite,
             )
-            if self._plain_emit
+            if self._plain_emit and not self._consoles  # a sync console: through emit
             else None
         )
         # RLocks: a signal handler or finalizer that logs (or asks for stats) on a
@@ -426,9 +439,13 @@ class Pipeline:
         self._closed = True
         self.direct = None
         self.emit = self._make_emit(self._late_offer, _nothing)
+        written = {console.worker for console in self._consoles}  # the buffer's events
+        others = [worker for worker in self.workers if worker not in written]
         for data, count in self.buffer.take(seal=True):
             self._dispatched += count
-            self._write_late(data, count)
+            self._late.write(others, data, count, self._next_seq)
+        for console in self._consoles:  # what waited for the batcher, in order
+            console.move(self._next_seq, late=True)
 
     def _late_offer(self, data: bytes) -> int:
         """``offer`` after the exit shutdown: write one event to the sinks, now."""
@@ -468,6 +485,8 @@ class Pipeline:
         if self._dispatch_lock._is_owned():  # type: ignore[attr-defined]
             return 0  # a signal handler interrupted a dispatch on this thread: not now
         with self._dispatch_lock:
+            for console in self._consoles:  # events a sync console could not write at once
+                console.move(self._next_seq)
             moved = 0
             while True:
                 entry = buffer.pop_sealed(seal=seal and not moved)
@@ -663,6 +682,10 @@ class Pipeline:
             batches = self._batches
             filtered = list(self._filtered)
             filter_errors = list(self._filter_errors)
+        for console in self._consoles:  # a sync console's level and filter: its own counts
+            index = self.workers.index(console.worker)
+            filtered[index] += console.filtered
+            filter_errors[index] += console.filter_errors
         with self._state_lock:
             pre = dict(self._pre_dropped)
         dropped = dict(pre)

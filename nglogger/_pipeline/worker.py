@@ -561,6 +561,21 @@ class SinkWorker:
             self._accepted += count
             self.drop_locked(reason, count)
 
+    def count_written(self, count: int) -> None:
+        """Count events the pipeline wrote to this sink on the caller's thread (sync console)."""
+        with self._lock:
+            self._accepted += count
+            self._exported += count
+
+    def busy(self) -> bool:
+        """Anything queued or being written (a sync console writes only after it, in order)."""
+        with self._lock:
+            return bool(self._queue or self._in_flight)
+
+    def lock_held_here(self) -> bool:
+        """This thread is inside a locked section (re-entry: a signal handler, a finalizer)."""
+        return bool(self._lock._is_owned())  # type: ignore[attr-defined]
+
     # ------------------------------------------------------------ waiting/stop
     def wait_idle(self, deadline: float, *, leave_to_spool: bool = False) -> bool:
         """Wait until the queue (and the spool) is empty and nothing is in flight.

@@ -127,7 +127,13 @@ def _build(spec: str, config: Config) -> Sink:
     uri = parse_sink_uri(spec)
     kind = uri.kind
     if kind in ("stdout", "stderr"):
-        return StreamSink(kind, format=config.format, colors=config.colors, schema=config.schema)
+        return StreamSink(
+            kind,
+            format=config.format,
+            colors=config.colors,
+            schema=config.schema,
+            sync=config.console_sync,
+        )
     if kind == "null":
         return NullSink()
     if kind == "file":
