@@ -33,8 +33,10 @@ from ._event.context import (
     reset_contextvars,
     unbind_contextvars,
 )
+from ._event.hold import Held
 from ._event.logger import Logger, get_logger
 from ._pipeline.default import configure, flush, get_pipeline, set_levels, shutdown, stats
+from ._pipeline.hold import Hold, hold
 from ._pipeline.levels_file import follow_levels as _follow_levels
 from ._pipeline.pipeline import Pipeline
 from ._version import __version__
@@ -44,6 +46,7 @@ if TYPE_CHECKING:
     from ._delivery.retry import CircuitBreaker, RetryBudget, RetryPolicy
     from ._delivery.transport import HttpResponse, MockTransport, Transport
     from ._pipeline.signals import handle_signals
+    from .middleware import ASGIHoldMiddleware, WSGIHoldMiddleware
     from .stdlib import LoggingHandler, install, uninstall
 
 
@@ -60,6 +63,8 @@ _LAZY = {
     "HttpResponse": "_delivery.transport",
     "MockTransport": "_delivery.transport",
     "Transport": "_delivery.transport",
+    "ASGIHoldMiddleware": "middleware",
+    "WSGIHoldMiddleware": "middleware",
 }
 
 
@@ -106,12 +111,15 @@ __all__ = [
     "ERROR",
     "INFO",
     "WARNING",
+    "ASGIHoldMiddleware",
     "Batch",
     "CircuitBreaker",
     "Config",
     "ConfigError",
     "ConfigWarning",
     "EncodeError",
+    "Held",
+    "Hold",
     "HttpResponse",
     "Logger",
     "LoggingHandler",
@@ -129,6 +137,7 @@ __all__ = [
     "SinkStats",
     "Stats",
     "Transport",
+    "WSGIHoldMiddleware",
     "__version__",
     "bind_contextvars",
     "bound_contextvars",
@@ -139,6 +148,7 @@ __all__ = [
     "get_logger",
     "get_pipeline",
     "handle_signals",
+    "hold",
     "install",
     "reset_contextvars",
     "set_levels",

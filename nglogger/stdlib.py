@@ -51,6 +51,7 @@ from ._event import target as _target
 from ._event.context import for_pipeline
 from ._event.encode import exc_from_info
 from ._event.layout import FALLBACK_KEY, free_name, renamed_fields, special_names
+from ._event.logger import SHED as _SHED
 from ._event.redact import SCALARS
 from ._event.target import Target
 from ._event.timestamp import timestamp_formatter
@@ -160,6 +161,8 @@ class LoggingHandler(logging.Handler):
                     return
                 cv = None  # a __del__ the collector ran on a delivery thread: kept
             levelno = record.levelno
+            if levelno < _SHED[0]:  # memory pressure: DEBUG (then INFO) is shed, as natively
+                return
             rules = pipeline.level_rules
             if rules is not None:  # per-logger levels: a rule covering this name decides
                 floor = rules.matched(record.name)

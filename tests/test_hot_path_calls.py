@@ -22,7 +22,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import nglogger
+from nglogger._core.levels import INFO
 from nglogger._event import keyscan as _keyscan
+from nglogger._event import logger as _logger
 from nglogger._event.fields import FieldPrep
 from nglogger._event.redact import DEFAULT_REDACT_KEYS, MARK
 from nglogger._pipeline.buffer import FAST_MAX_BYTES
@@ -155,6 +157,30 @@ def test_calls_do_not_grow_with_bound_context(null_pipeline: None) -> None:
             "large": calls_for(lambda: large.info("m", tags=["a"])),
         }
     )
+
+
+def test_a_memory_limit_without_pressure_costs_nothing_and_a_shed_call_is_a_disabled_one() -> None:
+    """memory_limit in force, RSS below it: the calls of no limit; a shed DEBUG call: none."""
+    log = nglogger.get_logger("gate.memory")
+    counts = {}
+    for label, limit in (("off", None), ("limit", "64GiB")):
+        nglogger.configure(sinks=[NullSink()], memory_limit=limit, level="debug")
+        counts[label] = calls_for(lambda: log.info("m", request_id="r-1", payload=SIZES["100B"]))
+        counts[f"{label} debug"] = calls_for(lambda: log.debug("m", request_id="r-1"))
+        nglogger.shutdown(5)
+    assert counts["off"] == counts["limit"], counts
+    assert counts["off debug"] == counts["limit debug"], counts
+    nglogger.configure(sinks=[NullSink()], memory_limit=None, level="info")
+    try:
+        disabled = python_calls(lambda: log.debug("m", request_id="r-1"))
+        _logger.shed(1, INFO)  # what the memory guard does above the limit: DEBUG shed
+        try:
+            shed = python_calls(lambda: log.debug("m", request_id="r-1"))
+        finally:
+            _logger.shed(1, 0)
+    finally:
+        nglogger.shutdown(5)
+    assert shed == disabled <= 1, (shed, disabled)  # the log method itself at most
 
 
 def walk(value: object) -> None:

@@ -321,6 +321,7 @@ class Settings(TypedDict, total=False):
     sample: Sampling | str | None
     storm_limit: StormLimit | str | None
     storm_levels: Sequence[str] | None
+    memory_limit: int | str | None
     redact_keys: Sequence[str]
     redact_values: bool
     strict: bool

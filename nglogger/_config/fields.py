@@ -47,6 +47,7 @@ from .declare import (
     setting,
     spool_directory,
 )
+from .memory import MEMORY_LIMIT_ACCEPTED, MIN_LIMIT, parse_memory_limit
 from .processors import PROCESSORS_TEXT_ACCEPTED, Processor, import_processors
 from .sampling import SAMPLE_TEXT_ACCEPTED, Sampling
 from .secrets import DEFAULT_REDACT_KEYS
@@ -132,6 +133,20 @@ def _storm_limit(name: str, value: object) -> None:
             raise ConfigError(name, value, STORM_LIMIT_ACCEPTED, str(exc)) from None
         return
     raise ConfigError(name, value, STORM_LIMIT_ACCEPTED)
+
+
+def _memory_limit(name: str, value: object) -> None:
+    """None (off), ``"auto"``, a byte count >= 1 MiB, or a size's text (``"512MiB"``)."""
+    if value is None:
+        return
+    if isinstance(value, str):
+        try:
+            parse_memory_limit(value)
+        except ValueError as exc:
+            raise ConfigError(name, value, MEMORY_LIMIT_ACCEPTED, str(exc)) from None
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < MIN_LIMIT:
+        raise ConfigError(name, value, MEMORY_LIMIT_ACCEPTED)
 
 
 def _storm_levels(name: str, value: object) -> None:
@@ -660,6 +675,23 @@ class ConfigFields:
             ),
         ),
         check=_storm_levels,
+    )
+    memory_limit: int | str | None = setting(
+        "auto",
+        doc='above this process RSS (bytes or `"512MiB"`; `"auto"`: 90% of the cgroup v2 '
+        "`memory.max`, off without one; `None`: off) DEBUG, then INFO, is shed and queues "
+        "shrink (counted `memory_pressure`) until RSS is back below 90% of it (see Memory "
+        "pressure; Linux)",
+        env=(
+            Var(
+                "NGLOGGER_MEMORY_LIMIT",
+                "above this process RSS, DEBUG then INFO is shed and queues shrink",
+                MEMORY_LIMIT_ACCEPTED,
+                parse_memory_limit,
+                explains=True,
+            ),
+        ),
+        check=_memory_limit,
     )
     redact_keys: Sequence[str] = setting(
         DEFAULT_REDACT_KEYS,

@@ -25,6 +25,7 @@ DropReason = Literal[
     "sampled",
     "rate_limited",
     "storm_suppressed",
+    "memory_pressure",
     "batcher_error",
     "sink_queue_full",
     "breaker_open",
@@ -105,6 +106,13 @@ DROP_REASONS: Final[dict[DropReason, tuple[Where, str]]] = {
     "storm_suppressed": (
         "pipeline",
         "a call site over `storm_limit`: folded into one summary event per site and period",
+    ),
+    "memory_pressure": (
+        "sink",
+        (
+            "the process was over `memory_limit`: the oldest queued events beyond a quarter "
+            "of the queue's limits were dropped (a sink without a spool)"
+        ),
     ),
     "batcher_error": (
         "pipeline",

@@ -438,7 +438,7 @@ def _level_cell(name: str) -> _Level:
         with _levels_lock:
             cell = _LEVELS.get(name)
             if cell is None:
-                cell = _Level(name, _target.current.level_of(name))
+                cell = _Level(name, _floored(_target.current.level_of(name)))
                 _LEVELS[name] = cell
     return cell
 
@@ -452,7 +452,37 @@ def relevel() -> None:
     with _levels_lock:
         target = _target.current
         for cell in list(_LEVELS.values()):
-            cell.value = target.level_of(cell.name)
+            cell.value = _floored(target.level_of(cell.name))
+
+
+#: Memory-pressure shedding: the level every logger is raised to (0: none). It is the
+#: last word on a level cell's value (a hold that lets DEBUG through does not lower it),
+#: so a shed call costs what a disabled one costs: the cell check at the top of the call.
+#: Read by the stdlib handler too. Written only by ``shed``.
+SHED: list[int] = [0]
+#: Who asked for which floor (owner -> floor): the highest is in force.
+_SHEDDERS: dict[int, int] = {}
+
+
+def _floored(level: int) -> int:
+    floor = SHED[0]
+    return floor if level < floor else level
+
+
+def shed(owner: int, floor: int) -> None:
+    """Raise every logger's level to at least ``floor`` for ``owner`` (0: ``owner`` stops).
+
+    ``owner`` is a key (a pipeline's ``id``). Several owners (pipelines under one
+    process's memory limit) may shed at once: the highest floor is in force. Every live
+    level cell is rewritten (``relevel``).
+    """
+    with _levels_lock:
+        if floor > 0:
+            _SHEDDERS[owner] = floor
+        else:
+            _SHEDDERS.pop(owner, None)
+        SHED[0] = max(_SHEDDERS.values(), default=0)
+        relevel()
 
 
 @in_child

@@ -68,8 +68,19 @@ class StormGuard:
         #: Summaries of finished windows, written by the next tick.
         self._pending: list[tuple[str, object, int, int, int, int]] = []
 
-    def __call__(self, name: str, template: object, level: int, now: int) -> bool:
-        """Whether this call (at ``now``, ns) is suppressed (counted when it is)."""
+    def __call__(
+        self,
+        name: str,
+        template: object,
+        level: int,
+        now: int,
+        check: bool = True,  # noqa: ARG002 - the hold gate's (make_gate)
+    ) -> bool:
+        """Whether this call (at ``now``, ns) is suppressed (counted when it is).
+
+        ``check``: the hold gate's level check, which the guard has not (the stdlib
+        handler passes it to whichever hook is in place).
+        """
         levels = self._levels
         if levels is not None and level not in levels:
             return False

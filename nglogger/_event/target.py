@@ -90,8 +90,15 @@ class Target(Protocol):
         """The slow path of a call's fields."""
 
     @property
-    def storm(self) -> Callable[[str, object, int, int], bool] | None:
-        """The storm guard: ``storm(logger, template, level, ns)``: suppress? (None: off)."""
+    def storm(self) -> Callable[..., bool] | None:
+        """The pre-encode hook: ``storm(logger, template, level, ns)``: does the call end
+        here? None unless storm_limit is set or holds are in use (the hold gate; the stdlib
+        handler passes ``check=False``: its records need no level check)."""
+
+    @property
+    def hold_floor(self) -> int | None:
+        """While holds are in use, the lowest level they keep (the level cells let it
+        through); None otherwise."""
 
     @property
     def static_keys(self) -> int:
@@ -131,8 +138,8 @@ class Target(Protocol):
     def emit_bytes(self, data: bytes, /) -> None:
         """Buffer an already encoded event."""
 
-    def count_dropped(self, reason: DropReason, /) -> None:
-        """Count an event dropped before the buffer."""
+    def count_dropped(self, reason: DropReason, count: int = 1, /) -> None:
+        """Count ``count`` events dropped before the buffer."""
 
 
 #: The default pipeline (or the stand-in that builds it). Written only by ``_default``.

@@ -55,6 +55,8 @@ class _Lazy:
     static_keys = 0
     #: No storm guard before the default pipeline exists (its first event builds it).
     storm: None = None
+    #: No hold mode before the default pipeline exists (a hold's entry builds it).
+    hold_floor: None = None
 
     @property
     def plain_names(self) -> set[str]:
@@ -76,7 +78,7 @@ class _Lazy:
     def emit_bytes(self, data: bytes) -> None:
         get_pipeline().emit_bytes(data)
 
-    def count_dropped(self, reason: DropReason) -> None:
+    def count_dropped(self, reason: DropReason, count: int = 1) -> None:
         """Nothing was configured: nothing to count on (and nothing is built)."""
 
     @property

@@ -25,6 +25,7 @@ from .._config.config import Config
 from .._config.processors import Processor
 from .._config.sampling import Sampler
 from .._config.storm import StormLimit
+from .._core import notice as _notice
 from .._core.batch import Batch
 from .._core.errors import ConfigError
 from .._core.guard import Waker, enter_delivery
@@ -35,6 +36,7 @@ from .._core.stats import Stats
 from .._event.encode import OPTIONS, Encoder, Limits
 from .._event.fields import FieldPrep
 from .._event.layout import SCHEMAS, use_schema
+from .._event.logger import shed
 from .._event.redact import Redactor
 from .._event.storm import StormGuard
 from .._event.target import Direct
@@ -46,6 +48,7 @@ from .buffer import DRAINED, Buffer
 from .console import SyncConsole, sync_consoles, writing_offer
 from .late import LateWriter, writes_late
 from .levels_file import LevelsFile
+from .memory import FLOORS, SAMPLE_INTERVAL, MemoryGuard, RssReader, build_guard
 from .report import DropReport, LossReport
 from .select import Selector, selector_for
 from .worker import SinkWorker
@@ -183,6 +186,13 @@ class Pipeline:
             max_events=config.sink_queue_max_events,
             max_bytes=config.sink_queue_max_bytes,
         )
+        #: ``memory_limit``: the guard the batcher samples RSS for (None: off).
+        guard = build_guard(config.memory_limit)
+        self._memory: MemoryGuard | None = guard[0] if guard is not None else None
+        self._rss: RssReader | None = guard[1] if guard is not None else None
+        self._memory_dropped = 0  # memory_pressure drops of the current episode
+        if guard is not None:  # a pipeline collected while shedding takes its floor along
+            weakref.finalize(self, shed, id(self), 0).atexit = False
         self._init_runtime()
         self._start()
 
@@ -479,6 +489,44 @@ class Pipeline:
             if event is not None:
                 self.emit_bytes(self.schema.rewrite(_dumps(event, option=OPTIONS)))
 
+    def _memory_tick(self, now: float) -> None:
+        """From the batcher, every ``SAMPLE_INTERVAL``: one RSS sample, and what follows."""
+        memory = self._memory
+        rss = self._rss
+        if memory is None or rss is None:
+            return
+        memory.due = now + SAMPLE_INTERVAL
+        size = rss.read()
+        if size is None:
+            return
+        before, after = memory.observe(size, now)
+        if after != before:
+            if before == 0:
+                self._memory_dropped = 0
+                _notice.state(memory.started_text())
+            shed(id(self), FLOORS[after])  # every level cell: DEBUG (then INFO) shed
+            if after == 0:
+                for worker in self.workers:
+                    worker.relieved()
+                _notice.state(memory.ended_text(now, self._memory_dropped))
+        if after:
+            self._relieve()
+
+    def _relieve(self) -> None:
+        """Under memory pressure: hand the buffer to the sinks, shrink their queues."""
+        self._dispatch(seal=True)
+        for worker in self.workers:
+            self._memory_dropped += worker.relieve()
+
+    def _end_shedding(self) -> None:
+        """At shutdown: a pipeline that sheds stops (its floor goes, said once)."""
+        memory = self._memory
+        if memory is None or not memory.step:
+            return
+        memory.step = 0
+        shed(id(self), 0)
+        _notice.state(memory.ended_text(_monotonic(), self._memory_dropped, shutdown=True))
+
     def _dispatch(self, *, seal: bool) -> int:
         """Move sealed arenas to every sink queue as shared immutable batches."""
         buffer = self.buffer
@@ -579,6 +627,7 @@ class Pipeline:
         if batcher is not None and batcher is not threading.current_thread():
             batcher.join(max(0.0, min(0.5, deadline - _monotonic())))
         self._storm_summaries(final=True)  # what the guard folded: delivered with the rest
+        self._end_shedding()
         if mode == "freeze":
             # The process ends next: hold the buffer so that no log call can return
             # with its event left behind (they wait, for the few ms until the end).
@@ -715,6 +764,7 @@ class Pipeline:
             fallbacks=fallbacks,
             processor_errors=processor_errors,
             sinks=sinks,
+            memory=self._memory.figures() if self._memory is not None else {},
         )
 
 
@@ -726,10 +776,11 @@ def _batcher_main(ref: weakref.ReferenceType[Pipeline]) -> None:
     enter_delivery(_weak_counter(ref))
     interval = pipeline.config.flush_interval
     wake = pipeline._wake_event
+    memory = pipeline._memory  # None unless memory_limit is in force: RSS samples
     del pipeline
     next_tick = _monotonic() + interval
     while True:
-        wake.wait(next_tick - _monotonic())
+        wake.wait((next_tick if memory is None else min(next_tick, memory.due)) - _monotonic())
         pipeline = ref()
         if pipeline is None or pipeline._stopping or pipeline._wake_event is not wake:
             return
@@ -738,6 +789,8 @@ def _batcher_main(ref: weakref.ReferenceType[Pipeline]) -> None:
         if due:
             next_tick = now + interval
         try:
+            if memory is not None and now >= memory.due:
+                pipeline._memory_tick(now)
             if due:
                 levels_file = pipeline._levels_file  # None unless NGLOGGER_LEVELS_FILE
                 if levels_file is not None and now >= levels_file.due:

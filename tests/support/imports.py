@@ -28,6 +28,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "integrations",
         (
             "stdlib",
+            "middleware",
             "typing",
             "otel",
             "testing",
