@@ -48,7 +48,7 @@ from ._core.guard import CONTEXT, DELIVERING, collecting_here, count_recursion
 from ._core.levels import ACCEPTED_LEVELS, LEVEL_NAMES, LevelRules, level_name, parse_level
 from ._core.reasons import DropReason
 from ._event import target as _target
-from ._event.context import for_pipeline
+from ._event.context import bind_contextvars, for_pipeline, unbind_contextvars
 from ._event.encode import exc_from_info
 from ._event.layout import FALLBACK_KEY, free_name, renamed_fields, special_names
 from ._event.logger import SHED as _SHED
@@ -658,6 +658,17 @@ def _capturing_warnings() -> bool:
 _celery_followed = False
 
 
+def _celery_signals() -> Any:
+    """``celery.signals`` when the application imported celery; None otherwise (never imported)."""
+    if "celery" not in sys.modules:
+        return None
+    try:
+        from celery import signals  # type: ignore[import-untyped]  # the app imported it
+    except Exception:
+        return None
+    return signals
+
+
 def _follow_celery() -> None:
     """In a Celery worker, deliver in each pool process before it exits.
 
@@ -667,14 +678,58 @@ def _follow_celery() -> None:
     processes, forked later, inherit the connection).
     """
     global _celery_followed
-    if _celery_followed or "celery" not in sys.modules:
-        return
-    try:
-        from celery import signals  # type: ignore[import-untyped]  # the app imported it
-    except Exception:
+    signals = None if _celery_followed else _celery_signals()
+    if signals is None:
         return
     signals.worker_process_shutdown.connect(_pool_process_exits, weak=False)
     _celery_followed = True
+
+
+def _take_celery_logging(*, take: bool) -> None:
+    """Under Celery: leave logging as ``install()`` made it (``take``), or give it back.
+
+    Celery's worker configures logging itself unless a ``setup_logging`` receiver is
+    connected: with ``worker_hijack_root_logger`` (its default) it removes every root
+    handler (nglogger's too) and adds its own plain-text one. ``install()`` connects
+    one (``_celery_logging``) when celery is imported (``celery -A app worker`` imports it
+    before the app module; nglogger never imports it itself), so the two-line quick start
+    in the app module is enough; ``install(servers=False)`` and ``uninstall()``
+    disconnect it. The root level stays nglogger's (``LOG_LEVEL``, ``NGLOGGER_LEVEL``).
+    ``task_prerun``/``task_postrun`` bind the running task's ``task_id`` and ``task_name``
+    as context, as Celery's task log format shows them.
+    """
+    global _celery_logging_taken
+    signals = None if take == _celery_logging_taken else _celery_signals()
+    if signals is None:
+        return
+    receivers = (
+        (signals.setup_logging, _celery_logging),
+        (signals.task_prerun, _celery_task_starts),
+        (signals.task_postrun, _celery_task_ends),
+    )
+    for signal, receiver in receivers:
+        if take:
+            signal.connect(receiver, weak=False)
+        else:
+            signal.disconnect(receiver)
+    _celery_logging_taken = take
+
+
+_celery_logging_taken = False
+
+
+def _celery_logging(**_: object) -> None:
+    """Celery's ``setup_logging``: a receiver is enough, logging stays ``install()``'s."""
+
+
+def _celery_task_starts(task_id: object = None, task: object = None, **_: object) -> None:
+    """``task_prerun``: every event logged while the task runs carries its id and name."""
+    bind_contextvars(task_id=task_id, task_name=getattr(task, "name", None))
+
+
+def _celery_task_ends(**_: object) -> None:
+    """``task_postrun``: the task's id and name are unbound."""
+    unbind_contextvars("task_id", "task_name")
 
 
 def _pool_process_exits(**_: object) -> None:
@@ -743,9 +798,12 @@ def install(
     ``LOGGING``) is followed by the same takeover (``install`` wraps
     ``logging.config.dictConfigClass``), and a console handler a server adds again
     without ``dictConfig`` (gunicorn's reload) is removed at that logger's next
-    record. ``servers=False`` leaves them alone (and, on a later call, puts back
-    those taken over before). :func:`uninstall` restores their handlers, propagate
-    flag and level.
+    record. Under Celery (imported by the application), Celery's ``setup_logging``
+    signal is connected, so its worker leaves logging as it is (no root logger
+    hijack), and ``task_prerun``/``task_postrun`` bind ``task_id`` and ``task_name``
+    (see ``_take_celery_logging``). ``servers=False`` leaves them alone (and, on a
+    later call, puts back those taken over before). :func:`uninstall` restores their
+    handlers, propagate flag and level.
 
     Idempotent: calling it again keeps one handler (applying the same rules to
     root and server handlers added meanwhile) and updates the level.
@@ -793,6 +851,7 @@ def install(
                 logging.config.dictConfigClass = state.hook
         else:
             _release_servers(state)
+        _take_celery_logging(take=servers)
         logging.captureWarnings(capture_warnings or state.capturing)
     if removed_others:
         names = ", ".join(_handler_name(h) for h in removed_others)
@@ -854,6 +913,7 @@ def uninstall() -> bool:
             root.addHandler(handler)
         root.setLevel(state.level)
         _release_servers(state)
+        _take_celery_logging(take=False)
         _apply_logger_levels(state, None)
         logging.captureWarnings(state.capturing)
     state.handler.close()
