@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ._config.report import (
+    describe_memory,
     describe_otel,
     describe_variables,
     resolve_with_sources,
@@ -236,6 +237,7 @@ def _config(args: argparse.Namespace) -> int:
             warnings.simplefilter("always", ConfigWarning)
             config_value, sources = resolve_with_sources(os.environ)
         sources.update(describe_otel(config_value) or {})  # resolved OTel settings
+        sources.update(describe_memory(config_value))  # memory_limit in force (auto: cgroup)
     except ConfigError as error:
         print(f"nglogger: invalid configuration: {error}", file=sys.stderr)
         return 2

@@ -17,6 +17,7 @@ from .._core.errors import ConfigError
 from .config import Config, resolve
 from .declare import parse_redact_keys, shown_default, spec_of
 from .environ import color_choice
+from .memory import resolve_memory_limit
 from .otlp import resolve_for_uri
 from .sampling import Sampling
 from .secrets import MASK, is_secret_name, mask_secret, safe_url_text
@@ -34,6 +35,7 @@ __all__ = [
     "Variable",
     "color_choice",
     "config_from_env",
+    "describe_memory",
     "describe_otel",
     "describe_variables",
     "is_secret_name",
@@ -91,6 +93,17 @@ def resolve_with_sources(
     Values are safe to print (:func:`mask_secret`); the Config holds the real ones.
     """
     return resolve(environ, **explicit)
+
+
+def describe_memory(config: Config) -> dict[str, tuple[object, str]]:
+    """``memory_limit`` as it is in force, for ``nglogger config``: bytes (or ``off``) and
+    where it came from (``auto: 90% of <memory.max> in <file>``, ``memory_limit``)."""
+    try:
+        resolved = resolve_memory_limit(config.memory_limit)
+    except ValueError as error:  # Config checked it: cannot happen
+        return {"memory_limit.resolved": (str(error), "error")}
+    shown: object = "off" if resolved.limit is None else resolved.limit
+    return {"memory_limit.resolved": (shown, resolved.source)}
 
 
 def describe_otel(config: Config) -> dict[str, tuple[object, str]] | None:

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-__all__ = ["BURST", "REFILL", "NoticeLimiter", "summary", "warn"]
+__all__ = ["BURST", "REFILL", "NoticeLimiter", "state", "summary", "warn"]
 
 BURST = 3
 """Lines that may go out at once."""
@@ -87,6 +87,12 @@ def muted() -> Iterator[None]:
         yield
     finally:
         _MUTED[0] -= 1
+
+
+def state(text: str) -> None:
+    """Print a change of state said once per change (memory shedding starts, ends): not
+    rate-limited, so that the end of an episode is never left unsaid."""
+    _emit(text)
 
 
 def summary(text: str) -> None:

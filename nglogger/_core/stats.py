@@ -78,6 +78,10 @@ class Stats:
     fallbacks: Mapping[str, int] = field(default_factory=dict)
     processor_errors: int = 0
     sinks: Mapping[str, SinkStats] = field(default_factory=dict)
+    #: ``memory_limit`` in force (empty when off): ``limit_bytes``, ``rss_bytes`` (the
+    #: last sample), ``peak_rss_bytes``, ``samples``, ``shed_level`` (0; 20: DEBUG shed;
+    #: 30: INFO too) and ``episodes`` (times shedding started).
+    memory: Mapping[str, int] = field(default_factory=dict)
 
     @classmethod
     def empty(cls) -> Stats:

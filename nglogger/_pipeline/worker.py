@@ -75,6 +75,8 @@ _MAX_WAIT = 1.0  # longest single wait while the sink is not ready (re-checks ag
 #: writes what is in memory only; it does not wake the shutdown).
 _SPOOL_POLL = 0.05
 _EVICT_MIN = 64 * 1024  # the smallest piece a handed-back merged write is cut into
+#: Under memory pressure a queue keeps at most 1/this of its limits (``relieve``).
+_PRESSURE_SHARE = 4
 
 
 class SinkWorker:
@@ -137,6 +139,7 @@ class SinkWorker:
         self._summarized = False
         self._threads: list[threading.Thread] = []
         self._feed: SpoolFeed | None = None  # the spool stage the queue overflows into
+        self._pressure = False  # memory pressure: the spool refills a quarter (``relieve``)
         if self._spool is not None:
             self._feed = SpoolFeed(
                 self._spool,
@@ -207,9 +210,10 @@ class SinkWorker:
     def room_locked(self, nbytes: int) -> bool:
         if not self._queue and not self._held_events:
             return True
+        share = _PRESSURE_SHARE if self._pressure else 1  # under memory pressure: a quarter
         return (
-            self._queued_events + self._held_events < self._max_events
-            and self._queued_bytes + self._held_bytes + nbytes <= self._max_bytes
+            self._queued_events + self._held_events < self._max_events // share
+            and self._queued_bytes + self._held_bytes + nbytes <= self._max_bytes // share
         )
 
     def enqueue_locked(self, batch: Batch, since: float, *, checked: bool) -> bool:
@@ -306,6 +310,48 @@ class SinkWorker:
             self._queued_events -= old.count
             self._queued_bytes -= old.nbytes
             self._drop_marked_locked(old, self._queue_full_reason())
+
+    def relieve(self) -> int:
+        """Memory pressure: keep at most a quarter of the queue's limits in memory.
+
+        The newest of the excess go back to the spool's spill line when the sink has a
+        spool and order allows (nothing of it on disk yet: ``SpoolFeed.take_back_locked``);
+        otherwise the oldest queued batches are dropped, counted ``memory_pressure``.
+        The batches in flight are the sink's. Returns the events dropped.
+        """
+        with self._lock:
+            self._pressure = True
+            budget_events = max(1, self._max_events // _PRESSURE_SHARE)
+            budget_bytes = self._max_bytes // _PRESSURE_SHARE
+            feed = self._feed
+            if feed is not None and feed.writing:
+                while self._queue and (
+                    self._queued_events > budget_events or self._queued_bytes > budget_bytes
+                ):
+                    batch, since = self._queue[-1]
+                    if not feed.take_back_locked(batch, since):
+                        break
+                    self._queue.pop()
+                    self._queued_events -= batch.count
+                    self._queued_bytes -= batch.nbytes
+                return 0
+            dropped = 0
+            while self._queue and (
+                self._queued_events > budget_events or self._queued_bytes > budget_bytes
+            ):
+                old, _ = self._queue.popleft()
+                self._queued_events -= old.count
+                self._queued_bytes -= old.nbytes
+                self._drop_marked_locked(old, "memory_pressure")
+                dropped += old.count
+            return dropped
+
+    def relieved(self) -> None:
+        """Memory pressure is over: the spool refills the whole queue again."""
+        with self._lock:
+            self._pressure = False
+            if self._feed is not None:
+                self._feed.poke_locked()
 
     def _queue_full_reason(self) -> DropReason:
         """The sink may name why its queue is full (an HTTP sink: ``breaker_open``)."""

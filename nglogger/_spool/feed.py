@@ -167,6 +167,29 @@ class SpoolFeed:
         self._cond.notify()
         return "spilled"
 
+    def take_back_locked(self, batch: Batch, since: float) -> bool:
+        """Memory pressure: the newest queued batch goes to the spill line (False: it stays).
+
+        Only while order allows: nothing on disk yet and nothing on its way there (the
+        queue's events are older than both), the batch in memory only, the spill line
+        not full. Spilled from the front: it is older than what waits there.
+        """
+        count, size = batch.count, batch.nbytes
+        if (
+            not self.writing
+            or self.disk_events
+            or batch in self._marks
+            or self.spill_events != sum(b.count for b, _ in self._spill)  # one being written
+            or self.spill_events + count > self._max_events
+            or self.spill_bytes + size > self._max_bytes
+        ):
+            return False
+        self._spill.appendleft((batch, since))
+        self.spill_events += count
+        self.spill_bytes += size
+        self._cond.notify()
+        return True
+
     def queued_locked(self) -> None:
         """A memory-only batch was queued (or put back): it may be due for the disk."""
         if self.on:
