@@ -168,8 +168,11 @@ class LoggingHandler(logging.Handler):
                 floor = rules.matched(record.name)
                 if floor is not None and levelno < floor:
                     return
-            storm = pipeline.storm  # None unless storm_limit is set
-            if storm is not None and storm(record.name, record.msg, levelno, time.time_ns()):
+            storm = pipeline.storm  # None unless storm_limit is set or holds are in use
+            # check=False: no level check by the hold gate (logging leveled the record itself)
+            if storm is not None and storm(
+                record.name, record.msg, levelno, time.time_ns(), check=False
+            ):
                 return  # over its call site's rate: counted, summarized
             try:
                 message = record.getMessage()

@@ -235,6 +235,29 @@ def test_planted_walk_on_the_slow_path_is_caught(
     assert large > small + 100, (small, large)
 
 
+def test_holds_cost_nothing_once_over_and_a_call_outside_one_stays_cheap() -> None:
+    """After hold mode ends, the calls of before any hold; in it, a disabled call outside a
+    hold costs the method and the gate only, and is not counted as a loss."""
+    from support.waiting import require
+
+    nglogger.configure(sinks=[NullSink()], level="info", flush_interval=0.05)
+    try:
+        log = nglogger.get_logger("gate.hold")
+        pipeline = nglogger.get_pipeline()
+        enabled = lambda: log.info("m", request_id="r-1", payload=SIZES["100B"])  # noqa: E731
+        disabled = lambda: log.debug("m", request_id="r-1")  # noqa: E731
+        before = (calls_for(enabled), python_calls(disabled))
+        with nglogger.hold():
+            pass
+        assert pipeline.storm is not None  # hold mode lasts a tick or two
+        assert python_calls(disabled) <= before[1] + 2  # the Python method, the gate
+        require(lambda: pipeline.storm is None, timeout=10)  # the batcher's tick ended it
+        assert (calls_for(enabled), python_calls(disabled)) == before
+        assert nglogger.stats().dropped == {}
+    finally:
+        nglogger.shutdown(5)
+
+
 # -- the byte checks decide exactly what the walk would -----------------------------------
 
 KEYS = [

@@ -141,6 +141,12 @@ class Config(ConfigFields):
         object.__setattr__(self, "redact_keys", tuple(dict.fromkeys(k.strip() for k in keys)))
         if self.report_interval != 0:
             positive_seconds("report_interval", self.report_interval)
+        object.__setattr__(self, "hold_trigger", parse_level(self.hold_trigger))
+        object.__setattr__(self, "hold_level", parse_level(self.hold_level))
+        if self.hold_level >= self.hold_trigger:  # type: ignore[operator]
+            raise ConfigError(
+                "hold_level", self.hold_level, f"a level below hold_trigger ({self.hold_trigger})"
+            )
         if self.max_depth > 250:
             raise ConfigError("max_depth", self.max_depth, "an integer from 1 to 250")
         _not_above("max_event_bytes", self.max_event_bytes, "batch_max_bytes", self.batch_max_bytes)
@@ -312,6 +318,9 @@ class Settings(TypedDict, total=False):
     shutdown_timeout: float
     report_interval: float
     loss_report: float | None
+    hold_bytes: int
+    hold_trigger: int | str
+    hold_level: int | str
     max_event_bytes: int
     oversize: Oversize
     max_field_length: int

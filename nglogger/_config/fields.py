@@ -117,6 +117,14 @@ def _optional_seconds(name: str, value: object) -> None:
         positive_seconds(name, value)
 
 
+def _a_level(name: str, value: object) -> None:
+    """A level name or number (``hold_trigger``, ``hold_level``)."""
+    try:
+        parse_level(value)
+    except ValueError:
+        raise ConfigError(name, value, ACCEPTED_LEVELS) from None
+
+
 def _parse_loss_report(text: str) -> float | None:
     """``NGLOGGER_LOSS_REPORT``: a duration; 0 or off: None (off)."""
     return parse_interval(text) or None
@@ -559,6 +567,50 @@ class ConfigFields:
         ),
         check=_optional_seconds,
         unit="s",
+    )
+    # -- nglogger.hold(): debug logs only for the requests that fail (issue 24) ---------
+    hold_bytes: int = setting(
+        256 * KiB,
+        doc="what one `nglogger.hold()` keeps at most, in event bytes (the oldest go beyond, "
+        "counted `held_dropped`; see Holding debug logs)",
+        env=(
+            Var(
+                "NGLOGGER_HOLD_BYTES",
+                "the events one nglogger.hold() keeps at most (the oldest go beyond)",
+                f"{SIZE_ACCEPTED}; at least 1024",
+                parse_size,
+            ),
+        ),
+        check=at_least(1024),
+        unit="bytes",
+    )
+    hold_trigger: int | str = setting(
+        "error",
+        doc="inside `nglogger.hold()`, an event at this level or above sends the held "
+        "events on (name or 0-100)",
+        env=(
+            Var(
+                "NGLOGGER_HOLD_TRIGGER",
+                "inside nglogger.hold(), an event at this level sends the held events on",
+                ACCEPTED_LEVELS,
+                parse_level,
+            ),
+        ),
+        check=_a_level,
+    )
+    hold_level: int | str = setting(
+        "debug",
+        doc="the lowest level `nglogger.hold()` keeps, even when the loggers' level is "
+        "higher (below `hold_trigger`)",
+        env=(
+            Var(
+                "NGLOGGER_HOLD_LEVEL",
+                "the lowest level nglogger.hold() keeps, whatever the loggers' level",
+                f"{ACCEPTED_LEVELS}; below NGLOGGER_HOLD_TRIGGER",
+                parse_level,
+            ),
+        ),
+        check=_a_level,
     )
 
     max_event_bytes: int = setting(

@@ -39,6 +39,8 @@ DropReason = Literal[
     "spool_error",
     "closed",
     "filter_error",
+    "held_dropped",
+    "held_discarded",
 ]
 
 #: ``pipeline``: in ``stats().dropped``; ``sink``: in a sink's; ``both``.
@@ -142,6 +144,17 @@ DROP_REASONS: Final[dict[DropReason, tuple[Where, str]]] = {
     "spool_error": ("sink", "the spool could not write a batch (the disk failed)"),
     "closed": ("sink", "written to a file sink after its `close()`"),
     "filter_error": ("pipeline", "a stdlib `logging.Filter` on nglogger's handler raised"),
+    "held_dropped": (
+        "pipeline",
+        "held by `nglogger.hold()` when its buffer was full (`hold_bytes`): the oldest go",
+    ),
+    "held_discarded": (
+        "pipeline",
+        (
+            "held by `nglogger.hold()` in a context that ended without an event at its "
+            "trigger level (a request that did not fail): discarded, as asked"
+        ),
+    ),
 }
 
 assert set(DROP_REASONS) == set(get_args(DropReason))  # one list, two spellings

@@ -30,6 +30,7 @@ from .._core.levels import CRITICAL, DEBUG, ERROR, INFO, WARNING, level_name, pa
 from . import target as _target
 from .context import FragmentDict, empty_fragments, for_pipeline, fragments
 from .encode import OPTIONS, exc_from_info
+from .hold import enabled as _hold_enabled
 from .layout import FALLBACK_KEY, free_name, renamed_fields, special_names
 from .redact import SCALARS
 from .target import Target
@@ -203,6 +204,21 @@ def _processed(  # noqa: PLR0917 - the call's locals, passed as they are (no kwa
     return message, args, out
 
 
+# The hot-path contract: what a log call reads of the pipeline (``_target.current``),
+# and the values that mean "nothing unusual" (an accelerated call may do the common case
+# itself only while all of these hold, and must hand every other call to this method):
+#   self._lv.value     the level cell: a call below it returns at once. Holds in use
+#                      lower it (to their floor), memory-pressure shedding raises it.
+#   pipeline.storm     the pre-encode hook; None. Not None: storm_limit (the storm
+#                      guard), or holds in use (the hold gate, the guard inside it), which
+#                      re-checks the real level and may end the call.
+#   pipeline.processors  None.
+#   pipeline.direct    not None (the log call's own encode + hand-off). None: a schema
+#                      rewrite it cannot do, sampling, value patterns, after shutdown or
+#                      exit, and while holds are in use (``emit`` diverts held bytes).
+# Holds not in use (hold mode off: ``_pipeline/holdmode.py``) leave all of these as they
+# are without the feature: the call makes exactly the same Python calls
+# (tests/test_hot_path_calls.py).
 def _make_method(level: int, lname: str) -> Any:
     def method(self: Logger, message: str = "", /, *args: object, **fields: Any) -> None:
         # The hot path: kept inline (no helper calls) on purpose; see bench/.
@@ -539,8 +555,12 @@ class Logger:
         _BY_NAME[name](self, message, *args, **fields)
 
     def is_enabled_for(self, level: int | str) -> bool:
-        """True if an event at ``level`` would be recorded."""
-        return parse_level(level) >= self._lv.value
+        """True if an event at ``level`` would be recorded (or held, inside a hold)."""
+        number = parse_level(level)
+        if number < self._lv.value:
+            return False
+        pipeline = _target.current
+        return pipeline.hold_floor is None or _hold_enabled(pipeline, self._name, number)
 
     def bind(self, **values: Any) -> Logger:
         """A new logger with more context (serialized now, once)."""

@@ -46,6 +46,7 @@ from ..sinks import resolve_sink
 from . import lifecycle
 from .buffer import DRAINED, Buffer
 from .console import SyncConsole, sync_consoles, writing_offer
+from .holdmode import Holds
 from .late import LateWriter, writes_late
 from .levels_file import LevelsFile
 from .memory import FLOORS, SAMPLE_INTERVAL, MemoryGuard, RssReader, build_guard
@@ -119,11 +120,10 @@ class Pipeline:
         #: on a call's slow path); ``known_plain(fields)`` is the hot path's one check.
         self.plain_names: set[str] = set()
         self.known_plain: Callable[[Any], bool] = self.plain_names.issuperset
-        #: ``storm(logger, template, level)``: suppress this call? (None: no storm_limit).
         limit = config.storm_limit
         if isinstance(limit, str):  # the NGLOGGER_STORM_LIMIT form, given to Config
             limit = StormLimit.parse(limit)
-        self.storm: StormGuard | None = (
+        self._storm_guard: StormGuard | None = (
             StormGuard(
                 limit,
                 tuple(config.storm_levels) if config.storm_levels else None,
@@ -132,6 +132,14 @@ class Pipeline:
             if limit is not None
             else None
         )
+        #: The log call's pre-encode hook, ``storm(logger, template, level, ns)``: does the
+        #: call end here? None unless storm_limit is set or holds are in use (then the
+        #: storm guard, or the hold gate around it: see ``holdmode``).
+        self.storm: Callable[..., bool] | None = self._storm_guard
+        #: While holds are in use, the lowest level they keep: the level cells let it
+        #: through (``_logger.relevel``); None otherwise. Written by ``holdmode.Holds``.
+        self.hold_floor: int | None = None
+        self._holds = Holds(self)
         #: Strings longer than this are cut before orjson sees them (see _fields).
         self.max_field_length = config.max_field_length
         #: The slow path of a call's fields (see ``Logger`` and ``_fields``).
@@ -254,6 +262,7 @@ class Pipeline:
         #: After the exit shutdown: until when events are still written on the
         #: caller's thread (see _late_offer); None before it.
         self._late = LateWriter()
+        self._holds.rebuilt()  # in a forked child, hold mode applies to the new emit
 
     def _start(self) -> None:
         if lifecycle.exiting() or sys.is_finalizing():
@@ -276,9 +285,16 @@ class Pipeline:
         lifecycle.register(self)
 
     def level_of(self, name: str) -> int:
-        """The effective level of logger ``name`` (its ``levels`` rule, else ``level``)."""
+        """The effective level of logger ``name`` (its ``levels`` rule, else ``level``).
+
+        While holds are in use, no higher than the lowest level they keep (``hold_floor``):
+        the level cells let those calls through to the hold gate, which checks the real
+        level of a call outside a hold (``_event.hold.make_gate``).
+        """
         rules = self.level_rules
-        return self.min_level if rules is None else rules.level_of(name)
+        level = self.min_level if rules is None else rules.level_of(name)
+        floor = self.hold_floor
+        return level if floor is None or floor >= level else floor
 
     # --------------------------------------------------------------- hot path
     def _make_emit(
@@ -383,7 +399,7 @@ class Pipeline:
 
     def _storm_summaries(self, *, final: bool = False) -> None:
         """Write the storm guard's summaries of finished periods (every one when ``final``)."""
-        storm = self.storm
+        storm = self._storm_guard
         if storm is None:
             return
         try:
@@ -429,13 +445,13 @@ class Pipeline:
             self._count_pre("too_large")
         return out
 
-    def _count_pre(self, reason: DropReason) -> None:
+    def _count_pre(self, reason: DropReason, count: int = 1) -> None:
         with self._state_lock:
-            self._pre_dropped[reason] = self._pre_dropped.get(reason, 0) + 1
+            self._pre_dropped[reason] = self._pre_dropped.get(reason, 0) + count
 
-    def count_dropped(self, reason: DropReason) -> None:
-        """Count an event dropped before the buffer (guard, sampling, ...)."""
-        self._count_pre(reason)
+    def count_dropped(self, reason: DropReason, count: int = 1) -> None:
+        """Count ``count`` events dropped before the buffer (guard, sampling, holds...)."""
+        self._count_pre(reason, count)
 
     # ------------------------------------------------------------ after exit
     def _go_late(self, until: float) -> None:
@@ -799,6 +815,7 @@ def _batcher_main(ref: weakref.ReferenceType[Pipeline]) -> None:
                 if pipeline._orphans.due(now):
                     pipeline._orphans.report()
                 pipeline._storm_summaries()
+                pipeline._holds.settle()  # out of hold mode after a tick without holds
             pipeline._dispatch(seal=due)
         except BaseException:  # never let the batcher die
             pipeline._count_pre("batcher_error")
