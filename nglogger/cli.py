@@ -6,6 +6,7 @@ Exit codes: 0 success; 1 a benchmark gate failed; 2 bad usage or configuration.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -124,6 +125,7 @@ def _bench(args: argparse.Namespace) -> int:
     scan_note = _scan_note(env)
     if scan_note:
         print(scan_note)
+    print(_log_call_note(env))
     print(
         "ratio: to the floor with the same fields (median of interleaved rounds, median over "
         f"{env.get('speed_processes', 1)} processes); band: quartiles of the rounds, all processes"
@@ -173,6 +175,20 @@ def _scan_note(env: dict[str, Any]) -> str:
         "dependency on Linux x86-64, macOS and Windows x86-64; here: "
         "pip install 'nglogger[fast]' (or hyperscan), where the platform can build it"
     )
+
+
+def _log_call_note(env: dict[str, Any]) -> str:
+    """Which log call ran: the C accelerator, or the pure-Python one and why."""
+    if env.get("log_call") == "c":
+        return "log call: the C accelerator (nglogger._speedups)"
+    if os.environ.get("NGLOGGER_PURE_PYTHON", "") not in {"", "0"}:
+        why = "NGLOGGER_PURE_PYTHON is set"
+    else:
+        why = (
+            "nglogger._speedups is not built here: install a wheel of nglogger, or a C "
+            "compiler and reinstall from source"
+        )
+    return f"log call: pure Python ({why}); the C accelerator writes the same bytes faster"
 
 
 def _amount(value: float, unit: str) -> str:

@@ -64,11 +64,43 @@ def python_calls(call: Callable[[], object]) -> int:
     return sum(1 for name in names[1:] if name not in CLOCK)  # names[0]: ``call`` itself
 
 
-@pytest.fixture
-def null_pipeline() -> Iterator[None]:
-    """The default pipeline with every default limit and redaction, writing nowhere."""
+#: The log calls of this install: the pure-Python method always, and the C accelerator's
+#: (nglogger/_speedups.c) when it is built.
+ACCELERATORS = ["python"] + (["c"] if _logger.ACCELERATOR == "c" else [])
+_METHODS = ("debug", "info", "warning", "error", "critical", "warn", "fatal", "_error")
+
+
+def use_python_methods(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make ``Logger``'s level methods the pure-Python ones for this test."""
+    for name in _METHODS:
+        method = getattr(_logger.Logger, name)
+        monkeypatch.setattr(_logger.Logger, name, getattr(method, "__wrapped__", method))
+
+
+@pytest.fixture(params=ACCELERATORS)
+def null_pipeline(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The default pipeline with every default limit and redaction, writing nowhere.
+
+    Run once with each log call of this install (the value: "python" or "c").
+    """
+    if request.param == "python":
+        use_python_methods(monkeypatch)
     nglogger.configure(sinks=[NullSink()])
-    yield
+    yield request.param
+    nglogger.shutdown(5)
+
+
+@pytest.fixture
+def python_pipeline(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """``null_pipeline`` with the pure-Python log call: where a planted Python walk shows.
+
+    (The C log call reads the names memo itself: a walk planted in Python cannot reach
+    it, and it looks at each top-level value once, as the Python method does; the
+    differential tests in tests/test_speedups.py hold it to the Python method's bytes.)
+    """
+    use_python_methods(monkeypatch)
+    nglogger.configure(sinks=[NullSink()])
+    yield "python"
     nglogger.shutdown(5)
 
 
@@ -80,7 +112,7 @@ def calls_for(log_call: Callable[[], object]) -> int:
     return python_calls(log_call)
 
 
-def assert_flat(counts: dict[str, int]) -> None:
+def assert_flat(counts: dict[str, int], accelerator: str = "python") -> None:
     """Python calls per call do not grow with the data: a walk would add one per item.
 
     Sizes cross a few thresholds (at 4 KiB the key count gives way to the scan and the
@@ -89,7 +121,7 @@ def assert_flat(counts: dict[str, int]) -> None:
     every threshold (100 KB and 200 KB). A Python walk of a 10 KB value adds hundreds.
     """
     values = list(counts.values())
-    assert max(values) - min(values) <= STEPS, counts
+    assert max(values) - min(values) <= STEPS[accelerator], counts
     if "100KB" in counts and "200KB" in counts:
         assert counts["100KB"] == counts["200KB"], counts
 
@@ -97,11 +129,12 @@ def assert_flat(counts: dict[str, int]) -> None:
 #: Constant steps the hot path may take as an event grows past its size thresholds: the
 #: scan instead of the key count past 4 KiB (1 call) and the long-string check past
 #: max_field_length (1 call). An event over 4 KiB takes the buffer's lock instead of the
-#: inbox with the same Python calls.
-STEPS = 2
+#: inbox with the same Python calls; the C log call appends a small event to the inbox
+#: itself (no call) and calls the buffer's appender for a larger one (1 call more).
+STEPS = {"python": 2, "c": 3}
 
 
-def test_calls_per_log_call_do_not_grow_with_a_nested_field(null_pipeline: None) -> None:
+def test_calls_per_log_call_do_not_grow_with_a_nested_field(null_pipeline: str) -> None:
     """One log call costs the same Python calls for a 100 B ... 200 KB nested field."""
     log = nglogger.get_logger("gate")
     counts = {
@@ -110,10 +143,10 @@ def test_calls_per_log_call_do_not_grow_with_a_nested_field(null_pipeline: None)
     }
     assert len(orjson.dumps(SIZES["100KB"])) > 64 * 1024  # past max_field_length: the long check
     assert FAST_MAX_BYTES < len(orjson.dumps(SIZES["100KB"]))
-    assert_flat(counts)
+    assert_flat(counts, null_pipeline)
 
 
-def test_calls_do_not_grow_with_a_long_list_or_many_nested_fields(null_pipeline: None) -> None:
+def test_calls_do_not_grow_with_a_long_list_or_many_nested_fields(null_pipeline: str) -> None:
     """A 10 element list and a 10,000 element list cost the same; so do 2 and 2 x 10 KB dicts."""
     log = nglogger.get_logger("gate")
     assert_flat(
@@ -121,17 +154,19 @@ def test_calls_do_not_grow_with_a_long_list_or_many_nested_fields(null_pipeline:
             "short": calls_for(lambda: log.info("m", tags=list(range(10)))),
             "long": calls_for(lambda: log.info("m", tags=list(range(10_000)))),
             "longer": calls_for(lambda: log.info("m", tags=list(range(30_000)))),
-        }
+        },
+        null_pipeline,
     )
     assert_flat(
         {
             "small": calls_for(lambda: log.info("m", a=nested(1), b=nested(1))),
             "large": calls_for(lambda: log.info("m", a=nested(90), b=nested(90))),
-        }
+        },
+        null_pipeline,
     )
 
 
-def test_calls_do_not_grow_with_stdlib_extras(null_pipeline: None) -> None:
+def test_calls_do_not_grow_with_stdlib_extras(null_pipeline: str) -> None:
     """A stdlib record's nested ``extra`` gets the same treatment as a native call's fields."""
     logger = logging.getLogger("gate.stdlib")
     handler = nglogger.LoggingHandler()
@@ -144,10 +179,10 @@ def test_calls_do_not_grow_with_stdlib_extras(null_pipeline: None) -> None:
         }
     finally:
         logger.removeHandler(handler)
-    assert_flat(counts)
+    assert_flat(counts, null_pipeline)
 
 
-def test_calls_do_not_grow_with_bound_context(null_pipeline: None) -> None:
+def test_calls_do_not_grow_with_bound_context(null_pipeline: str) -> None:
     """A logger bound to 10 KB of context logs with the calls of one bound to 100 B."""
     small = nglogger.get_logger("gate").bind(ctx=SIZES["100B"])
     large = nglogger.get_logger("gate").bind(ctx=SIZES["10KB"])
@@ -155,7 +190,8 @@ def test_calls_do_not_grow_with_bound_context(null_pipeline: None) -> None:
         {
             "small": calls_for(lambda: small.info("m", tags=["a"])),
             "large": calls_for(lambda: large.info("m", tags=["a"])),
-        }
+        },
+        null_pipeline,
     )
 
 
@@ -194,7 +230,7 @@ def walk(value: object) -> None:
 
 
 def test_planted_python_walk_is_caught(
-    null_pipeline: None, monkeypatch: pytest.MonkeyPatch
+    python_pipeline: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Planted: the first release's walk of the call's values makes 10 KB cost more than 100 B."""
     pipeline = nglogger.get_pipeline()
@@ -213,7 +249,7 @@ def test_planted_python_walk_is_caught(
 
 
 def test_planted_walk_on_the_slow_path_is_caught(
-    null_pipeline: None, monkeypatch: pytest.MonkeyPatch
+    null_pipeline: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Planted: a walk in FieldPrep (the path of stdlib extras) is caught the same way."""
     real = FieldPrep.value_bytes

@@ -21,6 +21,7 @@ import orjson
 
 from .._core.notice import muted
 from .._event.keyscan import engine
+from .._event.logger import ACCELERATOR
 from .memory import deep_clone, memory, stalled_sink
 from .report import Report, combined
 from .speed import fan_out, scan_cost, speed
@@ -58,6 +59,7 @@ def run(
             "orjson": orjson.__version__,
             "redaction_scan": engine(),
             "redaction_scan_ns_per_byte": scan_cost(),
+            "log_call": ACCELERATOR,
             "quick": quick,
             "speed_processes": processes,
         }

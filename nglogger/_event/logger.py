@@ -14,6 +14,7 @@ key is kept with a trailing underscore (``level`` -> ``level_``).
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -35,6 +36,13 @@ from .layout import FALLBACK_KEY, free_name, renamed_fields, special_names
 from .redact import SCALARS
 from .target import Target
 from .timestamp import MICROS_Z, MILLI, refresh_milli
+
+try:  # the C accelerator of the common case (setup.py builds it where it can)
+    import nglogger._speedups as _speedups  # noqa: PLR0402 - the layer test reads this form
+
+    _ACCELERATED = os.environ.get("NGLOGGER_PURE_PYTHON", "") in {"", "0"}
+except ImportError:  # pragma: no cover - a pure-Python install
+    _ACCELERATED = False
 
 __all__ = ["Logger", "get_logger", "relevel"]
 
@@ -421,6 +429,11 @@ def _make_method(level: int, lname: str) -> Any:
     method.__name__ = lname
     method.__qualname__ = f"Logger.{lname}"
     method.__doc__ = f"Log ``message`` with structured ``fields`` at {lname.upper()} level."
+    if _ACCELERATED:
+        # The same method with its common case in C: it hands every other call to this
+        # one, unchanged, before doing anything observable; both write the same bytes
+        # (tests/test_speedups.py). ``Logger.info.__wrapped__`` is the Python method.
+        return _speedups.LogMethod(level, lname, method)
     return method
 
 
@@ -589,6 +602,25 @@ class Logger:
     def __repr__(self) -> str:
         return f"<Logger {self._name!r} context={sorted(self._ctx.raw)}>"
 
+
+if _ACCELERATED:
+    _speedups.setup(
+        logger_type=Logger,
+        level_type=_Level,
+        fragments_type=FragmentDict,
+        target_dict=vars(_target),
+        context_var=CONTEXT,
+        delivering=DELIVERING,
+        leaves=_LEAVES,
+        dumps=_dumps,
+        encode_error=_JSONEncodeError,
+        options=_EVENT_OPTIONS,
+        learn_flat=_learn_flat,
+        count_max=_COUNT_MAX,
+        flat=_FLAT,
+    )
+#: Which log call this process runs: "c" (nglogger._speedups) or "python".
+ACCELERATOR = "c" if _ACCELERATED else "python"
 
 _BY_NAME = {
     "debug": Logger.debug,

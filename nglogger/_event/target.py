@@ -26,12 +26,35 @@ if TYPE_CHECKING:
     from .fields import FieldPrep
     from .redact import Redactor
 
-__all__ = ["Direct", "Target", "current"]
+__all__ = ["Constants", "Direct", "Target", "current"]
 
+
+#: ``Direct``'s last item, what the C log call (nglogger/_speedups.c) reads in one tuple
+#: instead of one attribute each, all fixed when the pipeline is built: max_field_length,
+#: plain_names, redactor, static, static_keys, scan_keys, redact_known, long_string_in,
+#: then the buffer's small-event hand-off (``Buffer.hand_off``: inbox, its open flag,
+#: FAST_MAX_BYTES, INBOX_EVENTS, the inbox's drain). None: the C call hands every call
+#: to the Python method (processors are configured).
+Constants = tuple[
+    int,
+    set[str],
+    Any,
+    dict[str, Any],
+    int,
+    Callable[[bytes], bool] | None,
+    Callable[[Any], bool] | None,
+    Callable[[bytes], bool],
+    list[bytes],
+    list[bool],
+    int,
+    int,
+    Callable[[], int],
+]
 
 #: ``Target.direct``: the encoder's hook, max_event_bytes, the hand-off, what to call when
-#: it answers non-zero, the span ids to add (None: trace correlation off), and for an
-#: output schema its head table and rewrite (None, None: the default schema).
+#: it answers non-zero, the span ids to add (None: trace correlation off), for an output
+#: schema its head table and rewrite (None, None: the default schema), and the C log
+#: call's ``Constants``.
 Direct = tuple[
     Any,
     int,
@@ -40,6 +63,7 @@ Direct = tuple[
     Callable[[dict[str, Any]], None] | None,
     Any,
     Callable[[bytes], bytes] | None,
+    Constants | None,
 ]
 
 

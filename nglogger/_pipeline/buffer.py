@@ -286,6 +286,16 @@ class Buffer:
 
         return append
 
+    def hand_off(self) -> tuple[list[bytes], list[bool], int, int, Callable[[], int]]:
+        """The appender's small-event step as data, for the C log call.
+
+        (inbox, its open flag, FAST_MAX_BYTES, INBOX_EVENTS, the drain): nglogger/
+        _speedups.c appends an event of at most FAST_MAX_BYTES to the inbox while the
+        flag is set and drains it at INBOX_EVENTS, exactly as ``make_appender``'s
+        function does, and calls that function for everything else.
+        """
+        return (self._inbox, self._fast, FAST_MAX_BYTES, INBOX_EVENTS, self._drain_now)
+
     def _drain_now(self) -> int:
         """Move the inbox into the arena (takes the lock); ``offer``'s answers.
 

@@ -237,6 +237,19 @@ class Pipeline:
                 self._annotate,
                 None if schema.default else schema.head_table(),
                 None if schema.default else schema.rewrite,
+                None
+                if self.processors is not None
+                else (
+                    self.max_field_length,
+                    self.plain_names,
+                    self.redactor,
+                    self.static,
+                    self.static_keys,
+                    self.scan_keys,
+                    self.redact_known,
+                    self.long_string_in,
+                    *self.buffer.hand_off(),
+                ),
             )
             if self._plain_emit and not self._consoles  # a sync console: through emit
             else None
