@@ -607,6 +607,47 @@ def _retake_servers(name: str) -> None:
         _install_lock.release()
 
 
+#: gunicorn's ``glogging.Logger.setup`` and the wrapper put in its place (``_follow_gunicorn``).
+_gunicorn_setup: tuple[Any, Any] | None = None
+
+
+def _follow_gunicorn(*, take: bool) -> None:
+    """Under gunicorn: take its loggers over again each time it sets them up (``take``).
+
+    gunicorn's ``glogging.Logger.setup`` gives ``gunicorn.error`` and ``gunicorn.access``
+    console handlers and turns their propagation off when the arbiter starts (after a
+    ``gunicorn.conf.py`` ran) and again on a reload (SIGHUP). That is no ``dictConfig``
+    (unless ``logconfig_dict``), and a logger that does not propagate never shows nglogger's
+    handler a record to notice it by. Wrapped while gunicorn runs (``gunicorn.arbiter``
+    imported: nglogger imports none of it otherwise), so ``install()`` in
+    ``gunicorn.conf.py`` covers the master's own lines too; put back by
+    ``install(servers=False)`` and ``uninstall()``.
+    """
+    global _gunicorn_setup
+    if take == (_gunicorn_setup is not None) or "gunicorn.arbiter" not in sys.modules:
+        return
+    try:
+        from gunicorn import glogging  # type: ignore[import-untyped]  # gunicorn is running
+    except Exception:
+        return
+    if _gunicorn_setup is not None:  # not take: put gunicorn's own back
+        original, wrapper = _gunicorn_setup
+        if glogging.Logger.setup is wrapper:
+            glogging.Logger.setup = original
+        _gunicorn_setup = None
+        return
+    original = glogging.Logger.setup
+
+    def setup(self: Any, cfg: Any) -> None:
+        original(self, cfg)
+        for name in ("gunicorn.error", "gunicorn.access"):
+            _retake_servers(name)
+
+    setup.__wrapped__ = original  # type: ignore[attr-defined]
+    glogging.Logger.setup = setup
+    _gunicorn_setup = (original, setup)
+
+
 def _after_dict_config(config: Any) -> None:
     """After a ``dictConfig`` (a server configuring logging after the app's install())."""
     with _install_lock:
@@ -804,7 +845,9 @@ def install(
     record. Under Celery (imported by the application), Celery's ``setup_logging``
     signal is connected, so its worker leaves logging as it is (no root logger
     hijack), and ``task_prerun``/``task_postrun`` bind ``task_id`` and ``task_name``
-    (see ``_take_celery_logging``). ``servers=False`` leaves them alone (and, on a
+    (see ``_take_celery_logging``); under gunicorn, its ``glogging.Logger.setup`` is
+    followed (``_follow_gunicorn``: ``install()`` in ``gunicorn.conf.py`` covers the
+    master). ``servers=False`` leaves them alone (and, on a
     later call, puts back those taken over before). :func:`uninstall` restores their
     handlers, propagate flag and level.
 
@@ -855,6 +898,7 @@ def install(
         else:
             _release_servers(state)
         _take_celery_logging(take=servers)
+        _follow_gunicorn(take=servers)
         logging.captureWarnings(capture_warnings or state.capturing)
     if removed_others:
         names = ", ".join(_handler_name(h) for h in removed_others)
@@ -917,6 +961,7 @@ def uninstall() -> bool:
         root.setLevel(state.level)
         _release_servers(state)
         _take_celery_logging(take=False)
+        _follow_gunicorn(take=False)
         _apply_logger_levels(state, None)
         logging.captureWarnings(state.capturing)
     state.handler.close()
