@@ -8,11 +8,15 @@ and nglogger runs its pure-Python log call, which writes the same bytes
 
 import os
 import platform
+import sysconfig
 
 from setuptools import Extension, setup
 
-_PURE = os.environ.get("NGLOGGER_BUILD_PURE", "") not in {"", "0"} or (
-    platform.python_implementation() != "CPython"
+_PURE = (
+    os.environ.get("NGLOGGER_BUILD_PURE", "") not in {"", "0"}
+    or platform.python_implementation() != "CPython"
+    # free-threaded CPython: the extension relies on the GIL (its millisecond cache)
+    or bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
 )
 
 setup(

@@ -326,7 +326,11 @@ def test_gunicorn_workers_each_get_a_spool_slot_of_their_own(tmp_path: Path) -> 
             server.send_signal(signal.SIGTERM)
             _, stderr = server.communicate(timeout=60)
     assert server.returncode == 0, stderr
-    assert "spool" not in stderr  # no warning: every process had a slot
+    # No slot warning: every process had a slot, and none was left behind. (A worker that
+    # stops with events not yet delivered on a loaded machine may say it kept them in its
+    # own slot for the next start: that is not a slot problem.)
+    for warning in ("spool slot(s) left", "no spool", "unusable"):
+        assert warning not in stderr, stderr
 
 
 CELERY_STOP_APP = """
