@@ -51,6 +51,7 @@ def _bench(args: argparse.Namespace) -> int:
 
     from ._bench.gate import compare
     from ._bench.harness import run
+    from ._bench.speed import TARGETS
 
     try:
         default, per_metric = _tolerances(args.max_regression)
@@ -138,9 +139,11 @@ def _bench(args: argparse.Namespace) -> int:
         value = f"{_amount(r.value, r.unit)}"
         # the denominator of the ratio (the floor, the budget, the deep clone...)
         of = "" if not r.ratio else _amount(r.value / r.ratio, r.unit)
-        print(
-            f"{r.scenario:<22} {r.metric:<26} {value:>16} {of:>13} {ratio:>8} {band:>11}  {r.note}"
-        )
+        note = r.note
+        target = TARGETS.get(r.scenario) if r.metric == "ns_per_call" else None
+        if target is not None and r.ratio is not None:
+            note = f"{note}; target <= {target}x: {'met' if r.ratio <= target else 'NOT met'}"
+        print(f"{r.scenario:<22} {r.metric:<26} {value:>16} {of:>13} {ratio:>8} {band:>11}  {note}")
     if baseline is not None:
         print()
         print(f"compared with {args.compare} (ratios where available, else values):")

@@ -27,6 +27,7 @@ LAZY_FEATURES: frozenset[tuple[str, str]] = frozenset(
         ("nglogger._pipeline.default", "nglogger._config.report"),  # configure(): the same
         ("nglogger._config.sinkuri", "nglogger._config.otlp"),  # options of an otlp+http(s):// URI
         ("nglogger.cli", "nglogger._bench.harness"),  # `nglogger bench`
+        ("nglogger.cli", "nglogger._bench.speed"),  # its targets, shown beside its figures
         ("nglogger.cli", "nglogger._bench.gate"),  # `nglogger bench --compare`
         ("nglogger.cli", "nglogger._demo"),  # `nglogger demo`
         ("nglogger.pytest_plugin", "nglogger.testing"),  # loaded by pytest in every run
