@@ -19,7 +19,10 @@ import threading
 from collections.abc import Callable
 from typing import Any, Literal, Protocol
 
+import orjson
+
 from .._event import target as _target
+from .._event.encode import OPTIONS
 from .._event.hold import HOLDING, NUMBERS, current_hold, make_gate
 from .._event.logger import relevel
 from .._event.storm import StormGuard
@@ -45,6 +48,8 @@ class Holder(Target, Protocol):
 
 
 _get = HOLDING.get
+_dumps = orjson.dumps
+_JSONEncodeError = orjson.JSONEncodeError
 
 Mode = Literal["off", "on", "draining"]
 
@@ -135,6 +140,12 @@ class Holds:
         """``emit`` in hold mode: an event its context holds is encoded into its hold."""
         pipeline = self._pipeline
         capture = pipeline._make_emit(_keep, _nothing)  # the same encoding, another hand-off
+        # What the log call would have done itself (``direct``: default schema, no trace
+        # ids): one dumps here, kept as it is; anything else (oversize, refused) by capture.
+        direct = self._direct
+        plain = direct is not None and direct[4] is None and direct[5] is None
+        default = direct[0] if direct is not None else None
+        max_event_bytes = direct[1] if direct is not None else 0
 
         def emit(event: dict[str, Any]) -> None:
             held = _get()
@@ -143,6 +154,15 @@ class Holds:
                     held = current_hold()
                 if held is not None and held.target is pipeline and not held.opened:
                     if NUMBERS.get(event.get("level"), 0) < held.trigger:
+                        if plain:
+                            try:
+                                data = _dumps(event, default=default, option=OPTIONS)
+                            except (_JSONEncodeError, RecursionError):
+                                capture(event)
+                                return
+                            if len(data) <= max_event_bytes:
+                                held.keep(data)
+                                return
                         capture(event)
                         return
                     held.open()  # what it holds goes first, then this event
