@@ -454,6 +454,52 @@ def test_configured_defaults_apply(tmp_path: Path) -> None:
     assert [e["message"] for e in memory.events()] == ["held", "the trigger"]
 
 
+FORKED = """
+import os, sys, threading, nglogger
+from nglogger.sinks import FileSink
+nglogger.configure(sinks=[FileSink(sys.argv[1])], level="info", flush_interval=0.05)
+log = nglogger.get_logger("app")
+entered, leave = threading.Event(), threading.Event()
+def request():
+    with nglogger.hold():
+        entered.set()
+        leave.wait(30)
+threading.Thread(target=request, daemon=True).start()  # hold mode on at the fork
+entered.wait(30)
+pid = os.fork()
+who = "child" if pid == 0 else "parent"
+log.debug("outside, disabled", who=who)
+with nglogger.hold():
+    log.debug("held", who=who)
+    log.error("failed", who=who)
+with nglogger.hold():
+    log.debug("discarded", who=who)
+nglogger.flush(10)
+if pid == 0:
+    os._exit(0)
+os.waitpid(pid, 0)
+leave.set()
+"""
+
+
+@pytest.mark.timeout(120)
+def test_a_forked_child_keeps_hold_mode(tmp_path: Path) -> None:
+    """Forked while a hold is open: the child's holds work, its disabled calls stay disabled."""
+    out = tmp_path / "events.jsonl"
+    done = subprocess.run(
+        [sys.executable, "-c", FORKED, str(out)],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+        env={k: v for k, v in os.environ.items() if not k.startswith("NGLOGGER_")},
+    )
+    assert done.returncode == 0, done.stderr
+    events = _events(out)
+    for who in ("parent", "child"):
+        assert [e["message"] for e in events if e["who"] == who] == ["held", "failed"], events
+
+
 # -- real servers --------------------------------------------------------------------
 
 KINDS = ("ok", "status", "error", "raise")
