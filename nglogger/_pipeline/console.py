@@ -87,6 +87,9 @@ class SyncConsole:
         self.pending: deque[bytes | Written] = deque()
         self.pending_bytes = 0
         self.overflow = 0
+        #: A wait for the terminal ran out: calls take the queued path at once, without
+        #: waiting, until the sink's thread has written everything queued.
+        self.stalled = False
         self.wake = wake
 
     # ------------------------------------------------------------ the log call
@@ -94,48 +97,93 @@ class SyncConsole:
         """Write one event now, or queue it (module docstring). Never raises, never blocks."""
         lock = self.writer.lock
         worker = self.worker
-        if self.pending or self.off or lock._is_owned() or worker.lock_held_here():  # type: ignore[attr-defined]
+        if self.off or lock._is_owned() or worker.lock_held_here():  # type: ignore[attr-defined]
             self.defer(data)
             return
         deadline = _monotonic() + WAIT
         got = False
         try:
             got = lock.acquire(timeout=WAIT)
-            if not got or self.pending or worker.busy():
+            if not got or not self._caught_up(deadline):
                 self.defer(data)
-            else:
-                self._write_locked(data, deadline)
+                return
+            handled, rest = self._write_now(data, deadline)
+            if not handled:
+                self.defer(data)
+            elif rest is not None:  # the deadline cut it: the rest goes first in line
+                self.defer_written(rest)
         except Exception:  # rendering or writing failed: the worker writes it (and counts)
             self.defer(data)
         finally:
             if got:
                 lock.release()
 
-    def _write_locked(self, data: bytes, deadline: float) -> None:
+    def _caught_up(self, deadline: float) -> bool:
+        """Nothing logged before still waits (lock held); False if it cannot be so by ``deadline``.
+
+        What waits is written here, in order, once the sink's thread has written its queue:
+        the order with ``print()`` comes back at the first call after a queued event.
+        """
+        pending = self.pending
+        worker = self.worker
+        if not pending and not worker.busy():
+            self.stalled = False
+            return True
+        if self.stalled:  # the terminal did not drain in time: no more waits until it has
+            if worker.busy():
+                return False
+        elif not worker.wait_idle(deadline):
+            self.stalled = True
+            return False
+        while pending:
+            item = pending[0]
+            if isinstance(item, Written):
+                handled, rest = self._write_text(item.data, deadline)
+                count = item.nbytes
+            else:
+                handled, rest = self._write_now(item, deadline)
+                count = len(item)
+            if not handled:
+                return False
+            pending.popleft()
+            self.pending_bytes -= count
+            if rest is not None:
+                self.defer_written(rest)
+                return False
+        return True
+
+    def _write_now(self, data: bytes, deadline: float) -> tuple[bool, Written | None]:
+        """Select, render and write one event (lock held): (handled?, the rest a deadline cut).
+
+        Not handled: nothing was written (the stream was replaced, the terminal had no room
+        or failed). Handled: written (counted) or left out by the sink's level or filter.
+        """
         sink = self.sink
-        writer = self.writer
         stream = sink.target()
-        if stream is not writer.stream:  # sys.stdout replaced since: the worker follows it
-            self.defer(data)
-            return
+        if stream is not self.writer.stream:  # sys.stdout replaced since: the worker follows it
+            return False, None
         if self._select is not None:
             part = self._selected(Batch(data, 1))
             if part is None:
-                return
+                return True, None
             data = part.data
-        text = sink.render(data, stream)
+        handled, rest = self._write_text(sink.render(data, stream), deadline)
+        if handled:
+            self.worker.count_written(1)
+        return handled, rest
+
+    def _write_text(self, text: bytes, deadline: float) -> tuple[bool, Written | None]:
+        """Write bytes as they are (lock held): (any written?, the rest a deadline cut)."""
         try:
-            done = writer.write(text, deadline)
+            done = self.writer.write(text, deadline)
         except OSError:  # not a full terminal: a closed or broken one; the worker takes over
             self.off = True
-            self.defer(data)
-            return
+            return False, None
+        if done < len(text):  # the terminal did not take it all by the deadline
+            self.stalled = True
         if not done:
-            self.defer(data)
-            return
-        self.worker.count_written(1)
-        if done < len(text):  # the deadline cut it: the rest goes first in line
-            self.defer_written(Written(text[done:], 0))
+            return False, None
+        return True, (Written(text[done:], 0) if done < len(text) else None)
 
     def _selected(self, batch: Batch) -> Batch | None:
         """The sink's level and filter applied to ``batch`` (lock held), counted here."""
@@ -160,9 +208,10 @@ class SyncConsole:
         self.wake()
 
     def defer_written(self, rest: Written) -> None:
-        """The part of an event a deadline cut: first in line, whatever the bounds."""
+        """The part of an event a deadline cut: first in line (before what a signal handler
+        queued meanwhile), whatever the bounds."""
         self.pending_bytes += rest.nbytes
-        self.pending.append(rest)
+        self.pending.appendleft(rest)
         self.wake()
 
     # -------------------------------------------------------------- the batcher
