@@ -154,7 +154,33 @@ def test_the_buffer_keeps_the_newest_events_within_its_bytes(sink: MemorySink) -
     assert steps == list(range(100 - kept, 100))
     assert sum(len(line) for line in sink.lines()[:kept]) <= 2048
     assert dropped() == {"held_dropped": 100 - kept}
+    assert nglogger.get_pipeline()._holds.budget.used == 0
     assert 10 <= kept < 20
+
+
+def test_the_holds_of_a_pipeline_keep_at_most_hold_total_bytes_together() -> None:
+    """Two requests held at once under a 4 KiB total: each gives up its own oldest events."""
+    memory = MemorySink()
+    nglogger.configure(sinks=[memory], level="info", hold_total_bytes=4096)
+    log = nglogger.get_logger("app")
+    budget = nglogger.get_pipeline()._holds.budget
+    first, second = contextvars.Context(), contextvars.Context()
+    hold_a, hold_b = nglogger.hold(), nglogger.hold()
+    held_a, held_b = first.run(hold_a.__enter__), second.run(hold_b.__enter__)
+    for i in range(40):
+        first.run(log.debug, "a", i=i, pad="x" * 60)
+        second.run(log.debug, "b", i=i, pad="x" * 60)
+        assert budget.used == held_a.held_bytes + held_b.held_bytes <= 4096
+    assert held_a.held + held_b.held < 40  # the total, not each hold's 256 KiB, bounded them
+    first.run(log.error, "a failed")
+    first.run(hold_a.__exit__, None, None, None)
+    second.run(hold_b.__exit__, None, None, None)
+    assert budget.used == 0
+    assert nglogger.flush(5)
+    sent = [e["i"] for e in memory.events() if e["message"] == "a"]
+    assert sent == list(range(40 - len(sent), 40))  # the newest of its own, in order
+    dropped = nglogger.stats().dropped
+    assert len(sent) + dropped["held_dropped"] + dropped["held_discarded"] == 80
 
 
 def test_the_held_bytes_are_the_bytes_the_event_would_have_been(tmp_path: Path) -> None:
@@ -210,6 +236,7 @@ def test_asyncio_tasks_share_the_hold_of_the_task_that_created_them(sink: Memory
         mine = [e["message"] for e in events if e["n"] == n]
         assert mine == ["start", "child", "child", "thread", "failed"], mine
     assert dropped() == {"held_discarded": 40 * 4}
+    assert nglogger.get_pipeline()._holds.budget.used == 0
 
 
 def test_threads_see_a_hold_through_a_copied_context_only(sink: MemorySink) -> None:
@@ -250,6 +277,7 @@ def test_holds_on_many_threads_at_once_keep_their_own_events(sink: MemorySink) -
     for n in (1, 3, 5, 7):
         assert [e.get("i") for e in events if e["n"] == n] == [*range(200), None]
     assert dropped() == {"held_discarded": 4 * 200}
+    assert nglogger.get_pipeline()._holds.budget.used == 0  # every byte given back
 
 
 def test_nested_holds_hand_their_events_to_the_outer_one(sink: MemorySink) -> None:
@@ -428,6 +456,9 @@ def test_settings_and_their_errors() -> None:
     assert (env.hold_bytes, env.hold_trigger, env.hold_level) == (1 << 20, 30, 20)
     with pytest.raises(ConfigError, match="hold_bytes"):
         Config(hold_bytes=100)
+    with pytest.raises(ConfigError, match="hold_total_bytes"):
+        Config(hold_total_bytes=100)
+    assert Config.from_env({"NGLOGGER_HOLD_TOTAL_BYTES": "8MiB"}).hold_total_bytes == 8 << 20
     with pytest.raises(ConfigError, match="hold_trigger"):
         Config(hold_trigger="loud")
     with pytest.raises(ConfigError, match="hold_level"):

@@ -321,6 +321,7 @@ class Settings(TypedDict, total=False):
     hold_bytes: int
     hold_trigger: int | str
     hold_level: int | str
+    hold_total_bytes: int
     max_event_bytes: int
     oversize: Oversize
     max_field_length: int

@@ -612,6 +612,21 @@ class ConfigFields:
         ),
         check=_a_level,
     )
+    hold_total_bytes: int = setting(
+        64 * MiB,
+        doc="what every open `nglogger.hold()` keeps at most together, in event bytes (a "
+        "hold that would go over gives up its oldest events, counted `held_dropped`)",
+        env=(
+            Var(
+                "NGLOGGER_HOLD_TOTAL_BYTES",
+                "the events all open nglogger.hold()s keep at most together",
+                f"{SIZE_ACCEPTED}; at least 1024",
+                parse_size,
+            ),
+        ),
+        check=at_least(1024),
+        unit="bytes",
+    )
 
     max_event_bytes: int = setting(
         256 * KiB,

@@ -23,8 +23,10 @@ the cells above all this: a shed level is never captured.
 
 Worst-case footprint of one hold: ``max_bytes`` of event bytes plus ~57 B per held event
 (the bytes object's header and the deque's slot); the oldest events go beyond that
-(counted ``held_dropped``). Holds open at once add up: N concurrent requests hold up to
-N x ``max_bytes``.
+(counted ``held_dropped``). The holds of a pipeline share a :class:`HoldBudget`
+(``hold_total_bytes``): together they keep at most that many event bytes, whatever the
+number of requests held at once; a hold that would go over makes room from its own
+oldest events, or drops the new one when it holds nothing (``held_dropped`` too).
 """
 
 from __future__ import annotations
@@ -40,13 +42,37 @@ from .._core.levels import LEVEL_NAMES
 if TYPE_CHECKING:
     from .target import Target
 
-__all__ = ["HOLDING", "NUMBERS", "Held", "current_hold", "enabled", "make_gate"]
+__all__ = ["HOLDING", "NUMBERS", "Held", "HoldBudget", "current_hold", "enabled", "make_gate"]
 
 #: The innermost hold of this context (None: no hold).
 HOLDING: ContextVar[Held | None] = ContextVar("nglogger_hold", default=None)
 _get = HOLDING.get
 #: An event's level name (the ``level`` key of the dict before encoding) -> its number.
 NUMBERS: dict[object, int] = {name: number for number, name in LEVEL_NAMES.items()}
+
+
+class HoldBudget:
+    """The event bytes every hold of a pipeline keeps, together, and their limit."""
+
+    __slots__ = ("_lock", "limit", "used")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+        self._lock = threading.RLock()  # re-entry (a signal handler logging) never waits
+
+    def take(self, size: int) -> bool:
+        """Count ``size`` more bytes kept, if they fit under the limit."""
+        with self._lock:
+            if self.used + size > self.limit:
+                return False
+            self.used += size
+            return True
+
+    def give(self, size: int) -> None:
+        """``size`` bytes are no longer kept."""
+        with self._lock:
+            self.used -= size
 
 
 class Held:
@@ -61,6 +87,7 @@ class Held:
         "_events",
         "_lock",
         "_size",
+        "budget",
         "discarded",
         "dropped",
         "ended",
@@ -74,8 +101,14 @@ class Held:
         "trigger",
     )
 
-    def __init__(
-        self, target: Target, trigger: int, floor: int, max_bytes: int, parent: Held | None
+    def __init__(  # noqa: PLR0917 - all of them, every time
+        self,
+        target: Target,
+        trigger: int,
+        floor: int,
+        max_bytes: int,
+        parent: Held | None,
+        budget: HoldBudget,
     ) -> None:
         #: The pipeline whose events it holds (a hold entered under another is ignored).
         self.target = target
@@ -84,6 +117,8 @@ class Held:
         #: Events down to this level are kept even when their logger's level is higher.
         self.floor = floor
         self.max_bytes = max_bytes
+        #: What the pipeline's holds keep together (``hold_total_bytes``).
+        self.budget = budget
         #: The hold this one is nested in (what it holds goes there when it ends).
         self.parent = parent
         #: Opened by an event at the trigger level (or ``release()``): passes events through.
@@ -114,17 +149,35 @@ class Held:
         return self._size
 
     def keep(self, data: bytes) -> None:
-        """Hold one encoded event; beyond ``max_bytes`` the oldest go (counted)."""
+        """Hold one encoded event; beyond ``max_bytes``, or the pipeline's holds' total,
+        the oldest go (counted), or this one when the hold has nothing to give up."""
         dropped = 0
         with self._lock:
             holding = not self.opened and not self.ended
             if holding:
+                size = len(data)
                 events = self._events
-                events.append(data)
-                self._size += len(data)
-                while self._size > self.max_bytes and events:
-                    self._size -= len(events.popleft())
+                budget = self.budget
+                kept = budget.take(size)
+                while not kept and events:  # over the total: room from this hold's oldest
+                    old = len(events.popleft())
+                    self._size -= old
+                    budget.give(old)
                     dropped += 1
+                    kept = budget.take(size)
+                if kept:
+                    events.append(data)
+                    self._size += size
+                    freed = 0
+                    while self._size > self.max_bytes and events:
+                        old = len(events.popleft())
+                        self._size -= old
+                        freed += old
+                        dropped += 1
+                    if freed:
+                        budget.give(freed)
+                else:
+                    dropped += 1  # alone over the total: this event goes
         if holding:
             if dropped:
                 self.dropped += dropped
@@ -162,6 +215,7 @@ class Held:
                 return
             self.opened = True
             events, self._events = self._events, deque()
+            self.budget.give(self._size)
             self._size = 0
         emit = self.target.emit_bytes
         while events:
@@ -186,6 +240,7 @@ class Held:
             if self.opened:
                 return
             events, self._events = self._events, deque()
+            self.budget.give(self._size)
             self._size = 0
             if parent is not None:
                 self.merged = True

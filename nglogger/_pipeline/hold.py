@@ -22,7 +22,7 @@ from typing import Any, TypeVar, cast, overload
 from .._core.errors import ConfigError
 from .._core.levels import ACCEPTED_LEVELS, parse_level
 from .._event import target as _target
-from .._event.hold import HOLDING, Held, current_hold
+from .._event.hold import HOLDING, Held, HoldBudget, current_hold
 from .default import get_pipeline
 
 __all__ = ["Hold", "hold"]
@@ -74,10 +74,10 @@ class Hold:
             floor = self._floor if self._floor is not None else int(config.hold_level)
             floor = min(floor, trigger - 1)
             max_bytes = self._max_bytes if self._max_bytes is not None else config.hold_bytes
-            held = Held(pipeline, trigger, floor, max_bytes, parent)
+            held = Held(pipeline, trigger, floor, max_bytes, parent, pipeline._holds.budget)
             pipeline._holds.enter(floor)
         except Exception:  # a hold that holds nothing: its context logs as without it
-            held = Held(_target.current, 0, 0, 0, parent)
+            held = Held(_target.current, 0, 0, 0, parent, HoldBudget(0))
             held.ended = held.merged = True
         held.token = HOLDING.set(held)
         return held

@@ -21,9 +21,10 @@ from typing import Any, Literal, Protocol
 
 import orjson
 
+from .._config.config import Config
 from .._event import target as _target
 from .._event.encode import OPTIONS
-from .._event.hold import HOLDING, NUMBERS, current_hold, make_gate
+from .._event.hold import HOLDING, NUMBERS, HoldBudget, current_hold, make_gate
 from .._event.logger import relevel
 from .._event.storm import StormGuard
 from .._event.target import Direct, Target
@@ -36,6 +37,7 @@ Emit = Callable[[dict[str, Any]], None]
 class Holder(Target, Protocol):
     """What hold mode changes of a pipeline (``Pipeline`` implements it)."""
 
+    config: Config
     storm: Callable[..., bool] | None
     direct: Direct | None
     emit: Emit
@@ -59,6 +61,8 @@ class Holds:
 
     def __init__(self, pipeline: Holder) -> None:
         self._pipeline = pipeline
+        #: What this pipeline's holds keep, together, at most (``hold_total_bytes``).
+        self.budget = HoldBudget(int(pipeline.config.hold_total_bytes))
         self._lock = threading.RLock()
         self.mode: Mode = "off"
         self.active = 0
