@@ -6,7 +6,8 @@ DEBUG, and sent on only if the request *fails*: an event at the trigger level or
 is logged while it runs, an unhandled exception leaves the application, or the response
 status is ``failure_status`` (500) or higher. Otherwise they are discarded when the
 response is complete (counted ``held_discarded``). A client that goes away (the task
-cancelled) is not a failure.
+cancelled) is not a failure. The servers' own lines (uvicorn's access line, written while
+the request runs) are never held (``nglogger.stdlib``).
 
 Neither imports a framework: they speak the ASGI 3 and WSGI (PEP 3333) protocols. ASGI:
 only ``http`` scopes are held (``websocket`` and ``lifespan`` pass through). WSGI: the hold

@@ -50,6 +50,7 @@ from ._core.reasons import DropReason
 from ._event import target as _target
 from ._event.context import bind_contextvars, for_pipeline, unbind_contextvars
 from ._event.encode import exc_from_info
+from ._event.hold import emit_unheld as _emit_unheld
 from ._event.layout import FALLBACK_KEY, free_name, renamed_fields, special_names
 from ._event.logger import SHED as _SHED
 from ._event.redact import SCALARS
@@ -226,7 +227,10 @@ class LoggingHandler(logging.Handler):
                 self._derived(event, extras, record, pipeline, lname is None)
             if unformatted:
                 event[FALLBACK_KEY] = ["format_error"]
-            pipeline.emit(event)
+            if server and pipeline.hold_floor is not None:  # holds in use: never held
+                _emit_unheld(pipeline.emit, event)
+            else:
+                pipeline.emit(event)
             if server and record.msg == _UVICORN_FINISHED:
                 _before_the_end(pipeline)
         except MemoryError:  # every lock taken is released (with statements): count, go on

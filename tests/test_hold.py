@@ -394,6 +394,24 @@ def test_stdlib_records_are_held_the_same_way(sink: MemorySink) -> None:
     assert dropped() == {"held_discarded": 1}
 
 
+def test_the_servers_own_lines_are_never_held(sink: MemorySink) -> None:
+    """An access line logged inside a request's hold (uvicorn does) goes out at once."""
+    access = logging.getLogger("uvicorn.access")
+    handler = nglogger.LoggingHandler()
+    access.addHandler(handler)
+    access.propagate = False
+    access.setLevel(logging.INFO)
+    try:
+        with nglogger.hold():
+            nglogger.get_logger("app").debug("held")
+            access.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5", "GET", "/x", "1.1", 200)
+            assert [e["logger"] for e in delivered(sink)] == ["uvicorn.access"]
+    finally:
+        access.removeHandler(handler)
+        access.propagate = True
+    assert dropped() == {"held_discarded": 1}
+
+
 def test_the_storm_guard_still_applies_inside_a_hold() -> None:
     memory = MemorySink()
     nglogger.configure(sinks=[memory], level="info", storm_limit="5/s")
@@ -637,9 +655,8 @@ def test_uvicorn_sends_only_the_failing_requests_debug_lines(tmp_path: Path) -> 
             "127.0.0.1",
             "--port",
             str(port),
-            "--no-access-log",
             "--log-level",
-            "warning",
+            "info",
         ],
         env=_environment(out),
         cwd=tmp_path,
@@ -649,6 +666,12 @@ def test_uvicorn_sends_only_the_failing_requests_debug_lines(tmp_path: Path) -> 
     )
     try:
         _drive(port, out, 80, {1, 2, 3, 4})
+        # uvicorn logs each access line inside the request (in its send()): never held
+        access = [e for e in _events(out) if e["logger"] == "uvicorn.access"]
+        paths = [str(e.get("path")) for e in access if str(e.get("path")).startswith("/")]
+        assert sorted(p for p in paths if p != "/stats") == sorted(
+            f"/{KINDS[n % len(KINDS)]}/r{n}" for n in range(80)
+        )
     finally:
         _stop(server)
 

@@ -35,14 +35,23 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from contextvars import ContextVar, Token
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .._core.levels import LEVEL_NAMES
 
 if TYPE_CHECKING:
     from .target import Target
 
-__all__ = ["HOLDING", "NUMBERS", "Held", "HoldBudget", "current_hold", "enabled", "make_gate"]
+__all__ = [
+    "HOLDING",
+    "NUMBERS",
+    "Held",
+    "HoldBudget",
+    "current_hold",
+    "emit_unheld",
+    "enabled",
+    "make_gate",
+]
 
 #: The innermost hold of this context (None: no hold).
 HOLDING: ContextVar[Held | None] = ContextVar("nglogger_hold", default=None)
@@ -267,6 +276,16 @@ def _resolve(held: Held) -> Held | None:
             return None
         held = held.parent  # type: ignore[assignment]
     return held
+
+
+def emit_unheld(emit: Callable[[dict[str, Any]], None], event: dict[str, Any]) -> None:
+    """``emit(event)`` as if no hold were open (the servers' own lines: access lines,
+    server errors; a hold must not swallow the record of every request)."""
+    token = HOLDING.set(None)
+    try:
+        emit(event)
+    finally:
+        HOLDING.reset(token)
 
 
 def enabled(target: Target, name: str, level: int) -> bool:

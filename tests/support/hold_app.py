@@ -7,8 +7,9 @@ nglogger's handler) and, for ASGI, a DEBUG line from a task it creates and one f
 ``asyncio.to_thread``. ``kind``: ``ok`` answers 200; ``status`` answers 500; ``error``
 logs an ERROR and answers 200; ``raise`` raises. Outside the hold, after each request, a
 WARNING ``served`` line says the request is over (the test waits for those). ``/stats``
-answers the pipeline's drop counts. nglogger is configured from the environment
-(``NGLOGGER_SINKS``, ``NGLOGGER_LEVEL=info``).
+answers the pipeline's drop counts. nglogger is installed from the environment
+(``NGLOGGER_SINKS``, ``NGLOGGER_LEVEL=info``): the servers' own lines (uvicorn's access
+lines) are nglogger events too, and never held.
 """
 
 from __future__ import annotations
@@ -22,12 +23,10 @@ import orjson
 
 import nglogger
 
-nglogger.configure()
+nglogger.install()
 log = nglogger.get_logger("app")
-lib = logging.getLogger("app.lib")
-lib.addHandler(nglogger.LoggingHandler())
+lib = logging.getLogger("app.lib")  # through the root's nglogger handler
 lib.setLevel(logging.DEBUG)
-lib.propagate = False
 
 
 def _route(path: str) -> tuple[str, str]:
