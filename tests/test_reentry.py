@@ -34,9 +34,9 @@ import gc, logging, signal, sys, threading, time, orjson
 import nglogger, nglogger.stdlib
 from nglogger.sinks import MemorySink
 mem = MemorySink(max_events=10_000_000)
-nglogger.configure(sinks=[mem], batch_max_events=50, buffer_max_events=1_000_000,
-                   buffer_max_bytes=1 << 30, sink_queue_max_events=1_000_000,
-                   sink_queue_max_bytes=1 << 30, overflow="block", block_timeout=30,
+nglogger.configure(sinks=[mem], batch_max_events=50, buffer_max_events=10_000_000,
+                   buffer_max_bytes=1 << 31, sink_queue_max_events=10_000_000,
+                   sink_queue_max_bytes=1 << 31, overflow="block", block_timeout=30,
                    flush_interval=0.05)
 log = nglogger.get_logger("storm")
 nested = [0]  # events logged by the fault (a handler, a finalizer); their message is "nested"
