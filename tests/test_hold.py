@@ -31,6 +31,7 @@ import nglogger
 from nglogger import Config, ConfigError
 from nglogger._core.levels import INFO
 from nglogger._event import logger as _logger
+from nglogger._event.hold import HoldBudget
 from nglogger.sinks import MemorySink
 
 TESTS = Path(__file__).parent
@@ -170,7 +171,7 @@ def test_the_holds_of_a_pipeline_keep_at_most_hold_total_bytes_together() -> Non
     for i in range(40):
         first.run(log.debug, "a", i=i, pad="x" * 60)
         second.run(log.debug, "b", i=i, pad="x" * 60)
-        assert budget.used == held_a.held_bytes + held_b.held_bytes <= 4096
+        assert held_a.held_bytes + held_b.held_bytes <= budget.used <= 4096
     assert held_a.held + held_b.held < 40  # the total, not each hold's 256 KiB, bounded them
     first.run(log.error, "a failed")
     first.run(hold_a.__exit__, None, None, None)
@@ -181,6 +182,20 @@ def test_the_holds_of_a_pipeline_keep_at_most_hold_total_bytes_together() -> Non
     assert sent == list(range(40 - len(sent), 40))  # the newest of its own, in order
     dropped = nglogger.stats().dropped
     assert len(sent) + dropped["held_dropped"] + dropped["held_discarded"] == 80
+
+
+def test_the_budget_gives_chunks_only_while_half_of_it_is_free() -> None:
+    """A hold takes 16 KiB at a time below half the total, then only what it needs."""
+    budget = HoldBudget(100)
+    assert [budget.take(10, 40), budget.take(10, 40), budget.take(60), budget.take(50)] == [
+        40,
+        10,
+        0,
+        50,
+    ]
+    assert budget.used == 100
+    budget.give(100)
+    assert (budget.used, budget.take(101, 40)) == (0, 0)
 
 
 def test_the_held_bytes_are_the_bytes_the_event_would_have_been(tmp_path: Path) -> None:

@@ -25,8 +25,11 @@ Worst-case footprint of one hold: ``max_bytes`` of event bytes plus ~57 B per he
 (the bytes object's header and the deque's slot); the oldest events go beyond that
 (counted ``held_dropped``). The holds of a pipeline share a :class:`HoldBudget`
 (``hold_total_bytes``): together they keep at most that many event bytes, whatever the
-number of requests held at once; a hold that would go over makes room from its own
-oldest events, or drops the new one when it holds nothing (``held_dropped`` too).
+number of requests held at once (each takes its share ``RESERVE`` bytes at a time while
+less than half of the total is taken, so the shared budget's lock is taken once per
+~16 KiB of events, and what it needs beyond); a hold that would go over
+makes room from its own oldest events, or drops the new one when it holds nothing
+(``held_dropped`` too).
 """
 
 from __future__ import annotations
@@ -56,6 +59,8 @@ __all__ = [
 #: The innermost hold of this context (None: no hold).
 HOLDING: ContextVar[Held | None] = ContextVar("nglogger_hold", default=None)
 _get = HOLDING.get
+#: What a hold takes of its pipeline's budget at a time (``HoldBudget``): bytes.
+RESERVE = 16 * 1024
 #: An event's level name (the ``level`` key of the dict before encoding) -> its number.
 NUMBERS: dict[object, int] = {name: number for number, name in LEVEL_NAMES.items()}
 
@@ -70,13 +75,16 @@ class HoldBudget:
         self.used = 0
         self._lock = threading.RLock()  # re-entry (a signal handler logging) never waits
 
-    def take(self, size: int) -> bool:
-        """Count ``size`` more bytes kept, if they fit under the limit."""
+    def take(self, need: int, chunk: int = 0) -> int:
+        """Count ``chunk`` more bytes kept while the holds use less than half the limit,
+        else ``need`` if it fits under it; the bytes counted (0: none fit)."""
         with self._lock:
-            if self.used + size > self.limit:
-                return False
-            self.used += size
-            return True
+            used = self.used
+            size = chunk if chunk > need and used + chunk <= self.limit >> 1 else need
+            if used + size > self.limit:
+                return 0
+            self.used = used + size
+            return size
 
     def give(self, size: int) -> None:
         """``size`` bytes are no longer kept."""
@@ -95,6 +103,7 @@ class Held:
     __slots__ = (
         "_events",
         "_lock",
+        "_reserved",
         "_size",
         "budget",
         "discarded",
@@ -141,6 +150,8 @@ class Held:
         self.token: Token[Held | None] | None = None
         self._events: deque[bytes] = deque()
         self._size = 0
+        #: Bytes taken from the budget for this hold (at least ``_size``; taken in chunks).
+        self._reserved = 0
         self._lock = threading.RLock()
 
     def __repr__(self) -> str:
@@ -166,25 +177,18 @@ class Held:
             if holding:
                 size = len(data)
                 events = self._events
-                budget = self.budget
-                kept = budget.take(size)
-                while not kept and events:  # over the total: room from this hold's oldest
-                    old = len(events.popleft())
-                    self._size -= old
-                    budget.give(old)
-                    dropped += 1
-                    kept = budget.take(size)
-                if kept:
+                need = self._size + size - self._reserved
+                if need > 0:  # more of the total than this hold has taken so far
+                    self._reserve(need)
+                    while self._size + size > self._reserved and events:  # its own oldest
+                        self._size -= len(events.popleft())
+                        dropped += 1
+                if self._size + size <= self._reserved:
                     events.append(data)
                     self._size += size
-                    freed = 0
                     while self._size > self.max_bytes and events:
-                        old = len(events.popleft())
-                        self._size -= old
-                        freed += old
+                        self._size -= len(events.popleft())
                         dropped += 1
-                    if freed:
-                        budget.give(freed)
                 else:
                     dropped += 1  # alone over the total: this event goes
         if holding:
@@ -193,6 +197,13 @@ class Held:
                 self.target.count_dropped("held_dropped", dropped)
         else:
             self._late(data)
+
+    def _reserve(self, need: int) -> None:
+        """Take ``need`` bytes more of the total: ``RESERVE`` at a time while the holds use
+        less than half of it (one lock of the shared budget per ~16 KiB of events), just
+        what is needed beyond (so that holds taking more than they use cannot starve
+        the others)."""
+        self._reserved += self.budget.take(need, RESERVE)
 
     def _late(self, data: bytes) -> None:
         """An event that was on its way in when the hold opened or ended."""
@@ -224,8 +235,8 @@ class Held:
                 return
             self.opened = True
             events, self._events = self._events, deque()
-            self.budget.give(self._size)
-            self._size = 0
+            self.budget.give(self._reserved)
+            self._size = self._reserved = 0
         emit = self.target.emit_bytes
         while events:
             emit(events.popleft())
@@ -249,8 +260,8 @@ class Held:
             if self.opened:
                 return
             events, self._events = self._events, deque()
-            self.budget.give(self._size)
-            self._size = 0
+            self.budget.give(self._reserved)
+            self._size = self._reserved = 0
             if parent is not None:
                 self.merged = True
                 self.parent = parent
