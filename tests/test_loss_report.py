@@ -247,3 +247,25 @@ def test_the_drop_counter_matches_the_report() -> None:
     finally:
         pipeline.shutdown(2)
         provider.shutdown()
+
+
+def test_requests_that_did_not_fail_are_not_reported_as_losses() -> None:
+    """held_discarded (a hold ended without its trigger) is counted, never reported as lost."""
+    sink = MemorySink()
+    nglogger.configure(
+        nglogger.Config(sinks=[sink], flush_interval=0.01, report_interval=0.05, loss_report=0.05)
+    )
+    try:
+        pipeline = nglogger.get_pipeline()
+        log = nglogger.get_logger("request")
+        for i in range(3):
+            with nglogger.hold():
+                log.debug("detail", i=i)
+                log.info("handled", i=i)
+        require(lambda: pipeline.stats().dropped.get("held_discarded", 0) == 6)
+        _ticks(pipeline, 2)  # two loss-report checks (and drop-report checks) since
+        assert pipeline.flush(5)
+        said = [e for e in sink.events() if e.get("logger") == "nglogger"]
+        assert said == [], said
+    finally:
+        nglogger.shutdown(2)

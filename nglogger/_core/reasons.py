@@ -158,3 +158,9 @@ DROP_REASONS: Final[dict[DropReason, tuple[Where, str]]] = {
 }
 
 assert set(DROP_REASONS) == set(get_args(DropReason))  # one list, two spellings
+
+#: Reasons that are the configured behaviour working, not a loss: counted in ``stats()``
+#: like every reason, left out of the periodic "nglogger dropped N events" warning and
+#: of the loss report (a server using the hold middleware discards the debug lines of
+#: every request that did not fail; saying so every minute would be noise).
+AS_ASKED: frozenset[str] = frozenset({"held_discarded"})

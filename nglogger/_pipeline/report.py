@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .._core.reasons import AS_ASKED
 from .._core.stats import Stats
 from .._event.timestamp import timestamp
 
@@ -34,10 +35,11 @@ class DropReport:
 
     def event(self, stats: Stats) -> dict[str, Any] | None:
         """The warning event for the drops since the previous report, or None."""
-        totals: dict[str, int] = dict(stats.dropped)
+        totals: dict[str, int] = {r: n for r, n in stats.dropped.items() if r not in AS_ASKED}
         for sink in stats.sinks.values():
             for reason, n in sink.dropped.items():
-                totals[reason] = totals.get(reason, 0) + n
+                if reason not in AS_ASKED:
+                    totals[reason] = totals.get(reason, 0) + n
         delta = {r: n - self._reported.get(r, 0) for r, n in totals.items()}
         delta = {r: n for r, n in delta.items() if n > 0}
         self._reported = totals
@@ -59,9 +61,12 @@ _Counts = dict[tuple[str, str], dict[str, int]]
 
 
 def _counts(stats: Stats) -> _Counts:
-    counts: _Counts = {("pipeline", ""): dict(stats.dropped)}
+    """Drops by scope and reason, those done as asked (``AS_ASKED``) left out."""
+    counts: _Counts = {
+        ("pipeline", ""): {r: n for r, n in stats.dropped.items() if r not in AS_ASKED}
+    }
     for name, sink in stats.sinks.items():
-        counts[("sink", name)] = dict(sink.dropped)
+        counts[("sink", name)] = {r: n for r, n in sink.dropped.items() if r not in AS_ASKED}
     return counts
 
 
