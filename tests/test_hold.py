@@ -103,6 +103,20 @@ def test_a_context_that_does_not_fail_discards_what_it_held_and_counts_it(
     assert stats.submitted == stats.accepted + sum(stats.dropped.values())
 
 
+def test_a_stop_with_a_hold_open_counts_what_it_held() -> None:
+    """A pipeline stopped under an open hold (a request in flight at exit): counted, not lost."""
+    memory = MemorySink()
+    pipeline = nglogger.configure(sinks=[memory], level="info", flush_interval=0.05)
+    log = nglogger.get_logger("app")
+    with nglogger.hold():
+        for i in range(3):
+            log.debug("in flight", i=i)
+        nglogger.shutdown(5)
+        assert pipeline.stats().dropped.get("held_discarded") == 3
+    assert pipeline.stats().dropped.get("held_discarded") == 3  # the end added nothing
+    assert [e for e in memory.events() if e.get("message") == "in flight"] == []
+
+
 def test_calls_outside_any_hold_are_unaffected_while_one_is_open(sink: MemorySink) -> None:
     """A hold open on another thread: here DEBUG is still dropped (uncounted), INFO passes at once."""
     log = nglogger.get_logger("app")

@@ -245,6 +245,20 @@ class Held:
         """Emit what this context holds now and pass the rest through (a failure found by hand)."""
         self.open()
 
+    def abandon(self) -> None:
+        """The pipeline stops with this hold still open (a request in flight at exit): what
+        it keeps is discarded now, counted ``held_discarded``, so the stop's figures are
+        whole; what it keeps afterwards is counted when it ends, as ever."""
+        with self._lock:
+            if self.ended or self.opened:
+                return
+            events, self._events = self._events, deque()
+            self.budget.give(self._reserved)
+            self._size = self._reserved = 0
+        if events:
+            self.discarded += len(events)
+            self.target.count_dropped("held_discarded", len(events))
+
     def end(self, *, failed: bool) -> None:
         """The hold's block is over: ``failed`` emits what it holds, otherwise it is
         handed to the hold it is nested in, or discarded (counted ``held_discarded``)."""

@@ -75,7 +75,7 @@ class Hold:
             floor = min(floor, trigger - 1)
             max_bytes = self._max_bytes if self._max_bytes is not None else config.hold_bytes
             held = Held(pipeline, trigger, floor, max_bytes, parent, pipeline._holds.budget)
-            pipeline._holds.enter(floor)
+            pipeline._holds.enter(floor, held)
         except Exception:  # a hold that holds nothing: its context logs as without it
             held = Held(_target.current, 0, 0, 0, parent, HoldBudget(0))
             held.ended = held.merged = True
@@ -106,7 +106,7 @@ class Hold:
         finally:
             holds = getattr(held.target, "_holds", None)
             if holds is not None:
-                holds.exit()
+                holds.exit(held)
 
     async def __aenter__(self) -> Held:
         return self.__enter__()

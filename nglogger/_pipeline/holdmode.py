@@ -24,7 +24,7 @@ import orjson
 from .._config.config import Config
 from .._event import target as _target
 from .._event.encode import OPTIONS
-from .._event.hold import HOLDING, NUMBERS, HoldBudget, current_hold, make_gate
+from .._event.hold import HOLDING, NUMBERS, Held, HoldBudget, current_hold, make_gate
 from .._event.logger import relevel
 from .._event.storm import StormGuard
 from .._event.target import Direct, Target
@@ -66,6 +66,8 @@ class Holds:
         self._lock = threading.RLock()
         self.mode: Mode = "off"
         self.active = 0
+        #: The holds open now (``id`` -> hold): counted if the pipeline stops under them.
+        self._open: dict[int, Held] = {}
         self._entries = 0
         self._seen = 0
         #: What hold mode replaced: the hook, ``direct``, and ``emit`` (and ours).
@@ -74,10 +76,12 @@ class Holds:
         self._emit: Any = None
         self._ours: Any = None
 
-    def enter(self, floor: int) -> None:
+    def enter(self, floor: int, held: Held | None = None) -> None:
         """A hold opens on this pipeline: hold mode on, its floor in the level cells."""
         with self._lock:
             self.active += 1
+            if held is not None:
+                self._open[id(held)] = held
             self._entries += 1
             pipeline = self._pipeline
             current = pipeline.hold_floor
@@ -88,10 +92,19 @@ class Holds:
                 pipeline.hold_floor = floor if current is None else min(floor, current)
                 self._relevel()
 
-    def exit(self) -> None:
+    def exit(self, held: Held | None = None) -> None:
         """A hold of this pipeline is over."""
         with self._lock:
             self.active -= 1
+            if held is not None:
+                self._open.pop(id(held), None)
+
+    def abandon_open(self) -> None:
+        """The pipeline is stopping: what its open holds keep is discarded, counted."""
+        with self._lock:
+            holds = list(self._open.values())
+        for held in holds:
+            held.abandon()
 
     def settle(self) -> None:
         """The batcher's tick: step out of hold mode after a tick with no hold at all."""

@@ -651,6 +651,7 @@ class Pipeline:
                 first = self._stopping = True
         if not first:  # another thread is shutting down: wait for it, within our timeout
             return self._done.wait(max(0.0, deadline - _monotonic()))
+        self._holds.abandon_open()  # requests in flight: their held events counted
         self._wake_event.set()
         batcher = self._batcher
         if batcher is not None and batcher is not threading.current_thread():
