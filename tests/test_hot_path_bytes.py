@@ -90,7 +90,9 @@ def test_the_bytes_decide_as_the_checked_path(
     log, sink = pipeline
     fast, checked = both_ways(log, sink, bound, fields)
     assert fast == checked
-    assert "password" not in orjson.dumps(fast).decode().replace('"password":"[REDACTED]"', "")
+    # every "password" key holds the marker (a value may say "password": Hypothesis
+    # draws string constants from the code under test)
+    assert '"password":' not in orjson.dumps(fast).decode().replace('"password":"[REDACTED]"', "")
 
 
 def test_a_field_overriding_a_bound_key_is_still_checked(
