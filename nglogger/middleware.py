@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextvars
 from collections.abc import Awaitable, Callable, Iterable, Iterator, MutableMapping
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from ._event.hold import Held
 from ._pipeline.hold import Hold
@@ -33,14 +33,15 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+App = TypeVar("App")
 
 
-class ASGIHoldMiddleware:
-    """ASGI middleware: each HTTP request's debug logs only if it fails (see module doc)."""
+class _HoldMiddleware(Generic[App]):
+    """What both middleware take: the application, the hold's settings, the failing status."""
 
     def __init__(
         self,
-        app: ASGIApp,
+        app: App,
         *,
         trigger: int | str | None = None,
         level: int | str | None = None,
@@ -50,6 +51,10 @@ class ASGIHoldMiddleware:
         self.app = app
         self.failure_status = failure_status
         self._hold = Hold(trigger=trigger, level=level, max_bytes=max_bytes)
+
+
+class ASGIHoldMiddleware(_HoldMiddleware[ASGIApp]):
+    """ASGI middleware: each HTTP request's debug logs only if it fails (see module doc)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope.get("type") != "http":
@@ -74,21 +79,8 @@ class ASGIHoldMiddleware:
         hold.__exit__(None, None, None)
 
 
-class WSGIHoldMiddleware:
+class WSGIHoldMiddleware(_HoldMiddleware[WSGIApp]):
     """WSGI middleware: each request's debug logs only if it fails (see module doc)."""
-
-    def __init__(
-        self,
-        app: WSGIApp,
-        *,
-        trigger: int | str | None = None,
-        level: int | str | None = None,
-        max_bytes: int | None = None,
-        failure_status: int = 500,
-    ) -> None:
-        self.app = app
-        self.failure_status = failure_status
-        self._hold = Hold(trigger=trigger, level=level, max_bytes=max_bytes)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         request = _Request(self, start_response)
