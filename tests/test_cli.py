@@ -238,3 +238,20 @@ def test_a_header_with_control_characters_is_refused_when_the_sink_is_built() ->
         HttpSink("http://127.0.0.1:9/x", headers={"X-A": "1\r\nX-Injected: yes"})
     assert "Injected" not in str(info.value)  # a value may be a credential: never shown
     HttpSink("http://127.0.0.1:9/x", headers={"X-A": "tab\tis fine"}).close()
+
+
+def test_bench_names_its_scan_engine_and_log_call() -> None:
+    """What `nglogger bench` says of the scan it ran and of the log call, for each kind."""
+    from nglogger.cli import _log_call_note, _scan_note
+
+    assert _scan_note({"redaction_scan": "hyperscan", "redaction_scan_ns_per_byte": 0.2}) == (
+        "redaction scan: Hyperscan, 0.20 ns per byte of an event holding dicts or lists with keys"
+    )
+    c = _scan_note({"redaction_scan": "c", "redaction_scan_ns_per_byte": 0.8})
+    assert c.startswith("redaction scan: the C accelerator's (Hyperscan is not installed), 0.80")
+    assert "pip install 'nglogger[fast]'" in c
+    slow = _scan_note({"redaction_scan": "re", "redaction_scan_ns_per_byte": 8.0})
+    assert "pure-Python fallback, 8.00 ns per byte" in slow
+    assert "~80 us more per call" in slow
+    assert _log_call_note({"log_call": "c"}) == "log call: the C accelerator (nglogger._speedups)"
+    assert _log_call_note({"log_call": "python"}).startswith("log call: pure Python (")

@@ -364,3 +364,42 @@ def test_the_method_looks_like_the_python_one() -> None:
     assert nglogger.Logger.warn is nglogger.Logger.warning
     log = nglogger.get_logger("x")
     assert log.info.__self__ is log  # a bound method, as a Python one is
+
+
+# -- the secret-key scan without Hyperscan ----------------------------------------------
+
+KEY_ALPHABET = 'aApiIkKeEysStTn_-. "\\:\u212a\u00e9'
+
+
+@needs_c
+@settings(max_examples=400, deadline=None)
+@given(
+    names=st.lists(st.text(alphabet="aApiIkKeEysStTn_-. ", min_size=1, max_size=10), max_size=4),
+    data=st.one_of(
+        st.binary(max_size=60),
+        st.dictionaries(
+            st.text(alphabet=KEY_ALPHABET, max_size=12),
+            st.one_of(st.text(alphabet=KEY_ALPHABET, max_size=12), st.integers(0, 99)),
+            max_size=4,
+        ).map(lambda d: orjson.dumps({"outer": [d]})),
+    ),
+)
+def test_the_c_key_scan_answers_as_the_regex(names: list[str], data: bytes) -> None:
+    """Any ASCII names, any bytes (JSON or not): the C scan says what the regex says."""
+    from nglogger._event import keyscan
+
+    regex = keyscan.compile_secret_keys(names, "re")
+    scan = keyscan.compile_secret_keys(names, "c")
+    if regex is None:  # no name with a word
+        assert scan is None
+        return
+    assert scan is not None
+    assert scan(data) is regex(data), (names, data)
+
+
+@needs_c
+def test_the_c_key_scan_leaves_non_ascii_names_to_the_regex() -> None:
+    from nglogger._event import keyscan
+
+    assert keyscan.compile_secret_keys(["пароль"], "c") is None
+    assert keyscan.compile_secret_keys(["пароль", "token"], "auto") is not None
