@@ -9,9 +9,9 @@
  * ``orjson.dumps`` call, so they write the same bytes: tests/test_speedups.py holds them
  * to it with Hypothesis.
  *
- * The common case: an enabled level, no storm guard or processors, the pipeline's
- * ``direct`` hand-off available, at most one positional argument (the message, a str
- * no longer than max_field_length), field names all known plain, values short str, int,
+ * The common case: an enabled level, no processors, the pipeline's ``direct`` hand-off
+ * available (the storm guard, when configured, is called as the Python method calls it),
+ * at most one positional argument (the message, a str no longer than max_field_length), field names all known plain, values short str, int,
  * float (finite), bool, None, bytes, or a dict/list that can fit, context checked by
  * this pipeline's redactor. Everything else is the Python method's.
  *
@@ -36,7 +36,9 @@ typedef struct {
     PyTypeObject *logger_type;   /* Logger */
     PyTypeObject *level_type;    /* _Level */
     PyTypeObject *fragments_type;/* FragmentDict */
+    PyTypeObject *storm_type;    /* StormGuard */
     Py_ssize_t off_lv, off_ctx, off_name, off_value, off_keys_in, off_rid;
+    Py_ssize_t off_sites, off_period, off_limit, off_levels; /* StormGuard's slots */
     PyObject *target_dict;       /* nglogger._event.target.__dict__ */
     PyObject *context_var;       /* CONTEXT */
     PyObject *delivering;        /* DELIVERING */
@@ -205,6 +207,60 @@ slow_emit(PyObject *pipeline, PyObject *event, PyObject *const *values, PyObject
     return 0;
 }
 
+/* StormGuard.__call__ (nglogger/_event/storm.py) for a call it lets through at once: the
+ * levels it watches exclude this one, or its site is known, in the current window and
+ * under the limit (then its count goes up by one, as the guard's own ``site[1] += 1``).
+ * 1: handled (the call goes on); 0: the guard must be called; -1: an error. */
+static int
+storm_under_limit(PyObject *guard, PyObject *name, PyObject *template, long level, long long ns)
+{
+    PyObject *levels = SLOT(guard, S.off_levels), *sites = SLOT(guard, S.off_sites);
+    PyObject *period_ = SLOT(guard, S.off_period), *limit_ = SLOT(guard, S.off_limit);
+    if (levels == NULL || sites == NULL || period_ == NULL || limit_ == NULL ||
+        !PyDict_CheckExact(sites) || !PyLong_CheckExact(period_) || !PyLong_CheckExact(limit_))
+        return 0;
+    if (levels != Py_None) {
+        if (!PyAnySet_Check(levels))
+            return 0;
+        PyObject *key = PyLong_FromLong(level);
+        if (key == NULL)
+            return -1;
+        int watched = PySet_Contains(levels, key);
+        Py_DECREF(key);
+        if (watched < 0)
+            return -1;
+        if (!watched)
+            return 1; /* a level the guard does not watch: never limited */
+    }
+    long long period = PyLong_AsLongLong(period_), limit = PyLong_AsLongLong(limit_);
+    if ((period == -1 || limit == -1) && PyErr_Occurred())
+        return -1;
+    if (period <= 0 || ns < 0)
+        return 0;
+    PyObject *key = PyTuple_Pack(2, name, template);
+    if (key == NULL)
+        return -1;
+    PyObject *site = PyDict_GetItemWithError(sites, key); /* borrowed */
+    Py_DECREF(key);
+    if (site == NULL)
+        return PyErr_Occurred() ? -1 : 0;
+    if (!PyList_CheckExact(site) || PyList_GET_SIZE(site) != 6)
+        return 0;
+    PyObject *window_ = PyList_GET_ITEM(site, 0), *seen_ = PyList_GET_ITEM(site, 1);
+    if (!PyLong_CheckExact(window_) || !PyLong_CheckExact(seen_))
+        return 0;
+    long long window = PyLong_AsLongLong(window_), seen = PyLong_AsLongLong(seen_);
+    if ((window == -1 || seen == -1) && PyErr_Occurred())
+        return -1;
+    if (window != ns / period || seen + 1 > limit)
+        return 0; /* a new window or over the limit: the guard decides (and counts) */
+    PyObject *more = PyLong_FromLongLong(seen + 1);
+    if (more == NULL)
+        return -1;
+    PyList_SetItem(site, 1, more); /* steals the reference */
+    return 1;
+}
+
 /* ------------------------------------------------------------------ LogMethod */
 
 typedef struct {
@@ -272,7 +328,7 @@ fast(LogMethod *self, PyObject *pipeline, PyObject *logger, PyObject *message,
 {
     int rc = FALLBACK;
     PyObject *direct = NULL, *attr = NULL, *now = NULL, *event = NULL, *cv = NULL,
-             *data = NULL, *consts = NULL;
+             *data = NULL, *consts = NULL, *storm = NULL;
     Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
     long long ns;
 
@@ -286,9 +342,9 @@ fast(LogMethod *self, PyObject *pipeline, PyObject *logger, PyObject *message,
 
     if (now_ns(&ns) < 0)
         goto error;
-    GET(attr, s_storm);
-    if (attr != Py_None)
-        goto out;
+    storm = PyObject_GetAttr(pipeline, s_storm); /* called once the call is known ours */
+    if (storm == NULL)
+        goto error;
     GET(direct, s_direct);
     if (!PyTuple_CheckExact(direct) || PyTuple_GET_SIZE(direct) != 8)
         goto out;
@@ -384,6 +440,36 @@ fast(LogMethod *self, PyObject *pipeline, PyObject *logger, PyObject *message,
 
     /* from here on the call is this function's */
     rc = DONE;
+    if (storm != Py_None && Py_TYPE(storm) == S.storm_type) {
+        /* StormGuard.__call__'s common case, inline: a known site, the same window, under
+         * the limit (one increment); anything else is the guard's own call below */
+        int handled = storm_under_limit(storm, SLOT(logger, S.off_name), message, self->level, ns);
+        if (handled < 0)
+            goto error;
+        if (handled) {
+            Py_SETREF(storm, Py_None);
+            Py_INCREF(Py_None);
+        }
+    }
+    if (storm != Py_None) { /* the storm guard: over its call site's rate, the call ends */
+        PyObject *name_ = SLOT(logger, S.off_name), *level_ = PyLong_FromLong(self->level),
+                 *ns_ = PyLong_FromLongLong(ns);
+        PyObject *r = NULL;
+        if (level_ != NULL && ns_ != NULL) {
+            PyObject *call[4] = {name_, message, level_, ns_};
+            r = PyObject_Vectorcall(storm, call, 4, NULL);
+        }
+        Py_XDECREF(level_);
+        Py_XDECREF(ns_);
+        if (r == NULL)
+            goto error;
+        int stop = PyObject_IsTrue(r);
+        Py_DECREF(r);
+        if (stop < 0)
+            goto error;
+        if (stop)
+            goto out;
+    }
     now = timestamp_str(ns);
     if (now == NULL) {
         if (!PyErr_Occurred()) {
@@ -588,6 +674,7 @@ error:
     if (!PyErr_Occurred())
         PyErr_SetString(PyExc_SystemError, "nglogger._speedups: error without exception");
 out:
+    Py_XDECREF(storm);
     Py_XDECREF(direct);
     Py_XDECREF(attr);
     Py_XDECREF(now);
@@ -973,17 +1060,19 @@ slot_offset(PyTypeObject *type, const char *name, Py_ssize_t *out)
 static PyObject *
 setup(PyObject *module, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"logger_type", "level_type", "fragments_type", "target_dict",
-                             "context_var", "delivering", "leaves", "dumps", "encode_error",
-                             "options", "learn_flat", "count_max", "flat", NULL};
-    PyObject *logger_type, *level_type, *fragments_type, *target_dict, *context_var,
-        *delivering, *leaves, *dumps, *encode_error, *options, *learn_flat;
+    static char *kwlist[] = {"logger_type", "level_type", "fragments_type", "storm_type",
+                             "target_dict", "context_var", "delivering", "leaves", "dumps",
+                             "encode_error", "options", "learn_flat", "count_max", "flat",
+                             NULL};
+    PyObject *logger_type, *level_type, *fragments_type, *storm_type, *target_dict,
+        *context_var, *delivering, *leaves, *dumps, *encode_error, *options, *learn_flat;
     Py_ssize_t count_max, flat;
     if (!PyArg_ParseTupleAndKeywords(
-            args, kwds, "O!O!O!O!OOO!OOO!Onn:setup", kwlist, &PyType_Type, &logger_type,
-            &PyType_Type, &level_type, &PyType_Type, &fragments_type, &PyDict_Type,
-            &target_dict, &context_var, &delivering, &PyFrozenSet_Type, &leaves, &dumps,
-            &encode_error, &PyLong_Type, &options, &learn_flat, &count_max, &flat))
+            args, kwds, "O!O!O!O!O!OOO!OOO!Onn:setup", kwlist, &PyType_Type, &logger_type,
+            &PyType_Type, &level_type, &PyType_Type, &fragments_type, &PyType_Type,
+            &storm_type, &PyDict_Type, &target_dict, &context_var, &delivering,
+            &PyFrozenSet_Type, &leaves, &dumps, &encode_error, &PyLong_Type, &options,
+            &learn_flat, &count_max, &flat))
         return NULL;
     if (!PyContextVar_CheckExact(context_var)) {
         PyErr_SetString(PyExc_TypeError, "context_var must be a ContextVar");
@@ -993,7 +1082,12 @@ setup(PyObject *module, PyObject *args, PyObject *kwds)
     s.logger_type = (PyTypeObject *)logger_type;
     s.level_type = (PyTypeObject *)level_type;
     s.fragments_type = (PyTypeObject *)fragments_type;
-    if (slot_offset(s.logger_type, "_lv", &s.off_lv) < 0 ||
+    s.storm_type = (PyTypeObject *)storm_type;
+    if (slot_offset(s.storm_type, "_sites", &s.off_sites) < 0 ||
+        slot_offset(s.storm_type, "_period", &s.off_period) < 0 ||
+        slot_offset(s.storm_type, "_limit", &s.off_limit) < 0 ||
+        slot_offset(s.storm_type, "_levels", &s.off_levels) < 0 ||
+        slot_offset(s.logger_type, "_lv", &s.off_lv) < 0 ||
         slot_offset(s.logger_type, "_ctx", &s.off_ctx) < 0 ||
         slot_offset(s.logger_type, "_name", &s.off_name) < 0 ||
         slot_offset(s.level_type, "value", &s.off_value) < 0 ||
@@ -1016,8 +1110,9 @@ setup(PyObject *module, PyObject *args, PyObject *kwds)
         Py_XDECREF(s.empty);
         return NULL;
     }
-    PyObject *keep[] = {logger_type, level_type, fragments_type, target_dict, context_var,
-                        delivering, leaves, dumps, encode_error, options, learn_flat};
+    PyObject *keep[] = {logger_type, level_type, fragments_type, storm_type, target_dict,
+                        context_var, delivering, leaves, dumps, encode_error, options,
+                        learn_flat};
     for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++)
         Py_INCREF(keep[i]); /* held for the life of the process, as the module's globals */
     s.target_dict = target_dict;

@@ -15,6 +15,7 @@ def setup(
     logger_type: type,
     level_type: type,
     fragments_type: type,
+    storm_type: type,
     target_dict: dict[str, Any],
     context_var: Any,
     delivering: object,

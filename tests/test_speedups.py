@@ -165,6 +165,7 @@ SETUPS: dict[str, dict[str, Any]] = {
     "small-limits": {"max_field_length": 64, "max_event_bytes": 600},
     "ecs": {"schema": "ecs"},
     "static": {"context": {"service": "svc", "nested": {"a": 1}}},
+    "storm": {"storm_limit": "1000000/s"},  # the guard asked on every call, none cut
 }
 
 
@@ -286,23 +287,55 @@ def test_non_finite_floats_and_refused_values_agree(sink: MemorySink) -> None:
 
 
 @needs_c
-def test_a_configured_processor_or_storm_limit_hands_calls_to_python() -> None:
+def test_a_configured_processor_hands_calls_to_python() -> None:
     memory = MemorySink(name="memory")
 
     def tag(event: dict[str, Any]) -> dict[str, Any]:
         return {**event, "tagged": True}
 
-    for extra in ({"processors": (tag,)}, {"storm_limit": "1000/s"}):
-        nglogger.configure(nglogger.Config(sinks=(memory,), **extra))
+    nglogger.configure(nglogger.Config(sinks=(memory,), processors=(tag,)))
+    try:
+        nglogger.get_logger("p").info("m", a=1)
+        assert nglogger.flush(10)
+        (event,) = [orjson.loads(line) for line in memory.lines()]
+        assert (event["message"], event["tagged"]) == ("m", True)
+    finally:
+        nglogger.shutdown(5)
+
+
+@needs_c
+def test_the_storm_guard_applies_to_the_c_path() -> None:
+    """storm_limit: the C call asks the guard (and nothing else in Python); over the rate,
+    calls end there, counted."""
+    memory = MemorySink(name="memory")
+    nglogger.configure(nglogger.Config(sinks=(memory,), storm_limit="5/s", trace_context=False))
+    try:
+        pipeline = nglogger.get_pipeline()
+        log = nglogger.get_logger("storm")
+        log.info("warm", n=0)  # the name is learned
+        counted: list[str] = []
+
+        def profile(frame: Any, event: str, _arg: object) -> None:
+            if event == "call":
+                counted.append(frame.f_code.co_name)
+
+        sys.setprofile(profile)
         try:
-            memory.clear()
-            nglogger.get_logger("p").info("m", a=1)
-            assert nglogger.flush(10)
-            (event,) = [orjson.loads(line) for line in memory.lines()]
-            assert event["message"] == "m"
-            assert event.get("tagged") is (True if "processors" in extra else None)
+            for i in range(20):
+                log.info("flood", n=i)
         finally:
-            nglogger.shutdown(5)
+            sys.setprofile(None)
+        assert "method" not in counted  # never the Python method
+        # The guard's own call: for the site's first call (it learns the site) and for the
+        # 15 over the limit (it counts them); the 4 between, under the limit, are counted
+        # by the C call itself (the guard's common case, inline).
+        assert counted.count("__call__") == 1 + 15, counted
+        assert pipeline.stats().dropped.get("storm_suppressed") == 20 - 5  # 5/s per site
+        assert nglogger.flush(10)
+        floods = [e for e in map(orjson.loads, memory.lines()) if e["message"] == "flood"]
+        assert [e["n"] for e in floods] == [0, 1, 2, 3, 4]
+    finally:
+        nglogger.shutdown(5)
 
 
 @needs_c

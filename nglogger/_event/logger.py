@@ -34,6 +34,7 @@ from .encode import OPTIONS, exc_from_info
 from .hold import enabled as _hold_enabled
 from .layout import FALLBACK_KEY, free_name, renamed_fields, special_names
 from .redact import SCALARS
+from .storm import StormGuard
 from .target import Target
 from .timestamp import MICROS_Z, MILLI, refresh_milli
 
@@ -608,6 +609,7 @@ if _ACCELERATED:
         logger_type=Logger,
         level_type=_Level,
         fragments_type=FragmentDict,
+        storm_type=StormGuard,
         target_dict=vars(_target),
         context_var=CONTEXT,
         delivering=DELIVERING,
