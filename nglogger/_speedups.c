@@ -56,11 +56,9 @@ typedef struct {
 static State S;
 
 /* interned attribute names and keys */
-static PyObject *s_current, *s_storm, *s_processors, *s_direct, *s_plain_names,
-    *s_max_field_length, *s_max_event_bytes, *s_redact_known, *s_redactor, *s_static,
-    *s_static_keys, *s_scan_keys, *s_long_string_in, *s_prepare_fields, *s_emit,
-    *s_strict, *s_count_dropped, *s_memory_error, *s_encode_error, *s_timestamp,
-    *s_level, *s_logger, *s_message, *s_update;
+static PyObject *s_current, *s_storm, *s_direct, *s_prepare_fields, *s_emit, *s_strict,
+    *s_count_dropped, *s_memory_error, *s_encode_error, *s_timestamp, *s_level, *s_logger,
+    *s_message;
 
 #define SLOT(obj, off) (*(PyObject **)((char *)(obj) + (off)))
 
@@ -327,8 +325,8 @@ fast(LogMethod *self, PyObject *pipeline, PyObject *logger, PyObject *message,
      PyObject *const *values, PyObject *kwnames)
 {
     int rc = FALLBACK;
-    PyObject *direct = NULL, *attr = NULL, *now = NULL, *event = NULL, *cv = NULL,
-             *data = NULL, *consts = NULL, *storm = NULL;
+    PyObject *direct = NULL, *now = NULL, *event = NULL, *cv = NULL, *data = NULL,
+             *consts = NULL, *storm = NULL;
     Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
     long long ns;
 
@@ -676,7 +674,6 @@ error:
 out:
     Py_XDECREF(storm);
     Py_XDECREF(direct);
-    Py_XDECREF(attr);
     Py_XDECREF(now);
     Py_XDECREF(event);
     Py_XDECREF(cv);
@@ -1179,17 +1176,7 @@ PyInit__speedups(void)
 {
     INTERN(s_current, "current");
     INTERN(s_storm, "storm");
-    INTERN(s_processors, "processors");
     INTERN(s_direct, "direct");
-    INTERN(s_plain_names, "plain_names");
-    INTERN(s_max_field_length, "max_field_length");
-    INTERN(s_max_event_bytes, "max_event_bytes");
-    INTERN(s_redact_known, "redact_known");
-    INTERN(s_redactor, "redactor");
-    INTERN(s_static, "static");
-    INTERN(s_static_keys, "static_keys");
-    INTERN(s_scan_keys, "scan_keys");
-    INTERN(s_long_string_in, "long_string_in");
     INTERN(s_prepare_fields, "prepare_fields");
     INTERN(s_emit, "emit");
     INTERN(s_strict, "strict");
@@ -1200,7 +1187,6 @@ PyInit__speedups(void)
     INTERN(s_level, "level");
     INTERN(s_logger, "logger");
     INTERN(s_message, "message");
-    INTERN(s_update, "update");
     if (PyType_Ready(&LogMethodType) < 0 || PyType_Ready(&KeyScannerType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&speedups_module);
