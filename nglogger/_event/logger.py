@@ -220,8 +220,11 @@ def _processed(  # noqa: PLR0917 - the call's locals, passed as they are (no kwa
 #                      lower it (to their floor), memory-pressure shedding raises it.
 #   pipeline.storm     the pre-encode hook; None. Not None: storm_limit (the storm
 #                      guard), or holds in use (the hold gate, the guard inside it), which
-#                      re-checks the real level and may end the call.
-#   pipeline.processors  None.
+#                      re-checks the real level and may end the call. The C call
+#                      (nglogger/_speedups.c) calls it itself, with these arguments, once
+#                      it knows the call is its own (never twice for one call).
+#   pipeline.processors  None (then ``direct``'s last item, the C call's constants, is
+#                      None too).
 #   pipeline.direct    not None (the log call's own encode + hand-off). None: a schema
 #                      rewrite it cannot do, sampling, value patterns, after shutdown or
 #                      exit, and while holds are in use (``emit`` diverts held bytes).
