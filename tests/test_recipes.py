@@ -12,7 +12,6 @@ from __future__ import annotations
 import http.client
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,15 +20,9 @@ from pathlib import Path
 import orjson
 import pytest
 from support.http import LoopbackServer
+from support.proc import free_port
 
 RECIPES = Path(__file__).resolve().parent / "recipes"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def environment(out: Path) -> dict[str, str]:

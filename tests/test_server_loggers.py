@@ -17,7 +17,6 @@ import logging
 import logging.config
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -34,6 +33,7 @@ import pytest
 import nglogger
 from nglogger.sinks import MemorySink
 from nglogger.stdlib import SERVER_LOGGERS, LoggingHandler, install, uninstall
+from tests.support.proc import command, free_port
 from tests.support.waiting import require
 
 ANSI = re.compile(r"\x1b\[")
@@ -321,20 +321,6 @@ def application(environ, start_response):
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [b"ok"]
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def command(name: str) -> list[str]:
-    script = Path(sys.executable).parent / name
-    if script.exists():
-        return [str(script)]
-    found = shutil.which(name)
-    return [found] if found else [sys.executable, "-m", name]
 
 
 def server_env(events: Path) -> dict[str, str]:

@@ -13,11 +13,8 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import signal
-import socket
 import subprocess
-import sys
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -28,6 +25,7 @@ import pytest
 import nglogger
 from nglogger.sinks import MemorySink
 from nglogger.stdlib import install, uninstall
+from tests.support.proc import command, free_port
 from tests.support.waiting import require
 
 START_TIMEOUT = 30.0
@@ -61,20 +59,6 @@ LOG_CONFIG = """{"version": 1, "disable_existing_loggers": false,
  "handlers": {"nglogger": {"()": "nglogger.install"}},
  "root": {"handlers": ["nglogger"], "level": "INFO"}}
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def command(name: str) -> list[str]:
-    script = Path(sys.executable).parent / name
-    if script.exists():
-        return [str(script)]
-    found = shutil.which(name)
-    return [found] if found else [sys.executable, "-m", name]
 
 
 def events_of(path: Path) -> list[dict[str, Any]]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import socket
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -31,3 +33,19 @@ def run_python(
         timeout=timeout,
         check=False,
     )
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (for a server started from its command line)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def command(name: str) -> list[str]:
+    """How to run console script ``name`` of this interpreter (its script, else ``-m``)."""
+    script = Path(sys.executable).parent / name
+    if script.exists():
+        return [str(script)]
+    found = shutil.which(name)
+    return [found] if found else [sys.executable, "-m", name]
